@@ -1,0 +1,20 @@
+//! Typed access to the environment Juju gives a charm process: which hook is running
+//! ([`Hook`]), the `JUJU_*` variables ([`HookContext`]) and the hook tools ([`HookTools`]).
+//!
+//! This crate knows nothing of Prometheus. [`ProcessTools`] runs the real tools found on
+//! `PATH` (Juju's, or the `juju-sim` stand-in); tests may implement [`HookTools`] in memory.
+
+mod context;
+mod hook;
+mod log;
+mod process;
+mod tools;
+
+pub use context::{ContextError, HookContext};
+pub use hook::{Hook, HookError, RelationHookKind, StorageHookKind};
+pub use log::{JujuLogLayer, LogLevel};
+pub use process::ProcessTools;
+pub use tools::{
+    HookTools, NetworkInfo, RelationData, RelationId, Status, StatusInfo, StatusKind, StatusScope,
+    ToolError,
+};

@@ -1,0 +1,5 @@
+//! The prometheus-k8s charm: a functional core (config, relations, prometheus.yml, pod spec,
+//! status) and a thin shell (`charm`) that observes through the Juju hook tools and applies.
+
+pub mod prometheus;
+pub mod yaml;

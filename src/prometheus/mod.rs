@@ -1,0 +1,3 @@
+//! Everything about Prometheus itself: the typed `prometheus.yml`.
+
+pub mod config;
