@@ -2,4 +2,5 @@
 //! status) and a thin shell (`charm`) that observes through the Juju hook tools and applies.
 
 pub mod prometheus;
+pub mod relations;
 pub mod yaml;
