@@ -2,6 +2,7 @@
 //! status) and a thin shell (`charm`) that observes through the Juju hook tools and applies.
 
 pub mod config;
+
 pub mod prometheus;
 pub mod relations;
 pub mod yaml;

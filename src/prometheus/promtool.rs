@@ -1,0 +1,263 @@
+//! Test helper: the real `promtool check config` on what the charm renders, with the rule
+//! files next to prometheus.yml as they are mounted in the pod.
+//!
+//! Debian builds Prometheus without Kubernetes service discovery (its promtool refuses
+//! `kubernetes_sd_configs` as an unknown field), so the Kubernetes jobs are checked in two
+//! halves: the `kubernetes_sd_configs` blocks against the roles Prometheus knows, and the rest
+//! of each job (scheme, TLS, authorization, every relabel rule) by promtool, with the discovery
+//! swapped for a static target. The service account's files, which Kubernetes mounts in the
+//! pod, are stood in for by files in the temporary directory.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use crate::prometheus::config::{PrometheusConfig, RuleFile, StaticConfig};
+use crate::prometheus::render::{Rendered, CONFIG_FILE};
+
+/// Where `make test` gets promtool from (Debian's `prometheus` package).
+const PROMTOOL: &str = "promtool";
+
+/// Writes prometheus.yml and the rule files into a fresh directory and runs
+/// `promtool check config` on them; the error carries promtool's output and the file.
+pub(crate) fn check_config(
+    config: &PrometheusConfig,
+    rule_files: &BTreeMap<String, RuleFile>,
+) -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let mut config = config.clone();
+    stand_in_service_account(&mut config, dir.path())?;
+    let text = crate::yaml::to_string(&config).map_err(|e| e.to_string())?;
+    let path = dir.path().join(CONFIG_FILE);
+    std::fs::write(&path, &text).map_err(|e| e.to_string())?;
+    for (name, file) in rule_files {
+        let rules = crate::yaml::to_string(file).map_err(|e| e.to_string())?;
+        std::fs::write(dir.path().join(name), rules).map_err(|e| e.to_string())?;
+    }
+    run(&path).map_err(|out| format!("{out}\n--- {CONFIG_FILE} ---\n{text}"))
+}
+
+const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount/";
+
+/// Points the jobs' service-account token and CA at stand-in files under `dir`.
+fn stand_in_service_account(config: &mut PrometheusConfig, dir: &Path) -> Result<(), String> {
+    let mut stand_in = |path: &mut Option<String>| -> Result<(), String> {
+        if let Some(name) = path
+            .as_deref()
+            .and_then(|p| p.strip_prefix(SERVICE_ACCOUNT_DIR))
+        {
+            let local = dir.join(name);
+            std::fs::write(&local, "stand-in\n").map_err(|e| e.to_string())?;
+            *path = Some(local.to_string_lossy().into_owned());
+        }
+        Ok(())
+    };
+    for job in &mut config.scrape_configs {
+        if let Some(auth) = &mut job.authorization {
+            stand_in(&mut auth.credentials_file)?;
+        }
+        if let Some(tls) = &mut job.tls_config {
+            stand_in(&mut tls.ca_file)?;
+        }
+    }
+    Ok(())
+}
+
+/// Checks a whole rendering.
+pub(crate) fn check_rendered(rendered: &Rendered) -> Result<(), String> {
+    let mut config = rendered.config.clone();
+    for job in &mut config.scrape_configs {
+        if job.kubernetes_sd_configs.is_empty() {
+            continue;
+        }
+        for sd in &job.kubernetes_sd_configs {
+            if !KUBERNETES_ROLES.contains(&sd.role.as_str()) {
+                return Err(format!(
+                    "job {}: unknown Kubernetes role {:?}",
+                    job.job_name, sd.role
+                ));
+            }
+            if sd.api_server.is_some() {
+                return Err(format!(
+                    "job {}: in-cluster discovery takes no api_server",
+                    job.job_name
+                ));
+            }
+        }
+        job.kubernetes_sd_configs.clear();
+        job.static_configs.push(StaticConfig {
+            targets: vec!["kubernetes-sd.invalid:443".to_string()],
+            labels: BTreeMap::new(),
+        });
+    }
+    check_config(&config, &rendered.rule_files)
+}
+
+/// `kubernetes_sd_config.role` values Prometheus 2.x accepts.
+const KUBERNETES_ROLES: [&str; 6] = [
+    "node",
+    "service",
+    "pod",
+    "endpoints",
+    "endpointslice",
+    "ingress",
+];
+
+fn run(path: &Path) -> Result<(), String> {
+    let out = Command::new(PROMTOOL)
+        .arg("check")
+        .arg("config")
+        .arg(path)
+        .output()
+        .map_err(|e| format!("cannot run {PROMTOOL} (apt install prometheus): {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "promtool check config failed ({}):\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::CharmConfig;
+    use crate::prometheus::config::{
+        AlertmanagerConfig, RemoteWriteConfig, Rule, RuleGroup, ScrapeConfig, StaticConfig,
+    };
+    use crate::prometheus::render::render;
+    use crate::relations::RelationsPlan;
+    use serde_json::{json, Map, Value};
+
+    fn config(pairs: &[(&str, Value)]) -> CharmConfig {
+        let raw: Map<String, Value> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        CharmConfig::parse(&raw).unwrap()
+    }
+
+    fn relations() -> RelationsPlan {
+        RelationsPlan {
+            scrape_configs: vec![ScrapeConfig {
+                job_name: "juju_cos_f4d59020_zinc_prometheus_scrape_zinc-0".into(),
+                metrics_path: Some("/metrics".into()),
+                static_configs: vec![StaticConfig {
+                    targets: vec!["10.1.36.90:4080".into()],
+                    labels: BTreeMap::from([("juju_unit".into(), "zinc/0".into())]),
+                }],
+                ..ScrapeConfig::default()
+            }],
+            alertmanagers: vec![AlertmanagerConfig {
+                scheme: Some("http".into()),
+                path_prefix: Some("/".into()),
+                static_configs: vec![StaticConfig {
+                    targets: vec!["alertmanager-0.alertmanager-endpoints.cos.svc:9093".into()],
+                    labels: BTreeMap::new(),
+                }],
+                ..AlertmanagerConfig::default()
+            }],
+            rule_files: BTreeMap::from([(
+                "juju_cos_f4d59020_zinc.rules".to_string(),
+                RuleFile {
+                    groups: vec![RuleGroup {
+                        name: "cos_f4d59020_zinc_zinc_alerts".into(),
+                        rules: vec![Rule {
+                            alert: Some("ZincDown".into()),
+                            expr: r#"up{juju_application="zinc"} < 1"#.into(),
+                            for_: Some("5m".into()),
+                            labels: BTreeMap::from([("severity".into(), "critical".into())]),
+                            ..Rule::default()
+                        }],
+                        ..RuleGroup::default()
+                    }],
+                },
+            )]),
+            remote_write: vec![RemoteWriteConfig {
+                url: "http://cortex:80/api/v1/push".into(),
+                ..RemoteWriteConfig::default()
+            }],
+            remote_write_receiver: true,
+            ..RelationsPlan::default()
+        }
+    }
+
+    #[test]
+    fn promtool_refuses_a_broken_config() {
+        // The helper must be able to fail, or the matrix below proves nothing.
+        let mut bad = render(&config(&[]), &RelationsPlan::default());
+        bad.config.global.scrape_timeout = Some("2m".into());
+        assert!(check_rendered(&bad).is_err());
+        let mut missing_rules = render(&config(&[]), &RelationsPlan::default());
+        missing_rules.config.rule_files = vec!["absent.rules".into()];
+        assert!(check_rendered(&missing_rules).is_err());
+        let mut bad_relabel = render(
+            &config(&[("monitor-k8s", json!(true))]),
+            &RelationsPlan::default(),
+        );
+        bad_relabel.config.scrape_configs[1].relabel_configs[0].regex = Some("(".into());
+        assert!(check_rendered(&bad_relabel).is_err());
+        let mut bad_role = render(
+            &config(&[("monitor-k8s", json!(true))]),
+            &RelationsPlan::default(),
+        );
+        bad_role.config.scrape_configs[1].kubernetes_sd_configs[0].role = "nodes".into();
+        assert!(check_rendered(&bad_role).is_err());
+    }
+
+    /// Every option that reaches prometheus.yml, alone and together, with and without
+    /// relations: real promtool accepts each rendering.
+    #[test]
+    fn promtool_accepts_every_combination() {
+        let option_sets: Vec<Vec<(&str, Value)>> = vec![
+            vec![],
+            vec![("monitor-k8s", json!(true))],
+            vec![("replica-label", json!(""))],
+            vec![
+                (
+                    "external-labels",
+                    json!(r#"{"cluster": "eu-1", "cost": "$5 a month"}"#),
+                ),
+                ("replica-label", json!("prometheus_replica")),
+            ],
+            vec![
+                ("scrape-interval", json!("30s")),
+                ("scrape-timeout", json!("30s")),
+                ("evaluation-interval", json!("1h30m")),
+            ],
+            vec![
+                ("scrape-interval", json!("1m30s500ms")),
+                ("scrape-timeout", json!("500ms")),
+                ("evaluation-interval", json!("15s")),
+            ],
+            vec![(
+                "remote-write-urls",
+                json!("http://mimir:9009/api/v1/push,https://thanos.example.com/api/v1/receive"),
+            )],
+            vec![
+                ("port", json!(19090)),
+                ("alertmanager-timeout", json!("1m")),
+            ],
+            vec![
+                ("monitor-k8s", json!(true)),
+                ("external-labels", json!(r#"{"env": "prod"}"#)),
+                ("remote-write-urls", json!("http://cortex:80/api/v1/push")),
+                ("scrape-interval", json!("15s")),
+                ("scrape-timeout", json!("5s")),
+            ],
+        ];
+        for options in &option_sets {
+            let c = config(options);
+            for plan in [RelationsPlan::default(), relations()] {
+                let rendered = render(&c, &plan);
+                if let Err(e) = check_rendered(&rendered) {
+                    panic!("options {options:?}: {e}");
+                }
+            }
+        }
+    }
+}
