@@ -41,7 +41,7 @@ const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount
 
 /// Points the jobs' service-account token and CA at stand-in files under `dir`.
 fn stand_in_service_account(config: &mut PrometheusConfig, dir: &Path) -> Result<(), String> {
-    let mut stand_in = |path: &mut Option<String>| -> Result<(), String> {
+    let stand_in = |path: &mut Option<String>| -> Result<(), String> {
         if let Some(name) = path
             .as_deref()
             .and_then(|p| p.strip_prefix(SERVICE_ACCOUNT_DIR))
