@@ -2,7 +2,8 @@
 //! status) and a thin shell (`charm`) that observes through the Juju hook tools and applies.
 
 pub mod config;
-
+pub mod image;
+pub mod pod_spec;
 pub mod prometheus;
 pub mod relations;
 pub mod yaml;

@@ -1,0 +1,609 @@
+//! The pod spec (version 3) the leader hands to `pod-spec-set`: typed after Juju's schema
+//! (juju-hook-reference §3), so nothing is written by string formatting.
+//!
+//! A change to prometheus.yml or the rule files changes only the `files` of the config file
+//! set (a ConfigMap Kubernetes updates in the running pod); everything that shapes the pod
+//! template (args, env, ports, probes) depends on the options alone. So a configuration
+//! change does not roll the pod: the charm asks Prometheus to reload (`POST /-/reload`,
+//! allowed by `--web.enable-lifecycle`) once the new file is served.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::CharmConfig;
+use crate::image::ImageDetails;
+use crate::prometheus::render::{CONFIG_DIR, CONFIG_FILE, POD_NAME_ENV};
+use crate::yaml::YamlError;
+
+/// The workload container's name.
+pub const CONTAINER: &str = "prometheus";
+/// Where the `database` storage is mounted (metadata.yaml).
+pub const TSDB_PATH: &str = "/var/lib/prometheus";
+/// The file set holding prometheus.yml and the rule files.
+pub const CONFIG_VOLUME: &str = "prometheus-config";
+/// 0644: Prometheus only reads these files.
+pub const FILE_MODE: u32 = 0o644;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PodSpec {
+    pub version: u32,
+    pub containers: Vec<Container>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account: Option<ServiceAccount>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Container {
+    pub name: String,
+    pub image_details: ImageDetailsSpec,
+    pub args: Vec<String>,
+    pub ports: Vec<ContainerPort>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env_config: BTreeMap<String, EnvValue>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volume_config: Vec<FileSet>,
+    pub kubernetes: ContainerKubernetes,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ImageDetailsSpec {
+    pub image_path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ContainerPort {
+    pub name: String,
+    pub container_port: u16,
+    pub protocol: String,
+}
+
+/// An `envConfig` value: plain text, or a reference Kubernetes resolves in the pod.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum EnvValue {
+    Field { field: FieldRef },
+    Text(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldRef {
+    pub path: String,
+    #[serde(rename = "api-version")]
+    pub api_version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FileSet {
+    pub name: String,
+    pub mount_path: String,
+    pub files: Vec<File>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct File {
+    pub path: String,
+    pub content: String,
+    pub mode: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ContainerKubernetes {
+    pub readiness_probe: Probe,
+    pub liveness_probe: Probe,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Probe {
+    pub http_get: HttpGet,
+    pub initial_delay_seconds: u32,
+    pub timeout_seconds: u32,
+    pub period_seconds: u32,
+    pub failure_threshold: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpGet {
+    pub path: String,
+    pub port: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ServiceAccount {
+    pub automount_service_account_token: bool,
+    pub roles: Vec<Role>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Role {
+    pub global: bool,
+    pub rules: Vec<PolicyRule>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PolicyRule {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub api_groups: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<String>,
+    #[serde(
+        default,
+        rename = "nonResourceURLs",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub non_resource_urls: Vec<String>,
+    pub verbs: Vec<String>,
+}
+
+/// The files mounted in [`CONFIG_DIR`]: prometheus.yml and the rule files, as text.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ConfigFiles {
+    pub prometheus_yml: String,
+    /// File name → content.
+    pub rule_files: BTreeMap<String, String>,
+}
+
+/// What the pod spec is built from.
+#[derive(Debug, Clone, Copy)]
+pub struct PodSpecInput<'a> {
+    pub config: &'a CharmConfig,
+    pub image: &'a ImageDetails,
+    pub files: &'a ConfigFiles,
+    /// A receive-remote-write relation wants `/api/v1/write` served.
+    pub remote_write_receiver: bool,
+}
+
+/// Prometheus's command line. Depends on the options (and the receiver switch) only.
+pub fn args(config: &CharmConfig, remote_write_receiver: bool) -> Vec<String> {
+    let mut args = vec![
+        format!("--config.file={CONFIG_DIR}/{CONFIG_FILE}"),
+        format!("--storage.tsdb.path={TSDB_PATH}"),
+        // Allows POST /-/reload, which is how a new prometheus.yml takes effect.
+        "--web.enable-lifecycle".to_string(),
+        format!("--web.listen-address=0.0.0.0:{}", config.port),
+        format!("--log.level={}", config.log_level.as_str()),
+        format!(
+            "--storage.tsdb.retention.time={}",
+            config.metrics_retention_time
+        ),
+    ];
+    if let Some(size) = &config.maximum_retention_size {
+        args.push(format!("--storage.tsdb.retention.size={}", size.as_str()));
+    }
+    // Prometheus compresses the WAL by default: say no explicitly when the option says so.
+    args.push(if config.metrics_wal_compression {
+        "--storage.tsdb.wal-compression".to_string()
+    } else {
+        "--no-storage.tsdb.wal-compression".to_string()
+    });
+    if config.web_enable_admin_api {
+        args.push("--web.enable-admin-api".to_string());
+    }
+    args.push(format!("--web.page-title={}", config.web_page_title));
+    args.push(format!(
+        "--web.max-connections={}",
+        config.web_max_connections
+    ));
+    if let Some(url) = &config.web_external_url {
+        args.push(format!("--web.external-url={url}"));
+        // A path in the external URL would otherwise move every route, the probes' too;
+        // the ingress in front strips it.
+        args.push("--web.route-prefix=/".to_string());
+    }
+    args.push(format!(
+        "--alertmanager.notification-queue-capacity={}",
+        config.alertmanager_notification_queue_capacity
+    ));
+    if config.replica_label.is_some() {
+        args.push("--enable-feature=expand-external-labels".to_string());
+    }
+    if remote_write_receiver {
+        args.push("--web.enable-remote-write-receiver".to_string());
+    }
+    args
+}
+
+fn probe(path: &str, port: u16, initial_delay_seconds: u32) -> Probe {
+    Probe {
+        http_get: HttpGet {
+            path: path.to_string(),
+            port,
+        },
+        initial_delay_seconds,
+        timeout_seconds: 30,
+        period_seconds: 10,
+        failure_threshold: 3,
+    }
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+/// Read-only access to exactly what the Kubernetes discovery jobs use.
+pub fn kubernetes_sd_service_account() -> ServiceAccount {
+    let read = strings(&["get", "list", "watch"]);
+    ServiceAccount {
+        automount_service_account_token: true,
+        roles: vec![Role {
+            global: true,
+            rules: vec![
+                PolicyRule {
+                    api_groups: strings(&[""]),
+                    resources: strings(&[
+                        "nodes",
+                        "nodes/metrics",
+                        "nodes/proxy",
+                        "services",
+                        "endpoints",
+                        "pods",
+                    ]),
+                    non_resource_urls: Vec::new(),
+                    verbs: read.clone(),
+                },
+                PolicyRule {
+                    api_groups: strings(&["networking.k8s.io"]),
+                    resources: strings(&["ingresses"]),
+                    non_resource_urls: Vec::new(),
+                    verbs: read,
+                },
+                PolicyRule {
+                    api_groups: Vec::new(),
+                    resources: Vec::new(),
+                    non_resource_urls: strings(&["/metrics"]),
+                    verbs: strings(&["get"]),
+                },
+            ],
+        }],
+    }
+}
+
+/// Builds the spec. Pure: identical inputs give identical specs.
+pub fn build(input: PodSpecInput<'_>) -> PodSpec {
+    let PodSpecInput {
+        config,
+        image,
+        files,
+        remote_write_receiver,
+    } = input;
+    let mut file_list = vec![File {
+        path: CONFIG_FILE.to_string(),
+        content: files.prometheus_yml.clone(),
+        mode: FILE_MODE,
+    }];
+    file_list.extend(files.rule_files.iter().map(|(name, content)| File {
+        path: name.clone(),
+        content: content.clone(),
+        mode: FILE_MODE,
+    }));
+    let env_config = BTreeMap::from([(
+        POD_NAME_ENV.to_string(),
+        EnvValue::Field {
+            field: FieldRef {
+                path: "metadata.name".to_string(),
+                api_version: "v1".to_string(),
+            },
+        },
+    )]);
+    PodSpec {
+        version: 3,
+        containers: vec![Container {
+            name: CONTAINER.to_string(),
+            image_details: ImageDetailsSpec {
+                image_path: image.image_path.clone(),
+                username: image.username.clone(),
+                password: image.password.clone(),
+            },
+            args: args(config, remote_write_receiver),
+            ports: vec![ContainerPort {
+                name: "http".to_string(),
+                container_port: config.port,
+                protocol: "TCP".to_string(),
+            }],
+            env_config,
+            volume_config: vec![FileSet {
+                name: CONFIG_VOLUME.to_string(),
+                mount_path: CONFIG_DIR.to_string(),
+                files: file_list,
+            }],
+            kubernetes: ContainerKubernetes {
+                readiness_probe: probe("/-/ready", config.port, 10),
+                liveness_probe: probe("/-/healthy", config.port, 30),
+            },
+        }],
+        service_account: config.monitor_k8s.then(kubernetes_sd_service_account),
+    }
+}
+
+impl PodSpec {
+    /// The YAML given to `pod-spec-set`.
+    pub fn to_yaml(&self) -> Result<String, YamlError> {
+        crate::yaml::to_string(self)
+    }
+}
+
+/// A short, stable fingerprint of a spec (FNV-1a, 64 bits), to tell whether it changed
+/// since the last `pod-spec-set` without storing the whole spec.
+pub fn fingerprint(text: &str) -> String {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let hash = text
+        .bytes()
+        .fold(OFFSET, |h, b| (h ^ u64::from(b)).wrapping_mul(PRIME));
+    format!("{hash:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Map, Value};
+
+    fn config(pairs: &[(&str, Value)]) -> CharmConfig {
+        let raw: Map<String, Value> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        CharmConfig::parse(&raw).unwrap()
+    }
+
+    fn image() -> ImageDetails {
+        ImageDetails {
+            image_path: "registry.example/prometheus@sha256:0123".into(),
+            username: Some("docker-registry".into()),
+            password: Some("s3cr3t".into()),
+        }
+    }
+
+    fn files() -> ConfigFiles {
+        ConfigFiles {
+            prometheus_yml: "global:\n  scrape_interval: 1m\n".into(),
+            rule_files: BTreeMap::from([(
+                "zinc.rules".to_string(),
+                "groups:\n- name: zinc\n  rules: []\n".to_string(),
+            )]),
+        }
+    }
+
+    fn spec(c: &CharmConfig, f: &ConfigFiles, receiver: bool) -> PodSpec {
+        build(PodSpecInput {
+            config: c,
+            image: &image(),
+            files: f,
+            remote_write_receiver: receiver,
+        })
+    }
+
+    #[test]
+    fn default_spec_has_what_juju_and_prometheus_need() {
+        let s = spec(&config(&[]), &files(), false);
+        assert_eq!(s.version, 3);
+        let c = &s.containers[0];
+        assert_eq!(c.name, "prometheus");
+        assert_eq!(
+            c.image_details.image_path,
+            "registry.example/prometheus@sha256:0123"
+        );
+        assert_eq!(c.image_details.username.as_deref(), Some("docker-registry"));
+        assert_eq!(
+            c.args,
+            vec![
+                "--config.file=/etc/prometheus/prometheus.yml",
+                "--storage.tsdb.path=/var/lib/prometheus",
+                "--web.enable-lifecycle",
+                "--web.listen-address=0.0.0.0:9090",
+                "--log.level=info",
+                "--storage.tsdb.retention.time=15d",
+                "--no-storage.tsdb.wal-compression",
+                "--web.page-title=Prometheus Time Series Collection and Processing Server",
+                "--web.max-connections=512",
+                "--alertmanager.notification-queue-capacity=10000",
+                "--enable-feature=expand-external-labels",
+            ]
+        );
+        assert_eq!(c.ports[0].container_port, 9090);
+        assert_eq!(c.kubernetes.readiness_probe.http_get.path, "/-/ready");
+        assert_eq!(c.kubernetes.liveness_probe.http_get.path, "/-/healthy");
+        assert_eq!(c.kubernetes.liveness_probe.http_get.port, 9090);
+        let fs = &c.volume_config[0];
+        assert_eq!(fs.mount_path, "/etc/prometheus");
+        let paths: Vec<&str> = fs.files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, vec!["prometheus.yml", "zinc.rules"]);
+        assert!(fs.files.iter().all(|f| f.mode == 420));
+        assert!(s.service_account.is_none());
+        assert_eq!(
+            c.env_config["POD_NAME"],
+            EnvValue::Field {
+                field: FieldRef {
+                    path: "metadata.name".into(),
+                    api_version: "v1".into()
+                }
+            }
+        );
+    }
+
+    #[test]
+    fn every_flag_option_reaches_the_args() {
+        let c = config(&[
+            ("port", json!(9191)),
+            ("log-level", json!("debug")),
+            ("metrics-retention-time", json!("30d")),
+            ("maximum-retention-size", json!("50GB")),
+            ("metrics-wal-compression", json!(true)),
+            ("web-enable-admin-api", json!(true)),
+            ("web-page-title", json!("Our Prometheus")),
+            ("web-max-connections", json!(64)),
+            ("web-external-url", json!("https://prom.example.com/prom")),
+            ("alertmanager-notification-queue-capacity", json!(500)),
+            ("replica-label", json!("")),
+        ]);
+        let s = spec(&c, &files(), true);
+        let args = &s.containers[0].args;
+        for expected in [
+            "--web.listen-address=0.0.0.0:9191",
+            "--log.level=debug",
+            "--storage.tsdb.retention.time=30d",
+            "--storage.tsdb.retention.size=50GB",
+            "--storage.tsdb.wal-compression",
+            "--web.enable-admin-api",
+            "--web.page-title=Our Prometheus",
+            "--web.max-connections=64",
+            "--web.external-url=https://prom.example.com/prom",
+            "--web.route-prefix=/",
+            "--alertmanager.notification-queue-capacity=500",
+            "--web.enable-remote-write-receiver",
+        ] {
+            assert!(
+                args.iter().any(|a| a == expected),
+                "{expected} not in {args:?}"
+            );
+        }
+        assert!(!args.iter().any(|a| a.contains("expand-external-labels")));
+        assert!(!args.iter().any(|a| a.contains("no-storage")));
+        assert_eq!(s.containers[0].ports[0].container_port, 9191);
+        assert_eq!(
+            s.containers[0].kubernetes.readiness_probe.http_get.port,
+            9191
+        );
+    }
+
+    /// The real Prometheus binary parses every flag we give it (`--version` after them
+    /// stops it once they are all read; an unknown flag fails first).
+    #[test]
+    fn prometheus_accepts_the_args() {
+        let all_on = config(&[
+            ("maximum-retention-size", json!("1TB")),
+            ("metrics-wal-compression", json!(true)),
+            ("web-enable-admin-api", json!(true)),
+            ("web-external-url", json!("http://prom.example.com:8080/x")),
+        ]);
+        for (c, receiver) in [(config(&[]), false), (all_on, true)] {
+            let args = args(&c, receiver);
+            let out = std::process::Command::new("prometheus")
+                .args(&args)
+                .arg("--version")
+                .output()
+                .expect("prometheus is installed (apt install prometheus)");
+            assert!(
+                out.status.success(),
+                "{args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let out = std::process::Command::new("prometheus")
+            .args(["--no-such-flag", "--version"])
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+    }
+
+    #[test]
+    fn monitor_k8s_grants_read_only_discovery_rights() {
+        let s = spec(&config(&[("monitor-k8s", json!(true))]), &files(), false);
+        let sa = s.service_account.unwrap();
+        assert!(sa.automount_service_account_token);
+        assert_eq!(sa.roles.len(), 1);
+        assert!(sa.roles[0].global);
+        let mut resources = Vec::new();
+        for rule in &sa.roles[0].rules {
+            if rule.non_resource_urls.is_empty() {
+                assert_eq!(rule.verbs, vec!["get", "list", "watch"]);
+                resources.extend(rule.resources.iter().map(String::as_str));
+            } else {
+                assert_eq!(rule.non_resource_urls, vec!["/metrics"]);
+                assert_eq!(rule.verbs, vec!["get"]);
+                assert!(rule.resources.is_empty() && rule.api_groups.is_empty());
+            }
+        }
+        resources.sort();
+        assert_eq!(
+            resources,
+            vec![
+                "endpoints",
+                "ingresses",
+                "nodes",
+                "nodes/metrics",
+                "nodes/proxy",
+                "pods",
+                "services"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_config_file_change_touches_only_the_files() {
+        let c = config(&[("monitor-k8s", json!(true))]);
+        let before = spec(&c, &files(), false);
+        let mut changed = files();
+        changed.prometheus_yml.push_str("  scrape_timeout: 5s\n");
+        changed
+            .rule_files
+            .insert("more.rules".into(), "groups: []\n".into());
+        let mut after = spec(&c, &changed, false);
+        assert_ne!(before, after);
+        after.containers[0].volume_config = before.containers[0].volume_config.clone();
+        assert_eq!(before, after);
+    }
+
+    #[test]
+    fn identical_inputs_give_byte_identical_yaml() {
+        let c = config(&[("monitor-k8s", json!(true))]);
+        let first = spec(&c, &files(), true).to_yaml().unwrap();
+        for _ in 0..5 {
+            assert_eq!(spec(&c, &files(), true).to_yaml().unwrap(), first);
+        }
+        assert_eq!(fingerprint(&first), fingerprint(&first));
+        assert_ne!(fingerprint(&first), fingerprint(&format!("{first} ")));
+    }
+
+    #[test]
+    fn yaml_round_trips_with_juju_field_names() {
+        let c = config(&[("monitor-k8s", json!(true))]);
+        let s = spec(&c, &files(), false);
+        let text = s.to_yaml().unwrap();
+        for key in [
+            "version: 3",
+            "imageDetails:",
+            "imagePath:",
+            "containerPort: 9090",
+            "envConfig:",
+            "api-version: v1",
+            "volumeConfig:",
+            "mountPath: /etc/prometheus",
+            "mode: 420",
+            "readinessProbe:",
+            "httpGet:",
+            "initialDelaySeconds:",
+            "serviceAccount:",
+            "automountServiceAccountToken: true",
+            "nonResourceURLs:",
+            "apiGroups:",
+        ] {
+            assert!(text.contains(key), "{key} not in\n{text}");
+        }
+        let back: PodSpec = crate::yaml::from_str(&text).unwrap();
+        assert_eq!(back, s);
+    }
+
+    #[test]
+    fn fingerprint_is_fnv1a() {
+        assert_eq!(fingerprint(""), "cbf29ce484222325");
+        assert_eq!(fingerprint("a"), "af63dc4c8601ec8c");
+    }
+}
