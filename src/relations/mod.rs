@@ -3,6 +3,25 @@
 //! Everything here is pure: the shell (`charm`) gathers [`RelationSnapshot`]s and applies the
 //! [`RelationsPlan`].
 
+mod alert_rules;
+mod alertmanager;
+mod databag;
+mod grafana_source;
+mod jobs;
+mod metrics_endpoint;
+mod monitoring;
+mod promql;
+mod remote_write;
+mod report;
+mod self_metrics;
+mod topology;
+mod validate;
+
+#[cfg(test)]
+mod promtool_tests;
+#[cfg(test)]
+mod test_support;
+
 use std::collections::BTreeMap;
 
 use juju::{RelationData, RelationId};
@@ -82,8 +101,99 @@ pub struct RelationsPlan {
     pub warnings: Vec<RelationWarning>,
 }
 
-/// Turns the relations' data into jobs, targets, rules and what to publish.
+/// Our endpoints, as named in metadata.yaml.
+pub const METRICS_ENDPOINT: &str = "metrics-endpoint";
+pub const MONITORING: &str = "monitoring";
+pub const ALERTMANAGER: &str = "alertmanager";
+pub const GRAFANA_SOURCE: &str = "grafana-source";
+pub const SELF_METRICS_ENDPOINT: &str = "self-metrics-endpoint";
+pub const SEND_REMOTE_WRITE: &str = "send-remote-write";
+pub const RECEIVE_REMOTE_WRITE: &str = "receive-remote-write";
+
+/// What the endpoint modules add up, before names are made unique and lists sorted.
+#[derive(Debug, Default)]
+struct Contribution {
+    scrape_configs: Vec<ScrapeConfig>,
+    alertmanagers: Vec<AlertmanagerConfig>,
+    /// Wanted file name → rule file; clashing names are resolved in [`plan`].
+    rule_files: Vec<(String, RuleFile)>,
+    remote_write: Vec<RemoteWriteConfig>,
+    publish: Vec<Publish>,
+    warnings: Vec<RelationWarning>,
+}
+
+impl Contribution {
+    fn warn(&mut self, snapshot: &RelationSnapshot, source: &str, message: impl Into<String>) {
+        self.warnings.push(RelationWarning {
+            relation: snapshot.id.clone(),
+            source: source.to_string(),
+            message: message.into(),
+        });
+    }
+}
+
+/// The remote application's name for messages: `relation-list --app`, or the application
+/// part of a remote unit's name on agents too old to tell.
+fn remote_app_name(snapshot: &RelationSnapshot) -> String {
+    snapshot
+        .remote_app
+        .clone()
+        .or_else(|| {
+            snapshot
+                .remote_units
+                .keys()
+                .next()
+                .and_then(|u| u.split_once('/'))
+                .map(|(app, _)| app.to_string())
+        })
+        .unwrap_or_else(|| "remote application".to_string())
+}
+
+/// Turns the relations' data into jobs, targets, rules and what to publish. Pure: the same
+/// input always gives the same plan, with jobs sorted by name and every list in a stable
+/// order, so an unchanged model renders a byte-identical `prometheus.yml`.
 pub fn plan(input: &RelationsInput) -> RelationsPlan {
-    let _ = input;
-    RelationsPlan::default()
+    let local = &input.local;
+    let relations = |endpoint: &str| -> &[RelationSnapshot] {
+        input
+            .endpoints
+            .get(endpoint)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    };
+    let mut out = Contribution::default();
+    metrics_endpoint::contribute(local, relations(METRICS_ENDPOINT), &mut out);
+    monitoring::contribute(relations(MONITORING), &mut out);
+    alertmanager::contribute(relations(ALERTMANAGER), &mut out);
+    grafana_source::contribute(local, relations(GRAFANA_SOURCE), &mut out);
+    self_metrics::contribute(local, relations(SELF_METRICS_ENDPOINT), &mut out);
+    remote_write::contribute_send(relations(SEND_REMOTE_WRITE), &mut out);
+    remote_write::contribute_receive(local, relations(RECEIVE_REMOTE_WRITE), &mut out);
+
+    RelationsPlan {
+        scrape_configs: jobs::finalize(out.scrape_configs),
+        alertmanagers: out.alertmanagers,
+        rule_files: unique_rule_files(out.rule_files),
+        remote_write: out.remote_write,
+        remote_write_receiver: !relations(RECEIVE_REMOTE_WRITE).is_empty(),
+        publish: out.publish,
+        warnings: out.warnings,
+    }
+}
+
+/// Two relations may claim the same topology (and so the same file name): the later one gets
+/// a numbered name rather than overwriting the first.
+fn unique_rule_files(files: Vec<(String, RuleFile)>) -> BTreeMap<String, RuleFile> {
+    let mut unique = BTreeMap::new();
+    for (name, file) in files {
+        let stem = name.strip_suffix(".rules").unwrap_or(&name).to_string();
+        let mut candidate = name;
+        let mut n = 1;
+        while unique.contains_key(&candidate) {
+            n += 1;
+            candidate = format!("{stem}_{n}.rules");
+        }
+        unique.insert(candidate, file);
+    }
+    unique
 }

@@ -1,0 +1,89 @@
+//! The final scrape job list: identical jobs dropped, clashing names made unique with a
+//! stable hash of the job, sorted by name. Prometheus refuses a config with two jobs of the
+//! same name, and a stable order keeps `prometheus.yml` byte-identical across hooks.
+
+use std::collections::BTreeMap;
+
+use crate::prometheus::config::ScrapeConfig;
+
+/// 64-bit FNV-1a: tiny, stable across releases and platforms (unlike `DefaultHasher`).
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    bytes
+        .iter()
+        .fold(OFFSET, |h, &b| (h ^ u64::from(b)).wrapping_mul(PRIME))
+}
+
+fn job_hash(job: &ScrapeConfig) -> String {
+    // Field order is fixed and maps are BTreeMaps, so the JSON text is canonical.
+    let text = serde_json::to_string(job).unwrap_or_else(|_| format!("{job:?}"));
+    format!("{:016x}", fnv1a64(text.as_bytes()))
+}
+
+pub fn finalize(jobs: Vec<ScrapeConfig>) -> Vec<ScrapeConfig> {
+    let mut distinct: Vec<ScrapeConfig> = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        if !distinct.contains(&job) {
+            distinct.push(job);
+        }
+    }
+    let mut by_name: BTreeMap<String, Vec<ScrapeConfig>> = BTreeMap::new();
+    for job in distinct {
+        by_name.entry(job.job_name.clone()).or_default().push(job);
+    }
+    let mut out: BTreeMap<String, ScrapeConfig> = BTreeMap::new();
+    for (name, mut group) in by_name {
+        if group.len() == 1 {
+            if let Some(job) = group.pop() {
+                out.entry(name).or_insert(job);
+            }
+            continue;
+        }
+        for mut job in group {
+            let renamed = format!("{name}_{}", job_hash(&job));
+            job.job_name = renamed.clone();
+            // Distinct jobs hash apart; should two ever collide, keep the first.
+            out.entry(renamed).or_insert(job);
+        }
+    }
+    out.into_values().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(name: &str, path: &str) -> ScrapeConfig {
+        ScrapeConfig {
+            job_name: name.to_string(),
+            metrics_path: Some(path.to_string()),
+            ..ScrapeConfig::default()
+        }
+    }
+
+    #[test]
+    fn fnv1a_known_values() {
+        assert_eq!(fnv1a64(b""), 0xcbf29ce484222325);
+        assert_eq!(fnv1a64(b"a"), 0xaf63dc4c8601ec8c);
+        assert_eq!(fnv1a64(b"foobar"), 0x85944171f73967e8);
+    }
+
+    #[test]
+    fn identical_jobs_are_dropped_and_clashing_names_hashed() {
+        let out = finalize(vec![
+            job("b", "/m"),
+            job("a", "/m"),
+            job("b", "/m"),
+            job("b", "/other"),
+        ]);
+        let names: Vec<_> = out.iter().map(|j| j.job_name.clone()).collect();
+        assert_eq!(names.len(), 3);
+        assert_eq!(names[0], "a");
+        assert!(names[1].starts_with("b_") && names[2].starts_with("b_"));
+        assert_eq!(names[1].len(), "b_".len() + 16);
+        // Same input in another order: same names, same order.
+        let again = finalize(vec![job("b", "/other"), job("a", "/m"), job("b", "/m")]);
+        assert_eq!(again, out);
+    }
+}

@@ -1,0 +1,232 @@
+//! The real `promtool` on what the relations render: every dialect of every endpoint at once,
+//! plus the shapes our own validators let through (relabel rules, regexes, rewritten
+//! expressions), so the validators never accept what Prometheus refuses.
+//! Debian's promtool has no Kubernetes discovery, so the charmed-lma `alerting_config` is
+//! checked by the alertmanager tests, not here.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use super::test_support::*;
+use super::*;
+use crate::prometheus::config::{AlertingConfig, GlobalConfig, PrometheusConfig};
+
+fn promtool(args: &[&str], path: &Path) -> Result<(), String> {
+    let out = Command::new("promtool")
+        .args(args)
+        .arg(path)
+        .output()
+        .map_err(|e| format!("cannot run promtool (apt install prometheus): {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "promtool {args:?} failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+/// Renders `plan` into prometheus.yml (with a global section) and its rule files, and runs
+/// `promtool check config` (which loads the rule files too) and `check rules` on each file.
+fn check(plan: &RelationsPlan) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = PrometheusConfig {
+        global: GlobalConfig {
+            scrape_interval: Some("1m".into()),
+            scrape_timeout: Some("10s".into()),
+            evaluation_interval: Some("1m".into()),
+            external_labels: BTreeMap::new(),
+        },
+        rule_files: plan.rule_files.keys().cloned().collect(),
+        alerting: (!plan.alertmanagers.is_empty()).then(|| AlertingConfig {
+            alertmanagers: plan.alertmanagers.clone(),
+            ..AlertingConfig::default()
+        }),
+        scrape_configs: plan.scrape_configs.clone(),
+        remote_write: plan.remote_write.clone(),
+    };
+    let text = crate::yaml::to_string(&config).unwrap();
+    let path = dir.path().join("prometheus.yml");
+    std::fs::write(&path, &text).unwrap();
+    for (name, file) in &plan.rule_files {
+        let rules_path = dir.path().join(name);
+        let rules = crate::yaml::to_string(file).unwrap();
+        std::fs::write(&rules_path, &rules).unwrap();
+        if let Err(e) = promtool(&["check", "rules"], &rules_path) {
+            panic!("{e}\n--- {name} ---\n{rules}");
+        }
+    }
+    if let Err(e) = promtool(&["check", "config"], &path) {
+        panic!("{e}\n--- prometheus.yml ---\n{text}");
+    }
+}
+
+fn every_dialect() -> RelationsInput {
+    let mut metrics = vec![zinc_relation(1, 3)];
+    metrics.extend((0..3).map(|i| app_relation(10 + i, &format!("app{i}"), 3)));
+    let mut malformed = app_relation(20, "broken", 3);
+    malformed
+        .remote_app_data
+        .insert("scrape_jobs".into(), "[{\"job_name\": ".into());
+    metrics.push(malformed);
+    let mut legacy = relation(METRICS_ENDPOINT, 21, "legacy");
+    legacy.remote_app_data = bag(&[
+        ("scrape_metadata", &metadata("legacy", None)),
+        ("scrape_jobs", "[{}]"),
+    ]);
+    legacy.remote_units.insert(
+        "legacy/0".into(),
+        bag(&[("prometheus_scrape_host", "fd00::7")]),
+    );
+    metrics.push(legacy);
+    let mut web = relation(METRICS_ENDPOINT, 22, "web");
+    web.remote_app_data = bag(&[
+        ("scrape_metadata", &metadata("web", Some("web-k8s"))),
+        (
+            "scrape_jobs",
+            include_str!("../../tests/fixtures/relations/web_scrape_jobs.json"),
+        ),
+    ]);
+    web.remote_units.insert(
+        "web/0".into(),
+        bag(&[
+            ("prometheus_scrape_unit_address", "10.0.0.1"),
+            ("prometheus_scrape_unit_name", "web/0"),
+            ("prometheus_scrape_unit_path", "/cos-web-0"),
+        ]),
+    );
+    metrics.push(web);
+
+    let mut monitoring = relation(MONITORING, 7, "kube-state-metrics");
+    monitoring.remote_app_data = bag(&[
+        ("targets", r#"["10.1.36.90:8080", "10.1.36.91"]"#),
+        ("job_name", "kube-state-metrics"),
+    ]);
+
+    let mut am_v1 = relation(ALERTMANAGER, 30, "alertmanager");
+    am_v1.remote_units.insert(
+        "alertmanager/0".into(),
+        bag(&[(
+            "url",
+            "http://alertmanager-0.alertmanager-endpoints.cos.svc.cluster.local:9093",
+        )]),
+    );
+    let mut am_v0 = relation(ALERTMANAGER, 31, "am-ingressed");
+    am_v0.remote_units.insert(
+        "am-ingressed/0".into(),
+        bag(&[
+            ("public_address", "am.example.com:443/cos-am"),
+            ("scheme", "https"),
+        ]),
+    );
+    let mut am_pod_spec = relation(ALERTMANAGER, 32, "am-old");
+    am_pod_spec.remote_units.insert("am-old/0".into(), bag(&[]));
+    am_pod_spec.remote_app_data = bag(&[
+        ("port", "9093"),
+        (
+            "addrs",
+            r#"["alertmanager-0.alertmanager-endpoints.lma.svc.cluster.local"]"#,
+        ),
+    ]);
+
+    let mut mimir = relation(SEND_REMOTE_WRITE, 40, "mimir");
+    mimir.remote_units.insert(
+        "mimir/0".into(),
+        bag(&[(
+            "remote_write",
+            r#"{"url": "http://mimir-0.mimir-endpoints.cos.svc.cluster.local:9009/api/v1/push"}"#,
+        )]),
+    );
+    let mut agent = relation(RECEIVE_REMOTE_WRITE, 41, "grafana-agent");
+    agent
+        .remote_units
+        .insert("grafana-agent/0".into(), bag(&[]));
+    agent.remote_app_data = bag(&[(
+        "alert_rules",
+        include_str!("../../tests/fixtures/relations/agent_alert_rules.json"),
+    )]);
+
+    RelationsInput {
+        local: local(true),
+        endpoints: [
+            (METRICS_ENDPOINT.to_string(), metrics),
+            (MONITORING.to_string(), vec![monitoring]),
+            (ALERTMANAGER.to_string(), vec![am_v1, am_v0, am_pod_spec]),
+            (
+                GRAFANA_SOURCE.to_string(),
+                vec![relation(GRAFANA_SOURCE, 50, "grafana")],
+            ),
+            (
+                SELF_METRICS_ENDPOINT.to_string(),
+                vec![relation(SELF_METRICS_ENDPOINT, 51, "cos-prometheus")],
+            ),
+            (SEND_REMOTE_WRITE.to_string(), vec![mimir]),
+            (RECEIVE_REMOTE_WRITE.to_string(), vec![agent]),
+        ]
+        .into(),
+    }
+}
+
+#[test]
+fn every_dialect_renders_a_config_promtool_accepts() {
+    let p = plan(&every_dialect());
+    // 9 targets of the 3×3 apps + 3 zinc units + legacy + web's 2 jobs + ksm.
+    assert_eq!(
+        p.scrape_configs.len(),
+        9 + 3 + 1 + 2 + 1,
+        "{:#?}",
+        p.scrape_configs
+    );
+    assert_eq!(p.alertmanagers.len(), 2);
+    assert_eq!(p.remote_write.len(), 1);
+    assert_eq!(p.rule_files.len(), 2);
+    // Only the malformed app complains.
+    let sources: Vec<_> = p.warnings.iter().map(|w| w.source.as_str()).collect();
+    assert_eq!(sources, ["broken"]);
+    check(&p);
+}
+
+#[test]
+fn same_input_same_plan() {
+    assert_eq!(plan(&every_dialect()), plan(&every_dialect()));
+}
+
+/// Whatever our relabel and regex checks accept, Prometheus must accept too.
+#[test]
+fn validators_never_accept_what_prometheus_refuses() {
+    let mut r = zinc_relation(1, 1);
+    r.remote_app_data.insert(
+        "scrape_jobs".into(),
+        include_str!("../../tests/fixtures/relations/edge_scrape_jobs.json").into(),
+    );
+    let mut rules = zinc_relation(2, 1);
+    rules
+        .remote_app_data
+        .insert("scrape_metadata".into(), metadata("edge", Some("edge-k8s")));
+    rules.remote_app_data.remove("scrape_jobs");
+    rules.remote_app_data.insert(
+        "alert_rules".into(),
+        include_str!("../../tests/fixtures/relations/edge_alert_rules.json").into(),
+    );
+    let p = plan(&RelationsInput {
+        local: local(true),
+        endpoints: [(METRICS_ENDPOINT.to_string(), vec![r, rules])].into(),
+    });
+    assert_eq!(p.warnings, vec![]);
+    let edge_jobs: usize = serde_json::from_str::<Vec<serde_json::Value>>(include_str!(
+        "../../tests/fixtures/relations/edge_scrape_jobs.json"
+    ))
+    .unwrap()
+    .len();
+    assert_eq!(p.scrape_configs.len(), edge_jobs);
+    let rule_count: usize = p
+        .rule_files
+        .values()
+        .map(|f| f.groups.iter().map(|g| g.rules.len()).sum::<usize>())
+        .sum();
+    assert!(rule_count > 20, "{rule_count}");
+    check(&p);
+}

@@ -1,0 +1,214 @@
+//! Juju topology of a remote application, as the `prometheus_scrape` library sends it in
+//! `scrape_metadata`, and the labels, matchers and names derived from it.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::validate::{parse_json, Refused};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topology {
+    pub model: String,
+    pub model_uuid: String,
+    pub application: String,
+    pub unit: Option<String>,
+    pub charm_name: Option<String>,
+}
+
+/// `scrape_metadata` as written by the provider library; other keys are ignored.
+#[derive(Deserialize)]
+struct ScrapeMetadata {
+    model: String,
+    model_uuid: String,
+    application: String,
+    #[serde(default)]
+    unit: Option<String>,
+    #[serde(default)]
+    charm_name: Option<String>,
+}
+
+fn juju_name(s: &str) -> bool {
+    // Juju model and application names: lower-case letters, digits and hyphens.
+    !s.is_empty()
+        && s.len() <= 128
+        && s.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+fn charm_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+}
+
+fn model_uuid(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 36 && s.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
+}
+
+/// `<application>/<number>`.
+pub fn is_unit_name(s: &str) -> bool {
+    match s.rsplit_once('/') {
+        Some((app, n)) => {
+            juju_name(app) && !n.is_empty() && n.len() <= 9 && n.bytes().all(|b| b.is_ascii_digit())
+        }
+        None => false,
+    }
+}
+
+/// The number of a unit (`zinc/2` → `2`).
+pub fn unit_number(unit: &str) -> &str {
+    unit.rsplit_once('/').map(|(_, n)| n).unwrap_or(unit)
+}
+
+impl Topology {
+    pub fn from_scrape_metadata(raw: &str) -> Result<Self, Refused> {
+        let m: ScrapeMetadata = parse_json("scrape_metadata", raw)?;
+        let non_empty = |o: Option<String>| o.filter(|s| !s.is_empty());
+        let t = Topology {
+            model: m.model,
+            model_uuid: m.model_uuid,
+            application: m.application,
+            unit: non_empty(m.unit),
+            charm_name: non_empty(m.charm_name),
+        };
+        t.check()?;
+        Ok(t)
+    }
+
+    fn check(&self) -> Result<(), Refused> {
+        if !juju_name(&self.model) {
+            return Err(Refused::invalid(
+                "model",
+                &self.model,
+                "not a Juju model name",
+            ));
+        }
+        if !model_uuid(&self.model_uuid) {
+            return Err(Refused::invalid(
+                "model_uuid",
+                &self.model_uuid,
+                "not a UUID",
+            ));
+        }
+        if !juju_name(&self.application) {
+            return Err(Refused::invalid(
+                "application",
+                &self.application,
+                "not a Juju application name",
+            ));
+        }
+        if let Some(u) = &self.unit {
+            if !is_unit_name(u) {
+                return Err(Refused::invalid("unit", u, "not a Juju unit name"));
+            }
+        }
+        if let Some(c) = &self.charm_name {
+            if !charm_name(c) {
+                return Err(Refused::invalid("charm_name", c, "not a charm name"));
+            }
+        }
+        Ok(())
+    }
+
+    fn uuid8(&self) -> &str {
+        self.model_uuid.get(..8).unwrap_or(&self.model_uuid)
+    }
+
+    /// `<model>_<uuid[:8]>_<application>`, the library's topology identifier.
+    pub fn identifier(&self) -> String {
+        format!("{}_{}_{}", self.model, self.uuid8(), self.application)
+    }
+
+    /// Prefix of every scrape job name from this application.
+    pub fn scrape_job_prefix(&self) -> String {
+        format!("juju_{}_prometheus_scrape", self.identifier())
+    }
+
+    pub fn rule_file_name(&self) -> String {
+        format!("juju_{}.rules", self.identifier())
+    }
+
+    /// The application-level labels put on targets and rules (`juju_unit` is per target).
+    pub fn labels(&self) -> BTreeMap<String, String> {
+        let mut labels = BTreeMap::new();
+        labels.insert("juju_model".to_string(), self.model.clone());
+        labels.insert("juju_model_uuid".to_string(), self.model_uuid.clone());
+        labels.insert("juju_application".to_string(), self.application.clone());
+        if let Some(c) = &self.charm_name {
+            labels.insert("juju_charm".to_string(), c.clone());
+        }
+        labels
+    }
+
+    /// The matchers injected into rule expressions: model, model UUID and application
+    /// (not the charm, as the library does).
+    pub fn matchers(&self) -> Vec<(String, String)> {
+        vec![
+            ("juju_model".to_string(), self.model.clone()),
+            ("juju_model_uuid".to_string(), self.model_uuid.clone()),
+            ("juju_application".to_string(), self.application.clone()),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ZINC: &str = r#"{"model": "cos", "model_uuid": "f4d59020-c8e7-4053-8044-a2c1e5591c7f", "application": "zinc", "unit": "zinc/0", "charm_name": "zinc-k8s"}"#;
+
+    #[test]
+    fn reads_the_library_scrape_metadata() {
+        let t = Topology::from_scrape_metadata(ZINC).unwrap();
+        assert_eq!(t.identifier(), "cos_f4d59020_zinc");
+        assert_eq!(
+            t.scrape_job_prefix(),
+            "juju_cos_f4d59020_zinc_prometheus_scrape"
+        );
+        assert_eq!(t.rule_file_name(), "juju_cos_f4d59020_zinc.rules");
+        assert_eq!(
+            t.labels().get("juju_charm").map(String::as_str),
+            Some("zinc-k8s")
+        );
+        assert_eq!(t.matchers().len(), 3);
+    }
+
+    #[test]
+    fn unit_and_charm_are_optional() {
+        let t = Topology::from_scrape_metadata(
+            r#"{"model": "lma", "model_uuid": "abc", "application": "x", "unit": null, "extra": 1}"#,
+        )
+        .unwrap();
+        assert_eq!(t.unit, None);
+        assert!(!t.labels().contains_key("juju_charm"));
+        assert_eq!(t.identifier(), "lma_abc_x");
+    }
+
+    #[test]
+    fn hostile_metadata_is_refused() {
+        for bad in [
+            r#"{"model": "cos\"}", "model_uuid": "f4d59020", "application": "zinc"}"#,
+            r#"{"model": "cos", "model_uuid": "../../etc", "application": "zinc"}"#,
+            r#"{"model": "cos", "model_uuid": "f4d59020", "application": "Zinc/../x"}"#,
+            r#"{"model": "cos", "model_uuid": "f4d59020", "application": "zinc", "unit": "zinc"}"#,
+            r#"{"model": "cos", "model_uuid": "f4d59020"}"#,
+            r#"{"model": 1, "model_uuid": "f4d59020", "application": "zinc"}"#,
+            "not json",
+        ] {
+            assert!(Topology::from_scrape_metadata(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn unit_names() {
+        assert!(is_unit_name("zinc/0"));
+        assert!(is_unit_name("kube-state-metrics/12"));
+        assert!(!is_unit_name("zinc"));
+        assert!(!is_unit_name("zinc/x"));
+        assert!(!is_unit_name("Zinc/0"));
+        assert_eq!(unit_number("zinc/12"), "12");
+    }
+}
