@@ -1,0 +1,838 @@
+//! The shell: every hook runs the same reconcile. [`observe`] reads everything through the
+//! hook tools, [`plan`] decides (pure), [`apply`] writes only what changed.
+
+use std::collections::BTreeMap;
+
+use juju::{
+    Hook, HookContext, HookTools, RelationData, RelationHookKind, RelationId, StatusScope,
+    ToolError,
+};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::config::{CharmConfig, ConfigError};
+use crate::error::CharmError;
+use crate::image::{self, ImageDetails, ImageError};
+use crate::pod_spec::{self, ConfigFiles, PodSpecInput};
+use crate::prometheus::render;
+use crate::relations::{self, LocalIdentity, Publish, RelationSnapshot, RelationsInput};
+use crate::status::{self, StatusInput, Statuses};
+
+#[cfg(test)]
+pub(crate) mod fake;
+
+/// The unit state key remembering the fingerprint of the last spec given to `pod-spec-set`.
+/// Unit state is committed with the hook, like the spec, so the two never disagree.
+pub const POD_SPEC_FINGERPRINT: &str = "pod-spec-fingerprint";
+
+/// The binding asked for our address (any endpoint gives the pod's address on Kubernetes).
+const ADDRESS_BINDING: &str = "prometheus-peers";
+
+/// The metadata.yaml shipped with this binary: the endpoints to observe.
+const METADATA: &str = include_str!("../metadata.yaml");
+
+#[derive(Debug, Deserialize)]
+struct Metadata {
+    #[serde(default)]
+    provides: BTreeMap<String, serde::de::IgnoredAny>,
+    #[serde(default)]
+    requires: BTreeMap<String, serde::de::IgnoredAny>,
+    #[serde(default)]
+    peers: BTreeMap<String, serde::de::IgnoredAny>,
+}
+
+/// Every endpoint in metadata.yaml, sorted.
+pub fn endpoints() -> Result<Vec<String>, CharmError> {
+    let meta: Metadata = crate::yaml::from_str(METADATA).map_err(CharmError::Metadata)?;
+    let mut names: Vec<String> = meta
+        .provides
+        .into_keys()
+        .chain(meta.requires.into_keys())
+        .chain(meta.peers.into_keys())
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// Everything this hook can see.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observed {
+    pub unit: String,
+    pub app: String,
+    pub model: String,
+    pub model_uuid: String,
+    pub config: Map<String, Value>,
+    pub leader: bool,
+    pub image: Result<ImageDetails, ImageError>,
+    /// The pod's address; unknown before the workload pod exists.
+    pub address: Option<String>,
+    pub state: BTreeMap<String, String>,
+    /// Endpoint → its relations, without the one going away in this hook.
+    pub relations: BTreeMap<String, Vec<RelationSnapshot>>,
+}
+
+/// The spec to hand to `pod-spec-set`, and its fingerprint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedSpec {
+    pub yaml: String,
+    pub fingerprint: String,
+}
+
+/// What this hook should make true.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// `None` while the options or the image are unusable: the last good spec stays.
+    pub pod_spec: Option<PlannedSpec>,
+    pub publish: Vec<Publish>,
+    pub statuses: Statuses,
+    pub config_errors: Vec<ConfigError>,
+    /// Relation data refused and contributions left out, for the log.
+    pub warnings: Vec<String>,
+}
+
+/// Reads the options, leadership, the image, our address, our state and every relation.
+pub fn observe<T: HookTools + ?Sized>(
+    tools: &T,
+    ctx: &HookContext,
+    hook: Option<&Hook>,
+) -> Result<Observed, CharmError> {
+    let config = tools.config_get()?;
+    let leader = tools.is_leader()?;
+    let image = observe_image(tools, &ctx.app_name)?;
+    let address = observe_address(tools)?;
+    let state = tools.state_get()?;
+    let mut relations = BTreeMap::new();
+    for endpoint in endpoints()? {
+        let mut snapshots = Vec::new();
+        for id in tools.relation_ids(&endpoint)? {
+            if let Some(snapshot) = observe_relation(tools, ctx, hook, leader, &id)? {
+                snapshots.push(snapshot);
+            }
+        }
+        relations.insert(endpoint, snapshots);
+    }
+    Ok(Observed {
+        unit: ctx.unit_name.clone(),
+        app: ctx.app_name.clone(),
+        model: ctx.model_name.clone(),
+        model_uuid: ctx.model_uuid.clone(),
+        config,
+        leader,
+        image,
+        address,
+        state,
+        relations,
+    })
+}
+
+/// A resource Juju cannot give us is the operator's to fix, not a reason to fail the hook.
+fn observe_image<T: HookTools + ?Sized>(
+    tools: &T,
+    app: &str,
+) -> Result<Result<ImageDetails, ImageError>, CharmError> {
+    let path = match tools.resource_get(image::RESOURCE) {
+        Ok(path) => path,
+        Err(e @ ToolError::Failed { .. }) => {
+            tracing::warn!(
+                "resource-get {}: {}",
+                image::RESOURCE,
+                e.message().unwrap_or("")
+            );
+            return Ok(Err(ImageError::Missing(format!(
+                "attach an OCI image with `juju attach-resource {app} {}=<image>`",
+                image::RESOURCE
+            ))));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok(match std::fs::read_to_string(&path) {
+        Ok(text) => image::parse(&text),
+        Err(e) => Err(ImageError::Invalid(format!(
+            "cannot read {}: {e}",
+            path.display()
+        ))),
+    })
+}
+
+/// Before the workload pod exists Juju may have no address for it; the leader must still
+/// set the spec that creates the pod, so an unknown address is not an error.
+fn observe_address<T: HookTools + ?Sized>(tools: &T) -> Result<Option<String>, CharmError> {
+    match tools.network_get(ADDRESS_BINDING, None) {
+        Ok(info) => Ok(info.bind_address().map(str::to_string)),
+        Err(e @ ToolError::Failed { .. }) => {
+            tracing::warn!("no address yet: {}", e.message().unwrap_or(""));
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn observe_relation<T: HookTools + ?Sized>(
+    tools: &T,
+    ctx: &HookContext,
+    hook: Option<&Hook>,
+    leader: bool,
+    id: &RelationId,
+) -> Result<Option<RelationSnapshot>, CharmError> {
+    let this_hooks = ctx.relation.as_ref() == Some(id);
+    if this_hooks {
+        let broken = matches!(
+            hook,
+            Some(Hook::Relation {
+                kind: RelationHookKind::Broken,
+                ..
+            })
+        );
+        // When we are the unit leaving, the relation is over for us too.
+        let we_depart = ctx.departing_unit.as_deref() == Some(ctx.unit_name.as_str());
+        if broken || we_depart {
+            return Ok(None);
+        }
+    }
+    let departing = if this_hooks {
+        ctx.departing_unit.as_deref()
+    } else {
+        None
+    };
+    let units: Vec<String> = tools
+        .relation_list(id)?
+        .into_iter()
+        .filter(|u| Some(u.as_str()) != departing)
+        .collect();
+    let remote_app = match tools.relation_remote_app(id) {
+        Ok(app) => app,
+        // `relation-list --app` needs Juju 2.8.1; older agents refuse the flag (exit 2).
+        Err(ToolError::Failed { code: Some(2), .. }) => None,
+        Err(e) => return Err(e.into()),
+    }
+    .or_else(|| ctx.remote_app.clone().filter(|_| this_hooks))
+    .or_else(|| {
+        units
+            .first()
+            .and_then(|u| u.split_once('/'))
+            .map(|(app, _)| app.to_string())
+    });
+    let remote_app_data = match &remote_app {
+        Some(app) => tools.relation_get(id, app, true)?,
+        None => RelationData::new(),
+    };
+    let mut remote_units = BTreeMap::new();
+    for unit in units {
+        let data = tools.relation_get(id, &unit, false)?;
+        remote_units.insert(unit, data);
+    }
+    let local_unit_data = tools.relation_get(id, &ctx.unit_name, false)?;
+    let local_app_data = if leader {
+        tools.relation_get(id, &ctx.app_name, true)?
+    } else {
+        RelationData::new()
+    };
+    Ok(Some(RelationSnapshot {
+        id: Some(id.clone()),
+        remote_app,
+        remote_app_data,
+        remote_units,
+        local_app_data,
+        local_unit_data,
+    }))
+}
+
+/// `prometheus-0.prometheus-endpoints.<model>.svc.cluster.local`: the stable name Juju's
+/// headless service gives each unit's pod.
+pub fn unit_fqdn(unit: &str, model: &str) -> String {
+    let (app, number) = unit.rsplit_once('/').unwrap_or((unit, "0"));
+    format!("{app}-{number}.{app}-endpoints.{model}.svc.cluster.local")
+}
+
+/// Decides everything from what was observed. Pure.
+pub fn plan(observed: &Observed) -> Result<Plan, CharmError> {
+    let (config, config_errors) = match CharmConfig::parse(&observed.config) {
+        Ok(config) => (Some(config), Vec::new()),
+        Err(errors) => (None, errors),
+    };
+    let mut warnings = Vec::new();
+    let mut pod_spec = None;
+    let mut publish = Vec::new();
+    let mut relation_warnings = Vec::new();
+    let mut render_warnings = Vec::new();
+    if let Some(config) = &config {
+        let input = RelationsInput {
+            local: LocalIdentity {
+                app: observed.app.clone(),
+                unit: observed.unit.clone(),
+                model: observed.model.clone(),
+                model_uuid: observed.model_uuid.clone(),
+                leader: observed.leader,
+                unit_address: observed.address.clone().unwrap_or_default(),
+                unit_fqdn: unit_fqdn(&observed.unit, &observed.model),
+                port: config.port,
+                scrape_interval: config.scrape_interval.to_string(),
+            },
+            endpoints: observed.relations.clone(),
+        };
+        let relations = relations::plan(&input);
+        let rendered = render::render(config, &relations);
+        if let Ok(image) = &observed.image {
+            let mut files = ConfigFiles {
+                prometheus_yml: crate::yaml::to_string(&rendered.config)?,
+                rule_files: BTreeMap::new(),
+            };
+            for (name, file) in &rendered.rule_files {
+                files
+                    .rule_files
+                    .insert(name.clone(), crate::yaml::to_string(file)?);
+            }
+            let spec = pod_spec::build(PodSpecInput {
+                config,
+                image,
+                files: &files,
+                remote_write_receiver: relations.remote_write_receiver,
+            });
+            let yaml = spec.to_yaml()?;
+            pod_spec = Some(PlannedSpec {
+                fingerprint: pod_spec::fingerprint(&yaml),
+                yaml,
+            });
+        }
+        warnings.extend(relations.warnings.iter().map(|w| match &w.relation {
+            Some(id) => format!("{id}: {}: {}", w.source, w.message),
+            None => format!("{}: {}", w.source, w.message),
+        }));
+        warnings.extend(rendered.warnings.iter().cloned());
+        publish = relations.publish;
+        relation_warnings = relations.warnings;
+        render_warnings = rendered.warnings;
+    }
+    let statuses = status::decide(StatusInput {
+        leader: observed.leader,
+        config_errors: &config_errors,
+        image_error: observed.image.as_ref().err(),
+        relation_warnings: &relation_warnings,
+        render_warnings: &render_warnings,
+    });
+    Ok(Plan {
+        pod_spec,
+        publish,
+        statuses,
+        config_errors,
+        warnings,
+    })
+}
+
+/// What [`apply`] did, for the log and the tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Applied {
+    pub pod_spec_set: bool,
+    pub relation_sets: usize,
+}
+
+/// The keys of `wanted` whose value differs from `current` (an empty value deletes, so it
+/// differs only from a present key).
+fn changed_keys(current: &RelationData, wanted: &RelationData) -> RelationData {
+    wanted
+        .iter()
+        .filter(|(k, v)| match current.get(*k) {
+            Some(now) => now != *v,
+            None => !v.is_empty(),
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+fn current_bag<'a>(observed: &'a Observed, publish: &Publish) -> Option<&'a RelationData> {
+    observed
+        .relations
+        .get(&publish.relation.endpoint)?
+        .iter()
+        .find(|s| s.id.as_ref() == Some(&publish.relation))
+        .map(|s| {
+            if publish.app {
+                &s.local_app_data
+            } else {
+                &s.local_unit_data
+            }
+        })
+}
+
+/// Writes what changed: the spec (leader, when its fingerprint moved), relation data (only
+/// differing keys), then the statuses — last, because status-set is not rolled back if the
+/// hook fails.
+pub fn apply<T: HookTools + ?Sized>(
+    tools: &T,
+    observed: &Observed,
+    plan: &Plan,
+) -> Result<Applied, CharmError> {
+    let mut applied = Applied::default();
+    for error in &plan.config_errors {
+        tracing::warn!("invalid config: {error}");
+    }
+    for warning in &plan.warnings {
+        tracing::warn!("{warning}");
+    }
+    if let (true, Some(spec)) = (observed.leader, &plan.pod_spec) {
+        let last = observed.state.get(POD_SPEC_FINGERPRINT);
+        if last != Some(&spec.fingerprint) {
+            tools.pod_spec_set(&spec.yaml, None)?;
+            tools.state_set(&BTreeMap::from([(
+                POD_SPEC_FINGERPRINT.to_string(),
+                spec.fingerprint.clone(),
+            )]))?;
+            tracing::info!("pod spec set (fingerprint {})", spec.fingerprint);
+            applied.pod_spec_set = true;
+        } else {
+            tracing::debug!("pod spec unchanged (fingerprint {})", spec.fingerprint);
+        }
+    }
+    for publish in &plan.publish {
+        if publish.app && !observed.leader {
+            continue;
+        }
+        let Some(current) = current_bag(observed, publish) else {
+            // The relation is going away in this hook (or was never seen): nothing to write.
+            continue;
+        };
+        let changed = changed_keys(current, &publish.data);
+        if !changed.is_empty() {
+            tools.relation_set(&publish.relation, &changed, publish.app)?;
+            applied.relation_sets += 1;
+        }
+    }
+    tools.status_set(StatusScope::Unit, &plan.statuses.unit)?;
+    if let (true, Some(app)) = (observed.leader, &plan.statuses.application) {
+        tools.status_set(StatusScope::Application, app)?;
+    }
+    Ok(applied)
+}
+
+/// Runs one hook. `hook` is `None` for a hook this charm does not know: it still reconciles,
+/// since observe-plan-apply is right whatever triggered it.
+pub fn run<T: HookTools + ?Sized>(
+    tools: &T,
+    ctx: &HookContext,
+    hook: Option<&Hook>,
+) -> Result<(), CharmError> {
+    if let Some(Hook::Action(name)) = hook {
+        // actions.yaml declares no action yet, so Juju never runs one; fail it plainly.
+        tools.action_fail(&format!("the charm has no action {name:?}"))?;
+        return Ok(());
+    }
+    let observed = observe(tools, ctx, hook)?;
+    let plan = plan(&observed)?;
+    apply(tools, &observed, &plan)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fake::{FakeRelation, FakeTools};
+    use super::*;
+    use juju::{Status, StatusKind};
+    use serde_json::json;
+
+    const IMAGE: &str = "registrypath: ubuntu/prometheus:latest\nusername: ''\npassword: ''\n";
+
+    fn ctx(unit: &str) -> HookContext {
+        HookContext::from_lookup(|k| match k {
+            "JUJU_UNIT_NAME" => Some(unit.to_string()),
+            "JUJU_CHARM_DIR" => Some("/charm".to_string()),
+            "JUJU_MODEL_NAME" => Some("cos".to_string()),
+            "JUJU_MODEL_UUID" => Some("f4d59020-c8e7-4053-8044-a2c1e5591c7f".to_string()),
+            _ => None,
+        })
+        .unwrap()
+    }
+
+    fn relation_ctx(unit: &str, id: &RelationId, departing: Option<&str>) -> HookContext {
+        HookContext {
+            relation: Some(id.clone()),
+            departing_unit: departing.map(str::to_string),
+            ..ctx(unit)
+        }
+    }
+
+    fn leader() -> FakeTools {
+        let tools = FakeTools::new("prometheus/0", true);
+        tools.model().resource = Some(IMAGE.to_string());
+        tools
+    }
+
+    fn hook(name: &str) -> Hook {
+        Hook::from_name(name).unwrap()
+    }
+
+    #[test]
+    fn endpoints_come_from_metadata() {
+        assert_eq!(
+            endpoints().unwrap(),
+            vec![
+                "alertmanager",
+                "grafana-source",
+                "metrics-endpoint",
+                "monitoring",
+                "prometheus-peers",
+                "receive-remote-write",
+                "self-metrics-endpoint",
+                "send-remote-write"
+            ]
+        );
+    }
+
+    #[test]
+    fn unit_fqdns_follow_juju_naming() {
+        assert_eq!(
+            unit_fqdn("prometheus/1", "cos"),
+            "prometheus-1.prometheus-endpoints.cos.svc.cluster.local"
+        );
+    }
+
+    #[test]
+    fn the_leader_sets_the_spec_and_both_statuses() {
+        let tools = leader();
+        run(&tools, &ctx("prometheus/0"), Some(&hook("install"))).unwrap();
+        let m = tools.model();
+        let spec = m.pod_spec.clone().expect("pod spec set");
+        assert!(spec.contains("imagePath: ubuntu/prometheus:latest"));
+        assert!(spec.contains("- --config.file=/etc/prometheus/prometheus.yml"));
+        assert_eq!(m.unit_status, Some(Status::active("")));
+        assert_eq!(m.app_status, Some(Status::active("")));
+        assert_eq!(
+            m.state.get(POD_SPEC_FINGERPRINT),
+            Some(&pod_spec::fingerprint(&spec))
+        );
+    }
+
+    #[test]
+    fn a_follower_never_sets_the_spec() {
+        let tools = FakeTools::new("prometheus/1", false);
+        tools.model().resource = Some(IMAGE.to_string());
+        run(&tools, &ctx("prometheus/1"), Some(&hook("config-changed"))).unwrap();
+        let m = tools.model();
+        assert_eq!(m.pod_spec, None);
+        assert!(!m.calls.iter().any(|c| c.starts_with("pod-spec-set")));
+        assert!(!m.calls.iter().any(|c| c == "status-set --application"));
+        assert_eq!(m.unit_status, Some(Status::active("")));
+        assert_eq!(m.app_status, None);
+    }
+
+    #[test]
+    fn a_rerun_with_identical_inputs_sets_nothing_new() {
+        let tools = leader();
+        run(&tools, &ctx("prometheus/0"), Some(&hook("install"))).unwrap();
+        let first = tools.model().pod_spec.clone();
+        tools.model().calls.clear();
+        run(&tools, &ctx("prometheus/0"), Some(&hook("update-status"))).unwrap();
+        let m = tools.model();
+        assert_eq!(m.pod_spec, first);
+        assert!(!m.calls.iter().any(|c| c.starts_with("pod-spec-set")));
+        assert!(!m.calls.iter().any(|c| c.starts_with("state-set")));
+    }
+
+    #[test]
+    fn a_changed_option_sets_a_new_spec() {
+        let tools = leader();
+        run(&tools, &ctx("prometheus/0"), Some(&hook("install"))).unwrap();
+        let first = tools.model().pod_spec.clone().unwrap();
+        tools
+            .model()
+            .config
+            .insert("monitor-k8s".into(), json!(true));
+        run(&tools, &ctx("prometheus/0"), Some(&hook("config-changed"))).unwrap();
+        let second = tools.model().pod_spec.clone().unwrap();
+        assert_ne!(first, second);
+        assert!(second.contains("serviceAccount:"));
+        assert!(second.contains("kubernetes-pods"));
+    }
+
+    #[test]
+    fn invalid_config_blocks_and_keeps_the_last_good_spec() {
+        let tools = leader();
+        run(&tools, &ctx("prometheus/0"), Some(&hook("install"))).unwrap();
+        let good = tools.model().pod_spec.clone();
+        tools.model().calls.clear();
+        tools
+            .model()
+            .config
+            .insert("scrape-interval".into(), json!("soon"));
+        run(&tools, &ctx("prometheus/0"), Some(&hook("config-changed"))).unwrap();
+        {
+            let m = tools.model();
+            assert_eq!(m.pod_spec, good);
+            assert!(!m.calls.iter().any(|c| c.starts_with("pod-spec-set")));
+            let status = m.unit_status.clone().unwrap();
+            assert_eq!(status.kind, StatusKind::Blocked);
+            assert!(
+                status
+                    .message
+                    .starts_with("invalid config: scrape-interval=\"soon\": expected a positive Prometheus duration"),
+                "{}",
+                status.message
+            );
+            assert_eq!(m.app_status, Some(status));
+        }
+        // Fixing it brings the unit back, with the spec it had (nothing to set).
+        tools
+            .model()
+            .config
+            .insert("scrape-interval".into(), json!("1m"));
+        run(&tools, &ctx("prometheus/0"), Some(&hook("config-changed"))).unwrap();
+        let m = tools.model();
+        assert_eq!(m.unit_status, Some(Status::active("")));
+        assert_eq!(m.pod_spec, good);
+        assert!(!m.calls.iter().any(|c| c.starts_with("pod-spec-set")));
+    }
+
+    #[test]
+    fn a_fixed_option_with_a_new_value_sets_the_new_spec() {
+        let tools = leader();
+        run(&tools, &ctx("prometheus/0"), Some(&hook("install"))).unwrap();
+        tools.model().config.insert("port".into(), json!(0));
+        run(&tools, &ctx("prometheus/0"), Some(&hook("config-changed"))).unwrap();
+        assert_eq!(
+            tools.model().unit_status.clone().unwrap().kind,
+            StatusKind::Blocked
+        );
+        tools.model().config.insert("port".into(), json!(9091));
+        run(&tools, &ctx("prometheus/0"), Some(&hook("config-changed"))).unwrap();
+        let m = tools.model();
+        assert_eq!(m.unit_status, Some(Status::active("")));
+        assert!(m.pod_spec.clone().unwrap().contains("containerPort: 9091"));
+    }
+
+    #[test]
+    fn a_missing_resource_blocks_without_a_spec() {
+        let tools = FakeTools::new("prometheus/0", true);
+        run(&tools, &ctx("prometheus/0"), Some(&hook("install"))).unwrap();
+        let m = tools.model();
+        assert_eq!(m.pod_spec, None);
+        assert_eq!(
+            m.unit_status,
+            Some(Status::blocked(
+                "resource prometheus-image is missing: attach an OCI image with \
+                 `juju attach-resource prometheus prometheus-image=<image>`"
+            ))
+        );
+    }
+
+    #[test]
+    fn an_invalid_resource_blocks_without_a_spec() {
+        let tools = leader();
+        tools.model().resource = Some("username: x\n".into());
+        run(&tools, &ctx("prometheus/0"), Some(&hook("install"))).unwrap();
+        let m = tools.model();
+        assert_eq!(m.pod_spec, None);
+        assert_eq!(
+            m.unit_status,
+            Some(Status::blocked(
+                "resource prometheus-image is invalid: registrypath is empty"
+            ))
+        );
+    }
+
+    #[test]
+    fn a_failing_tool_fails_the_hook() {
+        for tool in [
+            "config-get",
+            "is-leader",
+            "state-get",
+            "relation-ids",
+            "pod-spec-set",
+            "state-set",
+            "status-set",
+        ] {
+            let tools = leader();
+            tools.model().failing.insert(tool);
+            let err =
+                run(&tools, &ctx("prometheus/0"), Some(&hook("config-changed"))).expect_err(tool);
+            assert!(matches!(err, CharmError::Tool(_)), "{tool}: {err}");
+            assert_eq!(err.exit_code(), 1);
+        }
+    }
+
+    #[test]
+    fn an_unknown_address_is_not_an_error() {
+        let tools = leader();
+        tools.model().failing.insert("network-get");
+        run(&tools, &ctx("prometheus/0"), Some(&hook("install"))).unwrap();
+        assert!(tools.model().pod_spec.is_some());
+    }
+
+    #[test]
+    fn relations_are_observed_without_the_one_going_away() {
+        let tools = leader();
+        let am = RelationId::new("alertmanager", 4);
+        let zinc = RelationId::new("metrics-endpoint", 7);
+        {
+            let mut m = tools.model();
+            m.relations.insert(
+                am.clone(),
+                FakeRelation::new("alertmanager")
+                    .unit("alertmanager/0", &[("url", "http://am-0:9093")])
+                    .unit("alertmanager/1", &[("url", "http://am-1:9093")]),
+            );
+            m.relations.insert(
+                zinc.clone(),
+                FakeRelation::new("zinc").app_data(&[("scrape_jobs", "[]")]),
+            );
+        }
+        let departing = relation_ctx("prometheus/0", &am, Some("alertmanager/1"));
+        let seen = observe(
+            &tools,
+            &departing,
+            Some(&hook("alertmanager-relation-departed")),
+        )
+        .unwrap();
+        let am_snapshots = &seen.relations["alertmanager"];
+        assert_eq!(am_snapshots.len(), 1);
+        assert_eq!(
+            am_snapshots[0].remote_units.keys().collect::<Vec<_>>(),
+            vec!["alertmanager/0"]
+        );
+        assert_eq!(am_snapshots[0].remote_app.as_deref(), Some("alertmanager"));
+        let zinc_snapshot = &seen.relations["metrics-endpoint"][0];
+        assert_eq!(zinc_snapshot.remote_app_data["scrape_jobs"], "[]");
+
+        let broken = relation_ctx("prometheus/0", &am, None);
+        let seen = observe(&tools, &broken, Some(&hook("alertmanager-relation-broken"))).unwrap();
+        assert!(seen.relations["alertmanager"].is_empty());
+        assert_eq!(seen.relations["metrics-endpoint"].len(), 1);
+        assert!(seen.relations["grafana-source"].is_empty());
+
+        let leaving = relation_ctx("prometheus/0", &am, Some("prometheus/0"));
+        let seen = observe(
+            &tools,
+            &leaving,
+            Some(&hook("alertmanager-relation-departed")),
+        )
+        .unwrap();
+        assert!(seen.relations["alertmanager"].is_empty());
+    }
+
+    #[test]
+    fn a_follower_does_not_read_its_app_bag() {
+        let tools = FakeTools::new("prometheus/1", false);
+        tools.model().resource = Some(IMAGE.to_string());
+        tools.model().relations.insert(
+            RelationId::new("grafana-source", 3),
+            FakeRelation::new("grafana").unit("grafana/0", &[]),
+        );
+        observe(&tools, &ctx("prometheus/1"), None).unwrap();
+        let m = tools.model();
+        assert!(m
+            .calls
+            .iter()
+            .any(|c| c == "relation-get -r grafana-source:3 - prometheus/1"));
+        assert!(!m
+            .calls
+            .iter()
+            .any(|c| c == "relation-get -r grafana-source:3 --app - prometheus"));
+    }
+
+    fn observed_with(bag: &[(&str, &str)], leader: bool) -> Observed {
+        let id = RelationId::new("grafana-source", 3);
+        let data: RelationData = bag
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Observed {
+            unit: "prometheus/0".into(),
+            app: "prometheus".into(),
+            model: "cos".into(),
+            model_uuid: "u".into(),
+            config: Map::new(),
+            leader,
+            image: image::parse(IMAGE),
+            address: Some("10.1.36.80".into()),
+            state: BTreeMap::new(),
+            relations: BTreeMap::from([(
+                "grafana-source".to_string(),
+                vec![RelationSnapshot {
+                    id: Some(id),
+                    local_unit_data: data.clone(),
+                    local_app_data: data,
+                    ..RelationSnapshot::default()
+                }],
+            )]),
+        }
+    }
+
+    fn publish(app: bool, pairs: &[(&str, &str)]) -> Publish {
+        Publish {
+            relation: RelationId::new("grafana-source", 3),
+            app,
+            data: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn only_changed_relation_keys_are_written() {
+        let tools = leader();
+        tools.model().relations.insert(
+            RelationId::new("grafana-source", 3),
+            FakeRelation::new("grafana"),
+        );
+        let observed = observed_with(&[("port", "9090"), ("old", "x")], true);
+        let mut plan = plan(&observed).unwrap();
+        plan.publish = vec![
+            publish(false, &[("port", "9090"), ("source-type", "prometheus")]),
+            publish(true, &[("port", "9090"), ("old", ""), ("gone", "")]),
+            publish(false, &[("port", "9090")]),
+        ];
+        let applied = apply(&tools, &observed, &plan).unwrap();
+        assert_eq!(applied.relation_sets, 2);
+        let m = tools.model();
+        let rel = &m.relations[&RelationId::new("grafana-source", 3)];
+        assert_eq!(
+            rel.set_calls,
+            vec![
+                (
+                    false,
+                    BTreeMap::from([("source-type".to_string(), "prometheus".to_string())])
+                ),
+                (true, BTreeMap::from([("old".to_string(), String::new())])),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_follower_never_writes_the_app_bag() {
+        let tools = FakeTools::new("prometheus/1", false);
+        let observed = observed_with(&[], false);
+        let mut plan = plan(&observed).unwrap();
+        plan.publish = vec![publish(true, &[("grafana_source_data", "{}")])];
+        let applied = apply(&tools, &observed, &plan).unwrap();
+        assert_eq!(applied.relation_sets, 0);
+    }
+
+    #[test]
+    fn identical_observations_plan_identical_specs() {
+        let mut observed = observed_with(&[], true);
+        observed.config = Map::from_iter([
+            ("monitor-k8s".to_string(), json!(true)),
+            ("external-labels".to_string(), json!(r#"{"b":"1","a":"2"}"#)),
+        ]);
+        let first = plan(&observed).unwrap().pod_spec.unwrap();
+        for _ in 0..3 {
+            assert_eq!(plan(&observed).unwrap().pod_spec.unwrap(), first);
+        }
+    }
+
+    #[test]
+    fn actions_fail_plainly() {
+        let tools = leader();
+        run(
+            &tools,
+            &ctx("prometheus/0"),
+            Some(&Hook::Action("reload".into())),
+        )
+        .unwrap();
+        let m = tools.model();
+        assert_eq!(
+            m.action_failure.as_deref(),
+            Some("the charm has no action \"reload\"")
+        );
+        assert!(m.pod_spec.is_none());
+    }
+}

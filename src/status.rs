@@ -1,0 +1,203 @@
+//! What the unit (and, on the leader, the application) shows in `juju status`. Pure.
+
+use juju::Status;
+
+use crate::config::ConfigError;
+use crate::image::ImageError;
+use crate::relations::RelationWarning;
+
+/// Everything the decision depends on.
+#[derive(Debug, Clone, Copy)]
+pub struct StatusInput<'a> {
+    pub leader: bool,
+    pub config_errors: &'a [ConfigError],
+    pub image_error: Option<&'a ImageError>,
+    pub relation_warnings: &'a [RelationWarning],
+    /// Relation contributions left out while rendering (clashing names).
+    pub render_warnings: &'a [String],
+}
+
+/// The statuses to set: the application's only on the leader.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Statuses {
+    pub unit: Status,
+    pub application: Option<Status>,
+}
+
+/// Sources named in a status message before the rest are only counted.
+const SOURCES_SHOWN: usize = 3;
+
+/// Blocked while the operator must act (bad option values, no usable image), each reason
+/// spelled out; otherwise active, mentioning relation data that was left out.
+pub fn decide(input: StatusInput<'_>) -> Statuses {
+    let mut blockers: Vec<String> = Vec::new();
+    if !input.config_errors.is_empty() {
+        let all: Vec<String> = input.config_errors.iter().map(|e| e.to_string()).collect();
+        blockers.push(format!("invalid config: {}", all.join("; ")));
+    }
+    if let Some(image) = input.image_error {
+        blockers.push(image.to_string());
+    }
+    let unit = if blockers.is_empty() {
+        Status::active(active_message(input))
+    } else {
+        Status::blocked(blockers.join("; "))
+    };
+    Statuses {
+        application: input.leader.then(|| unit.clone()),
+        unit,
+    }
+}
+
+fn active_message(input: StatusInput<'_>) -> String {
+    let mut notes = Vec::new();
+    let mut sources: Vec<&str> = input
+        .relation_warnings
+        .iter()
+        .map(|w| w.source.as_str())
+        .collect();
+    sources.sort_unstable();
+    sources.dedup();
+    if !sources.is_empty() {
+        let mut named = sources
+            .iter()
+            .take(SOURCES_SHOWN)
+            .copied()
+            .collect::<Vec<_>>()
+            .join(", ");
+        if sources.len() > SOURCES_SHOWN {
+            named.push_str(&format!(" and {} more", sources.len() - SOURCES_SHOWN));
+        }
+        notes.push(format!("ignoring invalid relation data from {named}"));
+    }
+    if !input.render_warnings.is_empty() {
+        notes.push(format!(
+            "left out {} clashing relation contribution(s)",
+            input.render_warnings.len()
+        ));
+    }
+    if notes.is_empty() {
+        String::new()
+    } else {
+        format!("{} (see juju debug-log)", notes.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use juju::{RelationId, StatusKind};
+
+    fn input<'a>(leader: bool) -> StatusInput<'a> {
+        StatusInput {
+            leader,
+            config_errors: &[],
+            image_error: None,
+            relation_warnings: &[],
+            render_warnings: &[],
+        }
+    }
+
+    fn config_error(option: &'static str, value: &str, expected: &str) -> ConfigError {
+        ConfigError {
+            option,
+            value: value.into(),
+            expected: expected.into(),
+        }
+    }
+
+    #[test]
+    fn all_good_is_active_on_both() {
+        let s = decide(input(true));
+        assert_eq!(s.unit, Status::active(""));
+        assert_eq!(s.application, Some(Status::active("")));
+    }
+
+    #[test]
+    fn a_follower_sets_only_its_unit() {
+        let s = decide(input(false));
+        assert_eq!(s.unit, Status::active(""));
+        assert_eq!(s.application, None);
+    }
+
+    #[test]
+    fn invalid_config_blocks_naming_every_option() {
+        let errors = [
+            config_error("port", "0", "an integer from 1 to 65535"),
+            config_error("log-level", "\"loud\"", "one of debug, info, warn, error"),
+        ];
+        let s = decide(StatusInput {
+            config_errors: &errors,
+            ..input(true)
+        });
+        assert_eq!(s.unit.kind, StatusKind::Blocked);
+        assert_eq!(
+            s.unit.message,
+            "invalid config: port=0: expected an integer from 1 to 65535; \
+             log-level=\"loud\": expected one of debug, info, warn, error"
+        );
+        assert_eq!(s.application, Some(s.unit.clone()));
+        let follower = decide(StatusInput {
+            config_errors: &errors,
+            ..input(false)
+        });
+        assert_eq!(follower.unit, s.unit);
+    }
+
+    #[test]
+    fn a_missing_image_blocks() {
+        let missing = ImageError::Missing("attach one".into());
+        let s = decide(StatusInput {
+            image_error: Some(&missing),
+            ..input(true)
+        });
+        assert_eq!(
+            s.unit,
+            Status::blocked("resource prometheus-image is missing: attach one")
+        );
+    }
+
+    #[test]
+    fn config_and_image_problems_are_both_shown() {
+        let errors = [config_error("port", "0", "an integer from 1 to 65535")];
+        let invalid = ImageError::Invalid("registrypath is empty".into());
+        let s = decide(StatusInput {
+            config_errors: &errors,
+            image_error: Some(&invalid),
+            ..input(true)
+        });
+        assert_eq!(
+            s.unit.message,
+            "invalid config: port=0: expected an integer from 1 to 65535; \
+             resource prometheus-image is invalid: registrypath is empty"
+        );
+    }
+
+    #[test]
+    fn refused_relation_data_is_mentioned_but_stays_active() {
+        let warning = |source: &str| RelationWarning {
+            relation: Some(RelationId::new("metrics-endpoint", 3)),
+            source: source.into(),
+            message: "bad".into(),
+        };
+        let warnings = [
+            warning("zinc/1"),
+            warning("zinc/0"),
+            warning("zinc/0"),
+            warning("alertmanager"),
+            warning("grafana/0"),
+        ];
+        let render = ["scrape job \"x\" left out".to_string()];
+        let s = decide(StatusInput {
+            relation_warnings: &warnings,
+            render_warnings: &render,
+            ..input(true)
+        });
+        assert_eq!(s.unit.kind, StatusKind::Active);
+        assert_eq!(
+            s.unit.message,
+            "ignoring invalid relation data from alertmanager, grafana/0, zinc/0 and 1 more; \
+             left out 1 clashing relation contribution(s) (see juju debug-log)"
+        );
+    }
+}
