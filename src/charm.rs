@@ -100,7 +100,12 @@ pub fn observe<T: HookTools + ?Sized>(
     let leader = tools.is_leader()?;
     let image = observe_image(tools, &ctx.app_name)?;
     let address = observe_address(tools)?;
-    let state = tools.state_get()?;
+    // Only the leader sets the spec, so only it needs the fingerprint of the last one.
+    let state = if leader {
+        tools.state_get()?
+    } else {
+        BTreeMap::new()
+    };
     let mut relations = BTreeMap::new();
     for endpoint in endpoints()? {
         let mut snapshots = Vec::new();

@@ -1,6 +1,8 @@
 //! The `prometheus-image` OCI image resource: the file `resource-get` points at holds the
 //! image reference and registry credentials (Juju's `DockerImageDetails`).
 
+use std::fmt;
+
 use serde::Deserialize;
 use thiserror::Error;
 
@@ -8,11 +10,22 @@ use thiserror::Error;
 pub const RESOURCE: &str = "prometheus-image";
 
 /// Where the pod's image comes from: pod spec `imageDetails`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ImageDetails {
     pub image_path: String,
     pub username: Option<String>,
     pub password: Option<String>,
+}
+
+/// Never prints the registry password, wherever the details end up logged.
+impl fmt::Debug for ImageDetails {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ImageDetails")
+            .field("image_path", &self.image_path)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 /// Why there is no usable image (either way the unit is blocked until it is fixed).
@@ -81,6 +94,14 @@ mod tests {
                 password: Some("s3cr3t".into()),
             }
         );
+    }
+
+    #[test]
+    fn debug_output_hides_the_password() {
+        let image = parse("registrypath: r/p\nusername: u\npassword: s3cr3t\n").unwrap();
+        let shown = format!("{image:?}");
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        assert!(shown.contains("<redacted>"));
     }
 
     #[test]
