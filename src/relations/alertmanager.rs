@@ -14,8 +14,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Deserialize;
 
 use super::validate::{
-    check_count, duration_ms, parse_json, port, relabel_configs, short_text, split_host_port,
-    url_path, HttpUrl, Refused, MAX_ALERTMANAGERS_PER_SOURCE, MAX_TARGETS_PER_STATIC_CONFIG,
+    check_count, duration_ms, parse_json, port, short_text, split_host_port,
+    target_relabel_configs, url_path, HttpUrl, Refused, MAX_ALERTMANAGERS_PER_SOURCE,
+    MAX_TARGETS_PER_STATIC_CONFIG,
 };
 use super::{remote_app_name, Contribution, RelationSnapshot};
 use crate::prometheus::config::{
@@ -252,7 +253,7 @@ fn checked(am: RemoteAlertmanager) -> Result<AlertmanagerConfig, Refused> {
         return Err(Refused::Missing("static_configs or kubernetes_sd_configs"));
     }
     let mut relabels = am.relabel_configs.unwrap_or_default();
-    relabel_configs(&mut relabels)?;
+    target_relabel_configs(&mut relabels)?;
     Ok(AlertmanagerConfig {
         scheme: am.scheme,
         path_prefix: am.path_prefix,

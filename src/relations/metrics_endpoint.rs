@@ -25,9 +25,9 @@ use super::report::{publish_event, Report};
 use super::topology::{is_unit_name, unit_number, Topology};
 use super::validate::{
     check_count, check_size, duration_ms, label_name, label_value, parse_json, relabel_configs,
-    sanitize_job_name, short_text, split_host_port, url_path, HttpUrl, Refused, MAX_JOBS_PER_APP,
-    MAX_LABELS, MAX_RENDERED_JOBS_PER_RELATION, MAX_STATIC_CONFIGS_PER_JOB,
-    MAX_TARGETS_PER_STATIC_CONFIG, MAX_UNITS_PER_RELATION,
+    sanitize_job_name, short_text, split_host_port, target_relabel_configs, url_path, HttpUrl,
+    Refused, MAX_JOBS_PER_APP, MAX_LABELS, MAX_RENDERED_JOBS_PER_RELATION,
+    MAX_STATIC_CONFIGS_PER_JOB, MAX_TARGETS_PER_STATIC_CONFIG, MAX_UNITS_PER_RELATION,
 };
 use super::{remote_app_name, Contribution, LocalIdentity, RelationSnapshot};
 use crate::prometheus::config::{
@@ -409,7 +409,7 @@ fn job_spec(job: RemoteJob, global_interval_ms: u64) -> Result<JobSpec, Refused>
     }
 
     let mut relabels = job.relabel_configs.unwrap_or_default();
-    relabel_configs(&mut relabels)?;
+    target_relabel_configs(&mut relabels)?;
     let mut metric_relabels = job.metric_relabel_configs.unwrap_or_default();
     relabel_configs(&mut metric_relabels)?;
 
@@ -505,6 +505,11 @@ fn job_spec(job: RemoteJob, global_interval_ms: u64) -> Result<JobSpec, Refused>
         check_count("labels", labels.len(), MAX_LABELS)?;
         for (k, v) in &labels {
             label_name(k)?;
+            // Reserved labels (`__address__`, `__scrape_interval__`, ...) shape the target;
+            // only the job's own keys may set those.
+            if k.starts_with("__") {
+                return Err(Refused::invalid("label name", k, "reserved for Prometheus"));
+            }
             label_value(v)?;
         }
         checked.push((targets, labels));

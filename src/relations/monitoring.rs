@@ -1,7 +1,8 @@
 //! `monitoring` (interface `prometheus`, pod-spec era): the remote application writes
 //! `targets` (JSON list of `host[:port]`) and optionally `job_name` in its app bag. Each
 //! relation gets its own job, `<job_name>_relation_<id>`, so two related applications never
-//! share (and overwrite) one job as they did with the old charm.
+//! share (and overwrite) one job as they did with the old charm. A relation whose units
+//! have all departed is not scraped, though its application data lingers.
 
 use super::validate::{
     check_count, host_port, parse_json, sanitize_job_name, split_host_port, Refused,
@@ -11,7 +12,7 @@ use super::{remote_app_name, Contribution, RelationSnapshot};
 use crate::prometheus::config::{ScrapeConfig, StaticConfig};
 
 pub fn contribute(relations: &[RelationSnapshot], out: &mut Contribution) {
-    for snapshot in relations {
+    for snapshot in relations.iter().filter(|r| !r.remote_units.is_empty()) {
         let app = remote_app_name(snapshot);
         match job(snapshot, &app) {
             Ok(Some(job)) => out.scrape_configs.push(job),
@@ -84,6 +85,9 @@ mod tests {
     fn one_job_per_relation_keyed_by_relation_id() {
         let mut other = relation(MONITORING, 9, "node-exporter");
         other.remote_app_data = bag(&[("targets", r#"["10.1.36.95:9100"]"#)]);
+        other
+            .remote_units
+            .insert("node-exporter/0".into(), Default::default());
         let p = run(vec![ksm(7), other]);
         assert_eq!(p.warnings, vec![]);
         let names: Vec<_> = p
@@ -109,6 +113,9 @@ mod tests {
         bad.remote_app_data = bag(&[("targets", r#"["x:80\n- job_name: injected"]"#)]);
         let mut wrong_type = relation(MONITORING, 4, "typo");
         wrong_type.remote_app_data = bag(&[("targets", r#""10.0.0.1:80""#)]);
+        for r in [&mut bad, &mut wrong_type] {
+            r.remote_units.insert("x/0".into(), Default::default());
+        }
         let p = run(vec![bad, wrong_type, ksm(7)]);
         assert_eq!(p.scrape_configs.len(), 1);
         assert_eq!(p.warnings.len(), 2);

@@ -1,8 +1,8 @@
 //! The real `promtool` on what the relations render: every dialect of every endpoint at once,
 //! plus the shapes our own validators let through (relabel rules, regexes, rewritten
 //! expressions), so the validators never accept what Prometheus refuses.
-//! Debian's promtool has no Kubernetes discovery, so the charmed-lma `alerting_config` is
-//! checked by the alertmanager tests, not here.
+//! Debian's promtool has no Kubernetes discovery: Alertmanagers discovered that way (the
+//! charmed-lma `alerting_config`) are checked with a static target in place of the discovery.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -10,7 +10,7 @@ use std::process::Command;
 
 use super::test_support::*;
 use super::*;
-use crate::prometheus::config::{AlertingConfig, GlobalConfig, PrometheusConfig};
+use crate::prometheus::config::{AlertingConfig, GlobalConfig, PrometheusConfig, StaticConfig};
 
 fn promtool(args: &[&str], path: &Path) -> Result<(), String> {
     let out = Command::new("promtool")
@@ -42,7 +42,21 @@ fn check(plan: &RelationsPlan) {
         },
         rule_files: plan.rule_files.keys().cloned().collect(),
         alerting: (!plan.alertmanagers.is_empty()).then(|| AlertingConfig {
-            alertmanagers: plan.alertmanagers.clone(),
+            alertmanagers: plan
+                .alertmanagers
+                .iter()
+                .cloned()
+                .map(|mut am| {
+                    if !am.kubernetes_sd_configs.is_empty() {
+                        am.kubernetes_sd_configs.clear();
+                        am.static_configs.push(StaticConfig {
+                            targets: vec!["kubernetes-sd.invalid:9093".into()],
+                            ..StaticConfig::default()
+                        });
+                    }
+                    am
+                })
+                .collect(),
             ..AlertingConfig::default()
         }),
         scrape_configs: plan.scrape_configs.clone(),
@@ -105,6 +119,9 @@ fn every_dialect() -> RelationsInput {
         ("targets", r#"["10.1.36.90:8080", "10.1.36.91"]"#),
         ("job_name", "kube-state-metrics"),
     ]);
+    monitoring
+        .remote_units
+        .insert("kube-state-metrics/0".into(), bag(&[]));
 
     let mut am_v1 = relation(ALERTMANAGER, 30, "alertmanager");
     am_v1.remote_units.insert(
@@ -132,6 +149,12 @@ fn every_dialect() -> RelationsInput {
         ),
     ]);
 
+    let mut am_lma = relation(ALERTMANAGER, 33, "am-lma");
+    am_lma.remote_units.insert(
+        "am-lma/0".into(),
+        bag(&[("alerting_config", r#"{"alertmanagers": [{"kubernetes_sd_configs": [{"role": "pod", "namespaces": {"names": ["lma"]}, "selectors": [{"role": "pod", "label": "juju-app=alertmanager"}]}]}]}"#)]),
+    );
+
     let mut mimir = relation(SEND_REMOTE_WRITE, 40, "mimir");
     mimir.remote_units.insert(
         "mimir/0".into(),
@@ -154,7 +177,10 @@ fn every_dialect() -> RelationsInput {
         endpoints: [
             (METRICS_ENDPOINT.to_string(), metrics),
             (MONITORING.to_string(), vec![monitoring]),
-            (ALERTMANAGER.to_string(), vec![am_v1, am_v0, am_pod_spec]),
+            (
+                ALERTMANAGER.to_string(),
+                vec![am_v1, am_v0, am_pod_spec, am_lma],
+            ),
             (
                 GRAFANA_SOURCE.to_string(),
                 vec![relation(GRAFANA_SOURCE, 50, "grafana")],
@@ -180,7 +206,7 @@ fn every_dialect_renders_a_config_promtool_accepts() {
         "{:#?}",
         p.scrape_configs
     );
-    assert_eq!(p.alertmanagers.len(), 2);
+    assert_eq!(p.alertmanagers.len(), 3);
     assert_eq!(p.remote_write.len(), 1);
     assert_eq!(p.rule_files.len(), 2);
     // Only the malformed app complains.
@@ -228,5 +254,132 @@ fn validators_never_accept_what_prometheus_refuses() {
         .map(|f| f.groups.iter().map(|g| g.rules.len()).sum::<usize>())
         .sum();
     assert!(rule_count > 20, "{rule_count}");
+    check(&p);
+}
+
+/// A small deterministic generator (64-bit LCG), so the hostile inputs are the same on every
+/// run and a failure can be replayed.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        self.0 >> 33
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// `text` with a few characters replaced, inserted or deleted, from an alphabet that is hard
+/// on parsers of JSON, YAML, PromQL, URLs and label names.
+fn mutate(text: &str, rng: &mut Lcg) -> String {
+    const ALPHABET: &[char] = &[
+        '{', '}', '[', ']', ':', ',', '"', '\\', '\n', '\t', ' ', '*', '$', '#', '\'', '/', '@',
+        '?', '=', '~', '!', '-', '_', '.', '0', '9', 'a', 'Z', '\u{0}', 'é', '(', ')', '|', '%',
+        '&', '<', '>', '`', '^', '+',
+    ];
+    let mut chars: Vec<char> = text.chars().collect();
+    for _ in 0..1 + rng.below(3) {
+        let at = rng.below(chars.len());
+        let c = ALPHABET[rng.below(ALPHABET.len())];
+        match rng.below(3) {
+            0 if !chars.is_empty() => chars[at] = c,
+            1 => chars.insert(at, c),
+            _ if !chars.is_empty() => {
+                chars.remove(at);
+            }
+            _ => chars.push(c),
+        }
+    }
+    chars.into_iter().collect()
+}
+
+/// Thousands of corrupted variants of real peer data: none may panic the planner, and
+/// whatever survives the checks must be a configuration promtool accepts.
+#[test]
+fn corrupted_peer_data_never_reaches_prometheus() {
+    let seeds_app: [(&str, String); 4] = [
+        (
+            "scrape_jobs",
+            include_str!("../../tests/fixtures/relations/web_scrape_jobs.json").to_string(),
+        ),
+        (
+            "scrape_jobs",
+            include_str!("../../tests/fixtures/relations/edge_scrape_jobs.json").to_string(),
+        ),
+        (
+            "scrape_jobs",
+            r#"[{"job_name": "zinc", "metrics_path": "/metrics", "static_configs": [{"targets": ["*:4080"]}]}]"#.to_string(),
+        ),
+        ("scrape_metadata", metadata("zinc", Some("zinc-k8s"))),
+    ];
+    let mut rng = Lcg(0x5eed);
+    let mut metrics = Vec::new();
+    let mut alertmanagers = Vec::new();
+    let mut writers = Vec::new();
+    for i in 0..400u32 {
+        let mut r = zinc_relation(1000 + i, 2);
+        r.remote_app_data.remove("alert_rules");
+        let (key, seed) = &seeds_app[rng.below(seeds_app.len())];
+        r.remote_app_data
+            .insert(key.to_string(), mutate(seed, &mut rng));
+        if rng.below(4) == 0 {
+            let unit = r.remote_units.get_mut("zinc/1").unwrap();
+            let key = [
+                "prometheus_scrape_unit_address",
+                "prometheus_scrape_unit_path",
+                "prometheus_scrape_unit_name",
+            ][rng.below(3)];
+            let value = mutate(&unit.get(key).cloned().unwrap_or_default(), &mut rng);
+            unit.insert(key.to_string(), value);
+        }
+        metrics.push(r);
+
+        let mut am = relation(ALERTMANAGER, 2000 + i, "alertmanager");
+        let unit_data = match rng.below(3) {
+            0 => (
+                "url",
+                mutate(
+                    "http://alertmanager-0.alertmanager-endpoints.cos.svc.cluster.local:9093/x",
+                    &mut rng,
+                ),
+            ),
+            1 => ("public_address", mutate("10.1.36.85:9093/cos-am", &mut rng)),
+            _ => (
+                "alerting_config",
+                mutate(
+                    r#"{"alertmanagers": [{"scheme": "https", "path_prefix": "/am", "timeout": "10s", "static_configs": [{"targets": ["am-0:9093"]}], "relabel_configs": [{"source_labels": ["__address__"], "regex": "(.+):.*", "target_label": "host"}]}]}"#,
+                    &mut rng,
+                ),
+            ),
+        };
+        am.remote_units
+            .insert("alertmanager/0".into(), bag(&[(unit_data.0, &unit_data.1)]));
+        alertmanagers.push(am);
+
+        let mut w = relation(SEND_REMOTE_WRITE, 3000 + i, "mimir");
+        w.remote_units.insert(
+            "mimir/0".into(),
+            bag(&[("remote_write", &mutate(r#"{"url": "http://mimir-0.mimir-endpoints.cos.svc.cluster.local:9009/api/v1/push"}"#, &mut rng))]),
+        );
+        writers.push(w);
+    }
+    let p = plan(&RelationsInput {
+        local: local(true),
+        endpoints: [
+            (METRICS_ENDPOINT.to_string(), metrics),
+            (ALERTMANAGER.to_string(), alertmanagers),
+            (SEND_REMOTE_WRITE.to_string(), writers),
+        ]
+        .into(),
+    });
+    // Both outcomes happen: plenty refused, plenty kept.
+    assert!(p.warnings.len() > 100, "{}", p.warnings.len());
+    assert!(p.scrape_configs.len() > 200, "{}", p.scrape_configs.len());
     check(&p);
 }

@@ -309,6 +309,16 @@ pub fn url_path(s: &str) -> Result<(), Refused> {
     if s.split('/').any(|seg| seg == "..") {
         return Err(Refused::invalid("path", s, "contains '..'"));
     }
+    // Every '%' must start an escape of two hex digits, or URL parsing fails.
+    let bytes = s.as_bytes();
+    let bad_escape = bytes.iter().enumerate().any(|(i, &b)| {
+        b == b'%'
+            && !(bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+    });
+    if bad_escape {
+        return Err(Refused::invalid("path", s, "has a malformed %-escape"));
+    }
     Ok(())
 }
 
@@ -389,6 +399,7 @@ pub fn regex(re: &str) -> Result<(), Refused> {
     }
     let chars: Vec<char> = re.chars().collect();
     let mut depth = 0usize;
+    let mut group_names = std::collections::BTreeSet::new();
     // Whether the previous item can take a repetition operator, and whether it already has one.
     let mut repeatable = false;
     let mut repeated = false;
@@ -401,21 +412,39 @@ pub fn regex(re: &str) -> Result<(), Refused> {
                 if next.is_ascii_digit() && next != '0' {
                     return Err(bad("back-references are not supported"));
                 }
-                if next.is_ascii_alphabetic() && !"afnrtvdDsSwWbBAzpPxQE".contains(next) {
+                if !next.is_ascii()
+                    || (next.is_ascii_alphabetic() && !"afnrtvdDsSwWbBAzpPx".contains(next))
+                {
                     return Err(bad("unknown escape"));
                 }
                 i += 2;
                 if next == 'p' || next == 'P' || next == 'x' {
-                    if chars.get(i) == Some(&'{') {
-                        while i < chars.len() && chars[i] != '}' {
-                            i += 1;
-                        }
-                        if i == chars.len() {
-                            return Err(bad("unclosed '{' in escape"));
-                        }
-                        i += 1;
+                    let argument: String = if chars.get(i) == Some(&'{') {
+                        let close = chars[i..]
+                            .iter()
+                            .position(|&c| c == '}')
+                            .ok_or_else(|| bad("unclosed '{' in escape"))?;
+                        let arg = chars[i + 1..i + close].iter().collect();
+                        i += close + 1;
+                        arg
                     } else {
-                        i += if next == 'x' { 2 } else { 1 };
+                        let n = if next == 'x' { 2 } else { 1 };
+                        let arg: String = chars.iter().skip(i).take(n).collect();
+                        if arg.chars().count() != n {
+                            return Err(bad("incomplete escape"));
+                        }
+                        i += n;
+                        arg
+                    };
+                    let ok = if next == 'x' {
+                        !argument.is_empty()
+                            && argument.len() <= 6
+                            && u32::from_str_radix(&argument, 16).is_ok_and(|c| c <= 0x10_FFFF)
+                    } else {
+                        UNICODE_CLASSES.contains(&argument.as_str())
+                    };
+                    if !ok {
+                        return Err(bad("unknown escape argument"));
                     }
                 }
                 repeatable = !matches!(next, 'b' | 'B' | 'A' | 'z');
@@ -430,8 +459,14 @@ pub fn regex(re: &str) -> Result<(), Refused> {
             }
             '(' => {
                 if chars.get(i + 1) == Some(&'?') {
-                    i = skip_group_flags(&chars, i + 2)
+                    let (next, name) = skip_group_flags(&chars, i + 2)
                         .ok_or_else(|| bad("unsupported (?…) group"))?;
+                    if let Some(name) = name {
+                        if !group_names.insert(name) {
+                            return Err(bad("duplicate group name"));
+                        }
+                    }
+                    i = next;
                     if chars.get(i) == Some(&')') {
                         // A flags-only group like (?i) is not a group.
                         i += 1;
@@ -457,8 +492,8 @@ pub fn regex(re: &str) -> Result<(), Refused> {
                 repeated = false;
             }
             '*' | '+' | '?' => {
-                if c == '?' && repeated {
-                    // Non-greedy marker after a repetition.
+                if c == '?' && repeated && repeatable {
+                    // Non-greedy marker after a repetition; nothing may follow it.
                     repeatable = false;
                 } else if !repeatable || repeated {
                     return Err(bad("misplaced repetition operator"));
@@ -497,51 +532,114 @@ pub fn regex(re: &str) -> Result<(), Refused> {
     Ok(())
 }
 
-/// Index just past the `]` closing the class opened at `start`.
+/// Unicode classes accepted after `\p` / `\P`: the general categories and the common
+/// scripts (RE2 knows more; refusing a rare one costs little, passing a bad one breaks the
+/// config).
+const UNICODE_CLASSES: [&str; 44] = [
+    "L", "Lu", "Ll", "Lt", "Lm", "Lo", "M", "Mn", "Mc", "Me", "N", "Nd", "Nl", "No", "P", "Pc",
+    "Pd", "Ps", "Pe", "Pi", "Pf", "Po", "S", "Sm", "Sc", "Sk", "So", "Z", "Zs", "Zl", "Zp", "C",
+    "Cc", "Cf", "Co", "Cs", "Greek", "Latin", "Cyrillic", "Han", "Arabic", "Hebrew", "Hiragana",
+    "Katakana",
+];
+
+/// POSIX classes RE2 knows, as in `[[:alpha:]]` (or negated, `[[:^alpha:]]`).
+const POSIX_CLASSES: [&str; 14] = [
+    "alnum", "alpha", "ascii", "blank", "cntrl", "digit", "graph", "lower", "print", "punct",
+    "space", "upper", "word", "xdigit",
+];
+
+/// One member of a character class at `i`: `Some(c)` for a single character (which may
+/// start or end a range), `None` for a class escape like `\d`; and the index after it.
+/// Escapes with arguments (`\p{..}`, `\x..`) are refused here rather than half-checked.
+fn class_member(chars: &[char], i: usize) -> Option<(Option<char>, usize)> {
+    let c = *chars.get(i)?;
+    if c != '\\' {
+        return Some((Some(c), i + 1));
+    }
+    let escaped = *chars.get(i + 1)?;
+    let single = match escaped {
+        'd' | 'D' | 's' | 'S' | 'w' | 'W' => None,
+        'a' => Some('\u{7}'),
+        'f' => Some('\u{c}'),
+        'n' => Some('\n'),
+        'r' => Some('\r'),
+        't' => Some('\t'),
+        'v' => Some('\u{b}'),
+        c if c.is_ascii_punctuation() => Some(c),
+        _ => return None,
+    };
+    Some((single, i + 2))
+}
+
+/// Index just past the `]` closing the class opened at `start`, or `None` when RE2 would
+/// refuse the class (unclosed, unknown POSIX class, reversed range, unknown escape).
 fn skip_class(chars: &[char], start: usize) -> Option<usize> {
     let mut i = start + 1;
     if chars.get(i) == Some(&'^') {
         i += 1;
     }
     // A ']' right after '[' or '[^' is a literal.
-    if chars.get(i) == Some(&']') {
-        i += 1;
-    }
-    while i < chars.len() {
-        match chars[i] {
-            '\\' => i += 2,
-            '[' if chars.get(i + 1) == Some(&':') => {
-                let rest: String = chars[i..].iter().collect();
-                let end = rest.find(":]")?;
-                i += rest[..end].chars().count() + 2;
+    let mut first = true;
+    loop {
+        let c = *chars.get(i)?;
+        if c == ']' && !first {
+            return Some(i + 1);
+        }
+        first = false;
+        if c == '[' && chars.get(i + 1) == Some(&':') {
+            let rest: String = chars[i + 2..].iter().collect();
+            let end = rest.find(":]")?;
+            let name = rest[..end].strip_prefix('^').unwrap_or(&rest[..end]);
+            if !POSIX_CLASSES.contains(&name) {
+                return None;
             }
-            ']' => return Some(i + 1),
-            _ => i += 1,
+            i += 2 + rest[..end].chars().count() + 2;
+            continue;
+        }
+        let (lo, next) = class_member(chars, i)?;
+        i = next;
+        if chars.get(i) == Some(&'-') && chars.get(i + 1).is_some_and(|&c| c != ']') {
+            let (hi, next) = class_member(chars, i + 1)?;
+            if lo? > hi? {
+                return None;
+            }
+            i = next;
         }
     }
-    None
 }
 
-/// After `(?`: accepts flags `[imsU-]*` followed by `:` or `)`, and named groups
-/// `P<name>` / `<name>`. Returns the index of the `)` (flags only) or just past the `:`/`>`.
-fn skip_group_flags(chars: &[char], mut i: usize) -> Option<usize> {
+/// After `(?`: flags `[imsU]*(-[imsU]+)?` followed by `:` or `)`, or a named group
+/// `P<name>` (the Go of Prometheus 2.x has no `(?<name>`). Returns the index of the `)`
+/// (flags only) or just past the `:` / `>`, and the group's name if any.
+fn skip_group_flags(chars: &[char], mut i: usize) -> Option<(usize, Option<String>)> {
     if chars.get(i) == Some(&'P') {
-        i += 1;
-    }
-    if chars.get(i) == Some(&'<') {
-        let mut j = i + 1;
+        if chars.get(i + 1) != Some(&'<') {
+            return None;
+        }
+        let mut j = i + 2;
         while j < chars.len() && (chars[j].is_ascii_alphanumeric() || chars[j] == '_') {
             j += 1;
         }
-        return (j > i + 1 && chars.get(j) == Some(&'>')).then_some(j + 1);
+        let name: String = chars[i + 2..j].iter().collect();
+        return (!name.is_empty() && chars.get(j) == Some(&'>')).then_some((j + 1, Some(name)));
     }
+    let is_flag = |c: Option<&char>| c.is_some_and(|c| "imsU".contains(*c));
     let start = i;
-    while i < chars.len() && "imsU-".contains(chars[i]) {
+    while is_flag(chars.get(i)) {
         i += 1;
     }
+    if chars.get(i) == Some(&'-') {
+        i += 1;
+        if !is_flag(chars.get(i)) {
+            return None;
+        }
+        while is_flag(chars.get(i)) {
+            i += 1;
+        }
+    }
     match chars.get(i) {
-        Some(':') => Some(i + 1),
-        Some(')') if i > start => Some(i),
+        Some(':') => Some((i + 1, None)),
+        Some(')') if i > start => Some((i, None)),
         _ => None,
     }
 }
@@ -715,6 +813,82 @@ pub fn relabel_configs(rcs: &mut [RelabelConfig]) -> Result<(), Refused> {
     rcs.iter_mut().try_for_each(relabel_config)
 }
 
+/// Labels starting with `__` that a target relabel rule may write: scrape parameters and
+/// scratch labels. The others (`__address__`, `__scheme__`, `__metrics_path__`,
+/// `__scrape_interval__`, ...) make or break the target itself.
+fn harmless_target_label(name: &str) -> bool {
+    !name.starts_with('$')
+        && (!name.starts_with("__") || name.starts_with("__param_") || name.starts_with("__tmp"))
+}
+
+/// Whether a regex cannot fully match any reserved `__` label: it starts with a mandatory
+/// literal that no reserved label starts with, and has no alternation that could bypass it.
+fn spares_reserved_labels(re: &str) -> bool {
+    if re.contains('|') {
+        return false;
+    }
+    let chars: Vec<char> = re.chars().collect();
+    let mut prefix = String::new();
+    for (i, &c) in chars.iter().enumerate() {
+        let optional = matches!(chars.get(i + 1), Some('*' | '?' | '{'));
+        if !(c.is_ascii_alphanumeric() || c == '_') || optional {
+            break;
+        }
+        prefix.push(c);
+    }
+    !prefix.is_empty()
+        && (!prefix.starts_with('_')
+            || prefix.starts_with("__meta_")
+            || prefix.starts_with("__tmp"))
+}
+
+/// The stricter check for relabel rules that run on targets (`relabel_configs` of a scrape
+/// job or of an Alertmanager): on top of [`relabel_config`], a remote charm's rule may not
+/// remove or rewrite the labels a target is made of, since Prometheus (and promtool) refuse a
+/// static target left without a valid `__address__` or scrape interval. Writing a constant,
+/// valid `__address__`, `__metrics_path__` or `__scheme__` (the blackbox-exporter pattern) is
+/// allowed.
+pub fn target_relabel_config(rc: &RelabelConfig) -> Result<(), Refused> {
+    let action = rc.action.as_deref().unwrap_or("replace");
+    let refuse = |why: &str| Err(Refused::invalid("relabel rule", action, why.to_string()));
+    match action {
+        "labelkeep" => refuse("'labelkeep' would drop the target's own labels"),
+        "labeldrop" if !spares_reserved_labels(rc.regex.as_deref().unwrap_or("(.*)")) => {
+            refuse("a 'labeldrop' regex must start with a literal that is not '__'")
+        }
+        "labelmap" if !harmless_target_label(rc.replacement.as_deref().unwrap_or("$1")) => {
+            refuse("a 'labelmap' replacement must be a plain label name")
+        }
+        "replace" | "lowercase" | "uppercase" | "hashmod" => {
+            let target = rc.target_label.as_deref().unwrap_or("");
+            if harmless_target_label(target) {
+                return Ok(());
+            }
+            let constant = rc.replacement.as_deref().filter(|r| !r.contains('$'));
+            let valid_constant = action == "replace"
+                && match (target, constant) {
+                    ("__address__", Some(r)) => split_host_port(r).is_ok(),
+                    ("__metrics_path__", Some(r)) => r.starts_with('/') && url_path(r).is_ok(),
+                    ("__scheme__", Some(r)) => r == "http" || r == "https",
+                    _ => false,
+                };
+            if valid_constant {
+                Ok(())
+            } else {
+                refuse(
+                    "may only write a constant, valid __address__, __metrics_path__ or __scheme__",
+                )
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
+pub fn target_relabel_configs(rcs: &mut [RelabelConfig]) -> Result<(), Refused> {
+    relabel_configs(rcs)?;
+    rcs.iter().try_for_each(target_relabel_config)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -807,6 +981,8 @@ mod tests {
             "http://x/?q",
             "http://x/a b",
             "http://x/../etc",
+            "http://x/a%i/b",
+            "http://x/a%2",
             "http:///p",
         ] {
             assert!(HttpUrl::parse(bad).is_err(), "{bad}");
@@ -833,6 +1009,11 @@ mod tests {
             "[]a]",
             "[^]a]",
             "[[:alpha:]]+",
+            "[[:^space:][:digit:]_-]",
+            "[a-z-]",
+            r"[\]\-a-c]",
+            "(?i-s:x)",
+            "a*?b+?",
             "a{2,3}",
             "a{2,}",
             "x{",
@@ -841,15 +1022,123 @@ mod tests {
             "(?:a|b)*?",
             r"\d+\.\d+",
             r"\p{Greek}",
+            r"\pL",
+            r"\x41\x{263a}",
             "^$",
         ] {
             assert!(regex(ok).is_ok(), "{ok}");
         }
         for bad in [
-            "(", ")", "[a", "*a", "a**", "(?=x)", "(?!x)", "(?<=x)", r"(a)\1", "a\\", r"\k",
-            "a{1001}", "a{3,2}", "(|*)",
+            "(",
+            ")",
+            "[a",
+            "*a",
+            "a**",
+            "(?=x)",
+            "(?!x)",
+            "(?<=x)",
+            r"(a)\1",
+            "a\\",
+            r"\k",
+            "a{1001}",
+            "a{3,2}",
+            "(|*)",
+            r"\p{Gre0k}",
+            r"\p{Gree*}",
+            r"\x{110000}",
+            r"\xZZ",
+            r"[\p{Greek}]",
+            r"[\k]",
+            "[[:lpha:]]",
+            "[a-!]",
+            "a*??",
+            "a*?+",
+            r"\Q(\E",
+            r"\é",
+            "(?<n>x)",
+            "(?P<n>a)(?P<n>b)",
+            "(?i-)x",
+            "[]",
         ] {
             assert!(regex(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn target_relabels_cannot_unmake_the_target() {
+        let ok = [
+            RelabelConfig {
+                source_labels: vec!["__address__".into()],
+                target_label: Some("__param_target".into()),
+                ..rc("replace")
+            },
+            RelabelConfig {
+                target_label: Some("__address__".into()),
+                replacement: Some("blackbox-exporter:9115".into()),
+                ..rc("replace")
+            },
+            RelabelConfig {
+                regex: Some("tmp_.*".into()),
+                ..rc("labeldrop")
+            },
+            RelabelConfig {
+                regex: Some("__meta_(.+)".into()),
+                replacement: Some("k8s_$1".into()),
+                ..rc("labelmap")
+            },
+            RelabelConfig {
+                source_labels: vec!["__address__".into()],
+                regex: Some("x".into()),
+                ..rc("drop")
+            },
+        ];
+        for r in &ok {
+            assert!(target_relabel_config(r).is_ok(), "{r:?}");
+        }
+        let bad = [
+            rc("labelkeep"),
+            RelabelConfig {
+                regex: Some("__.*".into()),
+                ..rc("labeldrop")
+            },
+            RelabelConfig {
+                regex: Some("tmp|__address__".into()),
+                ..rc("labeldrop")
+            },
+            RelabelConfig {
+                regex: Some("t?__address__".into()),
+                ..rc("labeldrop")
+            },
+            RelabelConfig {
+                source_labels: vec!["missing".into()],
+                target_label: Some("__address__".into()),
+                ..rc("replace")
+            },
+            RelabelConfig {
+                target_label: Some("__address__".into()),
+                replacement: Some("evil host/x".into()),
+                ..rc("replace")
+            },
+            RelabelConfig {
+                target_label: Some("__scrape_interval__".into()),
+                replacement: Some("1s".into()),
+                ..rc("replace")
+            },
+            RelabelConfig {
+                target_label: Some("${1}".into()),
+                ..rc("replace")
+            },
+            RelabelConfig {
+                target_label: Some("__address__".into()),
+                ..rc("lowercase")
+            },
+            RelabelConfig {
+                regex: Some("foo_(.*)".into()),
+                ..rc("labelmap")
+            },
+        ];
+        for r in &bad {
+            assert!(target_relabel_config(r).is_err(), "{r:?}");
         }
     }
 
