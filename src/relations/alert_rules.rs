@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::promql::{check_template, inject_matchers};
+use super::promql::inject_matchers;
+use super::promql_check::check_rule_expr;
+use super::template;
 use super::topology::Topology;
 use super::validate::{
     check_count, duration_ms, is_label_name, is_metric_name, label_value, parse_json, short_text,
@@ -199,7 +201,7 @@ fn process_rule(r: RemoteRule, topology: Option<&Topology>) -> Result<Rule, Refu
     }
     if r.alert.is_some() {
         for text in labels.values().chain(r.annotations.values()) {
-            check_template(text).map_err(|e| Refused::invalid("template", text, e.to_string()))?;
+            template::check(text).map_err(|e| Refused::invalid("template", text, e.to_string()))?;
         }
     }
     let matchers = match topology {
@@ -210,6 +212,7 @@ fn process_rule(r: RemoteRule, topology: Option<&Topology>) -> Result<Rule, Refu
             .collect(),
     };
     let expr = inject_matchers(&expr, &matchers)
+        .and_then(|scoped| check_rule_expr(&scoped).map(|_| scoped))
         .map_err(|e| Refused::invalid("expr", &expr, e.to_string()))?;
     Ok(Rule {
         alert: r.alert,

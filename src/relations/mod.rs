@@ -11,9 +11,11 @@ mod jobs;
 mod metrics_endpoint;
 mod monitoring;
 mod promql;
+mod promql_check;
 mod remote_write;
 mod report;
 mod self_metrics;
+mod template;
 mod topology;
 mod validate;
 

@@ -24,12 +24,12 @@ pub enum PromqlError {
     Unbalanced(char, usize),
     #[error("malformed label matchers at byte {0}")]
     Matchers(usize),
-    #[error("malformed template: {0}")]
-    Template(&'static str),
+    #[error("{0}")]
+    Parse(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(super) enum Kind {
     Ident,
     Number,
     Str,
@@ -37,13 +37,13 @@ enum Kind {
 }
 
 #[derive(Debug, Clone, Copy)]
-struct Token<'a> {
-    kind: Kind,
-    text: &'a str,
-    start: usize,
+pub(super) struct Token<'a> {
+    pub(super) kind: Kind,
+    pub(super) text: &'a str,
+    pub(super) start: usize,
 }
 
-fn lex(expr: &str) -> Result<Vec<Token<'_>>, PromqlError> {
+pub(super) fn lex(expr: &str) -> Result<Vec<Token<'_>>, PromqlError> {
     let bytes = expr.as_bytes();
     let mut tokens = Vec::new();
     let mut i = 0;
@@ -364,49 +364,6 @@ fn check_balance(tokens: &[Token<'_>]) -> Result<(), PromqlError> {
     }
 }
 
-/// A structural check of a Go text/template (alert labels and annotations): every `{{` is
-/// closed, comments are closed, and block actions (`if`, `range`, `with`, `define`, `block`)
-/// are matched by `end`. Prometheus refuses the rule file when a template does not parse.
-pub fn check_template(text: &str) -> Result<(), PromqlError> {
-    let mut rest = text;
-    let mut open_blocks = 0usize;
-    while let Some(start) = rest.find("{{") {
-        let after = &rest[start + 2..];
-        let end = after
-            .find("}}")
-            .ok_or(PromqlError::Template("'{{' without '}}'"))?;
-        let action = after[..end]
-            .trim_start_matches('-')
-            .trim_end_matches('-')
-            .trim();
-        if action.contains("{{") {
-            return Err(PromqlError::Template("'{{' inside an action"));
-        }
-        if action.starts_with("/*") && !action.ends_with("*/") {
-            return Err(PromqlError::Template("unclosed comment"));
-        }
-        let keyword = action.split_whitespace().next().unwrap_or("");
-        match keyword {
-            "if" | "range" | "with" | "define" | "block" => open_blocks += 1,
-            "end" => {
-                open_blocks = open_blocks
-                    .checked_sub(1)
-                    .ok_or(PromqlError::Template("'end' without a block"))?
-            }
-            "" => return Err(PromqlError::Template("empty action")),
-            _ => {}
-        }
-        if action.matches('"').count() % 2 == 1 {
-            return Err(PromqlError::Template("unterminated string in an action"));
-        }
-        rest = &after[end + 2..];
-    }
-    if open_blocks != 0 {
-        return Err(PromqlError::Template("block without 'end'"));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -503,29 +460,5 @@ mod tests {
             inject_matchers(&"u".repeat(MAX_EXPR_BYTES + 1), &zinc()),
             Err(PromqlError::TooLong)
         );
-    }
-
-    #[test]
-    fn templates() {
-        for ok in [
-            "plain",
-            "{{ $labels.instance }} is down",
-            "{{ if gt $value 1.0 }}many{{ else }}few{{ end }}",
-            "{{- $value | humanize -}}",
-            "{{/* note */}}",
-            "}} alone",
-        ] {
-            assert!(check_template(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "{{ $labels.instance",
-            "{{ if true }}x",
-            "{{ end }}",
-            "{{ }}",
-            "{{/* open }}",
-            "{{ printf \"%s }}",
-        ] {
-            assert!(check_template(bad).is_err(), "{bad}");
-        }
     }
 }

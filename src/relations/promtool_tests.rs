@@ -303,7 +303,7 @@ fn mutate(text: &str, rng: &mut Lcg) -> String {
 /// whatever survives the checks must be a configuration promtool accepts.
 #[test]
 fn corrupted_peer_data_never_reaches_prometheus() {
-    let seeds_app: [(&str, String); 4] = [
+    let seeds_app: [(&str, String); 6] = [
         (
             "scrape_jobs",
             include_str!("../../tests/fixtures/relations/web_scrape_jobs.json").to_string(),
@@ -317,6 +317,11 @@ fn corrupted_peer_data_never_reaches_prometheus() {
             r#"[{"job_name": "zinc", "metrics_path": "/metrics", "static_configs": [{"targets": ["*:4080"]}]}]"#.to_string(),
         ),
         ("scrape_metadata", metadata("zinc", Some("zinc-k8s"))),
+        (
+            "alert_rules",
+            include_str!("../../tests/fixtures/relations/edge_alert_rules.json").to_string(),
+        ),
+        ("alert_rules", ZINC_RULES.to_string()),
     ];
     let mut rng = Lcg(0x5eed);
     let mut metrics = Vec::new();
@@ -324,7 +329,10 @@ fn corrupted_peer_data_never_reaches_prometheus() {
     let mut writers = Vec::new();
     for i in 0..400u32 {
         let mut r = zinc_relation(1000 + i, 2);
+        // Each relation its own application, so every surviving rule file is kept.
         r.remote_app_data.remove("alert_rules");
+        r.remote_app_data
+            .insert("scrape_metadata".into(), metadata(&format!("app{i}"), None));
         let (key, seed) = &seeds_app[rng.below(seeds_app.len())];
         r.remote_app_data
             .insert(key.to_string(), mutate(seed, &mut rng));
@@ -382,4 +390,41 @@ fn corrupted_peer_data_never_reaches_prometheus() {
     assert!(p.warnings.len() > 100, "{}", p.warnings.len());
     assert!(p.scrape_configs.len() > 200, "{}", p.scrape_configs.len());
     check(&p);
+}
+
+/// Our template check against Go's own parser (through promtool): everything it accepts
+/// loads, everything on the refused list fails to load.
+#[test]
+fn template_checks_agree_with_promtool() {
+    use crate::prometheus::config::{Rule, RuleFile, RuleGroup};
+    let rule_file = |annotations: &[&str]| RuleFile {
+        groups: vec![RuleGroup {
+            name: "templates".into(),
+            interval: None,
+            limit: None,
+            rules: annotations
+                .iter()
+                .enumerate()
+                .map(|(i, text)| Rule {
+                    alert: Some(format!("T{i}")),
+                    expr: "up == 0".into(),
+                    annotations: [("summary".to_string(), text.to_string())].into(),
+                    ..Rule::default()
+                })
+                .collect(),
+        }],
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.rules");
+    let write =
+        |file: &RuleFile| std::fs::write(&path, crate::yaml::to_string(file).unwrap()).unwrap();
+    write(&rule_file(&super::template::tests::ACCEPTED));
+    promtool(&["check", "rules"], &path).unwrap();
+    for bad in super::template::tests::REFUSED {
+        write(&rule_file(&[bad]));
+        assert!(
+            promtool(&["check", "rules"], &path).is_err(),
+            "promtool accepts {bad:?}"
+        );
+    }
 }
