@@ -14,7 +14,7 @@ use super::template;
 use super::topology::Topology;
 use super::validate::{
     check_count, duration_ms, is_label_name, is_metric_name, label_value, parse_json, short_text,
-    Refused, MAX_RULES_PER_APP,
+    yaml_text, Refused, MAX_RULES_PER_APP,
 };
 use crate::prometheus::config::{Rule, RuleFile, RuleGroup};
 
@@ -141,7 +141,7 @@ fn process_group(
 
 fn process_rule(r: RemoteRule, topology: Option<&Topology>) -> Result<Rule, Refused> {
     let expr = match r.expr {
-        Value::String(s) => s,
+        Value::String(s) => s.trim().to_string(),
         Value::Number(n) => n.to_string(),
         _ => return Err(Refused::invalid("expr", "", "not a string")),
     };
@@ -190,7 +190,7 @@ fn process_rule(r: RemoteRule, topology: Option<&Topology>) -> Result<Rule, Refu
         }
         label_value(v)?;
     }
-    for k in r.annotations.keys() {
+    for (k, v) in &r.annotations {
         if !is_label_name(k) {
             return Err(Refused::invalid(
                 "annotation name",
@@ -198,6 +198,7 @@ fn process_rule(r: RemoteRule, topology: Option<&Topology>) -> Result<Rule, Refu
                 "not a Prometheus label name",
             ));
         }
+        yaml_text("annotation", v)?;
     }
     if r.alert.is_some() {
         for text in labels.values().chain(r.annotations.values()) {
@@ -290,7 +291,8 @@ mod tests {
                 {"alert": "A", "record": "b", "expr": "up"},
                 {"expr": "up"},
                 {"alert": "WrongType", "expr": ["up"]},
-                {"alert": "Ctl", "expr": "up", "labels": {"x": "a\u0000b"}}
+                {"alert": "Ctl", "expr": "up", "labels": {"x": "a\u0000b"}},
+                {"alert": "Tab", "expr": "up", "annotations": {"x": "\tindented\nlines"}}
             ]},
             {"name": "g", "rules": [{"record": "ok:rec", "expr": "sum(up)"}]},
             {"name": "empty", "rules": [{"alert": "X"}]},
@@ -301,7 +303,7 @@ mod tests {
         let names: Vec<_> = file.groups.iter().map(|g| g.name.as_str()).collect();
         assert_eq!(names, ["g", "g_2"]);
         assert_eq!(file.groups[0].rules.len(), 1);
-        assert_eq!(p.errors.len(), 12, "{:#?}", p.errors);
+        assert_eq!(p.errors.len(), 13, "{:#?}", p.errors);
         assert!(p.errors[0].starts_with("group \"g\" rule #1: expr"));
     }
 

@@ -357,10 +357,13 @@ impl<'a> Parser<'a> {
             m.matching = true;
             m.on_labels = self.label_list()?;
         }
-        if matches!(
-            self.peek_lower().as_deref(),
-            Some("group_left" | "group_right")
-        ) {
+        // group_left / group_right only after on / ignoring.
+        if m.matching
+            && matches!(
+                self.peek_lower().as_deref(),
+                Some("group_left" | "group_right")
+            )
+        {
             self.pos += 1;
             m.grouping = true;
             if self.peek_text() == Some("(") {
@@ -488,8 +491,9 @@ impl<'a> Parser<'a> {
                     let d = self
                         .bump()
                         .ok_or_else(|| self.error("expected a duration"))?;
-                    if d.kind != Kind::Number || duration_ms(d.text).is_err() {
-                        return Err(self.error_at(d, "expected a duration, found"));
+                    // Prometheus refuses some zero offsets ("-0m"); none is useful.
+                    if d.kind != Kind::Number || !duration_ms(d.text).is_ok_and(|ms| ms > 0) {
+                        return Err(self.error_at(d, "expected a positive duration, found"));
                     }
                     offset = true;
                 }
@@ -850,15 +854,21 @@ pub fn string_value(literal: &str) -> Result<String, &'static str> {
     Ok(out)
 }
 
-/// Whether a regex cannot match the empty string: conservatively, it starts with a mandatory
-/// literal character and has no alternation.
+/// Whether a regex cannot match the empty string: conservatively, every alternative starts
+/// with a mandatory literal character (alternatives are only split in regexes without
+/// groups, classes or escapes; otherwise an alternation is taken as maybe-empty).
 fn regex_needs_a_character(re: &str) -> bool {
-    let mut chars = re.chars();
-    let first = chars.next();
-    let second = chars.next();
-    !re.contains('|')
-        && first.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
-        && !matches!(second, Some('*' | '?' | '{'))
+    let simple = !re.contains(['(', '[', '\\']);
+    if !simple && re.contains('|') {
+        return false;
+    }
+    re.split('|').all(|alternative| {
+        let mut chars = alternative.chars();
+        let first = chars.next();
+        let second = chars.next();
+        first.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !matches!(second, Some('*' | '?' | '{'))
+    })
 }
 
 #[cfg(test)]
@@ -899,6 +909,7 @@ mod tests {
             "sum(up) or vector(0)",
             "{__name__=~\"up|down\", job=\"x\"}",
             "{job!=\"\"}",
+            "{__name__=~\"up|down\"}",
             "up{a=~'x\\\\d+', b=`raw\\d`}",
             "round(up)",
             "round(up, 0.5)",
@@ -938,6 +949,7 @@ mod tests {
             "up{a=~\"(\"}",
             "up{__name__=\"x\"}",
             "{a=~\".*\"}",
+            "{a=~\"up|\"}",
             "{}",
             "up{a=\"x\",}}",
             "sum(up) by",
@@ -948,6 +960,8 @@ mod tests {
             "label_replace(up, 1, \"a\", \"b\", \"c\")",
             "5m",
             "up offset 5",
+            "up offset -0m",
+            "a / on(job)Z>group_left(team) b offset 5m",
             "up[0s]",
             "up[5m:1x]",
             "up @ end",

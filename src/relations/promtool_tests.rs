@@ -428,3 +428,73 @@ fn template_checks_agree_with_promtool() {
         );
     }
 }
+
+/// Corrupted variants of real expressions and templates, straight into the rule checks:
+/// whatever our checks accept, promtool must accept too.
+#[test]
+fn corrupted_expressions_and_templates_never_reach_prometheus() {
+    let edge: serde_json::Value = serde_json::from_str(include_str!(
+        "../../tests/fixtures/relations/edge_alert_rules.json"
+    ))
+    .unwrap();
+    let mut seeds: Vec<(String, String)> = edge["groups"][0]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["expr"].as_str().unwrap().to_string(),
+                r["annotations"]["summary"]
+                    .as_str()
+                    .unwrap_or("{{ $value }}")
+                    .to_string(),
+            )
+        })
+        .collect();
+    seeds.push((
+        "sum by (job) (rate(x{a=~\"b.*\"}[5m] @ end())) / on(job) group_left() count(up) > bool 0"
+            .into(),
+        "{{ range $i, $e := query \"up\" }}{{ $e.Labels.job | toUpper }}{{ end }}".into(),
+    ));
+    let mut rng = Lcg(0xe59);
+    let mut rules = Vec::new();
+    let mut refused = 0;
+    for i in 0..4000 {
+        let (expr, template) = &seeds[rng.below(seeds.len())];
+        let (expr, template) = if rng.below(2) == 0 {
+            (mutate(expr, &mut rng), template.clone())
+        } else {
+            (expr.clone(), mutate(template, &mut rng))
+        };
+        let rule = serde_json::json!({
+            "alert": format!("R{i}"),
+            "expr": expr,
+            "annotations": {"summary": template},
+        });
+        let one =
+            serde_json::json!({"groups": [{"name": "g", "rules": [rule.clone()]}]}).to_string();
+        match alert_rules::process(&one, None) {
+            Ok(p) if p.errors.is_empty() => rules.push(rule),
+            _ => refused += 1,
+        }
+    }
+    assert!(
+        refused > 500 && rules.len() > 500,
+        "{refused} refused, {} kept",
+        rules.len()
+    );
+    let rule_files = rules
+        .chunks(1000)
+        .enumerate()
+        .map(|(n, chunk)| {
+            let raw = serde_json::json!({"groups": [{"name": "g", "rules": chunk}]}).to_string();
+            let file = alert_rules::process(&raw, None).unwrap().file.unwrap();
+            (format!("fuzz{n}.rules"), file)
+        })
+        .collect();
+    let p = RelationsPlan {
+        rule_files,
+        ..RelationsPlan::default()
+    };
+    check(&p);
+}

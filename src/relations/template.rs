@@ -92,7 +92,7 @@ fn lex_action(action: &str) -> Result<Vec<Tok>, TemplateError> {
     while i < chars.len() {
         let c = chars[i];
         // Operands must be followed by a space, a pipe, a closing paren or (for variables
-        // being declared) ',', ':=' or '='; Go's parser refuses `gt$value` or `"a""b"`.
+        // being declared) ',' or ':='; Go refuses `gt$value`, `"a""b"` or `$x=1`.
         let operand_ended = toks.len() > tokens_at_last_space
             && matches!(
                 toks.last(),
@@ -105,7 +105,7 @@ fn lex_action(action: &str) -> Result<Vec<Tok>, TemplateError> {
                         | Tok::Close
                 )
             );
-        if operand_ended && !matches!(c, ' ' | '\t' | '\r' | '\n' | '|' | ')' | ',' | ':' | '=') {
+        if operand_ended && !matches!(c, ' ' | '\t' | '\r' | '\n' | '|' | ')' | ',' | ':') {
             let field_after_paren = c == '.' && toks.last() == Some(&Tok::Close);
             if !field_after_paren {
                 return fail(format!("unexpected {c:?} in operand"));
@@ -485,7 +485,7 @@ pub mod tests {
         "{{ -1.5e3 }} {{ 42 }} {{ .5 }} {{ `raw {{` }}",
         "{{ reReplaceAll \"(.*)\" \"$1\" $labels.instance | toUpper }}",
         "{{ true }}{{ nil | not }}",
-        "{{ (index $labels \"a\").b }}{{ $x:=1 }}{{ $x }}",
+        "{{ (index $labels \"a\").b }}{{ $x:=1 }}{{ $x }}{{ $x = 2 }}",
     ];
 
     #[test]
@@ -495,7 +495,7 @@ pub mod tests {
         }
     }
 
-    pub const REFUSED: [&str; 24] = [
+    pub const REFUSED: [&str; 25] = [
         "{{ $labels.instance",
         "{{ if true }}x",
         "{{ end }}",
@@ -519,6 +519,7 @@ pub mod tests {
         "{{ 1-0 }}",
         "{{ humanize(1) }}",
         "{{ $value | 1 }}",
+        "{{ $labels=.instance }}",
         "{{ \"a\"\"b\" }}",
     ];
 
