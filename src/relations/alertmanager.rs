@@ -16,7 +16,7 @@ use serde::Deserialize;
 use super::validate::{
     check_count, duration_ms, parse_json, port, short_text, split_host_port,
     target_relabel_configs, url_path, HttpUrl, Refused, MAX_ALERTMANAGERS_PER_SOURCE,
-    MAX_TARGETS_PER_STATIC_CONFIG,
+    MAX_DISCOVERED_ALERTMANAGERS, MAX_TARGETS_PER_STATIC_CONFIG, MAX_UNITS_PER_RELATION,
 };
 use super::{remote_app_name, Contribution, RelationSnapshot};
 use crate::prometheus::config::{
@@ -95,7 +95,7 @@ pub fn contribute(relations: &[RelationSnapshot], out: &mut Contribution) {
         if let Err(e) = app_addrs(snapshot, &mut groups) {
             out.warn(snapshot, &app, format!("addrs/port refused: {e}"));
         }
-        for (unit, bag) in &snapshot.remote_units {
+        for (unit, bag) in snapshot.remote_units.iter().take(MAX_UNITS_PER_RELATION) {
             match unit_address(bag) {
                 Ok(Some((key, target))) => {
                     groups.entry(key).or_default().insert(target);
@@ -107,9 +107,20 @@ pub fn contribute(relations: &[RelationSnapshot], out: &mut Contribution) {
                 match alerting_config(raw) {
                     Ok(configs) => {
                         for c in configs {
-                            if !discovered.contains(&c) {
-                                discovered.push(c);
+                            if discovered.contains(&c) {
+                                continue;
                             }
+                            if discovered.len() == MAX_DISCOVERED_ALERTMANAGERS {
+                                out.warn(
+                                    snapshot,
+                                    unit,
+                                    format!(
+                                        "alerting_config ignored: already {MAX_DISCOVERED_ALERTMANAGERS} discovered Alertmanager entries"
+                                    ),
+                                );
+                                break;
+                            }
+                            discovered.push(c);
                         }
                     }
                     Err(e) => out.warn(snapshot, unit, format!("alerting_config refused: {e}")),
@@ -557,6 +568,24 @@ mod tests {
         assert!(p.warnings[0]
             .message
             .starts_with("alertmanager address refused: URL"));
+    }
+
+    #[test]
+    fn discovered_alertmanagers_are_capped() {
+        let mut r = with_units(6, &[]);
+        for n in 0..150 {
+            let config = format!(
+                r#"{{"alertmanagers": [{{"static_configs": [{{"targets": ["am-{n}:9093"]}}]}}]}}"#
+            );
+            r.remote_units.insert(
+                format!("alertmanager/{n}"),
+                bag(&[("alerting_config", &config)]),
+            );
+        }
+        let p = run(vec![r]);
+        assert_eq!(p.alertmanagers.len(), 100);
+        assert_eq!(p.warnings.len(), 50);
+        assert!(p.warnings[0].message.starts_with("alerting_config ignored"));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! stable hash of the job, sorted by name. Prometheus refuses a config with two jobs of the
 //! same name, and a stable order keeps `prometheus.yml` byte-identical across hooks.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::prometheus::config::ScrapeConfig;
 
@@ -15,33 +15,33 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
         .fold(OFFSET, |h, &b| (h ^ u64::from(b)).wrapping_mul(PRIME))
 }
 
-fn job_hash(job: &ScrapeConfig) -> String {
-    // Field order is fixed and maps are BTreeMaps, so the JSON text is canonical.
-    let text = serde_json::to_string(job).unwrap_or_else(|_| format!("{job:?}"));
-    format!("{:016x}", fnv1a64(text.as_bytes()))
+/// The job as canonical text: field order is fixed and maps are BTreeMaps.
+fn canonical(job: &ScrapeConfig) -> String {
+    serde_json::to_string(job).unwrap_or_else(|_| format!("{job:?}"))
 }
 
 pub fn finalize(jobs: Vec<ScrapeConfig>) -> Vec<ScrapeConfig> {
-    let mut distinct: Vec<ScrapeConfig> = Vec::with_capacity(jobs.len());
+    let mut seen = BTreeSet::new();
+    let mut by_name: BTreeMap<String, Vec<(String, ScrapeConfig)>> = BTreeMap::new();
     for job in jobs {
-        if !distinct.contains(&job) {
-            distinct.push(job);
+        let text = canonical(&job);
+        if seen.insert(text.clone()) {
+            by_name
+                .entry(job.job_name.clone())
+                .or_default()
+                .push((text, job));
         }
-    }
-    let mut by_name: BTreeMap<String, Vec<ScrapeConfig>> = BTreeMap::new();
-    for job in distinct {
-        by_name.entry(job.job_name.clone()).or_default().push(job);
     }
     let mut out: BTreeMap<String, ScrapeConfig> = BTreeMap::new();
     for (name, mut group) in by_name {
         if group.len() == 1 {
-            if let Some(job) = group.pop() {
+            if let Some((_, job)) = group.pop() {
                 out.entry(name).or_insert(job);
             }
             continue;
         }
-        for mut job in group {
-            let renamed = format!("{name}_{}", job_hash(&job));
+        for (text, mut job) in group {
+            let renamed = format!("{name}_{:016x}", fnv1a64(text.as_bytes()));
             job.job_name = renamed.clone();
             // Distinct jobs hash apart; should two ever collide, keep the first.
             out.entry(renamed).or_insert(job);

@@ -27,7 +27,8 @@ use super::validate::{
     check_count, check_size, duration_ms, label_name, label_value, parse_json, relabel_configs,
     sanitize_job_name, short_text, split_host_port, target_relabel_configs, url_path, HttpUrl,
     Refused, MAX_JOBS_PER_APP, MAX_LABELS, MAX_RENDERED_JOBS_PER_RELATION,
-    MAX_STATIC_CONFIGS_PER_JOB, MAX_TARGETS_PER_STATIC_CONFIG, MAX_UNITS_PER_RELATION,
+    MAX_RENDERED_TARGETS_PER_RELATION, MAX_STATIC_CONFIGS_PER_JOB, MAX_TARGETS_PER_STATIC_CONFIG,
+    MAX_UNITS_PER_RELATION,
 };
 use super::{remote_app_name, Contribution, LocalIdentity, RelationSnapshot};
 use crate::prometheus::config::{
@@ -345,6 +346,7 @@ fn scrape_jobs(
     check_count("scrape jobs", jobs.len(), MAX_JOBS_PER_APP)?;
     let global_interval = duration_ms(&local.scrape_interval).unwrap_or(60_000);
     let mut rendered = Vec::new();
+    let mut planned_targets = 0usize;
     for (i, value) in jobs.into_iter().enumerate() {
         let shown_name = value
             .get("job_name")
@@ -358,7 +360,24 @@ fn scrape_jobs(
             })
             .and_then(|job| job_spec(job, global_interval));
         match spec {
-            Ok(spec) => rendered.extend(expand(&spec, topology, hosts)),
+            Ok(spec) => {
+                // Count before expanding: wildcards times units can be huge.
+                planned_targets += spec
+                    .static_configs
+                    .iter()
+                    .flat_map(|(targets, _)| targets)
+                    .map(|t| match t {
+                        Target::Wildcard(_) => hosts.len(),
+                        Target::Address { .. } => 1,
+                    })
+                    .sum::<usize>();
+                check_count(
+                    "rendered targets",
+                    planned_targets,
+                    MAX_RENDERED_TARGETS_PER_RELATION,
+                )?;
+                rendered.extend(expand(&spec, topology, hosts));
+            }
             Err(e) => {
                 let message = format!("scrape job #{i}{shown_name} refused: {e}");
                 out.warn(snapshot, app, message.clone());
@@ -1011,6 +1030,30 @@ mod tests {
         assert!(p.warnings[0]
             .message
             .contains("too many rendered scrape jobs"));
+    }
+
+    #[test]
+    fn wildcards_times_units_are_capped_before_expansion() {
+        let mut r = zinc_relation(1, 0);
+        for n in 0..200 {
+            r.remote_units.insert(
+                format!("zinc/{n}"),
+                bag(&[("prometheus_scrape_unit_address", &format!("10.0.2.{n}"))]),
+            );
+        }
+        let ports: Vec<String> = (1..=150).map(|p| format!("\"*:{p}\"")).collect();
+        r.remote_app_data.insert(
+            "scrape_jobs".into(),
+            format!(
+                r#"[{{"static_configs": [{{"targets": [{}]}}]}}]"#,
+                ports.join(",")
+            ),
+        );
+        let p = run(vec![r]);
+        assert_eq!(p.scrape_configs, vec![]);
+        assert!(p.warnings[0]
+            .message
+            .contains("too many rendered targets: 30000"));
     }
 
     #[test]

@@ -498,3 +498,37 @@ fn corrupted_expressions_and_templates_never_reach_prometheus() {
     };
     check(&p);
 }
+
+/// Many large relations still plan quickly (the planner runs in every hook).
+#[test]
+fn large_models_plan_quickly() {
+    let relations: Vec<_> = (0..20)
+        .map(|i| {
+            let mut r = app_relation(100 + i, &format!("big{i}"), 0);
+            for n in 0..100 {
+                r.remote_units.insert(
+                    format!("big{i}/{n}"),
+                    bag(&[("prometheus_scrape_unit_address", &format!("10.{i}.0.{n}"))]),
+                );
+            }
+            let jobs: Vec<_> = (0..10)
+                .map(|j| serde_json::json!({"job_name": format!("j{j}"), "static_configs": [{"targets": ["*:9100"], "labels": {"team": "x"}}]}))
+                .collect();
+            r.remote_app_data
+                .insert("scrape_jobs".into(), serde_json::Value::from(jobs).to_string());
+            r
+        })
+        .collect();
+    let input = RelationsInput {
+        local: local(true),
+        endpoints: [(METRICS_ENDPOINT.to_string(), relations)].into(),
+    };
+    let started = std::time::Instant::now();
+    let p = plan(&input);
+    assert_eq!(p.scrape_configs.len(), 20 * 100 * 10);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -13,6 +13,10 @@ pub const MAX_VALUE_BYTES: usize = 1 << 20;
 pub const MAX_JOBS_PER_APP: usize = 100;
 /// Jobs one relation may render after expansion into per-unit jobs.
 pub const MAX_RENDERED_JOBS_PER_RELATION: usize = 2000;
+/// Targets one relation may render after expansion (wildcards times units).
+pub const MAX_RENDERED_TARGETS_PER_RELATION: usize = 20_000;
+/// Alertmanager entries discovered through `alerting_config`, over all relations.
+pub const MAX_DISCOVERED_ALERTMANAGERS: usize = 100;
 pub const MAX_STATIC_CONFIGS_PER_JOB: usize = 100;
 pub const MAX_TARGETS_PER_STATIC_CONFIG: usize = 1000;
 pub const MAX_LABELS: usize = 64;
