@@ -1,0 +1,44 @@
+//! `<model>/debug-log`, in `juju debug-log`'s line format:
+//! `unit-prometheus-0: 14:21:33 DEBUG unit.prometheus/0.install <text>`.
+
+use std::fs;
+use std::io::Write;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::model::{io_err, unit_tag, ModelDir, ModelError};
+
+fn clock() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let day = secs % 86_400;
+    format!("{:02}:{:02}:{:02}", day / 3600, (day / 60) % 60, day % 60)
+}
+
+pub fn line(unit: &str, level: &str, module: &str, text: &str) -> String {
+    format!("{}: {} {level} {module} {text}\n", unit_tag(unit), clock())
+}
+
+/// Appends lines (each written whole, so concurrent writers do not interleave within one).
+pub fn append(dir: &ModelDir, lines: &[String]) -> Result<(), ModelError> {
+    let path = dir.debug_log();
+    let mut file = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(io_err(&path))?;
+    for l in lines {
+        file.write_all(l.as_bytes()).map_err(io_err(&path))?;
+    }
+    Ok(())
+}
+
+pub fn read(dir: &ModelDir) -> Result<String, ModelError> {
+    let path = dir.debug_log();
+    match fs::read_to_string(&path) {
+        Ok(t) => Ok(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        Err(e) => Err(io_err(&path)(e)),
+    }
+}

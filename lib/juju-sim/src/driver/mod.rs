@@ -1,0 +1,154 @@
+//! The driver CLI, in Juju's words: `deploy`, `config`, `relate`, `status`, ...
+
+mod action;
+mod config;
+mod deploy;
+mod inspect;
+mod relate;
+mod sequences;
+mod status;
+mod units;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::hooks::{DriverError, Sim};
+use crate::model::ModelDir;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "juju-sim",
+    about = "A local stand-in for Juju: deploys a pod-spec charm, fires its hooks in Juju's order and plays the hook tools",
+    version
+)]
+pub struct Cli {
+    /// The model directory (default: $JUJU_SIM_HOME, else ./.juju-sim).
+    #[arg(long, global = true, value_name = "DIR")]
+    model_dir: Option<PathBuf>,
+    /// Show every hook's output as it runs.
+    #[arg(short, long, global = true)]
+    verbose: bool,
+    #[command(subcommand)]
+    command: Verb,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum OutFormat {
+    #[default]
+    Human,
+    Yaml,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+enum Verb {
+    /// Deploy a charm (directory or .charm) and run its units' first hooks.
+    Deploy(deploy::Args),
+    /// Show or change the application's configuration.
+    Config(config::Args),
+    /// Relate the deployed application to a remote application played by a profile.
+    Relate(relate::RelateArgs),
+    /// Remove a relation (by its two sides or its id).
+    RemoveRelation(relate::RemoveArgs),
+    /// Change a remote unit's or application's databag and fire -relation-changed.
+    SetRelationData(relate::SetDataArgs),
+    /// Show a relation's databags.
+    ShowRelationData(relate::ShowDataArgs),
+    /// Add units to the deployed or a remote application.
+    AddUnit(units::AddArgs),
+    /// Remove units.
+    RemoveUnit(units::RemoveArgs),
+    /// Run an action on a unit and print its outcome.
+    RunAction(action::Args),
+    /// Fire one hook on a unit.
+    RunHook(units::RunHookArgs),
+    /// Fire update-status on every unit.
+    UpdateStatus,
+    /// The model's status, like `juju status`.
+    Status(status::Args),
+    /// Print the pod spec as the leader set it.
+    ShowPodSpec(inspect::PodSpecArgs),
+    /// Recorded hook tool calls.
+    Calls(inspect::CallsArgs),
+    /// The model's log (hook output, juju-log, the agent's own lines).
+    DebugLog,
+    /// Make a hook tool fail until cleared.
+    FailTool(inspect::FailToolArgs),
+    /// The profiles that play remote applications.
+    Profiles(inspect::ProfilesArgs),
+}
+
+fn model_dir(cli: &Cli) -> Result<ModelDir, DriverError> {
+    let root = cli
+        .model_dir
+        .clone()
+        .or_else(|| std::env::var_os("JUJU_SIM_HOME").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(".juju-sim"));
+    Ok(ModelDir::new(&root)?)
+}
+
+fn open(cli: &Cli) -> Result<Sim, DriverError> {
+    let dir = model_dir(cli)?;
+    let model = dir.load()?;
+    Ok(Sim::new(dir, model, cli.verbose))
+}
+
+/// Runs the driver; returns the exit code.
+pub fn main(args: Vec<String>) -> i32 {
+    let cli = Cli::parse_from(args);
+    match run(&cli) {
+        Ok(text) => {
+            print!("{text}");
+            0
+        }
+        Err(DriverError::HookFailed { unit, hook, stderr }) => {
+            eprintln!("ERROR hook failed: {hook:?} (unit {unit})");
+            eprint!("{stderr}");
+            1
+        }
+        Err(DriverError::ActionFailed(report)) => {
+            print!("{report}");
+            1
+        }
+        Err(e) => {
+            eprintln!("ERROR {e}");
+            1
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Result<String, DriverError> {
+    match &cli.command {
+        Verb::Deploy(a) => deploy::run(model_dir(cli)?, cli.verbose, a),
+        Verb::Profiles(a) => inspect::profiles(a),
+        Verb::Config(a) => config::run(&mut open(cli)?, a),
+        Verb::Relate(a) => relate::relate(&mut open(cli)?, a),
+        Verb::RemoveRelation(a) => relate::remove(&mut open(cli)?, a),
+        Verb::SetRelationData(a) => relate::set_data(&mut open(cli)?, a),
+        Verb::ShowRelationData(a) => relate::show_data(&open(cli)?, a),
+        Verb::AddUnit(a) => units::add(&mut open(cli)?, a),
+        Verb::RemoveUnit(a) => units::remove(&mut open(cli)?, a),
+        Verb::RunAction(a) => action::run(&mut open(cli)?, a),
+        Verb::RunHook(a) => units::run_hook(&mut open(cli)?, a),
+        Verb::UpdateStatus => units::update_status(&mut open(cli)?),
+        Verb::Status(a) => status::run(&open(cli)?, a),
+        Verb::ShowPodSpec(a) => inspect::pod_spec(&open(cli)?, a),
+        Verb::Calls(a) => inspect::calls(&model_dir(cli)?, a),
+        Verb::DebugLog => inspect::debug_log(&model_dir(cli)?),
+        Verb::FailTool(a) => inspect::fail_tool(&mut open(cli)?, a),
+    }
+}
+
+/// Renders a serializable value in the chosen output format (human defaults to YAML).
+pub fn render<T: serde::Serialize>(value: &T, format: OutFormat) -> Result<String, DriverError> {
+    let fail = |e: String| DriverError::Usage(format!("cannot render output: {e}"));
+    match format {
+        OutFormat::Json => serde_json::to_string(value)
+            .map(|s| format!("{s}\n"))
+            .map_err(|e| fail(e.to_string())),
+        OutFormat::Yaml | OutFormat::Human => {
+            crate::yaml::to_string(value).map_err(|e| fail(e.to_string()))
+        }
+    }
+}

@@ -1,0 +1,345 @@
+//! `add-unit`, `remove-unit`, `run-hook`, `update-status`.
+
+use std::collections::BTreeMap;
+
+use super::relate::parse_relation_id;
+use super::sequences::{self, members};
+use crate::context::ContextRelation;
+use crate::hooks::{DriverError, HookSpec, Sim};
+use crate::model::{split_unit, AgentStatus, StatusValue, Unit};
+use crate::profiles;
+
+#[derive(clap::Args, Debug)]
+pub struct AddArgs {
+    /// The deployed application or a remote application.
+    application: String,
+    #[arg(short = 'n', long = "num-units", default_value_t = 1)]
+    num_units: u32,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RemoveArgs {
+    /// Units to remove, e.g. prometheus/1 or alertmanager/0.
+    #[arg(required = true)]
+    units: Vec<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RunHookArgs {
+    unit: String,
+    /// The hook name, e.g. update-status or alertmanager-relation-changed.
+    hook: String,
+    /// The relation of a relation hook (default: the first on that endpoint).
+    #[arg(short = 'r', long)]
+    relation: Option<String>,
+    /// JUJU_REMOTE_UNIT of a relation hook (default: the first unit the unit sees).
+    #[arg(long)]
+    remote_unit: Option<String>,
+    /// JUJU_DEPARTING_UNIT of a -relation-departed hook (default: the remote unit).
+    #[arg(long)]
+    departing_unit: Option<String>,
+}
+
+pub fn add(sim: &mut Sim, args: &AddArgs) -> Result<String, DriverError> {
+    if sim.model.app()?.name == args.application {
+        return add_ours(sim, args.num_units);
+    }
+    add_remote(sim, &args.application, args.num_units)
+}
+
+fn add_ours(sim: &mut Sim, count: u32) -> Result<String, DriverError> {
+    let mut added = Vec::new();
+    for _ in 0..count {
+        let app = sim.model.app_mut()?;
+        let n = app.next_unit;
+        app.next_unit += 1;
+        app.units.insert(
+            n,
+            Unit {
+                number: n,
+                leader: false,
+                workload: StatusValue::new("waiting", "agent initializing"),
+                agent: AgentStatus {
+                    status: "allocating".into(),
+                    ..Default::default()
+                },
+                state: BTreeMap::new(),
+                installed: false,
+            },
+        );
+        let name = app.unit_name(n);
+        sim.provision_unit(&name)?;
+        added.push(name);
+    }
+    sim.save()?;
+    for unit in &added {
+        let relations = sequences::live_relations(sim);
+        sequences::install(sim, unit, &relations)?;
+        for id in &relations {
+            let r = sim.model.relation(*id)?.clone();
+            for remote in sequences::remote_units(sim, &r, unit) {
+                sequences::join(sim, *id, unit, &remote)?;
+            }
+            if r.is_peer() {
+                for other in members(sim, *id)?.into_iter().filter(|o| o != unit) {
+                    sequences::join(sim, *id, &other, unit)?;
+                }
+            }
+        }
+    }
+    sim.drain()?;
+    Ok(format!("added {}\n", added.join(", ")))
+}
+
+fn add_remote(sim: &mut Sim, app: &str, count: u32) -> Result<String, DriverError> {
+    let remote = sim
+        .model
+        .remote_apps
+        .get(app)
+        .ok_or_else(|| DriverError::Usage(format!("application {app:?} not found")))?;
+    let profile = profiles::find(&remote.profile)?;
+    let mut added = Vec::new();
+    for _ in 0..count {
+        let remote = sim
+            .model
+            .remote_apps
+            .get_mut(app)
+            .ok_or_else(|| DriverError::Usage(format!("application {app:?} not found")))?;
+        let n = remote.next_unit;
+        remote.next_unit += 1;
+        remote.units.insert(n);
+        added.push(format!("{app}/{n}"));
+    }
+    let relations: Vec<u32> = sim
+        .model
+        .relations
+        .values()
+        .filter(|r| !r.dying && r.remote.app == app)
+        .map(|r| r.id)
+        .collect();
+    for id in &relations {
+        for unit in &added {
+            sequences::fill_remote_unit(sim, *id, &profile, app, unit)?;
+        }
+    }
+    sim.save()?;
+    for id in &relations {
+        for ours in members(sim, *id)? {
+            for unit in &added {
+                sequences::join(sim, *id, &ours, unit)?;
+            }
+        }
+    }
+    sim.drain()?;
+    Ok(format!("added {}\n", added.join(", ")))
+}
+
+pub fn remove(sim: &mut Sim, args: &RemoveArgs) -> Result<String, DriverError> {
+    let ours = sim.model.app()?.name.clone();
+    for unit in &args.units {
+        let (app, _) = split_unit(unit)
+            .ok_or_else(|| DriverError::Usage(format!("invalid unit name {unit:?}")))?;
+        if app == ours {
+            remove_ours(sim, unit)?;
+        } else {
+            remove_remote(sim, unit)?;
+        }
+    }
+    sim.drain()?;
+    Ok(format!("removed {}\n", args.units.join(", ")))
+}
+
+fn remove_ours(sim: &mut Sim, unit: &str) -> Result<(), DriverError> {
+    let was_leader = sim.model.unit(unit)?.leader;
+    let relations: Vec<u32> = sim
+        .model
+        .unit_relations(unit)
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    for id in &relations {
+        let seen: Vec<String> = sim.model.relation(*id)?.views[unit]
+            .iter()
+            .cloned()
+            .collect();
+        for remote in seen {
+            sequences::depart(sim, *id, unit, &remote, unit)?;
+        }
+        if sim.model.relation(*id)?.is_peer() {
+            sim.model.relation_mut(*id)?.views.remove(unit);
+        } else {
+            sequences::broken(sim, *id, unit)?;
+        }
+    }
+    sim.hook(unit, HookSpec::plain("stop"))?;
+    let storage = sim.model.app()?.charm.metadata.storage.clone();
+    for s in storage {
+        sim.hook(
+            unit,
+            HookSpec {
+                name: format!("{}-storage-detaching", s.name),
+                relation: None,
+                storage: Some(s.clone()),
+            },
+        )?;
+    }
+    sim.hook(unit, HookSpec::plain("remove"))?;
+    let (_, n) = split_unit(unit).unwrap_or_default();
+    sim.model.app_mut()?.units.remove(&n);
+    sim.save()?;
+    for id in &relations {
+        if !sim.model.relation(*id)?.is_peer() {
+            continue;
+        }
+        for other in members(sim, *id)? {
+            let sees = sim.model.relation(*id)?.views[&other].contains(unit);
+            if sees {
+                sequences::depart(sim, *id, &other, unit, unit)?;
+            }
+        }
+    }
+    if was_leader {
+        let next = sim.model.app()?.units.keys().next().copied();
+        if let Some(n) = next {
+            let app = sim.model.app_mut()?;
+            if let Some(u) = app.units.get_mut(&n) {
+                u.leader = true;
+            }
+            let leader = app.unit_name(n);
+            let others: Vec<String> = app
+                .unit_names()
+                .into_iter()
+                .filter(|u| *u != leader)
+                .collect();
+            sim.hook(&leader, HookSpec::plain("leader-elected"))?;
+            for o in others {
+                sim.hook(&o, HookSpec::plain("leader-settings-changed"))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn remove_remote(sim: &mut Sim, unit: &str) -> Result<(), DriverError> {
+    let (app, n) = split_unit(unit).unwrap_or_default();
+    let remote = sim
+        .model
+        .remote_apps
+        .get_mut(app)
+        .ok_or_else(|| DriverError::Usage(format!("unit {unit:?} not found")))?;
+    if !remote.units.remove(&n) {
+        return Err(DriverError::Usage(format!("unit {unit:?} not found")));
+    }
+    let relations: Vec<u32> = sim
+        .model
+        .relations
+        .values()
+        .filter(|r| !r.dying && r.remote.app == app)
+        .map(|r| r.id)
+        .collect();
+    sim.save()?;
+    for id in relations {
+        for ours in members(sim, id)? {
+            if sim.model.relation(id)?.views[&ours].contains(unit) {
+                sequences::depart(sim, id, &ours, unit, unit)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Splits `<endpoint>-relation-<kind>` on its last `-relation-`.
+fn relation_hook_parts(hook: &str) -> Option<(&str, &str)> {
+    let (ep, kind) = hook.rsplit_once("-relation-")?;
+    matches!(
+        kind,
+        "created" | "joined" | "changed" | "departed" | "broken"
+    )
+    .then_some((ep, kind))
+}
+
+pub fn run_hook(sim: &mut Sim, args: &RunHookArgs) -> Result<String, DriverError> {
+    let unit = args.unit.as_str();
+    sim.model.unit(unit)?;
+    let mut spec = HookSpec::plain(&args.hook);
+    if let Some((endpoint, kind)) = relation_hook_parts(&args.hook) {
+        let id = match &args.relation {
+            Some(r) => parse_relation_id(r)?,
+            None => sim
+                .model
+                .unit_relations(unit)
+                .iter()
+                .find(|r| r.local.endpoint == endpoint)
+                .map(|r| r.id)
+                .ok_or_else(|| {
+                    DriverError::Usage(format!("{unit} is in no {endpoint:?} relation"))
+                })?,
+        };
+        let r = sim.model.relation(id)?;
+        if r.local.endpoint != endpoint {
+            return Err(DriverError::Usage(format!(
+                "relation {id} is not on endpoint {endpoint:?}"
+            )));
+        }
+        let remote_unit = match kind {
+            "created" | "broken" => None,
+            _ => args
+                .remote_unit
+                .clone()
+                .or_else(|| r.views.get(unit).and_then(|v| v.iter().next().cloned())),
+        };
+        let departing = match kind {
+            "departed" => args.departing_unit.clone().or_else(|| remote_unit.clone()),
+            _ => None,
+        };
+        spec.relation = Some(ContextRelation {
+            id,
+            endpoint: endpoint.to_string(),
+            remote_app: r.remote.app.clone(),
+            remote_unit,
+            departing_unit: departing,
+        });
+    }
+    for suffix in ["-storage-attached", "-storage-detaching"] {
+        if let Some(name) = args.hook.strip_suffix(suffix) {
+            spec.storage = sim
+                .model
+                .app()?
+                .charm
+                .metadata
+                .storage
+                .iter()
+                .find(|s| s.name == name)
+                .cloned();
+        }
+    }
+    sim.hook(unit, spec)?;
+    sim.drain()?;
+    Ok(String::new())
+}
+
+pub fn update_status(sim: &mut Sim) -> Result<String, DriverError> {
+    let units = sim.model.app()?.unit_names();
+    for u in &units {
+        if sim.model.unit(u)?.installed {
+            sim.hook(u, HookSpec::plain("update-status"))?;
+        }
+    }
+    sim.drain()?;
+    Ok(String::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relation_hook_names_split_on_the_last_marker() {
+        assert_eq!(
+            relation_hook_parts("my-relation-thing-relation-changed"),
+            Some(("my-relation-thing", "changed"))
+        );
+        assert_eq!(relation_hook_parts("update-status"), None);
+        assert_eq!(relation_hook_parts("x-relation-foo"), None);
+    }
+}

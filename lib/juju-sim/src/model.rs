@@ -1,0 +1,536 @@
+//! The simulated model: one JSON file (`model.json`) in the model directory, written
+//! atomically, shared by the driver and the hook tools (which take a file lock).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use thiserror::Error;
+
+use crate::charm::{CharmInfo, Role};
+
+pub const JUJU_VERSION: &str = "2.9.42";
+
+#[derive(Debug, Error)]
+pub enum ModelError {
+    #[error("cannot access {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("model file {path} is damaged: {message}")]
+    Corrupt { path: String, message: String },
+    #[error("no model in {0} (deploy a charm first)")]
+    Missing(String),
+    #[error("no application deployed in this model")]
+    NoApplication,
+    #[error("application {0:?} not found")]
+    ApplicationNotFound(String),
+    #[error("unit {0:?} not found")]
+    UnitNotFound(String),
+    #[error("relation {0} not found")]
+    RelationNotFound(u32),
+}
+
+pub fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ModelError + '_ {
+    move |source| ModelError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Where everything of one model lives.
+#[derive(Debug, Clone)]
+pub struct ModelDir {
+    pub root: PathBuf,
+}
+
+impl ModelDir {
+    /// `root` is made absolute: hooks run with another working directory.
+    pub fn new(root: &Path) -> Result<ModelDir, ModelError> {
+        let root = if root.is_absolute() {
+            root.to_path_buf()
+        } else {
+            std::env::current_dir().map_err(io_err(root))?.join(root)
+        };
+        Ok(ModelDir { root })
+    }
+
+    /// The model of a hook tool, found from `<model>/agents/unit-x-n/agent.socket`.
+    pub fn from_socket(socket: &Path) -> Option<ModelDir> {
+        let root = socket.parent()?.parent()?.parent()?;
+        Some(ModelDir {
+            root: root.to_path_buf(),
+        })
+    }
+
+    pub fn model_file(&self) -> PathBuf {
+        self.root.join("model.json")
+    }
+    pub fn calls_file(&self) -> PathBuf {
+        self.root.join("calls.jsonl")
+    }
+    pub fn debug_log(&self) -> PathBuf {
+        self.root.join("debug-log")
+    }
+    pub fn charm_store(&self, app: &str) -> PathBuf {
+        self.root.join("charms").join(app)
+    }
+    pub fn unit_charm_dir(&self, unit: &str) -> PathBuf {
+        self.root
+            .join("units")
+            .join(unit.replace('/', "-"))
+            .join("charm")
+    }
+    pub fn agent_dir(&self, unit: &str) -> PathBuf {
+        self.root.join("agents").join(unit_tag(unit))
+    }
+    pub fn socket(&self, unit: &str) -> PathBuf {
+        self.agent_dir(unit).join("agent.socket")
+    }
+    pub fn tools_dir(&self, unit: &str) -> PathBuf {
+        self.root.join("tools").join(unit_tag(unit))
+    }
+    pub fn context_file(&self, id: &str) -> PathBuf {
+        self.root.join("contexts").join(format!("{id}.json"))
+    }
+
+    pub fn exists(&self) -> bool {
+        self.model_file().exists()
+    }
+
+    pub fn load(&self) -> Result<Model, ModelError> {
+        let path = self.model_file();
+        let text = match fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ModelError::Missing(self.root.display().to_string()))
+            }
+            Err(e) => return Err(io_err(&path)(e)),
+        };
+        serde_json::from_str(&text).map_err(|e| ModelError::Corrupt {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })
+    }
+
+    pub fn save(&self, model: &Model) -> Result<(), ModelError> {
+        let text = serde_json::to_string_pretty(model).map_err(|e| ModelError::Corrupt {
+            path: self.model_file().display().to_string(),
+            message: e.to_string(),
+        })?;
+        write_atomic(&self.model_file(), text.as_bytes())
+    }
+
+    /// Serialises model access between concurrently running tools: a lock directory
+    /// (creating a directory is atomic), taken over when its holder died long ago.
+    pub fn lock(&self) -> Result<ModelLock, ModelError> {
+        fs::create_dir_all(&self.root).map_err(io_err(&self.root))?;
+        let path = self.root.join(".lock");
+        let started = std::time::Instant::now();
+        loop {
+            match fs::create_dir(&path) {
+                Ok(()) => return Ok(ModelLock { path }),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let stale = fs::metadata(&path)
+                        .and_then(|m| m.modified())
+                        .ok()
+                        .and_then(|t| t.elapsed().ok())
+                        .is_some_and(|age| age > std::time::Duration::from_secs(30));
+                    if stale || started.elapsed() > std::time::Duration::from_secs(60) {
+                        let _ = fs::remove_dir(&path);
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+                Err(e) => return Err(io_err(&path)(e)),
+            }
+        }
+    }
+}
+
+/// Held while a tool reads and writes the model; released on drop.
+pub struct ModelLock {
+    path: PathBuf,
+}
+
+impl Drop for ModelLock {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir(&self.path);
+    }
+}
+
+/// Writes a temporary file beside `path` and renames it over `path`.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ModelError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_err(dir))?;
+    tmp.write_all(bytes).map_err(io_err(path))?;
+    tmp.persist(path).map_err(|e| io_err(path)(e.error))?;
+    Ok(())
+}
+
+/// `prometheus/0` → `unit-prometheus-0`.
+pub fn unit_tag(unit: &str) -> String {
+    format!("unit-{}", unit.replace('/', "-"))
+}
+
+/// `prometheus/0` → ("prometheus", 0).
+pub fn split_unit(unit: &str) -> Option<(&str, u32)> {
+    let (app, n) = unit.split_once('/')?;
+    if app.is_empty() {
+        return None;
+    }
+    Some((app, n.parse().ok()?))
+}
+
+/// A deterministic model UUID from the model name (FNV-1a, shaped as a version 4 UUID).
+pub fn model_uuid(name: &str) -> String {
+    let mut a: u64 = 0xcbf29ce484222325;
+    let mut b: u64 = 0x84222325cbf29ce4;
+    for byte in name.bytes() {
+        a = (a ^ u64::from(byte)).wrapping_mul(0x100000001b3);
+        b = (b ^ u64::from(byte))
+            .wrapping_mul(0x100000001b3)
+            .rotate_left(7);
+    }
+    let hex = format!("{a:016x}{b:016x}");
+    format!(
+        "{}-{}-4{}-8{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[13..16],
+        &hex[17..20],
+        &hex[20..32]
+    )
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct StatusValue {
+    pub status: String,
+    pub message: String,
+}
+
+impl StatusValue {
+    pub fn new(status: &str, message: &str) -> StatusValue {
+        StatusValue {
+            status: status.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct AgentStatus {
+    pub status: String,
+    pub message: String,
+    #[serde(default)]
+    pub data: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Unit {
+    pub number: u32,
+    pub leader: bool,
+    pub workload: StatusValue,
+    pub agent: AgentStatus,
+    #[serde(default)]
+    pub state: BTreeMap<String, String>,
+    /// Set once the unit has run its install hook; only then does it see follow-up hooks.
+    #[serde(default)]
+    pub installed: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct OciImage {
+    pub registrypath: String,
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredPodSpec {
+    pub spec: String,
+    pub k8s_resources: Option<String>,
+    pub unit: String,
+    pub tool: String,
+}
+
+impl StoredPodSpec {
+    /// The single document Juju parses: the spec with the k8s resources appended.
+    pub fn text(&self) -> String {
+        match &self.k8s_resources {
+            Some(r) => format!("{}{r}", self.spec),
+            None => self.spec.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Application {
+    pub name: String,
+    /// Picks the application's addresses.
+    pub index: u32,
+    pub charm_source: String,
+    pub charm: CharmInfo,
+    /// Values set with `config` (options at their default are absent).
+    pub config: BTreeMap<String, Value>,
+    pub resources: BTreeMap<String, OciImage>,
+    pub units: BTreeMap<u32, Unit>,
+    pub next_unit: u32,
+    pub status: Option<StatusValue>,
+    pub version: String,
+    pub pod_spec: Option<StoredPodSpec>,
+}
+
+impl Application {
+    pub fn unit_name(&self, n: u32) -> String {
+        format!("{}/{n}", self.name)
+    }
+
+    pub fn unit_names(&self) -> Vec<String> {
+        self.units.keys().map(|n| self.unit_name(*n)).collect()
+    }
+
+    pub fn leader(&self) -> Option<String> {
+        self.units
+            .values()
+            .find(|u| u.leader)
+            .map(|u| self.unit_name(u.number))
+    }
+
+    /// Every option with its value or default (`null` when neither).
+    pub fn effective_config(&self) -> BTreeMap<String, Value> {
+        self.charm
+            .options
+            .iter()
+            .map(|(k, o)| {
+                let v = self
+                    .config
+                    .get(k)
+                    .cloned()
+                    .or_else(|| o.default.clone())
+                    .unwrap_or(Value::Null);
+                (k.clone(), v)
+            })
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RemoteApp {
+    pub name: String,
+    pub profile: String,
+    pub charm: String,
+    pub index: u32,
+    pub units: BTreeSet<u32>,
+    pub next_unit: u32,
+}
+
+impl RemoteApp {
+    pub fn unit_names(&self) -> Vec<String> {
+        self.units
+            .iter()
+            .map(|n| format!("{}/{n}", self.name))
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelationSide {
+    pub app: String,
+    pub endpoint: String,
+    pub role: Role,
+}
+
+pub type Databag = BTreeMap<String, String>;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Relation {
+    pub id: u32,
+    pub interface: String,
+    /// Our (the deployed charm's) side.
+    pub local: RelationSide,
+    /// The other side; for a peer relation the same as `local`.
+    pub remote: RelationSide,
+    /// Application databags by application name.
+    pub app_data: BTreeMap<String, Databag>,
+    /// Unit databags by unit name (kept after a unit leaves, as Juju does).
+    pub unit_data: BTreeMap<String, Databag>,
+    /// For each of our units in the relation: the other side's units it has seen join.
+    pub views: BTreeMap<String, BTreeSet<String>>,
+    /// Set when removal starts (`-broken` is running or ran).
+    #[serde(default)]
+    pub dying: bool,
+}
+
+impl Relation {
+    pub fn is_peer(&self) -> bool {
+        self.local.role == Role::Peer
+    }
+
+    /// Juju's relation key: `app:endpoint app:endpoint`, requirer first; a peer
+    /// relation is just `app:endpoint`.
+    pub fn key(&self) -> String {
+        if self.is_peer() {
+            return format!("{}:{}", self.local.app, self.local.endpoint);
+        }
+        let mut sides = [&self.local, &self.remote];
+        sides.sort_by_key(|s| s.role.order());
+        format!(
+            "{}:{} {}:{}",
+            sides[0].app, sides[0].endpoint, sides[1].app, sides[1].endpoint
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Model {
+    pub name: String,
+    pub uuid: String,
+    pub next_relation_id: u32,
+    pub next_app_index: u32,
+    pub next_action_id: u32,
+    pub context_seq: u64,
+    pub call_seq: u64,
+    pub application: Option<Application>,
+    pub remote_apps: BTreeMap<String, RemoteApp>,
+    pub relations: BTreeMap<u32, Relation>,
+    pub leader_settings: BTreeMap<String, String>,
+    /// Fault injection: tool name → the message it fails with.
+    pub faults: BTreeMap<String, String>,
+}
+
+impl Model {
+    pub fn new(name: &str) -> Model {
+        Model {
+            name: name.to_string(),
+            uuid: model_uuid(name),
+            next_app_index: 1,
+            next_action_id: 1,
+            ..Model::default()
+        }
+    }
+
+    pub fn app(&self) -> Result<&Application, ModelError> {
+        self.application.as_ref().ok_or(ModelError::NoApplication)
+    }
+
+    pub fn app_mut(&mut self) -> Result<&mut Application, ModelError> {
+        self.application.as_mut().ok_or(ModelError::NoApplication)
+    }
+
+    pub fn app_named(&self, name: &str) -> Result<&Application, ModelError> {
+        self.app()
+            .ok()
+            .filter(|a| a.name == name)
+            .ok_or_else(|| ModelError::ApplicationNotFound(name.to_string()))
+    }
+
+    /// One of our units.
+    pub fn unit(&self, name: &str) -> Result<&Unit, ModelError> {
+        let app = self.app()?;
+        split_unit(name)
+            .filter(|(a, _)| *a == app.name)
+            .and_then(|(_, n)| app.units.get(&n))
+            .ok_or_else(|| ModelError::UnitNotFound(name.to_string()))
+    }
+
+    pub fn unit_mut(&mut self, name: &str) -> Result<&mut Unit, ModelError> {
+        let app = self.app_mut()?;
+        let n = split_unit(name)
+            .filter(|(a, _)| *a == app.name)
+            .map(|(_, n)| n)
+            .ok_or_else(|| ModelError::UnitNotFound(name.to_string()))?;
+        app.units
+            .get_mut(&n)
+            .ok_or_else(|| ModelError::UnitNotFound(name.to_string()))
+    }
+
+    pub fn is_leader(&self, unit: &str) -> bool {
+        self.unit(unit).map(|u| u.leader).unwrap_or(false)
+    }
+
+    pub fn relation(&self, id: u32) -> Result<&Relation, ModelError> {
+        self.relations
+            .get(&id)
+            .ok_or(ModelError::RelationNotFound(id))
+    }
+
+    pub fn relation_mut(&mut self, id: u32) -> Result<&mut Relation, ModelError> {
+        self.relations
+            .get_mut(&id)
+            .ok_or(ModelError::RelationNotFound(id))
+    }
+
+    /// The index that picks an application's addresses.
+    pub fn app_index(&self, app: &str) -> Option<u32> {
+        match &self.application {
+            Some(a) if a.name == app => Some(a.index),
+            _ => self.remote_apps.get(app).map(|r| r.index),
+        }
+    }
+
+    /// A unit's pod IP.
+    pub fn unit_address(&self, unit: &str) -> Option<String> {
+        let (app, n) = split_unit(unit)?;
+        let index = self.app_index(app)?;
+        Some(format!("10.1.{}.{}", index % 250, 10 + n % 240))
+    }
+
+    /// An application's Kubernetes Service (cluster IP).
+    pub fn service_address(&self, app: &str) -> Option<String> {
+        self.app_index(app)
+            .map(|i| format!("10.152.183.{}", 10 + i % 240))
+    }
+
+    /// `<app>-<n>.<app>-endpoints.<model>.svc.cluster.local`.
+    pub fn unit_fqdn(&self, unit: &str) -> String {
+        let (app, n) = split_unit(unit).unwrap_or((unit, 0));
+        format!("{app}-{n}.{app}-endpoints.{}.svc.cluster.local", self.name)
+    }
+
+    /// The keys Juju itself puts in every unit databag.
+    pub fn juju_unit_keys(&self, unit: &str) -> Databag {
+        let (app, _) = split_unit(unit).unwrap_or((unit, 0));
+        let private = self.unit_address(unit).unwrap_or_default();
+        let ingress = self.service_address(app).unwrap_or_default();
+        BTreeMap::from([
+            ("private-address".to_string(), private),
+            ("egress-subnets".to_string(), format!("{ingress}/32")),
+            ("ingress-address".to_string(), ingress),
+        ])
+    }
+
+    /// Relations of `unit` (ours) that it has entered, by id.
+    pub fn unit_relations(&self, unit: &str) -> Vec<&Relation> {
+        self.relations
+            .values()
+            .filter(|r| r.views.contains_key(unit))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuid_is_stable_and_shaped() {
+        let u = model_uuid("lma");
+        assert_eq!(u, model_uuid("lma"));
+        assert_ne!(u, model_uuid("cos"));
+        assert_eq!(u.len(), 36);
+        assert_eq!(&u[14..15], "4");
+    }
+
+    #[test]
+    fn unit_names() {
+        assert_eq!(split_unit("prometheus/12"), Some(("prometheus", 12)));
+        assert_eq!(split_unit("prometheus"), None);
+        assert_eq!(unit_tag("prometheus/0"), "unit-prometheus-0");
+    }
+}

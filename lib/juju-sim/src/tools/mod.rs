@@ -1,0 +1,544 @@
+//! The hook tools. Each call: find the model through `JUJU_AGENT_SOCKET_ADDRESS` and the
+//! hook through `JUJU_CONTEXT_ID`, run the tool against the model and the hook's pending
+//! changes, record the call, and answer as jujud does (stdout, `ERROR <msg>` on stderr,
+//! exit 0, 1 for runtime errors, 2 for argument errors).
+
+mod action;
+mod config;
+mod goal;
+mod leader;
+mod log;
+mod network;
+mod relation;
+mod resource;
+mod spec;
+mod state;
+mod status;
+
+use std::io::{Read, Write};
+use std::path::Path;
+
+use crate::calls::{self, Call};
+use crate::context::Context;
+use crate::debuglog;
+use crate::flags::{self, Flag, Parsed};
+use crate::format::{self, Format, Output};
+use crate::model::{Model, ModelDir, ModelError, Relation};
+
+/// How a tool fails: exit code 2 for flag and argument (Init) errors, 1 for runtime errors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ToolError {
+    Init(String),
+    Run(String),
+    Help,
+}
+
+impl From<flags::FlagError> for ToolError {
+    fn from(e: flags::FlagError) -> Self {
+        ToolError::Init(e.to_string())
+    }
+}
+
+impl From<ModelError> for ToolError {
+    fn from(e: ModelError) -> Self {
+        ToolError::Run(e.to_string())
+    }
+}
+
+pub type ToolResult = Result<String, ToolError>;
+
+struct ToolDef {
+    name: &'static str,
+    args: &'static str,
+    purpose: &'static str,
+    run: fn(&mut Env, &[String]) -> ToolResult,
+}
+
+const TOOLS: &[ToolDef] = &[
+    ToolDef {
+        name: "config-get",
+        args: "[<key>]",
+        purpose: "print application configuration",
+        run: config::config_get,
+    },
+    ToolDef {
+        name: "is-leader",
+        args: "",
+        purpose: "print application leadership status",
+        run: leader::is_leader,
+    },
+    ToolDef {
+        name: "leader-get",
+        args: "[<key>]",
+        purpose: "print application leadership settings",
+        run: leader::leader_get,
+    },
+    ToolDef {
+        name: "leader-set",
+        args: "<key>=<value> [...]",
+        purpose: "write application leadership settings",
+        run: leader::leader_set,
+    },
+    ToolDef {
+        name: "relation-ids",
+        args: "<name>",
+        purpose: "list all relation ids with the given relation name",
+        run: relation::relation_ids,
+    },
+    ToolDef {
+        name: "relation-list",
+        args: "",
+        purpose: "list relation units",
+        run: relation::relation_list,
+    },
+    ToolDef {
+        name: "relation-get",
+        args: "<key> <unit id>",
+        purpose: "get relation settings",
+        run: relation::relation_get,
+    },
+    ToolDef {
+        name: "relation-set",
+        args: "key=value [key=value ...]",
+        purpose: "set relation settings",
+        run: relation::relation_set,
+    },
+    ToolDef {
+        name: "resource-get",
+        args: "<resource name>",
+        purpose: "get the path to the locally cached resource file",
+        run: resource::resource_get,
+    },
+    ToolDef {
+        name: "pod-spec-set",
+        args: "--file <core spec file> [--k8s-resources <k8s spec file>]",
+        purpose: "set k8s spec information (deprecated)",
+        run: spec::pod_spec_set,
+    },
+    ToolDef {
+        name: "k8s-spec-set",
+        args: "--file <core spec file> [--k8s-resources <k8s spec file>]",
+        purpose: "set k8s spec information",
+        run: spec::k8s_spec_set,
+    },
+    ToolDef {
+        name: "pod-spec-get",
+        args: "",
+        purpose: "get k8s spec information (deprecated)",
+        run: spec::spec_get,
+    },
+    ToolDef {
+        name: "k8s-spec-get",
+        args: "",
+        purpose: "get k8s spec information",
+        run: spec::spec_get,
+    },
+    ToolDef {
+        name: "status-set",
+        args: "<maintenance | blocked | waiting | active> [message]",
+        purpose: "set status information",
+        run: status::status_set,
+    },
+    ToolDef {
+        name: "status-get",
+        args: "[--include-data] [--application]",
+        purpose: "print status information",
+        run: status::status_get,
+    },
+    ToolDef {
+        name: "application-version-set",
+        args: "<new-version>",
+        purpose: "specify which version of the application is deployed",
+        run: status::application_version_set,
+    },
+    ToolDef {
+        name: "juju-log",
+        args: "<message>",
+        purpose: "write a message to the juju log",
+        run: log::juju_log,
+    },
+    ToolDef {
+        name: "network-get",
+        args: "<binding-name> [--ingress-address] [--bind-address] [--egress-subnets]",
+        purpose: "get network config",
+        run: network::network_get,
+    },
+    ToolDef {
+        name: "action-get",
+        args: "[<key>[.<key>.<key>...]]",
+        purpose: "get action parameters",
+        run: action::action_get,
+    },
+    ToolDef {
+        name: "action-set",
+        args: "<key>=<value> [<key>=<value> ...]",
+        purpose: "set action results",
+        run: action::action_set,
+    },
+    ToolDef {
+        name: "action-fail",
+        args: "[\"<failure message>\"]",
+        purpose: "set action fail status with message",
+        run: action::action_fail,
+    },
+    ToolDef {
+        name: "action-log",
+        args: "<message>",
+        purpose: "record a progress message for the current action",
+        run: action::action_log,
+    },
+    ToolDef {
+        name: "state-get",
+        args: "[<key>]",
+        purpose: "print server-side-state value",
+        run: state::state_get,
+    },
+    ToolDef {
+        name: "state-set",
+        args: "key=value [key=value ...]",
+        purpose: "set server-side-state values",
+        run: state::state_set,
+    },
+    ToolDef {
+        name: "state-delete",
+        args: "<key>",
+        purpose: "delete server-side-state key value pair",
+        run: state::state_delete,
+    },
+    ToolDef {
+        name: "goal-state",
+        args: "",
+        purpose: "print the status of the charm's peers and related units",
+        run: goal::goal_state,
+    },
+];
+
+pub fn is_tool(name: &str) -> bool {
+    TOOLS.iter().any(|t| t.name == name)
+}
+
+pub fn tool_names() -> impl Iterator<Item = &'static str> {
+    TOOLS.iter().map(|t| t.name)
+}
+
+/// What a tool sees: the model, the hook's context, and its own stdin.
+pub struct Env {
+    pub dir: ModelDir,
+    pub model: Model,
+    pub ctx: Context,
+    /// Set once the tool read stdin (Juju forwards stdin only to tools that read it).
+    pub stdin: Option<String>,
+    /// Text the tool writes to stderr besides an error (deprecation notes).
+    pub stderr: String,
+    pub log: Vec<String>,
+}
+
+impl Env {
+    pub fn unit(&self) -> &str {
+        &self.ctx.unit
+    }
+
+    pub fn app_name(&self) -> &str {
+        self.ctx.unit.split('/').next().unwrap_or_default()
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.model.is_leader(&self.ctx.unit)
+    }
+
+    pub fn read_stdin(&mut self) -> Result<String, ToolError> {
+        if let Some(s) = &self.stdin {
+            return Ok(s.clone());
+        }
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| ToolError::Run(format!("cannot read stdin: {e}")))?;
+        self.stdin = Some(text.clone());
+        Ok(text)
+    }
+
+    /// A `cmd.FileVar`: `-` is stdin, anything else a path (relative to the tool's cwd).
+    pub fn read_file_var(&mut self, path: &str) -> Result<String, ToolError> {
+        if path == "-" {
+            return self.read_stdin();
+        }
+        read_path(path).map_err(ToolError::Run)
+    }
+
+    /// Relations this unit is in, as `ctx.Relation(id)` knows them.
+    pub fn relation(&self, id: u32) -> Option<&Relation> {
+        self.model
+            .relations
+            .get(&id)
+            .filter(|r| r.views.contains_key(&self.ctx.unit))
+    }
+
+    /// The `-r` setter: `7` or `alertmanager:7`.
+    pub fn parse_relation(&self, value: &str) -> Result<u32, String> {
+        let raw = value.rsplit_once(':').map_or(value, |(_, id)| id);
+        let id: i64 = raw.parse().map_err(|_| "invalid relation id".to_string())?;
+        u32::try_from(id)
+            .ok()
+            .filter(|id| self.relation(*id).is_some())
+            .ok_or_else(|| "relation not found".to_string())
+    }
+
+    /// The relation of a relation hook (`-r`'s default).
+    pub fn hook_relation(&self) -> Option<u32> {
+        self.ctx.relation.as_ref().map(|r| r.id)
+    }
+
+    pub fn log_line(&mut self, level: &str, module: &str, text: &str) {
+        self.log
+            .push(debuglog::line(&self.ctx.unit, level, module, text));
+    }
+}
+
+/// Go's `os.Open` error text for a path.
+pub fn read_path(path: &str) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| {
+        let reason = match e.kind() {
+            std::io::ErrorKind::NotFound => "no such file or directory".to_string(),
+            std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+            std::io::ErrorKind::IsADirectory => "is a directory".to_string(),
+            _ => e.to_string(),
+        };
+        format!("open {path}: {reason}")
+    })
+}
+
+/// Parses flags; `None` when help was asked for.
+pub fn parse_flags(
+    defs: &[Flag],
+    args: &[String],
+    set: impl FnMut(&'static str, &str) -> Result<(), String>,
+) -> Result<Vec<String>, ToolError> {
+    match flags::parse(defs, args, set)? {
+        Parsed::Args(a) => Ok(a),
+        Parsed::Help => Err(ToolError::Help),
+    }
+}
+
+pub fn check_empty(args: &[String]) -> Result<(), ToolError> {
+    flags::check_empty(args).map_err(ToolError::Init)
+}
+
+/// `--format` and `-o/--output`, which every formatting tool has.
+#[derive(Debug, Default)]
+pub struct OutputOpts {
+    pub format: Format,
+    pub file: Option<String>,
+}
+
+pub const OUTPUT_FLAGS: [Flag; 3] = [
+    Flag::value("format", "format"),
+    Flag::value("o", "output"),
+    Flag::value("output", "output"),
+];
+
+impl OutputOpts {
+    /// Handles the output flags; `None` for any other key.
+    pub fn set(&mut self, key: &str, value: &str) -> Option<Result<(), String>> {
+        match key {
+            "format" => Some(Format::parse(value).map(|f| self.format = f)),
+            "output" => {
+                self.file = Some(value.to_string());
+                Some(Ok(()))
+            }
+            _ => None,
+        }
+    }
+
+    pub fn write(&self, output: &Output) -> ToolResult {
+        let text =
+            format::render(output, self.format).map_err(|e| ToolError::Run(e.to_string()))?;
+        format::emit(&text, self.file.as_deref()).map_err(|e| ToolError::Run(e.to_string()))
+    }
+}
+
+/// Flags of a formatting tool: its own plus the output flags.
+pub fn with_output(own: &[Flag]) -> Vec<Flag> {
+    own.iter().copied().chain(OUTPUT_FLAGS).collect()
+}
+
+/// Runs the hook tool `name` as jujud would; returns the exit code.
+pub fn main(name: &str, args: &[String]) -> i32 {
+    let (code, stdout, stderr) = run(name, args);
+    let _ = std::io::stdout().write_all(stdout.as_bytes());
+    let _ = std::io::stderr().write_all(stderr.as_bytes());
+    code
+}
+
+fn run(name: &str, args: &[String]) -> (i32, String, String) {
+    let Some(context_id) = std::env::var("JUJU_CONTEXT_ID")
+        .ok()
+        .filter(|v| !v.is_empty())
+    else {
+        return (1, String::new(), "ERROR JUJU_CONTEXT_ID not set\n".into());
+    };
+    let Some(dir) = std::env::var("JUJU_AGENT_SOCKET_ADDRESS")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .and_then(|s| ModelDir::from_socket(Path::new(&s)))
+    else {
+        return (
+            1,
+            String::new(),
+            "ERROR JUJU_AGENT_SOCKET_ADDRESS not set\n".into(),
+        );
+    };
+    match run_in_model(&dir, &context_id, name, args) {
+        Ok(result) => result,
+        Err(e) => (1, String::new(), format!("ERROR {e}\n")),
+    }
+}
+
+fn run_in_model(
+    dir: &ModelDir,
+    context_id: &str,
+    name: &str,
+    args: &[String],
+) -> Result<(i32, String, String), ModelError> {
+    let _lock = dir.lock()?;
+    let mut model = dir.load()?;
+    let Some(ctx) = Context::load(dir, context_id)? else {
+        return Ok((
+            1,
+            String::new(),
+            format!("ERROR bad request: unknown context {context_id:?}\n"),
+        ));
+    };
+    let def = TOOLS.iter().find(|t| t.name == name);
+    let (code, stdout, stderr, env) = match (def, model.faults.get(name).cloned()) {
+        (_, Some(message)) => (1, String::new(), format!("ERROR {message}\n"), None),
+        (None, None) => (
+            1,
+            String::new(),
+            format!("ERROR unknown command {name:?}\n"),
+            None,
+        ),
+        (Some(def), None) => {
+            let mut env = Env {
+                dir: dir.clone(),
+                model: model.clone(),
+                ctx: ctx.clone(),
+                stdin: None,
+                stderr: String::new(),
+                log: Vec::new(),
+            };
+            let result = (def.run)(&mut env, args);
+            let (code, out, err) = match result {
+                Ok(out) => (0, out, env.stderr.clone()),
+                Err(ToolError::Help) => (0, help(def), String::new()),
+                Err(ToolError::Init(m)) => (2, String::new(), format!("{}ERROR {m}\n", env.stderr)),
+                Err(ToolError::Run(m)) => (1, String::new(), format!("{}ERROR {m}\n", env.stderr)),
+            };
+            (code, out, err, Some(env))
+        }
+    };
+    let mut stdin = None;
+    if let Some(env) = env {
+        stdin = env.stdin.clone();
+        model = env.model;
+        if env.ctx != ctx {
+            env.ctx.save(dir)?;
+        }
+        debuglog::append(dir, &env.log)?;
+    }
+    model.call_seq += 1;
+    let call = Call {
+        seq: model.call_seq,
+        unit: ctx.unit.clone(),
+        hook: ctx.hook.clone(),
+        tool: name.to_string(),
+        args: args.to_vec(),
+        stdin,
+        exit_code: code,
+        stderr: stderr.clone(),
+    };
+    dir.save(&model)?;
+    calls::append(dir, &call)?;
+    Ok((code, stdout, stderr))
+}
+
+fn help(def: &ToolDef) -> String {
+    format!(
+        "Usage: {} [options] {}\n\nSummary:\n{}\n",
+        def.name, def.args, def.purpose
+    )
+}
+
+/// juju/utils `keyvalues.Parse(args, allowEmptyValues=true)`.
+pub fn parse_key_values(
+    args: &[String],
+) -> Result<std::collections::BTreeMap<String, String>, ToolError> {
+    let mut out = std::collections::BTreeMap::new();
+    for kv in args {
+        let Some((k, v)) = kv.split_once('=') else {
+            return Err(ToolError::Init(format!(
+                "expected \"key=value\", got {kv:?}"
+            )));
+        };
+        let (k, v) = (k.trim(), v.trim());
+        if k.is_empty() {
+            return Err(ToolError::Init(format!(
+                "expected \"key=value\", got {kv:?}"
+            )));
+        }
+        if out.insert(k.to_string(), v.to_string()).is_some() {
+            return Err(ToolError::Init(format!(
+                "key {k:?} specified more than once"
+            )));
+        }
+    }
+    Ok(out)
+}
+
+/// A `--file` of settings: a YAML map whose scalar values become strings (yaml.v2
+/// decoding into `map[string]string`); `null` becomes "" (delete).
+pub fn parse_settings_file(
+    text: &str,
+) -> Result<std::collections::BTreeMap<String, String>, ToolError> {
+    use serde_json::Value;
+    let value: Value = crate::yaml::from_str(text).map_err(|e| ToolError::Run(e.to_string()))?;
+    let map = match value {
+        Value::Null => return Ok(Default::default()),
+        Value::Object(map) => map,
+        other => {
+            return Err(ToolError::Run(format!(
+                "yaml: unmarshal errors:\n  line 1: cannot unmarshal {} into map[string]string",
+                yaml_kind(&other)
+            )))
+        }
+    };
+    map.into_iter()
+        .map(|(k, v)| {
+            let s = match v {
+                Value::Null => String::new(),
+                Value::String(s) => s,
+                Value::Bool(b) => b.to_string(),
+                Value::Number(n) => n.to_string(),
+                other => {
+                    return Err(ToolError::Run(format!(
+                        "yaml: unmarshal errors:\n  cannot unmarshal {} into string",
+                        yaml_kind(&other)
+                    )))
+                }
+            };
+            Ok((k, s))
+        })
+        .collect()
+}
+
+fn yaml_kind(v: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match v {
+        Value::Array(_) => "!!seq".into(),
+        Value::Object(_) => "!!map".into(),
+        Value::String(s) => format!("!!str `{s}`"),
+        Value::Bool(b) => format!("!!bool `{b}`"),
+        Value::Number(n) => format!("!!int `{n}`"),
+        Value::Null => "!!null".into(),
+    }
+}

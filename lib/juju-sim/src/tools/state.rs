@@ -1,0 +1,104 @@
+//! `state-get`, `state-set`, `state-delete`: unit state, committed at hook end.
+
+use serde_json::Value;
+
+use super::{
+    check_empty, parse_flags, parse_key_values, parse_settings_file, with_output, Env, OutputOpts,
+    ToolError, ToolResult,
+};
+use crate::context::apply_changes;
+use crate::flags::Flag;
+use crate::format::Output;
+
+const MAX_KEY: usize = 256;
+const MAX_VALUE: usize = 64 * 1024;
+
+fn current(env: &Env) -> Result<std::collections::BTreeMap<String, String>, ToolError> {
+    let mut state = env.model.unit(env.unit())?.state.clone();
+    apply_changes(&mut state, &env.ctx.pending.state);
+    Ok(state)
+}
+
+pub fn state_get(env: &mut Env, args: &[String]) -> ToolResult {
+    let mut out = OutputOpts::default();
+    let mut strict = false;
+    let args = parse_flags(
+        &with_output(&[Flag::boolean("strict", "strict")]),
+        args,
+        |k, v| {
+            if let Some(r) = out.set(k, v) {
+                return r;
+            }
+            strict = v == "true";
+            Ok(())
+        },
+    )?;
+    let key = match args.first().map(String::as_str) {
+        None | Some("-") => String::new(),
+        Some(k) => k.to_string(),
+    };
+    check_empty(args.get(1..).unwrap_or_default())?;
+    let state = current(env)?;
+    let output = if key.is_empty() {
+        if state.is_empty() {
+            Output::Nil
+        } else {
+            Output::Value(serde_json::to_value(&state).unwrap_or(Value::Null))
+        }
+    } else {
+        match state.get(&key) {
+            Some(v) => Output::Str(v.clone()),
+            None if strict => return Err(ToolError::Run(format!("{key:?} not found"))),
+            None => Output::Str(String::new()),
+        }
+    };
+    out.write(&output)
+}
+
+pub fn state_set(env: &mut Env, args: &[String]) -> ToolResult {
+    let mut file: Option<String> = None;
+    let args = parse_flags(&[Flag::value("file", "file")], args, |_, v| {
+        file = Some(v.to_string());
+        Ok(())
+    })?;
+    let overrides = parse_key_values(&args)?;
+    let mut settings = match &file {
+        Some(path) => {
+            let text = env.read_file_var(path)?;
+            parse_settings_file(&text)?
+        }
+        None => Default::default(),
+    };
+    settings.extend(overrides);
+    for (k, v) in &settings {
+        if k.len() > MAX_KEY {
+            return Err(ToolError::Run(format!(
+                "key {k:?} too long: {} bytes, the limit is {MAX_KEY}",
+                k.len()
+            )));
+        }
+        if v.len() > MAX_VALUE {
+            return Err(ToolError::Run(format!(
+                "value of key {k:?} too long: {} bytes, the limit is {MAX_VALUE}",
+                v.len()
+            )));
+        }
+    }
+    for (k, v) in settings {
+        env.ctx
+            .pending
+            .state
+            .insert(k, (!v.is_empty()).then_some(v));
+    }
+    Ok(String::new())
+}
+
+pub fn state_delete(env: &mut Env, args: &[String]) -> ToolResult {
+    let args = parse_flags(&[], args, |_, _| Ok(()))?;
+    let Some(key) = args.first() else {
+        return Err(ToolError::Init("no key specified".into()));
+    };
+    check_empty(&args[1..])?;
+    env.ctx.pending.state.insert(key.clone(), None);
+    Ok(String::new())
+}
