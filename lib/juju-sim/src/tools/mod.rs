@@ -228,6 +228,9 @@ pub struct Env {
     pub ctx: Context,
     /// Set once the tool read stdin (Juju forwards stdin only to tools that read it).
     pub stdin: Option<String>,
+    /// stdin read before the model was locked, for tools whose arguments say they read it
+    /// (so `relation-get ... | relation-set --file -` cannot deadlock on the lock).
+    preread: Option<String>,
     /// Text the tool writes to stderr besides an error (deprecation notes).
     pub stderr: String,
     pub log: Vec<String>,
@@ -249,6 +252,10 @@ impl Env {
     pub fn read_stdin(&mut self) -> Result<String, ToolError> {
         if let Some(s) = &self.stdin {
             return Ok(s.clone());
+        }
+        if let Some(text) = self.preread.take() {
+            self.stdin = Some(text.clone());
+            return Ok(text);
         }
         let mut text = String::new();
         std::io::stdin()
@@ -388,9 +395,37 @@ fn run(name: &str, args: &[String]) -> (i32, String, String) {
             "ERROR JUJU_AGENT_SOCKET_ADDRESS not set\n".into(),
         );
     };
-    match run_in_model(&dir, &context_id, name, args) {
+    let preread = if wants_stdin(name, args) {
+        let mut text = String::new();
+        if let Err(e) = std::io::stdin().read_to_string(&mut text) {
+            return (1, String::new(), format!("ERROR cannot read stdin: {e}\n"));
+        }
+        Some(text)
+    } else {
+        None
+    };
+    match run_in_model(&dir, &context_id, name, args, preread) {
         Ok(result) => result,
         Err(e) => (1, String::new(), format!("ERROR {e}\n")),
+    }
+}
+
+/// Whether the tool's arguments make it read stdin: `--file -` for relation-set and
+/// state-set; no `--file` (or `--file -`) for the spec setters.
+fn wants_stdin(name: &str, args: &[String]) -> bool {
+    let mut file: Option<&str> = None;
+    let mut iter = args.iter().map(String::as_str).take_while(|a| *a != "--");
+    while let Some(a) = iter.next() {
+        if let Some(v) = a.strip_prefix("--file=") {
+            file = Some(v);
+        } else if a == "--file" {
+            file = iter.next();
+        }
+    }
+    match name {
+        "relation-set" | "state-set" => file == Some("-"),
+        "pod-spec-set" | "k8s-spec-set" => file.is_none_or(|f| f == "-"),
+        _ => false,
     }
 }
 
@@ -399,6 +434,7 @@ fn run_in_model(
     context_id: &str,
     name: &str,
     args: &[String],
+    preread: Option<String>,
 ) -> Result<(i32, String, String), ModelError> {
     let _lock = dir.lock()?;
     let mut model = dir.load()?;
@@ -424,6 +460,7 @@ fn run_in_model(
                 model: model.clone(),
                 ctx: ctx.clone(),
                 stdin: None,
+                preread,
                 stderr: String::new(),
                 log: Vec::new(),
             };
@@ -540,5 +577,31 @@ fn yaml_kind(v: &serde_json::Value) -> String {
         Value::Bool(b) => format!("!!bool `{b}`"),
         Value::Number(n) => format!("!!int `{n}`"),
         Value::Null => "!!null".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn knows_which_calls_read_stdin() {
+        assert!(wants_stdin(
+            "relation-set",
+            &args(&["-r", "1", "--file", "-"])
+        ));
+        assert!(wants_stdin("state-set", &args(&["--file=-"])));
+        assert!(!wants_stdin("relation-set", &args(&["a=b"])));
+        assert!(!wants_stdin("relation-set", &args(&["--", "--file", "-"])));
+        assert!(wants_stdin("pod-spec-set", &args(&[])));
+        assert!(!wants_stdin(
+            "pod-spec-set",
+            &args(&["--file", "spec.yaml"])
+        ));
+        assert!(!wants_stdin("relation-get", &args(&["--file", "-"])));
     }
 }
