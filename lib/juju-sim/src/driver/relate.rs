@@ -178,7 +178,12 @@ pub fn relate(sim: &mut Sim, args: &RelateArgs) -> Result<String, DriverError> {
             role: remote_role,
         },
     );
-    let remote_units = sim.model.remote_apps[&remote_app].unit_names();
+    let remote_units = sim
+        .model
+        .remote_apps
+        .get(&remote_app)
+        .map(|a| a.unit_names())
+        .unwrap_or_default();
     for u in &remote_units {
         sequences::fill_remote_unit(sim, id, &profile, &remote_app, u)?;
     }
@@ -264,7 +269,15 @@ pub fn remove(sim: &mut Sim, args: &RemoveArgs) -> Result<String, DriverError> {
     }
     sim.model.relation_mut(id)?.dying = true;
     for u in members(sim, id)? {
-        let seen: Vec<String> = sim.model.relation(id)?.views[&u].iter().cloned().collect();
+        let seen: Vec<String> = sim
+            .model
+            .relation(id)?
+            .views
+            .get(&u)
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect();
         for remote in seen {
             sequences::depart(sim, id, &u, &remote, &remote)?;
         }
@@ -347,9 +360,9 @@ pub fn set_data(sim: &mut Sim, args: &SetDataArgs) -> Result<String, DriverError
     let watchers: Vec<String> = members(sim, id)?
         .into_iter()
         .filter(|u| {
-            let r = &sim.model.relations[&id];
+            let view = sim.model.relations.get(&id).and_then(|r| r.views.get(u));
             if is_unit {
-                *u != target && r.views.get(u).is_some_and(|v| v.contains(&target))
+                *u != target && view.is_some_and(|v| v.contains(&target))
             } else {
                 !(peer && leader.as_deref() == Some(u.as_str()))
             }

@@ -158,8 +158,13 @@ fn remove_ours(sim: &mut Sim, unit: &str) -> Result<(), DriverError> {
         .map(|r| r.id)
         .collect();
     for id in &relations {
-        let seen: Vec<String> = sim.model.relation(*id)?.views[unit]
-            .iter()
+        let seen: Vec<String> = sim
+            .model
+            .relation(*id)?
+            .views
+            .get(unit)
+            .into_iter()
+            .flatten()
             .cloned()
             .collect();
         for remote in seen {
@@ -192,7 +197,12 @@ fn remove_ours(sim: &mut Sim, unit: &str) -> Result<(), DriverError> {
             continue;
         }
         for other in members(sim, *id)? {
-            let sees = sim.model.relation(*id)?.views[&other].contains(unit);
+            let sees = sim
+                .model
+                .relation(*id)?
+                .views
+                .get(&other)
+                .is_some_and(|v| v.contains(unit));
             if sees {
                 sequences::depart(sim, *id, &other, unit, unit)?;
             }
@@ -240,7 +250,13 @@ fn remove_remote(sim: &mut Sim, unit: &str) -> Result<(), DriverError> {
     sim.save()?;
     for id in relations {
         for ours in members(sim, id)? {
-            if sim.model.relation(id)?.views[&ours].contains(unit) {
+            if sim
+                .model
+                .relation(id)?
+                .views
+                .get(&ours)
+                .is_some_and(|v| v.contains(unit))
+            {
                 sequences::depart(sim, id, &ours, unit, unit)?;
             }
         }
