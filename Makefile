@@ -1,0 +1,60 @@
+# prometheus-k8s: build, pack, demo and test the charm. `make help` lists the targets.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+MUSL      := x86_64-unknown-linux-musl
+CHARM     := prometheus-k8s.charm
+IMAGE     ?= ubuntu/prometheus:latest
+CARGO     ?= cargo
+# The Debian packages the demo and the tests use for real (promtool, prometheus,
+# alertmanager), and the tools that pack and inspect the .charm archive.
+APT_PKGS  := prometheus prometheus-alertmanager zip unzip file
+
+.PHONY: help deps build charm demo test lint bench clean
+
+help:
+	@echo "make demo   - build, deploy on the local Juju (juju-sim), configure, relate, show the result"
+	@echo "make test   - install what is needed, pack the charm, run every test"
+	@echo "make charm  - build the static binary and write $(CHARM)"
+	@echo "make lint   - cargo fmt --check and clippy -D warnings"
+	@echo "make bench  - wall time and hook-tool calls per hook"
+
+# Installs what a fresh Debian machine lacks; a no-op when everything is there.
+deps:
+	@missing=""; \
+	for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq; \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+	@rustup target list --installed | grep -qx $(MUSL) || rustup target add $(MUSL)
+
+build:
+	$(CARGO) build --workspace --locked
+
+# The charm ships one static binary; dispatch and every hook are symlinks to it.
+charm: deps
+	$(CARGO) build --release --locked --target $(MUSL) -p prometheus-charm
+	scripts/pack-charm target/$(MUSL)/release/prometheus-charm $(CHARM)
+
+demo: charm
+	$(CARGO) build --release --locked -p juju-sim
+	JUJU_SIM=target/release/juju-sim scripts/demo $(CHARM) $(IMAGE)
+
+test: charm
+	$(CARGO) build --locked -p juju-sim
+	PROMETHEUS_CHARM=$(CURDIR)/$(CHARM) $(CARGO) test --workspace --locked
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+bench: charm
+	$(CARGO) build --release --locked -p juju-sim
+	JUJU_SIM=target/release/juju-sim scripts/bench $(CHARM)
+
+clean:
+	rm -rf build $(CHARM) prometheus-charm .juju-sim
+	$(CARGO) clean

@@ -1,0 +1,205 @@
+//! Runs the charm under juju-sim, the local stand-in for Juju, the way an operator would:
+//! `deploy`, `config`, `relate`, then reads back the pod spec, status and tool calls.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+/// The juju-sim binary: `$JUJU_SIM` when set, else the one cargo built beside this test.
+fn juju_sim_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("JUJU_SIM") {
+        return PathBuf::from(p);
+    }
+    // target/<profile>/deps/integration-<hash> → target/<profile>/juju-sim
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test executable lives in target/<profile>/deps");
+    let bin = profile_dir.join("juju-sim");
+    if !bin.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-p", "juju-sim"])
+            .status()
+            .expect("run cargo build -p juju-sim");
+        assert!(status.success(), "cargo build -p juju-sim failed");
+    }
+    bin
+}
+
+/// The charm to deploy: the packed `.charm` from `make charm` when `$PROMETHEUS_CHARM` names
+/// it (as `make test` does), else a charm directory laid out around the binary cargo built.
+fn charm_path(scratch: &Path) -> PathBuf {
+    if let Some(p) = std::env::var_os("PROMETHEUS_CHARM") {
+        return PathBuf::from(p);
+    }
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = scratch.join("charm");
+    std::fs::create_dir_all(dir.join("hooks")).unwrap();
+    std::fs::copy(
+        env!("CARGO_BIN_EXE_prometheus-charm"),
+        dir.join("prometheus-charm"),
+    )
+    .unwrap();
+    for f in ["metadata.yaml", "config.yaml", "actions.yaml"] {
+        std::fs::copy(src.join(f), dir.join(f)).unwrap();
+    }
+    std::os::unix::fs::symlink("prometheus-charm", dir.join("dispatch")).unwrap();
+    for entry in std::fs::read_dir(src.join("hooks")).unwrap() {
+        let name = entry.unwrap().file_name();
+        std::os::unix::fs::symlink("../prometheus-charm", dir.join("hooks").join(name)).unwrap();
+    }
+    if let Ok(actions) = std::fs::read_dir(src.join("actions")) {
+        std::fs::create_dir_all(dir.join("actions")).unwrap();
+        for entry in actions {
+            let name = entry.unwrap().file_name();
+            std::os::unix::fs::symlink("../prometheus-charm", dir.join("actions").join(name))
+                .unwrap();
+        }
+    }
+    dir
+}
+
+pub struct Sim {
+    pub dir: tempfile::TempDir,
+    bin: PathBuf,
+    pub charm: PathBuf,
+}
+
+pub const IMAGE: &str = "ubuntu/prometheus:latest";
+
+impl Sim {
+    pub fn new() -> Sim {
+        let dir = tempfile::tempdir().unwrap();
+        let charm = charm_path(dir.path());
+        Sim {
+            bin: juju_sim_bin(),
+            charm,
+            dir,
+        }
+    }
+
+    /// A model with the charm deployed as `prometheus` with `units` units.
+    pub fn deployed(units: u32) -> Sim {
+        let sim = Sim::new();
+        let n = units.to_string();
+        let charm = sim.charm.display().to_string();
+        sim.ok(&[
+            "deploy",
+            &charm,
+            "--resource",
+            &format!("prometheus-image={IMAGE}"),
+            "-n",
+            &n,
+        ]);
+        sim
+    }
+
+    pub fn model_dir(&self) -> PathBuf {
+        self.dir.path().join("model")
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        Command::new(&self.bin)
+            .env("JUJU_SIM_HOME", self.model_dir())
+            .args(args)
+            .output()
+            .expect("run juju-sim")
+    }
+
+    /// Runs juju-sim and insists on success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "juju-sim {args:?} failed ({:?})\nstdout:\n{}\nstderr:\n{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn json(&self, args: &[&str]) -> Value {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--format", "json"]);
+        let text = self.ok(&all);
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: {e}\n{text}"))
+    }
+
+    pub fn pod_spec(&self) -> String {
+        self.ok(&["show-pod-spec", "prometheus"])
+    }
+
+    /// The files the pod spec mounts, written under a scratch root by their mount paths.
+    pub fn extract(&self) -> tempfile::TempDir {
+        let root = tempfile::tempdir().unwrap();
+        let path = root.path().display().to_string();
+        self.ok(&["show-pod-spec", "prometheus", "--extract", &path]);
+        root
+    }
+
+    pub fn prometheus_yml(&self) -> String {
+        let root = self.extract();
+        std::fs::read_to_string(root.path().join("etc/prometheus/prometheus.yml")).unwrap()
+    }
+
+    /// The rendered prometheus.yml, parsed.
+    pub fn prometheus_config(&self) -> Value {
+        let text = self.prometheus_yml();
+        prometheus_charm::yaml::from_str(&text).unwrap()
+    }
+
+    /// Asserts that real `promtool check config` accepts what the pod would mount.
+    pub fn assert_promtool_accepts(&self) {
+        let root = self.extract();
+        let file = root.path().join("etc/prometheus/prometheus.yml");
+        let out = Command::new("promtool")
+            .arg("check")
+            .arg("config")
+            .arg(&file)
+            .output()
+            .expect("promtool is installed (make deps)");
+        assert!(
+            out.status.success(),
+            "promtool rejected the config:\n{}{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(&file).unwrap_or_default()
+        );
+    }
+
+    pub fn status(&self) -> Value {
+        self.json(&["status"])
+    }
+
+    /// (status, message) of a unit's workload.
+    pub fn unit_status(&self, unit: &str) -> (String, String) {
+        let status = self.status();
+        let u = &status["applications"]["prometheus"]["units"][unit]["workload-status"];
+        (
+            u["current"].as_str().unwrap_or_default().to_string(),
+            u["message"].as_str().unwrap_or_default().to_string(),
+        )
+    }
+
+    /// Recorded tool calls, optionally of one tool.
+    pub fn calls(&self, tool: Option<&str>) -> Vec<Value> {
+        let mut args = vec!["calls"];
+        if let Some(t) = tool {
+            args.extend(["--tool", t]);
+        }
+        match self.json(&args) {
+            Value::Array(v) => v,
+            other => panic!("calls is not a list: {other}"),
+        }
+    }
+
+    pub fn pod_spec_sets(&self) -> usize {
+        self.calls(Some("pod-spec-set"))
+            .iter()
+            .filter(|c| c["exit_code"] == 0)
+            .count()
+    }
+}
