@@ -8,5 +8,5 @@ fn deploy_sets_a_pod_spec_that_promtool_accepts() {
     let spec = sim.pod_spec();
     assert!(spec.contains("version: 3"), "{spec}");
     sim.assert_promtool_accepts();
-    assert_eq!(sim.unit_status("prometheus/0").0, "active");
+    sim.assert_not_blocked("prometheus/0");
 }

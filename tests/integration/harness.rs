@@ -196,10 +196,29 @@ impl Sim {
         }
     }
 
+    /// Asserts that the unit is not blocked: with no live workload behind the model the charm
+    /// honestly says it is waiting for Prometheus, which is fine for tests of rendered output.
+    pub fn assert_not_blocked(&self, unit: &str) {
+        let (status, message) = self.unit_status(unit);
+        assert!(
+            status == "active" || status == "waiting",
+            "{unit} is {status}: {message}"
+        );
+    }
+
     pub fn pod_spec_sets(&self) -> usize {
         self.calls(Some("pod-spec-set"))
             .iter()
             .filter(|c| c["exit_code"] == 0)
             .count()
+    }
+}
+
+impl Drop for Sim {
+    /// Live models run real processes; they must not outlive the test.
+    fn drop(&mut self) {
+        if self.model_dir().join("model.json").exists() {
+            let _ = self.run(&["destroy-model"]);
+        }
     }
 }
