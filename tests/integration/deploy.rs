@@ -1,12 +1,215 @@
-//! Issue 2: deploy, non-leader units, config change, idempotent re-runs, missing resource.
+//! Issue 2: deploy, non-leader units, config change, idempotent re-runs, a missing resource, a
+//! failing hook tool, and the packed charm's layout.
 
-use crate::harness::Sim;
+use std::path::Path;
+use std::process::Command;
+
+use crate::harness::{Sim, IMAGE};
 
 #[test]
-fn deploy_sets_a_pod_spec_that_promtool_accepts() {
+fn deploy_sets_a_version_3_pod_spec_that_runs_prometheus() {
     let sim = Sim::deployed(1);
-    let spec = sim.pod_spec();
-    assert!(spec.contains("version: 3"), "{spec}");
+    let spec: serde_json::Value = prometheus_charm::yaml::from_str(&sim.pod_spec()).unwrap();
+    assert_eq!(spec["version"], 3);
+    let container = &spec["containers"][0];
+    assert_eq!(container["imageDetails"]["imagePath"], IMAGE);
+    let args: Vec<&str> = container["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a.as_str())
+        .collect();
+    for wanted in [
+        "--config.file=/etc/prometheus/prometheus.yml",
+        "--storage.tsdb.path=/var/lib/prometheus",
+        "--web.enable-lifecycle",
+    ] {
+        assert!(args.contains(&wanted), "{wanted} missing from {args:?}");
+    }
+    assert_eq!(container["ports"][0]["containerPort"], 9090);
+    let k8s = &container["kubernetes"];
+    assert_eq!(k8s["readinessProbe"]["httpGet"]["path"], "/-/ready");
+    assert_eq!(k8s["livenessProbe"]["httpGet"]["path"], "/-/healthy");
+    assert_eq!(container["volumeConfig"][0]["mountPath"], "/etc/prometheus");
+
+    let config = sim.prometheus_config();
+    let jobs = config["scrape_configs"].as_array().unwrap();
+    let self_scrape = jobs.iter().find(|j| j["job_name"] == "prometheus").unwrap();
+    assert_eq!(
+        self_scrape["static_configs"][0]["targets"][0],
+        "localhost:9090"
+    );
     sim.assert_promtool_accepts();
     sim.assert_not_blocked("prometheus/0");
+    let status = sim.status();
+    assert!(
+        status["applications"]["prometheus"]["application-status"]["current"].is_string(),
+        "the leader sets the application status: {status}"
+    );
+}
+
+#[test]
+fn only_the_leader_sets_the_pod_spec() {
+    let sim = Sim::deployed(2);
+    let sets = sim.calls(Some("pod-spec-set"));
+    assert!(!sets.is_empty());
+    for call in &sets {
+        assert_eq!(call["unit"], "prometheus/0", "{call}");
+        assert_eq!(call["exit_code"], 0, "{call}");
+    }
+    // The follower still reports its own status, and never the application's.
+    let follower: Vec<_> = sim
+        .calls(Some("status-set"))
+        .into_iter()
+        .filter(|c| c["unit"] == "prometheus/1")
+        .collect();
+    assert!(!follower.is_empty());
+    for call in &follower {
+        let app_scope = call["args"].as_array().unwrap().iter().any(|a| {
+            a == "--application" || a.as_str().is_some_and(|a| a.starts_with("--application=T"))
+        });
+        assert!(!app_scope, "{call}");
+    }
+    sim.assert_not_blocked("prometheus/1");
+
+    // A third unit joining changes nothing in the spec.
+    let before = sim.pod_spec();
+    let sets_before = sim.pod_spec_sets();
+    sim.ok(&["add-unit", "prometheus"]);
+    assert_eq!(sim.pod_spec(), before);
+    assert_eq!(sim.pod_spec_sets(), sets_before);
+    sim.assert_not_blocked("prometheus/2");
+}
+
+#[test]
+fn a_config_change_sets_a_new_spec_and_reruns_change_nothing() {
+    let sim = Sim::deployed(1);
+    let first = sim.pod_spec();
+    let sets = sim.pod_spec_sets();
+
+    // Re-running hooks with identical inputs: byte-identical spec, no new pod-spec-set.
+    for hook in [
+        "config-changed",
+        "update-status",
+        "upgrade-charm",
+        "leader-elected",
+    ] {
+        sim.ok(&["run-hook", "prometheus/0", hook]);
+    }
+    assert_eq!(sim.pod_spec(), first);
+    assert_eq!(sim.pod_spec_sets(), sets);
+
+    sim.ok(&["config", "prometheus", "scrape-interval=30s"]);
+    assert_eq!(sim.pod_spec_sets(), sets + 1);
+    let config = sim.prometheus_config();
+    assert_eq!(config["global"]["scrape_interval"], "30s");
+    sim.assert_promtool_accepts();
+
+    // Setting the same value again is no change at all.
+    sim.ok(&["config", "prometheus", "scrape-interval=30s"]);
+    sim.ok(&["run-hook", "prometheus/0", "config-changed"]);
+    assert_eq!(sim.pod_spec_sets(), sets + 1);
+
+    // Back to the default gives back the first spec, byte for byte.
+    sim.ok(&["config", "prometheus", "--reset", "scrape-interval"]);
+    assert_eq!(sim.pod_spec(), first);
+}
+
+#[test]
+fn a_missing_resource_blocks_with_a_clear_message_and_keeps_the_spec() {
+    let sim = Sim::deployed(1);
+    let spec = sim.pod_spec();
+    let sets = sim.pod_spec_sets();
+    sim.ok(&[
+        "fail-tool",
+        "resource-get",
+        "--message",
+        "could not download resource: resource \"prometheus-image\" not found",
+    ]);
+    sim.ok(&["config", "prometheus", "scrape-interval=30s"]);
+    let (status, message) = sim.unit_status("prometheus/0");
+    assert_eq!(status, "blocked");
+    assert!(
+        message.starts_with("resource prometheus-image is missing")
+            && message.contains("juju attach-resource prometheus prometheus-image="),
+        "{message}"
+    );
+    assert_eq!(sim.pod_spec_sets(), sets);
+    assert_eq!(sim.pod_spec(), spec);
+
+    // Once Juju can give the image again, the next hook applies the pending change.
+    sim.ok(&["fail-tool", "resource-get", "--clear"]);
+    sim.ok(&["run-hook", "prometheus/0", "update-status"]);
+    sim.assert_not_blocked("prometheus/0");
+    assert_eq!(sim.pod_spec_sets(), sets + 1);
+    assert_eq!(sim.prometheus_config()["global"]["scrape_interval"], "30s");
+}
+
+#[test]
+fn deploy_without_the_image_resource_is_refused() {
+    let sim = Sim::new();
+    let charm = sim.charm.display().to_string();
+    let out = sim.run(&["deploy", &charm]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("prometheus-image"), "{stderr}");
+}
+
+#[test]
+fn a_failing_hook_tool_fails_the_hook_and_applies_nothing() {
+    let sim = Sim::deployed(1);
+    let spec = sim.pod_spec();
+    let sets = sim.pod_spec_sets();
+    sim.ok(&["fail-tool", "config-get", "--message", "connection refused"]);
+    let out = sim.run(&["run-hook", "prometheus/0", "config-changed"]);
+    assert!(
+        !out.status.success(),
+        "the hook must fail so Juju retries it"
+    );
+    assert_eq!(sim.pod_spec_sets(), sets);
+    assert_eq!(sim.pod_spec(), spec);
+
+    sim.ok(&["fail-tool", "config-get", "--clear"]);
+    sim.ok(&["run-hook", "prometheus/0", "config-changed"]);
+    sim.assert_not_blocked("prometheus/0");
+}
+
+/// `make test` hands us the packed `.charm`; check what `make charm` promised about it.
+#[test]
+fn the_packed_charm_holds_one_static_binary_and_symlinks() {
+    let Some(charm) = std::env::var_os("PROMETHEUS_CHARM") else {
+        eprintln!("PROMETHEUS_CHARM is not set (run through `make test`); nothing to inspect");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let status = Command::new("unzip")
+        .arg("-q")
+        .arg(&charm)
+        .arg("-d")
+        .arg(dir.path())
+        .status()
+        .expect("unzip is installed (make deps)");
+    assert!(status.success());
+    let root = dir.path();
+    let binary = root.join("prometheus-charm");
+    let out = Command::new("file").arg(&binary).output().unwrap();
+    let description = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        description.contains("statically linked") || description.contains("static-pie linked"),
+        "{description}"
+    );
+    for link in [
+        "dispatch",
+        "hooks/install",
+        "hooks/metrics-endpoint-relation-changed",
+    ] {
+        let path = root.join(link);
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        assert!(meta.file_type().is_symlink(), "{link} is not a symlink");
+        let target = std::fs::canonicalize(&path).unwrap();
+        assert_eq!(target, std::fs::canonicalize(&binary).unwrap());
+    }
+    for file in ["metadata.yaml", "config.yaml", "actions.yaml"] {
+        assert!(Path::new(&root.join(file)).is_file(), "{file} missing");
+    }
 }
