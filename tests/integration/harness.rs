@@ -1,6 +1,7 @@
 //! Runs the charm under juju-sim, the local stand-in for Juju, the way an operator would:
 //! `deploy`, `config`, `relate`, then reads back the pod spec, status and tool calls.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -151,23 +152,44 @@ impl Sim {
         prometheus_charm::yaml::from_str(&text).unwrap()
     }
 
-    /// Asserts that real `promtool check config` accepts what the pod would mount.
+    /// The rule files the pod spec mounts beside prometheus.yml, by file name.
+    pub fn rule_files(&self) -> BTreeMap<String, String> {
+        let root = self.extract();
+        let dir = root.path().join("etc/prometheus");
+        std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name != "prometheus.yml")
+            .map(|name| {
+                let text = std::fs::read_to_string(dir.join(&name)).unwrap();
+                (name, text)
+            })
+            .collect()
+    }
+
+    /// Asserts that real `promtool check config` accepts what the pod would mount, and
+    /// `promtool check rules` every rule file prometheus.yml lists.
+    ///
+    /// Debian's promtool is built without Kubernetes service discovery (it refuses
+    /// `kubernetes_sd_configs` as an unknown field), so, as src/prometheus/promtool.rs does,
+    /// each `kubernetes_sd_configs` (scrape jobs and Alertmanagers) is swapped for a static
+    /// target and the service account files Kubernetes mounts are stood in for; promtool
+    /// still checks everything else of those jobs.
     pub fn assert_promtool_accepts(&self) {
         let root = self.extract();
-        let file = root.path().join("etc/prometheus/prometheus.yml");
-        let out = Command::new("promtool")
-            .arg("check")
-            .arg("config")
-            .arg(&file)
-            .output()
-            .expect("promtool is installed (make deps)");
-        assert!(
-            out.status.success(),
-            "promtool rejected the config:\n{}{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr),
-            std::fs::read_to_string(&file).unwrap_or_default()
-        );
+        let dir = root.path().join("etc/prometheus");
+        let file = dir.join("prometheus.yml");
+        let text = std::fs::read_to_string(&file).unwrap();
+        let mut config: Value = prometheus_charm::yaml::from_str(&text).unwrap();
+        without_kubernetes_sd(&mut config, root.path());
+        std::fs::write(&file, prometheus_charm::yaml::to_string(&config).unwrap()).unwrap();
+        promtool(&["check", "config"], &file, &text);
+        let listed = config["rule_files"].as_array().cloned().unwrap_or_default();
+        for name in listed {
+            let rules = dir.join(name.as_str().unwrap());
+            let content = std::fs::read_to_string(&rules).unwrap_or_default();
+            promtool(&["check", "rules"], &rules, &content);
+        }
     }
 
     pub fn status(&self) -> Value {
@@ -212,6 +234,27 @@ impl Sim {
             .filter(|c| c["exit_code"] == 0)
             .count()
     }
+
+    /// `juju-sim relate ...`; returns the relation id it prints (`<our endpoint>:<id>`).
+    pub fn relate(&self, args: &[&str]) -> u32 {
+        let mut all = vec!["relate"];
+        all.extend(args);
+        let out = self.ok(&all);
+        out.trim()
+            .rsplit_once(':')
+            .and_then(|(_, id)| id.parse().ok())
+            .unwrap_or_else(|| panic!("relate printed no relation id: {out:?}"))
+    }
+
+    /// `show-relation-data <id> --format json`: `local` and `remote`, each with
+    /// `application-data` and `units` (unit → databag).
+    pub fn relation_data(&self, id: u32) -> Value {
+        self.json(&["show-relation-data", &id.to_string()])
+    }
+
+    pub fn debug_log(&self) -> String {
+        self.ok(&["debug-log"])
+    }
 }
 
 impl Drop for Sim {
@@ -220,5 +263,65 @@ impl Drop for Sim {
         if self.model_dir().join("model.json").exists() {
             let _ = self.run(&["destroy-model"]);
         }
+    }
+}
+
+fn promtool(check: &[&str], file: &Path, shown: &str) {
+    let out = Command::new("promtool")
+        .args(check)
+        .arg(file)
+        .output()
+        .expect("promtool is installed (make deps)");
+    assert!(
+        out.status.success(),
+        "promtool {check:?} rejected {}:\n{}{}\n{shown}",
+        file.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+}
+
+const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount/";
+
+/// See [`Sim::assert_promtool_accepts`]: Kubernetes discovery → a static target, the service
+/// account's token and CA → stand-in files under `scratch`.
+fn without_kubernetes_sd(config: &mut Value, scratch: &Path) {
+    let swap = |entry: &mut Value| {
+        if let Some(obj) = entry.as_object_mut() {
+            if obj.remove("kubernetes_sd_configs").is_some() {
+                let statics = obj
+                    .entry("static_configs")
+                    .or_insert_with(|| Value::Array(Vec::new()));
+                if let Value::Array(list) = statics {
+                    list.push(serde_json::json!({"targets": ["kubernetes-sd.invalid:443"]}));
+                }
+            }
+            for (section, key) in [
+                ("authorization", "credentials_file"),
+                ("tls_config", "ca_file"),
+            ] {
+                let Some(path) = obj.get_mut(section).and_then(|s| s.get_mut(key)) else {
+                    continue;
+                };
+                if let Some(name) = path
+                    .as_str()
+                    .and_then(|p| p.strip_prefix(SERVICE_ACCOUNT_DIR))
+                {
+                    let local = scratch.join(name);
+                    std::fs::write(&local, "stand-in\n").unwrap();
+                    *path = Value::String(local.display().to_string());
+                }
+            }
+        }
+    };
+    if let Some(jobs) = config["scrape_configs"].as_array_mut() {
+        jobs.iter_mut().for_each(swap);
+    }
+    if let Some(ams) = config
+        .get_mut("alerting")
+        .and_then(|a| a.get_mut("alertmanagers"))
+        .and_then(Value::as_array_mut)
+    {
+        ams.iter_mut().for_each(swap);
     }
 }
