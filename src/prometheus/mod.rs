@@ -1,7 +1,10 @@
-//! Everything about Prometheus itself: the typed `prometheus.yml` and how the charm renders it.
+//! Everything about Prometheus itself: the typed `prometheus.yml`, how the charm renders it,
+//! its HTTP API, and whether what it serves is what was rendered.
 
+pub mod api;
 pub mod config;
 pub mod render;
+pub mod served;
 
 #[cfg(test)]
 pub(crate) mod promtool;

@@ -1,0 +1,488 @@
+//! Prometheus's own HTTP API, as far as the charm needs it: readiness, build information,
+//! the lifecycle reload and the configuration it serves. [`PrometheusApi`] is what the shell
+//! calls, so the core and its tests never touch the network; [`HttpApi`] is the real client.
+//!
+//! Plain HTTP only (Prometheus is reached inside the cluster, and each TLS stack costs
+//! megabytes in a static binary), no proxy from the environment (a cluster-wide proxy would
+//! swallow pod IPs), no redirects, and short timeouts: a hook must never hang on its workload.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use thiserror::Error;
+
+/// How long to wait for a TCP connection: a missing pod usually refuses at once, but an
+/// address nobody answers for drops packets instead.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long one request may take, connection included.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// A reload re-reads every rule file and restarts changed scrape pools: allow it longer.
+pub const RELOAD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Longest piece of a response body quoted in an error.
+const BODY_QUOTED: usize = 300;
+
+/// One Prometheus server: a unit's pod IP and the `port` option.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Target {
+    pub address: String,
+    pub port: u16,
+}
+
+impl Target {
+    pub fn new(address: impl Into<String>, port: u16) -> Self {
+        Target {
+            address: address.into(),
+            port,
+        }
+    }
+
+    /// `http://<address>:<port>`, IPv6 addresses in brackets.
+    pub fn base_url(&self) -> String {
+        format!("http://{self}")
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.address.contains(':') {
+            write!(f, "[{}]:{}", self.address, self.port)
+        } else {
+            write!(f, "{}:{}", self.address, self.port)
+        }
+    }
+}
+
+/// `GET /-/ready`: 200 once the TSDB is open and the first config loaded, 503 before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readiness {
+    Ready,
+    /// What Prometheus answered instead.
+    NotReady(String),
+}
+
+/// `GET /api/v1/status/buildinfo` → `data`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildInfo {
+    pub version: String,
+    #[serde(default)]
+    pub revision: String,
+    #[serde(default)]
+    pub branch: String,
+    #[serde(default)]
+    pub build_user: String,
+    #[serde(default)]
+    pub build_date: String,
+    #[serde(default)]
+    pub go_version: String,
+}
+
+/// `GET /api/v1/status/config` → `data`: the loaded configuration as Prometheus prints it
+/// (defaults filled in, secrets as `<secret>`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ServedConfig {
+    pub yaml: String,
+}
+
+/// The envelope of every `/api/v1` answer.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Envelope<T> {
+    status: String,
+    data: Option<T>,
+    #[serde(default)]
+    error_type: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ApiError {
+    #[error("cannot set up an HTTP client: {0}")]
+    Client(String),
+    #[error("cannot reach Prometheus at {target}: {reason}")]
+    Unreachable { target: Target, reason: String },
+    #[error("Prometheus at {target} did not answer {path} within {seconds}s")]
+    Timeout {
+        target: Target,
+        path: &'static str,
+        seconds: u64,
+    },
+    /// `POST /-/reload` answered 500: the configuration on disk does not load.
+    #[error("Prometheus at {target} refused to reload: {message}")]
+    ReloadRefused { target: Target, message: String },
+    #[error("Prometheus at {target} answered {path} with HTTP {status}: {body}")]
+    Http {
+        target: Target,
+        path: &'static str,
+        status: u16,
+        body: String,
+    },
+    #[error("Prometheus at {target} answered {path} with something unexpected: {reason}")]
+    Unexpected {
+        target: Target,
+        path: &'static str,
+        reason: String,
+    },
+}
+
+/// What the charm asks of a Prometheus server.
+pub trait PrometheusApi {
+    fn ready(&self, target: &Target) -> Result<Readiness, ApiError>;
+    fn build_info(&self, target: &Target) -> Result<BuildInfo, ApiError>;
+    /// `POST /-/reload` (needs `--web.enable-lifecycle`, which the pod spec passes).
+    fn reload(&self, target: &Target) -> Result<(), ApiError>;
+    /// The YAML of the configuration Prometheus has loaded.
+    fn served_config(&self, target: &Target) -> Result<String, ApiError>;
+}
+
+pub const READY: &str = "/-/ready";
+pub const BUILD_INFO: &str = "/api/v1/status/buildinfo";
+pub const RELOAD: &str = "/-/reload";
+pub const CONFIG: &str = "/api/v1/status/config";
+
+/// The real client.
+pub struct HttpApi {
+    client: Result<reqwest::blocking::Client, String>,
+}
+
+impl HttpApi {
+    /// Never fails: a client that cannot be built makes every call fail instead, which the
+    /// charm reports like an unreachable server.
+    pub fn new() -> Self {
+        let client = reqwest::blocking::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            .build()
+            .map_err(|e| error_chain(&e));
+        HttpApi { client }
+    }
+
+    fn client(&self) -> Result<&reqwest::blocking::Client, ApiError> {
+        self.client
+            .as_ref()
+            .map_err(|reason| ApiError::Client(reason.clone()))
+    }
+
+    /// Sends one request; gives the status and body of any answer.
+    fn send(
+        &self,
+        target: &Target,
+        post: bool,
+        path: &'static str,
+        timeout: Duration,
+    ) -> Result<(u16, String), ApiError> {
+        let client = self.client()?;
+        let url = format!("{}{path}", target.base_url());
+        let request = if post {
+            client.post(&url)
+        } else {
+            client.get(&url)
+        };
+        let transport = |e: reqwest::Error| classify(e, target, path, timeout);
+        let response = request.timeout(timeout).send().map_err(transport)?;
+        let status = response.status().as_u16();
+        let body = response.text().map_err(transport)?;
+        Ok((status, body))
+    }
+
+    fn get_data<T: DeserializeOwned>(
+        &self,
+        target: &Target,
+        path: &'static str,
+    ) -> Result<T, ApiError> {
+        let (status, body) = self.send(target, false, path, REQUEST_TIMEOUT)?;
+        decode_envelope(target, path, status, &body)
+    }
+}
+
+impl Default for HttpApi {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PrometheusApi for HttpApi {
+    fn ready(&self, target: &Target) -> Result<Readiness, ApiError> {
+        let (status, body) = self.send(target, false, READY, REQUEST_TIMEOUT)?;
+        match status {
+            200 => Ok(Readiness::Ready),
+            503 => Ok(Readiness::NotReady(quote(&body))),
+            _ => Err(ApiError::Http {
+                target: target.clone(),
+                path: READY,
+                status,
+                body: quote(&body),
+            }),
+        }
+    }
+
+    fn build_info(&self, target: &Target) -> Result<BuildInfo, ApiError> {
+        self.get_data(target, BUILD_INFO)
+    }
+
+    fn reload(&self, target: &Target) -> Result<(), ApiError> {
+        let (status, body) = self.send(target, true, RELOAD, RELOAD_TIMEOUT)?;
+        match status {
+            200 => Ok(()),
+            // web.go: `http.Error(w, "failed to reload config: ...", 500)`.
+            500 => Err(ApiError::ReloadRefused {
+                target: target.clone(),
+                message: quote(&body),
+            }),
+            _ => Err(ApiError::Http {
+                target: target.clone(),
+                path: RELOAD,
+                status,
+                body: quote(&body),
+            }),
+        }
+    }
+
+    fn served_config(&self, target: &Target) -> Result<String, ApiError> {
+        self.get_data::<ServedConfig>(target, CONFIG)
+            .map(|config| config.yaml)
+    }
+}
+
+/// Reads an `/api/v1` answer: `{"status":"success","data":...}` or an error envelope.
+pub fn decode_envelope<T: DeserializeOwned>(
+    target: &Target,
+    path: &'static str,
+    status: u16,
+    body: &str,
+) -> Result<T, ApiError> {
+    let unexpected = |reason: String| ApiError::Unexpected {
+        target: target.clone(),
+        path,
+        reason,
+    };
+    let envelope: Envelope<T> = match serde_json::from_str(body) {
+        Ok(envelope) => envelope,
+        Err(e) if status == 200 => return Err(unexpected(e.to_string())),
+        Err(_) => {
+            return Err(ApiError::Http {
+                target: target.clone(),
+                path,
+                status,
+                body: quote(body),
+            })
+        }
+    };
+    match (envelope.status.as_str(), envelope.data) {
+        ("success", Some(data)) if status == 200 => Ok(data),
+        ("success", None) => Err(unexpected("no data in a successful answer".into())),
+        _ => Err(ApiError::Http {
+            target: target.clone(),
+            path,
+            status,
+            body: format!(
+                "{}: {}",
+                envelope
+                    .error_type
+                    .unwrap_or_else(|| envelope.status.clone()),
+                envelope.error.unwrap_or_default()
+            ),
+        }),
+    }
+}
+
+fn classify(e: reqwest::Error, target: &Target, path: &'static str, timeout: Duration) -> ApiError {
+    if e.is_timeout() {
+        ApiError::Timeout {
+            target: target.clone(),
+            path,
+            seconds: timeout.as_secs(),
+        }
+    } else {
+        ApiError::Unreachable {
+            target: target.clone(),
+            reason: error_chain(&e),
+        }
+    }
+}
+
+/// reqwest's own message only says that sending failed; the cause (connection refused, no
+/// route to host) is at the end of the source chain.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut innermost = e;
+    while let Some(source) = innermost.source() {
+        innermost = source;
+    }
+    innermost.to_string()
+}
+
+/// A body trimmed to one readable line for a status message or an error.
+fn quote(body: &str) -> String {
+    let line = body.trim().replace(['\n', '\r'], " ");
+    if line.chars().count() > BODY_QUOTED {
+        let cut: String = line.chars().take(BODY_QUOTED).collect();
+        format!("{cut}…")
+    } else {
+        line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+
+    fn target() -> Target {
+        Target::new("10.1.36.80", 9090)
+    }
+
+    #[test]
+    fn targets_print_as_host_port() {
+        assert_eq!(target().base_url(), "http://10.1.36.80:9090");
+        assert_eq!(Target::new("fd00::1", 9090).to_string(), "[fd00::1]:9090");
+    }
+
+    #[test]
+    fn build_info_decodes_what_prometheus_2_42_answers() {
+        let body = r#"{"status":"success","data":{"version":"2.42.0+ds","revision":"2.42.0+ds-5+b6","branch":"debian/sid","buildUser":"team+pkg-go@tracker.debian.org","buildDate":"20250421-12:29:42","goVersion":"go1.19.8"}}"#;
+        let info: BuildInfo = decode_envelope(&target(), BUILD_INFO, 200, body).unwrap();
+        assert_eq!(info.version, "2.42.0+ds");
+        assert_eq!(info.go_version, "go1.19.8");
+    }
+
+    #[test]
+    fn error_envelopes_and_garbage_are_errors() {
+        let body = r#"{"status":"error","errorType":"unavailable","error":"TSDB not ready"}"#;
+        let err = decode_envelope::<BuildInfo>(&target(), BUILD_INFO, 503, body).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Prometheus at 10.1.36.80:9090 answered /api/v1/status/buildinfo with HTTP 503: \
+             unavailable: TSDB not ready"
+        );
+        let err = decode_envelope::<BuildInfo>(&target(), BUILD_INFO, 200, "<html>").unwrap_err();
+        assert!(matches!(err, ApiError::Unexpected { .. }), "{err}");
+        let err = decode_envelope::<BuildInfo>(&target(), BUILD_INFO, 404, "404 page not found\n")
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Prometheus at 10.1.36.80:9090 answered /api/v1/status/buildinfo with HTTP 404: \
+             404 page not found"
+        );
+    }
+
+    #[test]
+    fn served_config_decodes() {
+        let body = r#"{"status":"success","data":{"yaml":"global:\n  scrape_interval: 1m\n"}}"#;
+        let config: ServedConfig = decode_envelope(&target(), CONFIG, 200, body).unwrap();
+        assert_eq!(config.yaml, "global:\n  scrape_interval: 1m\n");
+    }
+
+    #[test]
+    fn long_bodies_are_cut() {
+        let long = "x".repeat(1000);
+        assert_eq!(quote(&long).chars().count(), BODY_QUOTED + 1);
+        assert_eq!(quote(" a\nb \n"), "a b");
+    }
+
+    /// Serves one canned HTTP answer per connection, in order, on a loopback port.
+    fn serve(answers: Vec<&'static str>) -> (Target, std::thread::JoinHandle<Vec<String>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let handle = std::thread::spawn(move || {
+            let mut requests = Vec::new();
+            for answer in answers {
+                let (mut stream, _) = listener.accept().unwrap();
+                let mut buf = [0u8; 4096];
+                let n = stream.read(&mut buf).unwrap();
+                let request = String::from_utf8_lossy(&buf[..n]).into_owned();
+                requests.push(request.lines().next().unwrap_or_default().to_string());
+                stream.write_all(answer.as_bytes()).unwrap();
+            }
+            requests
+        });
+        (Target::new("127.0.0.1", port), handle)
+    }
+
+    fn http(status: &str, body: &str) -> &'static str {
+        Box::leak(
+            format!(
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .into_boxed_str(),
+        )
+    }
+
+    #[test]
+    fn the_client_speaks_http_to_a_server() {
+        let (target, server) = serve(vec![
+            http("503 Service Unavailable", "Service Unavailable"),
+            http("200 OK", "Prometheus Server is Ready.\n"),
+            http("200 OK", ""),
+            http(
+                "500 Internal Server Error",
+                "failed to reload config: boom\n",
+            ),
+            http(
+                "200 OK",
+                r#"{"status":"success","data":{"yaml":"global: {}\n"}}"#,
+            ),
+        ]);
+        let api = HttpApi::new();
+        assert_eq!(
+            api.ready(&target).unwrap(),
+            Readiness::NotReady("Service Unavailable".into())
+        );
+        assert_eq!(api.ready(&target).unwrap(), Readiness::Ready);
+        api.reload(&target).unwrap();
+        assert_eq!(
+            api.reload(&target).unwrap_err(),
+            ApiError::ReloadRefused {
+                target: target.clone(),
+                message: "failed to reload config: boom".into()
+            }
+        );
+        assert_eq!(api.served_config(&target).unwrap(), "global: {}\n");
+        assert_eq!(
+            server.join().unwrap(),
+            vec![
+                "GET /-/ready HTTP/1.1",
+                "GET /-/ready HTTP/1.1",
+                "POST /-/reload HTTP/1.1",
+                "POST /-/reload HTTP/1.1",
+                "GET /api/v1/status/config HTTP/1.1",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_closed_port_is_unreachable_at_once() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let target = Target::new("127.0.0.1", listener.local_addr().unwrap().port());
+        drop(listener);
+        let started = std::time::Instant::now();
+        let err = HttpApi::new().ready(&target).unwrap_err();
+        assert!(started.elapsed() < CONNECT_TIMEOUT, "{err}");
+        match err {
+            ApiError::Unreachable { reason, .. } => {
+                assert!(reason.contains("refused"), "{reason}")
+            }
+            other => panic!("{other}"),
+        }
+    }
+
+    #[test]
+    fn a_silent_server_times_out() {
+        // Accepts the connection but never answers.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let target = Target::new("127.0.0.1", listener.local_addr().unwrap().port());
+        let started = std::time::Instant::now();
+        let err = HttpApi::new().ready(&target).unwrap_err();
+        let took = started.elapsed();
+        assert!(matches!(err, ApiError::Timeout { seconds: 5, .. }), "{err}");
+        assert!(took < REQUEST_TIMEOUT + Duration::from_secs(2), "{took:?}");
+        drop(listener);
+    }
+}

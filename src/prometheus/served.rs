@@ -1,0 +1,475 @@
+//! Does the configuration Prometheus serves (`/api/v1/status/config`) match the one the charm
+//! rendered? Pure.
+//!
+//! Prometheus prints what it loaded, not the file: every default filled in (per-job scrape
+//! intervals, `honor_timestamps`, relabel `separator`, remote-write queues...), durations
+//! normalised (`90s` → `1m30s`), secrets as `<secret>`, rule files as absolute paths, and
+//! external labels expanded (`${POD_NAME}` → the pod's name, `$$` → `$`). So the rendered
+//! document must be *contained* in the served one: every value the charm wrote is there and
+//! equal in Prometheus's terms. Containment alone would miss removals, so lists the charm
+//! left out must be empty in the served document too (a removed Alertmanager, scrape job or
+//! rule file), and label maps must have the same names on both sides.
+
+use std::fmt;
+
+use serde_json::{Map, Value};
+use thiserror::Error;
+
+use crate::config::Duration;
+use crate::prometheus::config::PrometheusConfig;
+use crate::yaml::YamlError;
+
+/// What Prometheus shows instead of a secret.
+pub const SECRET: &str = "<secret>";
+
+/// Keys whose values are Prometheus durations (compared by length, not by spelling).
+const DURATION_KEYS: [&str; 12] = [
+    "scrape_interval",
+    "scrape_timeout",
+    "evaluation_interval",
+    "timeout",
+    "remote_timeout",
+    "refresh_interval",
+    "batch_send_deadline",
+    "min_backoff",
+    "max_backoff",
+    "send_interval",
+    "for",
+    "keep_firing_for",
+];
+
+/// Maps whose names are data (labels, URL parameters): the served one may not have more.
+const EXACT_MAPS: [&str; 3] = ["external_labels", "labels", "params"];
+
+/// Where the served configuration first differs from the rendered one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Difference {
+    /// `scrape_configs[1].static_configs[0].targets`
+    pub path: String,
+    pub rendered: String,
+    pub served: String,
+}
+
+impl fmt::Display for Difference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: rendered {}, served {}",
+            self.path, self.rendered, self.served
+        )
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum ServedError {
+    #[error("the served configuration is not YAML: {0}")]
+    Yaml(#[from] YamlError),
+    #[error("the rendered configuration does not convert: {0}")]
+    Rendered(#[from] serde_json::Error),
+}
+
+/// `None` when Prometheus serves what was rendered, else the first difference.
+pub fn difference(
+    rendered: &PrometheusConfig,
+    served_yaml: &str,
+) -> Result<Option<Difference>, ServedError> {
+    let served: Value = crate::yaml::from_str(served_yaml)?;
+    let rendered = serde_json::to_value(rendered)?;
+    let mut path = Vec::new();
+    Ok(contained(&rendered, &served, &mut path).err())
+}
+
+#[derive(Debug, Clone)]
+enum Segment {
+    Key(String),
+    Index(usize),
+}
+
+fn show_path(path: &[Segment]) -> String {
+    let mut out = String::new();
+    for segment in path {
+        match segment {
+            Segment::Key(k) if out.is_empty() => out.push_str(k),
+            Segment::Key(k) => {
+                out.push('.');
+                out.push_str(k);
+            }
+            Segment::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    if out.is_empty() {
+        out.push_str("(top)");
+    }
+    out
+}
+
+fn last_key(path: &[Segment]) -> Option<&str> {
+    path.iter().rev().find_map(|s| match s {
+        Segment::Key(k) => Some(k.as_str()),
+        Segment::Index(_) => None,
+    })
+}
+
+fn differs(path: &[Segment], rendered: String, served: String) -> Result<(), Difference> {
+    Err(Difference {
+        path: show_path(path),
+        rendered,
+        served,
+    })
+}
+
+/// A short rendering of a value for a message.
+fn show(value: &Value) -> String {
+    match value {
+        Value::Null => "nothing".into(),
+        Value::String(s) => s.clone(),
+        Value::Array(items) => format!("{} item(s)", items.len()),
+        Value::Object(map) => {
+            let keys: Vec<&str> = map.keys().map(String::as_str).collect();
+            format!("{{{}}}", keys.join(", "))
+        }
+        other => other.to_string(),
+    }
+}
+
+fn is_empty(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        _ => false,
+    }
+}
+
+fn contained(rendered: &Value, served: &Value, path: &mut Vec<Segment>) -> Result<(), Difference> {
+    match (rendered, served) {
+        (Value::Object(r), Value::Object(s)) => objects(r, s, path),
+        (Value::Array(r), Value::Array(s)) => {
+            if r.len() != s.len() {
+                return differs(
+                    path,
+                    format!("{} item(s)", r.len()),
+                    format!("{} item(s)", s.len()),
+                );
+            }
+            for (i, (r, s)) in r.iter().zip(s).enumerate() {
+                path.push(Segment::Index(i));
+                contained(r, s, path)?;
+                path.pop();
+            }
+            Ok(())
+        }
+        (r, s) if is_empty(r) && is_empty(s) => Ok(()),
+        (r, s) if scalar_matches(path, r, s) => Ok(()),
+        (r, s) => differs(path, show(r), show(s)),
+    }
+}
+
+fn objects(
+    rendered: &Map<String, Value>,
+    served: &Map<String, Value>,
+    path: &mut Vec<Segment>,
+) -> Result<(), Difference> {
+    if last_key(path).is_some_and(|k| EXACT_MAPS.contains(&k)) {
+        if let Some(extra) = served.keys().find(|k| !rendered.contains_key(*k)) {
+            path.push(Segment::Key(extra.clone()));
+            let served_value = served.get(extra).map(show).unwrap_or_default();
+            return differs(path, "nothing".into(), served_value);
+        }
+    }
+    for (key, r) in rendered {
+        path.push(Segment::Key(key.clone()));
+        match served.get(key) {
+            Some(s) => contained(r, s, path)?,
+            None if is_empty(r) => {}
+            None => return differs(path, show(r), "nothing".into()),
+        }
+        path.pop();
+    }
+    // What the charm leaves out must not be there: lists it would have written (jobs,
+    // targets, Alertmanagers, rule files) and label maps.
+    for (key, s) in served {
+        if rendered.contains_key(key) {
+            continue;
+        }
+        path.push(Segment::Key(key.clone()));
+        absent(s, path)?;
+        path.pop();
+    }
+    Ok(())
+}
+
+/// A served value the charm did not render: only defaults are allowed, that is scalars and
+/// maps of scalars (a remote write's `queue_config`), no list items and no labels.
+fn absent(served: &Value, path: &mut Vec<Segment>) -> Result<(), Difference> {
+    match served {
+        Value::Array(items) if !items.is_empty() => {
+            differs(path, "nothing".into(), format!("{} item(s)", items.len()))
+        }
+        Value::Object(map) => {
+            if !map.is_empty() && last_key(path).is_some_and(|k| EXACT_MAPS.contains(&k)) {
+                return differs(path, "nothing".into(), show(served));
+            }
+            for (key, value) in map {
+                path.push(Segment::Key(key.clone()));
+                absent(value, path)?;
+                path.pop();
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+fn scalar_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn scalar_matches(path: &[Segment], rendered: &Value, served: &Value) -> bool {
+    let (Some(r), Some(s)) = (scalar_text(rendered), scalar_text(served)) else {
+        return false;
+    };
+    if r == s {
+        return true;
+    }
+    if s == SECRET && matches!(rendered, Value::String(_)) {
+        return true;
+    }
+    let key = last_key(path);
+    if key.is_some_and(|k| DURATION_KEYS.contains(&k)) {
+        if let (Some(r), Some(s)) = (Duration::parse(&r), Duration::parse(&s)) {
+            return r.millis() == s.millis();
+        }
+    }
+    match path.first() {
+        // Prometheus resolves rule files against the directory of prometheus.yml.
+        Some(Segment::Key(k)) if k == "rule_files" => {
+            !r.starts_with('/') && s.ends_with(&format!("/{r}"))
+        }
+        Some(Segment::Key(k)) if k == "global" && path.len() == 3 => expands_to(&r, &s),
+        _ => false,
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Piece {
+    Text(String),
+    /// An environment variable: it may expand to anything.
+    Variable,
+}
+
+/// Splits an external label value as `--enable-feature=expand-external-labels` reads it
+/// (Go's `os.Expand`, with `$$` meaning a literal `$`).
+fn expansion_pieces(value: &str) -> Vec<Piece> {
+    let mut pieces = Vec::new();
+    let mut text = String::new();
+    let mut chars = value.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '$' {
+            text.push(c);
+            continue;
+        }
+        match chars.peek() {
+            Some('$') => {
+                chars.next();
+                text.push('$');
+            }
+            Some('{') => {
+                chars.next();
+                for c in chars.by_ref() {
+                    if c == '}' {
+                        break;
+                    }
+                }
+                pieces.push(Piece::Text(std::mem::take(&mut text)));
+                pieces.push(Piece::Variable);
+            }
+            Some(c) if c.is_ascii_alphanumeric() || *c == '_' => {
+                while chars
+                    .peek()
+                    .is_some_and(|c| c.is_ascii_alphanumeric() || *c == '_')
+                {
+                    chars.next();
+                }
+                pieces.push(Piece::Text(std::mem::take(&mut text)));
+                pieces.push(Piece::Variable);
+            }
+            _ => text.push('$'),
+        }
+    }
+    pieces.push(Piece::Text(text));
+    pieces
+}
+
+/// Whether `served` is what `rendered` can expand to, whatever the variables hold.
+fn expands_to(rendered: &str, served: &str) -> bool {
+    fn matches(pieces: &[Piece], served: &str) -> bool {
+        match pieces.split_first() {
+            None => served.is_empty(),
+            Some((Piece::Text(t), rest)) => served
+                .strip_prefix(t.as_str())
+                .is_some_and(|tail| matches(rest, tail)),
+            Some((Piece::Variable, rest)) => served
+                .char_indices()
+                .map(|(i, _)| i)
+                .chain(std::iter::once(served.len()))
+                .any(|i| matches(rest, &served[i..])),
+        }
+    }
+    matches(&expansion_pieces(rendered), served)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// prometheus.yml as the charm rendered it under juju-sim (an Alertmanager and a scrape
+    /// target related), and what Prometheus 2.42 served after loading it with POD_NAME set.
+    const RENDERED_RELATIONS: &str = include_str!("fixtures/rendered-relations.yml");
+    const SERVED_RELATIONS: &str = include_str!("fixtures/served-relations.yml");
+    /// Secrets, non-canonical durations, `$$`, quoted label names, parameters, TLS, remote
+    /// write, and what Prometheus 2.42 served for it.
+    const RENDERED_SECRETS: &str = include_str!("fixtures/rendered-secrets.yml");
+    const SERVED_SECRETS: &str = include_str!("fixtures/served-secrets.yml");
+
+    fn parse(text: &str) -> PrometheusConfig {
+        crate::yaml::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn real_served_configs_match_what_was_rendered() {
+        for (rendered, served) in [
+            (RENDERED_RELATIONS, SERVED_RELATIONS),
+            (RENDERED_SECRETS, SERVED_SECRETS),
+        ] {
+            assert_eq!(difference(&parse(rendered), served).unwrap(), None);
+        }
+    }
+
+    #[test]
+    fn a_changed_interval_is_found() {
+        let mut rendered = parse(RENDERED_RELATIONS);
+        rendered.global.scrape_interval = Some("30s".into());
+        assert_eq!(
+            difference(&rendered, SERVED_RELATIONS).unwrap(),
+            Some(Difference {
+                path: "global.scrape_interval".into(),
+                rendered: "30s".into(),
+                served: "1m".into(),
+            })
+        );
+        // The same length spelled another way is no difference.
+        rendered.global.scrape_interval = Some("60s".into());
+        assert_eq!(difference(&rendered, SERVED_RELATIONS).unwrap(), None);
+    }
+
+    #[test]
+    fn an_added_job_or_target_is_found() {
+        let mut rendered = parse(RENDERED_RELATIONS);
+        let mut job = rendered.scrape_configs[1].clone();
+        job.job_name = "another".into();
+        rendered.scrape_configs.push(job);
+        let d = difference(&rendered, SERVED_RELATIONS).unwrap().unwrap();
+        assert_eq!(
+            d.to_string(),
+            "scrape_configs: rendered 3 item(s), served 2 item(s)"
+        );
+
+        let mut rendered = parse(RENDERED_RELATIONS);
+        rendered.scrape_configs[1].static_configs[0]
+            .targets
+            .push("10.1.3.11:4080".into());
+        let d = difference(&rendered, SERVED_RELATIONS).unwrap().unwrap();
+        assert_eq!(d.path, "scrape_configs[1].static_configs[0].targets");
+    }
+
+    #[test]
+    fn removed_alertmanagers_and_rule_files_are_found() {
+        let mut rendered = parse(RENDERED_RELATIONS);
+        rendered.alerting = None;
+        let d = difference(&rendered, SERVED_RELATIONS).unwrap().unwrap();
+        assert_eq!(d.path, "alerting.alertmanagers");
+        assert_eq!(d.served, "1 item(s)");
+
+        let mut rendered = parse(RENDERED_RELATIONS);
+        rendered.rule_files.clear();
+        let d = difference(&rendered, SERVED_RELATIONS).unwrap().unwrap();
+        assert_eq!(d.path, "rule_files");
+    }
+
+    #[test]
+    fn rule_files_match_by_their_place_next_to_prometheus_yml() {
+        let mut rendered = parse(RENDERED_RELATIONS);
+        rendered.rule_files = vec!["scrape-target.rules".into()];
+        let d = difference(&rendered, SERVED_RELATIONS).unwrap().unwrap();
+        assert_eq!(d.path, "rule_files[0]");
+    }
+
+    #[test]
+    fn labels_must_match_by_name() {
+        let mut rendered = parse(RENDERED_SECRETS);
+        rendered.global.external_labels.remove("zone");
+        let d = difference(&rendered, SERVED_SECRETS).unwrap().unwrap();
+        assert_eq!(
+            d.to_string(),
+            "global.external_labels.zone: rendered nothing, served 7"
+        );
+
+        let mut rendered = parse(RENDERED_RELATIONS);
+        rendered.scrape_configs[1].static_configs[0].labels.clear();
+        let d = difference(&rendered, SERVED_RELATIONS).unwrap().unwrap();
+        assert_eq!(d.path, "scrape_configs[1].static_configs[0].labels");
+
+        let mut rendered = parse(RENDERED_SECRETS);
+        rendered
+            .global
+            .external_labels
+            .insert("cost".into(), "$$6 a month".into());
+        let d = difference(&rendered, SERVED_SECRETS).unwrap().unwrap();
+        assert_eq!(d.path, "global.external_labels.cost");
+    }
+
+    #[test]
+    fn secrets_are_taken_on_trust_but_usernames_are_not() {
+        let mut rendered = parse(RENDERED_SECRETS);
+        if let Some(auth) = &mut rendered.scrape_configs[1].basic_auth {
+            auth.password = Some("changed".into());
+        }
+        assert_eq!(difference(&rendered, SERVED_SECRETS).unwrap(), None);
+        if let Some(auth) = &mut rendered.scrape_configs[1].basic_auth {
+            auth.username = Some("alice".into());
+        }
+        let d = difference(&rendered, SERVED_SECRETS).unwrap().unwrap();
+        assert_eq!(d.path, "scrape_configs[1].basic_auth.username");
+    }
+
+    #[test]
+    fn a_removed_remote_write_is_found() {
+        let mut rendered = parse(RENDERED_SECRETS);
+        rendered.remote_write.clear();
+        let d = difference(&rendered, SERVED_SECRETS).unwrap().unwrap();
+        assert_eq!(d.path, "remote_write");
+    }
+
+    #[test]
+    fn served_text_that_is_not_yaml_is_an_error() {
+        assert!(difference(&parse(RENDERED_RELATIONS), "global: [").is_err());
+    }
+
+    #[test]
+    fn external_label_expansion() {
+        assert!(expands_to("${POD_NAME}", "prometheus-0"));
+        assert!(expands_to("${POD_NAME}", ""));
+        assert!(expands_to("$$5 a month", "$5 a month"));
+        assert!(expands_to("eu-$REGION-1", "eu-west-1"));
+        assert!(!expands_to("eu-$REGION-1", "us-west-2"));
+        assert!(!expands_to("$$5", "$$5"));
+        assert!(expands_to("a$", "a$"));
+    }
+}
