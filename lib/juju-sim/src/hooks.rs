@@ -30,6 +30,8 @@ pub enum DriverError {
     Charm(#[from] CharmError),
     #[error(transparent)]
     Profile(#[from] crate::profiles::ProfileError),
+    #[error(transparent)]
+    Workload(#[from] crate::workload::WorkloadError),
     #[error("hook failed: {hook:?}")]
     HookFailed {
         unit: String,
@@ -278,6 +280,7 @@ impl Sim {
         Context::remove(&self.dir, &context_id)?;
         let mut code = code;
         let mut stderr = stderr;
+        let spec_before = self.model.app().ok().and_then(|a| a.pod_spec.clone());
         if code == 0 && handler.is_some() {
             if let Some(ctx) = &ctx {
                 match commit(&mut self.model, ctx) {
@@ -292,6 +295,12 @@ impl Sim {
                     }
                 }
             }
+        }
+        let spec_after = self.model.app().ok().and_then(|a| a.pod_spec.clone());
+        if spec_after != spec_before {
+            // The kubelet's part: the pods follow the new spec.
+            self.save()?;
+            crate::workload::reconcile(&self.dir, &self.model)?;
         }
         let via = match &handler {
             Some(p) if p.ends_with("dispatch") => {

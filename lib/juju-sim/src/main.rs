@@ -14,6 +14,7 @@ mod model;
 mod podspec;
 mod profiles;
 mod tools;
+mod workload;
 mod yaml;
 
 use std::path::Path;

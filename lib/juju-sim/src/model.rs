@@ -173,6 +173,18 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ModelError> {
     Ok(())
 }
 
+/// Where live peers listen.
+pub const LIVE_PEER_HOST: &str = "127.0.0.1";
+
+/// Two octets in 1..=254 from the model UUID: a non-live model's own 127.a.b.0/24.
+pub fn uuid_octets(uuid: &str) -> (u32, u32) {
+    let mut h: u32 = 0x811c9dc5;
+    for byte in uuid.bytes() {
+        h = (h ^ u32::from(byte)).wrapping_mul(0x01000193);
+    }
+    (1 + h % 254, 1 + (h / 254) % 254)
+}
+
 /// `prometheus/0` → `unit-prometheus-0`.
 pub fn unit_tag(unit: &str) -> String {
     format!("unit-{}", unit.replace('/', "-"))
@@ -328,6 +340,12 @@ pub struct RemoteApp {
     pub index: u32,
     pub units: BTreeSet<u32>,
     pub next_unit: u32,
+    /// Each unit is played by a real local process (`relate --live`).
+    #[serde(default)]
+    pub live: bool,
+    /// The port each live unit listens on (on [`LIVE_PEER_HOST`]).
+    #[serde(default)]
+    pub ports: BTreeMap<u32, u16>,
 }
 
 impl RemoteApp {
@@ -391,6 +409,9 @@ impl Relation {
 pub struct Model {
     pub name: String,
     pub uuid: String,
+    /// Our units' workloads run as local processes (`deploy --live`).
+    #[serde(default)]
+    pub live: bool,
     pub next_relation_id: u32,
     pub next_app_index: u32,
     pub next_action_id: u32,
@@ -474,11 +495,25 @@ impl Model {
         }
     }
 
-    /// A unit's pod IP.
+    /// A unit's pod IP. Ours are loopback addresses, so a workload can listen on them:
+    /// 127.0.0.(1+n) in a live model (unit 0 is `localhost`, which Prometheus's self-scrape
+    /// job names); elsewhere a 127.a.b.0/24 of the model's own, where nothing listens, so
+    /// a charm's HTTP calls are refused at once. Live peers listen on 127.0.0.1; other
+    /// remote units keep cluster-like addresses nothing reaches.
     pub fn unit_address(&self, unit: &str) -> Option<String> {
         let (app, n) = split_unit(unit)?;
-        let index = self.app_index(app)?;
-        Some(format!("10.1.{}.{}", index % 250, 10 + n % 240))
+        let host = 1 + n % 254;
+        match (&self.application, self.remote_apps.get(app)) {
+            (Some(a), _) if a.name == app => Some(if self.live {
+                format!("127.0.0.{host}")
+            } else {
+                let (a, b) = uuid_octets(&self.uuid);
+                format!("127.{a}.{b}.{host}")
+            }),
+            (_, Some(r)) if r.live => Some(LIVE_PEER_HOST.to_string()),
+            (_, Some(r)) => Some(format!("10.1.{}.{}", r.index % 250, 10 + n % 240)),
+            _ => None,
+        }
     }
 
     /// An application's Kubernetes Service (cluster IP).
@@ -493,11 +528,16 @@ impl Model {
         format!("{app}-{n}.{app}-endpoints.{}.svc.cluster.local", self.name)
     }
 
-    /// The keys Juju itself puts in every unit databag.
+    /// The keys Juju itself puts in every unit databag. A live peer is reached at its
+    /// own address: it has no Service in front of it.
     pub fn juju_unit_keys(&self, unit: &str) -> Databag {
         let (app, _) = split_unit(unit).unwrap_or((unit, 0));
         let private = self.unit_address(unit).unwrap_or_default();
-        let ingress = self.service_address(app).unwrap_or_default();
+        let ingress = if self.remote_apps.get(app).is_some_and(|r| r.live) {
+            private.clone()
+        } else {
+            self.service_address(app).unwrap_or_default()
+        };
         BTreeMap::from([
             ("private-address".to_string(), private),
             ("egress-subnets".to_string(), format!("{ingress}/32")),
@@ -525,6 +565,35 @@ mod tests {
         assert_ne!(u, model_uuid("cos"));
         assert_eq!(u.len(), 36);
         assert_eq!(&u[14..15], "4");
+    }
+
+    #[test]
+    fn unit_addresses_are_loopback_and_live_ones_start_at_localhost() {
+        let mut m = Model::new("lma");
+        m.application = Some(Application {
+            name: "prometheus".into(),
+            index: 1,
+            charm_source: String::new(),
+            charm: Default::default(),
+            config: Default::default(),
+            resources: Default::default(),
+            units: Default::default(),
+            next_unit: 0,
+            status: None,
+            version: String::new(),
+            pod_spec: None,
+        });
+        let (a, b) = uuid_octets(&m.uuid);
+        assert!((1..=254).contains(&a) && (1..=254).contains(&b));
+        assert_eq!(
+            m.unit_address("prometheus/2"),
+            Some(format!("127.{a}.{b}.3"))
+        );
+        assert_ne!(uuid_octets(&model_uuid("cos")), (a, b));
+        m.live = true;
+        assert_eq!(m.unit_address("prometheus/0").as_deref(), Some("127.0.0.1"));
+        assert_eq!(m.unit_address("prometheus/1").as_deref(), Some("127.0.0.2"));
+        assert_eq!(m.unit_address("grafana/0"), None);
     }
 
     #[test]

@@ -81,6 +81,12 @@ pub struct Profile {
     #[serde(default)]
     pub unit_data: BTreeMap<String, String>,
     pub units: u32,
+    /// The port the remote units serve on (`{port}`); a live unit's own port replaces it.
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// Whether `relate --live` may back each unit with a real local Alertmanager.
+    #[serde(default)]
+    pub live: bool,
 }
 
 impl Profile {
@@ -92,6 +98,12 @@ impl Profile {
                 message: format!("role must be provides or requires, not {:?}", self.role),
             }),
         }
+    }
+
+    /// Application data naming `{port}` carries one port for all units, so live units
+    /// (each on a port of its own) fit it only when there is one.
+    pub fn one_port_for_all(&self) -> bool {
+        self.app_data.values().any(|t| t.contains("{port}"))
     }
 }
 
@@ -123,6 +135,8 @@ pub struct Vars {
     pub unit_number: u32,
     pub address: String,
     pub fqdn: String,
+    /// `{port}`: the unit's port (a live unit's own, else the profile's).
+    pub port: String,
     pub service_address: String,
     /// All units of the remote application: (name, address, fqdn).
     pub units: Vec<(String, String, String)>,
@@ -175,6 +189,7 @@ impl Vars {
             ("unit_number", None) => self.unit_number.to_string(),
             ("address", None) => self.address.clone(),
             ("fqdn", None) => self.fqdn.clone(),
+            ("port", None) => self.port.clone(),
             ("service_address", None) => self.service_address.clone(),
             ("uid", None) => uid(&format!("{}/{}", self.model, self.app)),
             ("units", None) => py_list(&self.units.iter().map(|u| u.0.clone()).collect::<Vec<_>>()),
@@ -252,6 +267,7 @@ mod tests {
             unit_number: 0,
             address: "10.1.2.10".into(),
             fqdn: "am-0.am-endpoints.lma.svc.cluster.local".into(),
+            port: "9093".into(),
             service_address: "10.152.183.12".into(),
             units: vec![
                 ("am/0".into(), "10.1.2.10".into(), "am-0.x".into()),
@@ -276,7 +292,7 @@ mod tests {
     fn placeholders_are_filled_and_other_braces_kept() {
         let v = vars();
         assert_eq!(
-            v.render("http://{fqdn}:9093"),
+            v.render("http://{fqdn}:{port}"),
             "http://am-0.am-endpoints.lma.svc.cluster.local:9093"
         );
         assert_eq!(

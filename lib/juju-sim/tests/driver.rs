@@ -221,7 +221,7 @@ fn status_reports_model_applications_units_and_relations() {
             "workload-status": {"current": "active", "message": "ready"},
             "juju-status": {"current": "idle"},
             "leader": true,
-            "address": "10.1.1.10",
+            "address": "127.20.111.1",
             "provider-id": "demo-0"
         })
     );
@@ -244,7 +244,7 @@ fn status_reports_model_applications_units_and_relations() {
         .unwrap_or_else(|| panic!("{human}"))
         .split_whitespace()
         .collect();
-    assert_eq!(row, ["demo/0*", "active", "idle", "10.1.1.10", "ready"]);
+    assert_eq!(row, ["demo/0*", "active", "idle", "127.20.111.1", "ready"]);
 }
 
 #[test]

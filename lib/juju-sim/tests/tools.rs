@@ -242,11 +242,11 @@ t peer_get relation-get -r demo-peers:0 - demo/1 --format=json
     );
     assert_eq!(
         json_out(&f, "get_own"),
-        json!({"egress-subnets": "10.152.183.11/32", "ingress-address": "10.152.183.11", "private-address": "10.1.1.10"})
+        json!({"egress-subnets": "10.152.183.11/32", "ingress-address": "10.152.183.11", "private-address": "127.20.111.1"})
     );
     assert_eq!(json_out(&f, "get_own_app"), json!({}));
     assert_eq!(json_out(&f, "peer_list"), json!(["demo/1"]));
-    assert_eq!(json_out(&f, "peer_get")["private-address"], "10.1.1.11");
+    assert_eq!(json_out(&f, "peer_get")["private-address"], "127.20.111.2");
 
     f.probe_in(
         "demo/1",
@@ -512,13 +512,13 @@ t none network-get
     );
     assert_eq!(
         f.out("full").0,
-        "{\"bind-addresses\":[{\"mac-address\":\"\",\"interface-name\":\"\",\"addresses\":[{\"hostname\":\"\",\"value\":\"10.1.1.10\",\"cidr\":\"\"}]}],\"egress-subnets\":[\"10.152.183.11/32\"],\"ingress-addresses\":[\"10.152.183.11\"]}\n"
+        "{\"bind-addresses\":[{\"mac-address\":\"\",\"interface-name\":\"\",\"addresses\":[{\"hostname\":\"\",\"value\":\"127.20.111.1\",\"cidr\":\"\"}]}],\"egress-subnets\":[\"10.152.183.11/32\"],\"ingress-addresses\":[\"10.152.183.11\"]}\n"
     );
     assert_eq!(f.out("ingress").0, "10.152.183.11\n");
-    assert_eq!(f.out("bind").0, "\"10.1.1.10\"\n");
+    assert_eq!(f.out("bind").0, "\"127.20.111.1\"\n");
     assert_eq!(
         json_out(&f, "two"),
-        json!({"bind-address": "10.1.1.10", "egress-subnets": ["10.152.183.11/32"]})
+        json!({"bind-address": "127.20.111.1", "egress-subnets": ["10.152.183.11/32"]})
     );
     assert_eq!(f.out("egress").0, "10.152.183.11/32\n");
     err_out(

@@ -32,6 +32,9 @@ pub struct Args {
     /// The model name, when the model is created.
     #[arg(short = 'm', long = "model", default_value = "lma")]
     model: String,
+    /// Run each unit's workload (the pod spec's container) as a local process.
+    #[arg(long)]
+    live: bool,
 }
 
 fn image_of(value: &str) -> Result<OciImage, DriverError> {
@@ -153,6 +156,7 @@ pub fn run(dir: ModelDir, verbose: bool, args: &Args) -> Result<String, DriverEr
     let _ = fs::remove_dir_all(&store);
     fs::rename(&staging, &store).map_err(io_err(&store))?;
 
+    model.live |= args.live;
     let index = model.next_app_index;
     model.next_app_index += 1;
     let units = (0..args.num_units)

@@ -3,6 +3,7 @@
 mod action;
 mod config;
 mod deploy;
+mod destroy;
 mod inspect;
 mod relate;
 mod sequences;
@@ -77,6 +78,8 @@ enum Verb {
     FailTool(inspect::FailToolArgs),
     /// The profiles that play remote applications.
     Profiles(inspect::ProfilesArgs),
+    /// Stop every process of the model and remove it.
+    DestroyModel(destroy::Args),
 }
 
 fn model_dir(cli: &Cli) -> Result<ModelDir, DriverError> {
@@ -137,6 +140,7 @@ fn run(cli: &Cli) -> Result<String, DriverError> {
         Verb::Calls(a) => inspect::calls(&model_dir(cli)?, a),
         Verb::DebugLog => inspect::debug_log(&model_dir(cli)?),
         Verb::FailTool(a) => inspect::fail_tool(&mut open(cli)?, a),
+        Verb::DestroyModel(a) => destroy::run(&model_dir(cli)?, a),
     }
 }
 

@@ -11,6 +11,7 @@ use super::{render, OutFormat};
 use crate::hooks::{DriverError, Sim};
 use crate::model::{io_err, split_unit, Databag, RelationSide, RemoteApp};
 use crate::profiles;
+use crate::workload;
 
 #[derive(clap::Args, Debug)]
 pub struct RelateArgs {
@@ -24,6 +25,10 @@ pub struct RelateArgs {
     /// How many units the remote application has, when it is new.
     #[arg(long)]
     units: Option<u32>,
+    /// Back each remote unit with a real local Alertmanager (on 127.0.0.1 and a free
+    /// port) that the relation data points at.
+    #[arg(long)]
+    live: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -148,10 +153,19 @@ pub fn relate(sim: &mut Sim, args: &RelateArgs) -> Result<String, DriverError> {
             "cannot add relation {key:?}: relation {key} already exists"
         )));
     }
-    if !sim.model.remote_apps.contains_key(&remote_app) {
+    let existing = sim.model.remote_apps.get(&remote_app);
+    if args.live && existing.is_some_and(|r| !r.live) {
+        return Err(DriverError::Usage(format!(
+            "application {remote_app:?} exists and is not live"
+        )));
+    }
+    if existing.is_none() {
+        let count = args.units.unwrap_or(profile.units);
+        if args.live {
+            check_live(&profile, count)?;
+        }
         let index = sim.model.next_app_index;
         sim.model.next_app_index += 1;
-        let count = args.units.unwrap_or(profile.units);
         sim.model.remote_apps.insert(
             remote_app.clone(),
             RemoteApp {
@@ -161,8 +175,15 @@ pub fn relate(sim: &mut Sim, args: &RelateArgs) -> Result<String, DriverError> {
                 index,
                 units: (0..count).collect(),
                 next_unit: count,
+                live: args.live,
+                ports: Default::default(),
             },
         );
+        if args.live {
+            // Saved first, so destroy-model finds the peers even if a later step fails.
+            sim.save()?;
+            start_live_units(sim, &remote_app, &(0..count).collect::<Vec<_>>())?;
+        }
     }
     let id = sequences::new_relation(
         sim,
@@ -215,6 +236,41 @@ pub fn relate(sim: &mut Sim, args: &RelateArgs) -> Result<String, DriverError> {
     }
     sim.drain()?;
     Ok(format!("{}:{id}\n", endpoint.name))
+}
+
+/// Whether remote units of `profile` can be live, `count` of them.
+pub fn check_live(profile: &profiles::Profile, count: u32) -> Result<(), DriverError> {
+    if !profile.live {
+        return Err(DriverError::Usage(format!(
+            "profile {:?} cannot be live: its data cannot point at a local process",
+            profile.name
+        )));
+    }
+    if count > 1 && profile.one_port_for_all() {
+        return Err(DriverError::Usage(format!(
+            "profile {:?} publishes one port for all units, but live units each have their own: use one unit",
+            profile.name
+        )));
+    }
+    Ok(())
+}
+
+/// Starts the live peers of remote units `numbers` of `app` and records their ports.
+pub fn start_live_units(sim: &mut Sim, app: &str, numbers: &[u32]) -> Result<(), DriverError> {
+    for n in numbers {
+        let unit = format!("{app}/{n}");
+        let previous = sim
+            .model
+            .remote_apps
+            .get(app)
+            .and_then(|r| r.ports.get(n).copied());
+        let port = workload::peers::start(&sim.dir, &unit, previous)?;
+        if let Some(r) = sim.model.remote_apps.get_mut(app) {
+            r.ports.insert(*n, port);
+        }
+        sim.save()?;
+    }
+    Ok(())
 }
 
 /// An optional endpoint given on the command line matches when absent or equal.

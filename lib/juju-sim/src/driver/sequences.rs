@@ -8,7 +8,7 @@ use crate::charm::Role;
 use crate::context::ContextRelation;
 use crate::hooks::{DriverError, HookSpec, Sim};
 use crate::model::{split_unit, Relation, RelationSide};
-use crate::profiles::{Profile, Vars};
+use crate::profiles::{self, Profile, Vars};
 
 fn relation_context(
     r: &Relation,
@@ -191,18 +191,26 @@ pub fn peer_relations(sim: &mut Sim) -> Result<Vec<u32>, DriverError> {
         .collect())
 }
 
-/// The placeholder values for remote unit `unit` of `app` played by a profile.
+/// The placeholder values for remote unit `unit` of `app` played by a profile. A live
+/// unit's FQDN is its address: nothing resolves cluster names locally.
 pub fn profile_vars(sim: &Sim, app: &str, unit: &str) -> Vars {
     let model = &sim.model;
-    let units: Vec<(String, String, String)> = model
-        .remote_apps
-        .get(app)
+    let remote = model.remote_apps.get(app);
+    let live = remote.is_some_and(|r| r.live);
+    let fqdn = |u: &str| {
+        if live {
+            model.unit_address(u).unwrap_or_default()
+        } else {
+            model.unit_fqdn(u)
+        }
+    };
+    let units: Vec<(String, String, String)> = remote
         .map(|a| a.unit_names())
         .unwrap_or_default()
         .into_iter()
         .map(|u| {
             let address = model.unit_address(&u).unwrap_or_default();
-            let fqdn = model.unit_fqdn(&u);
+            let fqdn = fqdn(&u);
             (u, address, fqdn)
         })
         .collect();
@@ -210,13 +218,23 @@ pub fn profile_vars(sim: &Sim, app: &str, unit: &str) -> Vars {
         .app()
         .map(|a| (a.name.clone(), a.unit_names()))
         .unwrap_or_default();
+    let number = split_unit(unit).map(|(_, n)| n).unwrap_or(0);
+    let port = match remote {
+        Some(r) if r.live => r.ports.get(&number).map(u16::to_string),
+        Some(r) => profiles::find(&r.profile)
+            .ok()
+            .and_then(|p| p.port)
+            .map(|p| p.to_string()),
+        None => None,
+    };
     Vars {
         model: model.name.clone(),
         app: app.to_string(),
         unit: unit.to_string(),
-        unit_number: split_unit(unit).map(|(_, n)| n).unwrap_or(0),
+        unit_number: number,
         address: model.unit_address(unit).unwrap_or_default(),
-        fqdn: model.unit_fqdn(unit),
+        fqdn: fqdn(unit),
+        port: port.unwrap_or_default(),
         service_address: model.service_address(app).unwrap_or_default(),
         units,
         local_app,

@@ -6,7 +6,8 @@ use serde::Serialize;
 
 use super::{render, OutFormat};
 use crate::hooks::{DriverError, Sim};
-use crate::model::{Model, StatusValue, JUJU_VERSION};
+use crate::model::{Model, ModelDir, StatusValue, JUJU_VERSION};
+use crate::workload::{self, WorkloadStatus};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -55,6 +56,9 @@ struct UnitOut {
     address: String,
     #[serde(rename = "provider-id")]
     provider_id: String,
+    /// The local process playing the unit's pod (live models and live peers only).
+    #[serde(rename = "workload", skip_serializing_if = "Option::is_none")]
+    process: Option<WorkloadStatus>,
 }
 
 #[derive(Serialize)]
@@ -128,7 +132,19 @@ fn app_relations(model: &Model, app: &str) -> BTreeMap<String, Vec<String>> {
     out
 }
 
-fn document(model: &Model) -> StatusDoc {
+/// The unit's workload, when a local process plays it.
+fn workload_of(
+    dir: &ModelDir,
+    live: bool,
+    unit: &str,
+) -> Result<Option<WorkloadStatus>, DriverError> {
+    if !live {
+        return Ok(None);
+    }
+    Ok(Some(workload::status(dir, unit)?))
+}
+
+fn document(model: &Model, dir: &ModelDir) -> Result<StatusDoc, DriverError> {
     let mut applications = BTreeMap::new();
     if let Some(app) = &model.application {
         let units: BTreeMap<String, UnitOut> = app
@@ -136,6 +152,7 @@ fn document(model: &Model) -> StatusDoc {
             .values()
             .map(|u| {
                 let name = app.unit_name(u.number);
+                let process = workload_of(dir, model.live, &name)?;
                 let failed = u.agent.status == "error";
                 let workload = if failed {
                     StatusValue::new("error", &u.agent.message)
@@ -151,10 +168,11 @@ fn document(model: &Model) -> StatusDoc {
                     leader: u.leader,
                     address: model.unit_address(&name).unwrap_or_default(),
                     provider_id: name.replace('/', "-"),
+                    process,
                 };
-                (name, out)
+                Ok((name, out))
             })
-            .collect();
+            .collect::<Result<_, DriverError>>()?;
         let status = app.status.clone().unwrap_or_else(|| {
             units
                 .values()
@@ -187,6 +205,7 @@ fn document(model: &Model) -> StatusDoc {
             .unit_names()
             .into_iter()
             .map(|u| {
+                let process = workload_of(dir, remote.live, &u)?;
                 let out = UnitOut {
                     workload: StatusOut {
                         current: "active".into(),
@@ -199,10 +218,11 @@ fn document(model: &Model) -> StatusDoc {
                     leader: first.as_ref() == Some(&u),
                     address: model.unit_address(&u).unwrap_or_default(),
                     provider_id: u.replace('/', "-"),
+                    process,
                 };
-                (u, out)
+                Ok((u, out))
             })
-            .collect();
+            .collect::<Result<_, DriverError>>()?;
         applications.insert(
             remote.name.clone(),
             AppOut {
@@ -237,7 +257,7 @@ fn document(model: &Model) -> StatusDoc {
             endpoints: r.key().split(' ').map(String::from).collect(),
         })
         .collect();
-    StatusDoc {
+    Ok(StatusDoc {
         model: ModelOut {
             name: model.name.clone(),
             kind: "caas",
@@ -254,7 +274,7 @@ fn document(model: &Model) -> StatusDoc {
         machines: BTreeMap::new(),
         applications,
         relations,
-    }
+    })
 }
 
 /// Left-aligned columns two spaces apart, as Juju's tabular output.
@@ -343,6 +363,34 @@ fn human(doc: &StatusDoc) -> String {
     out.push_str(&table(&apps));
     out.push('\n');
     out.push_str(&table(&units));
+    let mut workloads = vec![vec![
+        "Workload".to_string(),
+        "State".into(),
+        "PID".into(),
+        "Address".into(),
+        "Ready".into(),
+        "Restarts".into(),
+        "Message".into(),
+    ]];
+    for a in doc.applications.values() {
+        for (u, s) in &a.units {
+            if let Some(w) = &s.process {
+                workloads.push(vec![
+                    u.clone(),
+                    w.state.clone(),
+                    w.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+                    w.address.clone(),
+                    if w.ready { "yes" } else { "no" }.into(),
+                    w.restarts.to_string(),
+                    w.message.clone(),
+                ]);
+            }
+        }
+    }
+    if workloads.len() > 1 {
+        out.push('\n');
+        out.push_str(&table(&workloads));
+    }
     if !doc.relations.is_empty() {
         out.push('\n');
         let mut rels = vec![vec![
@@ -369,7 +417,7 @@ fn human(doc: &StatusDoc) -> String {
 }
 
 pub fn run(sim: &Sim, args: &Args) -> Result<String, DriverError> {
-    let doc = document(&sim.model);
+    let doc = document(&sim.model, &sim.dir)?;
     match args.format {
         OutFormat::Human => Ok(human(&doc)),
         f => render(&doc, f),

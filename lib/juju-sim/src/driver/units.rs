@@ -2,12 +2,13 @@
 
 use std::collections::BTreeMap;
 
-use super::relate::parse_relation_id;
+use super::relate::{check_live, parse_relation_id, start_live_units};
 use super::sequences::{self, members};
 use crate::context::ContextRelation;
 use crate::hooks::{DriverError, HookSpec, Sim};
 use crate::model::{split_unit, AgentStatus, StatusValue, Unit};
 use crate::profiles;
+use crate::workload;
 
 #[derive(clap::Args, Debug)]
 pub struct AddArgs {
@@ -72,6 +73,8 @@ fn add_ours(sim: &mut Sim, count: u32) -> Result<String, DriverError> {
         added.push(name);
     }
     sim.save()?;
+    // The new pods run the current spec before their agents run any hook.
+    workload::reconcile(&sim.dir, &sim.model)?;
     for unit in &added {
         let relations = sequences::live_relations(sim);
         sequences::install(sim, unit, &relations)?;
@@ -109,6 +112,17 @@ fn add_remote(sim: &mut Sim, app: &str, count: u32) -> Result<String, DriverErro
         remote.next_unit += 1;
         remote.units.insert(n);
         added.push(format!("{app}/{n}"));
+    }
+    let live = sim.model.remote_apps.get(app).is_some_and(|r| r.live);
+    if live {
+        let count = sim.model.remote_apps.get(app).map_or(0, |r| r.units.len());
+        check_live(&profile, u32::try_from(count).unwrap_or(u32::MAX))?;
+        sim.save()?;
+        let numbers: Vec<u32> = added
+            .iter()
+            .filter_map(|u| split_unit(u).map(|(_, n)| n))
+            .collect();
+        start_live_units(sim, app, &numbers)?;
     }
     let relations: Vec<u32> = sim
         .model
@@ -192,6 +206,7 @@ fn remove_ours(sim: &mut Sim, unit: &str) -> Result<(), DriverError> {
     let (_, n) = split_unit(unit).unwrap_or_default();
     sim.model.app_mut()?.units.remove(&n);
     sim.save()?;
+    workload::stop_unit(&sim.dir, unit, "the unit was removed")?;
     for id in &relations {
         if !sim.model.relation(*id)?.is_peer() {
             continue;
@@ -239,6 +254,10 @@ fn remove_remote(sim: &mut Sim, unit: &str) -> Result<(), DriverError> {
         .ok_or_else(|| DriverError::Usage(format!("unit {unit:?} not found")))?;
     if !remote.units.remove(&n) {
         return Err(DriverError::Usage(format!("unit {unit:?} not found")));
+    }
+    if remote.live {
+        remote.ports.remove(&n);
+        workload::stop_unit(&sim.dir, unit, "the unit was removed")?;
     }
     let relations: Vec<u32> = sim
         .model

@@ -2,8 +2,8 @@
 //! Juju 2.9 (juju-hook-reference §3): YAML to JSON, the version picks the parser, Go's JSON
 //! decoder refuses unknown fields, then Juju's validation messages (§3.4).
 
-mod k8s;
-mod types;
+pub mod k8s;
+pub mod types;
 
 use std::collections::{BTreeMap, BTreeSet};
 
