@@ -8,7 +8,7 @@ IMAGE     ?= ubuntu/prometheus:latest
 CARGO     ?= cargo
 # The Debian packages the demo and the tests use for real (promtool, prometheus,
 # alertmanager), and the tools that pack and inspect the .charm archive.
-APT_PKGS  := prometheus prometheus-alertmanager zip unzip file gcc musl-tools
+APT_PKGS  := prometheus prometheus-alertmanager zip unzip file gcc musl-tools curl jq bsdextrautils
 
 .PHONY: help deps build charm demo test lint bench clean
 
