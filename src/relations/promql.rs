@@ -169,7 +169,8 @@ const GROUPING: [&str; 6] = [
     "group_right",
 ];
 
-const AGGREGATORS: [&str; 12] = [
+/// PromQL's aggregation operators (shared with the parse check).
+pub(super) const AGGREGATORS: [&str; 12] = [
     "sum",
     "avg",
     "count",

@@ -5,7 +5,7 @@
 //! matching). A remote charm's rule that fails here would make Prometheus refuse the whole
 //! rule file, so it is dropped instead. Unknown functions (newer than 2.42) are refused too.
 
-use super::promql::{lex, Kind, PromqlError, Token};
+use super::promql::{lex, Kind, PromqlError, Token, AGGREGATORS};
 use super::validate::{duration_ms, is_label_name, is_metric_name, regex};
 
 /// Deepest nesting we follow (Prometheus has no limit; our stack does).
@@ -38,21 +38,6 @@ enum Shape {
     Subquery,
     Other,
 }
-
-const AGGREGATORS: [&str; 12] = [
-    "sum",
-    "avg",
-    "count",
-    "min",
-    "max",
-    "group",
-    "stddev",
-    "stdvar",
-    "topk",
-    "bottomk",
-    "count_values",
-    "quantile",
-];
 
 const KEYWORDS: [&str; 13] = [
     "and",
