@@ -406,3 +406,45 @@ fn a_live_scrape_target_serves_metrics_where_its_scrape_data_points() {
     assert_eq!(code, 200);
     assert!(body.contains("alertmanager_build_info"));
 }
+
+#[test]
+fn older_alertmanager_dialects_can_be_live_too() {
+    let live = live_fixture(&prometheus_spec(free_port(), "one", &[]));
+    live.deploy(1);
+    let out = live.ok(&[
+        "relate",
+        "am-v0",
+        "demo",
+        "--profile",
+        "alertmanager-v0",
+        "--live",
+    ]);
+    let id = out.trim().rsplit_once(':').unwrap().1.to_string();
+    let data = live.json(&["show-relation-data", &id, "--side", "remote"]);
+    let address = data["remote"]["units"]["am-v0/0"]["public_address"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(address.starts_with("127.0.0.1:"), "{address}");
+    assert_eq!(http("GET", &address, "/-/ready").unwrap().0, 200);
+
+    let out = live.ok(&[
+        "relate",
+        "am-podspec",
+        "demo",
+        "--profile",
+        "alertmanager-podspec",
+        "--live",
+    ]);
+    let id = out.trim().rsplit_once(':').unwrap().1.to_string();
+    let data = live.json(&["show-relation-data", &id, "--side", "remote"]);
+    let app = &data["remote"]["application-data"];
+    assert_eq!(app["addrs"], "[\"127.0.0.1\"]");
+    let port = app["port"].as_str().unwrap();
+    assert_eq!(
+        http("GET", &format!("127.0.0.1:{port}"), "/-/ready")
+            .unwrap()
+            .0,
+        200
+    );
+}
