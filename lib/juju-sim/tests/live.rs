@@ -448,3 +448,17 @@ fn older_alertmanager_dialects_can_be_live_too() {
         200
     );
 }
+
+#[test]
+fn a_live_unit_without_a_pod_spec_is_stopped_and_removing_it_leaves_nothing_running() {
+    let live = live_fixture("");
+    live.on("config-changed", "");
+    deploy_live(&live, 2);
+    let w = workload(&live, "demo", "demo/1");
+    assert_eq!(w["state"], "stopped");
+    assert_eq!(w["pid"], Value::Null);
+    assert_eq!(w["ready"], false);
+    assert_eq!(w["message"], "no pod spec has been set");
+    live.ok(&["remove-unit", "demo/1"]);
+    assert!(recorded_pids(&live).is_empty());
+}

@@ -304,8 +304,8 @@ fn write_files(files: &[MappedFile], before: &[PathBuf]) -> Result<bool, Workloa
 
 /// Stops the unit's process (if any) and records why nothing runs.
 pub fn stop_unit(dir: &ModelDir, unit: &str, why: &str) -> Result<(), WorkloadError> {
-    let path = state_file(dir, unit);
-    if !path.exists() && why.is_empty() {
+    if !state_file(dir, unit).exists() {
+        // Nothing ever ran for this unit (or the model is not live).
         return Ok(());
     }
     let mut state = load(dir, unit)?;
