@@ -14,9 +14,12 @@ use crate::config::{CharmConfig, ConfigError};
 use crate::error::CharmError;
 use crate::image::{self, ImageDetails, ImageError};
 use crate::pod_spec::{self, ConfigFiles, PodSpecInput};
-use crate::prometheus::render;
+use crate::prometheus::api::{PrometheusApi, Target};
+use crate::prometheus::render::{self, Rendered};
 use crate::relations::{self, LocalIdentity, Publish, RelationSnapshot, RelationsInput};
 use crate::status::{self, StatusInput, Statuses};
+use crate::workload;
+use crate::yaml::YamlError;
 
 #[cfg(test)]
 pub(crate) mod fake;
@@ -83,6 +86,11 @@ pub struct PlannedSpec {
 pub struct Plan {
     /// `None` while the options or the image are unusable: the last good spec stays.
     pub pod_spec: Option<PlannedSpec>,
+    /// prometheus.yml and the rule files; `None` while the options are invalid.
+    pub rendered: Option<Rendered>,
+    /// This unit's Prometheus: the pod's address and the `port` option (`None` while either
+    /// is unknown).
+    pub target: Option<Target>,
     pub publish: Vec<Publish>,
     pub statuses: Statuses,
     pub config_errors: Vec<ConfigError>,
@@ -260,6 +268,8 @@ pub fn plan(observed: &Observed) -> Result<Plan, CharmError> {
     let mut publish = Vec::new();
     let mut relation_warnings = Vec::new();
     let mut render_warnings = Vec::new();
+    let mut rendered_config = None;
+    let mut target = None;
     if let Some(config) = &config {
         let input = RelationsInput {
             local: LocalIdentity {
@@ -278,15 +288,7 @@ pub fn plan(observed: &Observed) -> Result<Plan, CharmError> {
         let relations = relations::plan(&input);
         let rendered = render::render(config, &relations);
         if let Ok(image) = &observed.image {
-            let mut files = ConfigFiles {
-                prometheus_yml: crate::yaml::to_string(&rendered.config)?,
-                rule_files: BTreeMap::new(),
-            };
-            for (name, file) in &rendered.rule_files {
-                files
-                    .rule_files
-                    .insert(name.clone(), crate::yaml::to_string(file)?);
-            }
+            let files = config_files(&rendered)?;
             let spec = pod_spec::build(PodSpecInput {
                 config,
                 image,
@@ -306,7 +308,12 @@ pub fn plan(observed: &Observed) -> Result<Plan, CharmError> {
         warnings.extend(rendered.warnings.iter().cloned());
         publish = relations.publish;
         relation_warnings = relations.warnings;
-        render_warnings = rendered.warnings;
+        render_warnings = rendered.warnings.clone();
+        target = observed
+            .address
+            .as_ref()
+            .map(|address| Target::new(address.clone(), config.port));
+        rendered_config = Some(rendered);
     }
     let statuses = status::decide(StatusInput {
         leader: observed.leader,
@@ -317,11 +324,27 @@ pub fn plan(observed: &Observed) -> Result<Plan, CharmError> {
     });
     Ok(Plan {
         pod_spec,
+        rendered: rendered_config,
+        target,
         publish,
         statuses,
         config_errors,
         warnings,
     })
+}
+
+/// prometheus.yml and the rule files as the pod mounts them.
+pub fn config_files(rendered: &Rendered) -> Result<ConfigFiles, YamlError> {
+    let mut files = ConfigFiles {
+        prometheus_yml: crate::yaml::to_string(&rendered.config)?,
+        rule_files: BTreeMap::new(),
+    };
+    for (name, file) in &rendered.rule_files {
+        files
+            .rule_files
+            .insert(name.clone(), crate::yaml::to_string(file)?);
+    }
+    Ok(files)
 }
 
 /// What [`apply`] did, for the log and the tests.
@@ -367,6 +390,17 @@ pub fn apply<T: HookTools + ?Sized>(
     observed: &Observed,
     plan: &Plan,
 ) -> Result<Applied, CharmError> {
+    let applied = apply_changes(tools, observed, plan)?;
+    apply_statuses(tools, observed, &plan.statuses)?;
+    Ok(applied)
+}
+
+/// The spec and relation data (both committed by Juju only when the hook succeeds).
+pub fn apply_changes<T: HookTools + ?Sized>(
+    tools: &T,
+    observed: &Observed,
+    plan: &Plan,
+) -> Result<Applied, CharmError> {
     let mut applied = Applied::default();
     for error in &plan.config_errors {
         tracing::warn!("invalid config: {error}");
@@ -402,19 +436,54 @@ pub fn apply<T: HookTools + ?Sized>(
             applied.relation_sets += 1;
         }
     }
-    tools.status_set(StatusScope::Unit, &plan.statuses.unit)?;
-    if let (true, Some(app)) = (observed.leader, &plan.statuses.application) {
-        tools.status_set(StatusScope::Application, app)?;
-    }
     Ok(applied)
 }
 
+/// The unit's status, and the application's on the leader.
+pub fn apply_statuses<T: HookTools + ?Sized>(
+    tools: &T,
+    observed: &Observed,
+    statuses: &Statuses,
+) -> Result<(), CharmError> {
+    tools.status_set(StatusScope::Unit, &statuses.unit)?;
+    if let (true, Some(app)) = (observed.leader, &statuses.application) {
+        tools.status_set(StatusScope::Application, app)?;
+    }
+    Ok(())
+}
+
+/// Asks the unit's own Prometheus how it is doing (see [`workload::check`]) and reports its
+/// version. Skipped while the unit is blocked (the operator acts first) and while the pod
+/// is going away.
+fn check_workload<T: HookTools + ?Sized, A: PrometheusApi + ?Sized>(
+    tools: &T,
+    api: &A,
+    hook: Option<&Hook>,
+    plan: &Plan,
+) -> Result<Statuses, CharmError> {
+    let going_away = matches!(hook, Some(Hook::Stop | Hook::Remove));
+    let Some(rendered) = &plan.rendered else {
+        return Ok(plan.statuses.clone());
+    };
+    if going_away || plan.statuses.unit.kind == juju::StatusKind::Blocked {
+        return Ok(plan.statuses.clone());
+    }
+    let report = workload::check(api, plan.target.as_ref(), &rendered.config);
+    tracing::info!("{}", report.state);
+    if let Some(version) = &report.version {
+        tools.application_version_set(version)?;
+    }
+    Ok(status::with_workload(plan.statuses.clone(), &report.state))
+}
+
 /// Runs one hook. `hook` is `None` for a hook this charm does not know: it still reconciles,
-/// since observe-plan-apply is right whatever triggered it.
-pub fn run<T: HookTools + ?Sized>(
+/// since observe-plan-apply is right whatever triggered it. `api` reaches the unit's own
+/// Prometheus; whatever it answers (or not), the hook goes on.
+pub fn run<T: HookTools + ?Sized, A: PrometheusApi + ?Sized>(
     tools: &T,
     ctx: &HookContext,
     hook: Option<&Hook>,
+    api: &A,
 ) -> Result<(), CharmError> {
     if let Some(Hook::Action(name)) = hook {
         // actions.yaml declares no action yet, so Juju never runs one; fail it plainly.
@@ -423,7 +492,9 @@ pub fn run<T: HookTools + ?Sized>(
     }
     let observed = observe(tools, ctx, hook)?;
     let plan = plan(&observed)?;
-    apply(tools, &observed, &plan)?;
+    apply_changes(tools, &observed, &plan)?;
+    let statuses = check_workload(tools, api, hook, &plan)?;
+    apply_statuses(tools, &observed, &statuses)?;
     Ok(())
 }
 
@@ -431,8 +502,35 @@ pub fn run<T: HookTools + ?Sized>(
 mod tests {
     use super::fake::{FakeRelation, FakeTools};
     use super::*;
+    use crate::workload::fake::{FakePrometheus, FakeServer};
     use juju::{Status, StatusKind};
     use serde_json::json;
+
+    /// prometheus.yml in the spec `tools` holds, as the pod would mount it.
+    fn mounted_config(tools: &FakeTools) -> Result<String, String> {
+        let spec = tools.model().pod_spec.clone().ok_or("no pod spec yet")?;
+        let spec: pod_spec::PodSpec = crate::yaml::from_str(&spec).map_err(|e| e.to_string())?;
+        spec.containers
+            .iter()
+            .flat_map(|c| &c.volume_config)
+            .flat_map(|set| &set.files)
+            .find(|f| f.path == render::CONFIG_FILE)
+            .map(|f| f.content.clone())
+            .ok_or_else(|| "no prometheus.yml in the spec".to_string())
+    }
+
+    /// The pod's Prometheus at the address the fake network-get gives, loading the spec that
+    /// `leader` set (at once: the fake kubelet is quick).
+    fn pod(leader: &FakeTools) -> FakePrometheus<'_> {
+        FakePrometheus::new(move || mounted_config(leader))
+            .with(Target::new("10.1.36.80", 9090), FakeServer::up())
+            .with(Target::new("10.1.36.80", 9091), FakeServer::up())
+    }
+
+    /// A hook on a unit whose Prometheus runs the spec it set itself.
+    fn run(tools: &FakeTools, ctx: &HookContext, hook: Option<&Hook>) -> Result<(), CharmError> {
+        super::run(tools, ctx, hook, &pod(tools))
+    }
 
     const IMAGE: &str = "registrypath: ubuntu/prometheus:latest\nusername: ''\npassword: ''\n";
 
@@ -508,9 +606,17 @@ mod tests {
 
     #[test]
     fn a_follower_never_sets_the_spec() {
+        let lead = leader();
+        run(&lead, &ctx("prometheus/0"), Some(&hook("install"))).unwrap();
         let tools = FakeTools::new("prometheus/1", false);
         tools.model().resource = Some(IMAGE.to_string());
-        run(&tools, &ctx("prometheus/1"), Some(&hook("config-changed"))).unwrap();
+        super::run(
+            &tools,
+            &ctx("prometheus/1"),
+            Some(&hook("config-changed")),
+            &pod(&lead),
+        )
+        .unwrap();
         let m = tools.model();
         assert_eq!(m.pod_spec, None);
         assert!(!m.calls.iter().any(|c| c.starts_with("pod-spec-set")));
@@ -839,5 +945,136 @@ mod tests {
             Some("the charm has no action \"reload\"")
         );
         assert!(m.pod_spec.is_none());
+    }
+
+    #[test]
+    fn an_unreachable_prometheus_makes_the_unit_wait_and_the_hook_succeed() {
+        let tools = leader();
+        let nothing = FakePrometheus::new(|| Ok(String::new()));
+        super::run(
+            &tools,
+            &ctx("prometheus/0"),
+            Some(&hook("install")),
+            &nothing,
+        )
+        .unwrap();
+        let m = tools.model();
+        assert!(m.pod_spec.is_some());
+        let waiting = Status::waiting(
+            "waiting for Prometheus at 10.1.36.80:9090: Connection refused (os error 111)",
+        );
+        assert_eq!(m.unit_status, Some(waiting.clone()));
+        assert_eq!(m.app_status, Some(waiting));
+        assert!(!m
+            .calls
+            .iter()
+            .any(|c| c.starts_with("application-version-set")));
+        assert_eq!(nothing.calls(), vec!["ready 10.1.36.80:9090"]);
+    }
+
+    #[test]
+    fn the_version_comes_from_build_information() {
+        let tools = leader();
+        run(&tools, &ctx("prometheus/0"), Some(&hook("install"))).unwrap();
+        let m = tools.model();
+        assert!(m
+            .calls
+            .iter()
+            .any(|c| c == "application-version-set 2.42.0+ds"));
+        // Set after the spec and relation data, before the statuses.
+        let position = |prefix: &str| m.calls.iter().position(|c| c.starts_with(prefix));
+        assert!(position("pod-spec-set") < position("application-version-set"));
+        assert!(position("application-version-set") < position("status-set"));
+    }
+
+    #[test]
+    fn an_older_served_config_waits_until_a_later_hook_finds_it_loaded() {
+        let tools = leader();
+        run(&tools, &ctx("prometheus/0"), Some(&hook("install"))).unwrap();
+        let old = mounted_config(&tools).unwrap();
+        tools
+            .model()
+            .config
+            .insert("scrape-interval".into(), json!("30s"));
+        // The kubelet has not updated the mounted file yet.
+        let lagging = FakePrometheus::new(|| Ok(old.clone()))
+            .with(Target::new("10.1.36.80", 9090), FakeServer::up());
+        super::run(
+            &tools,
+            &ctx("prometheus/0"),
+            Some(&hook("config-changed")),
+            &lagging,
+        )
+        .unwrap();
+        assert_eq!(
+            tools.model().unit_status,
+            Some(Status::waiting(
+                "waiting for Prometheus at 10.1.36.80:9090 to load the new configuration \
+                 (global.scrape_interval: rendered 30s, served 1m)"
+            ))
+        );
+        let served = lagging.server(&Target::new("10.1.36.80", 9090)).unwrap();
+        assert_eq!(served.loaded.as_ref(), Some(&old));
+        // update-status: the file is there now, the reload takes it.
+        run(&tools, &ctx("prometheus/0"), Some(&hook("update-status"))).unwrap();
+        assert_eq!(tools.model().unit_status, Some(Status::active("")));
+    }
+
+    #[test]
+    fn a_refused_configuration_blocks() {
+        let tools = leader();
+        let refusing = FakePrometheus::new(|| Err("failed to reload config: boom".into()))
+            .with(Target::new("10.1.36.80", 9090), FakeServer::up());
+        super::run(
+            &tools,
+            &ctx("prometheus/0"),
+            Some(&hook("install")),
+            &refusing,
+        )
+        .unwrap();
+        assert_eq!(
+            tools.model().unit_status,
+            Some(Status::blocked(
+                "Prometheus at 10.1.36.80:9090 refused the configuration: \
+                 failed to reload config: boom"
+            ))
+        );
+    }
+
+    #[test]
+    fn a_blocked_unit_or_a_pod_going_away_asks_prometheus_nothing() {
+        let tools = leader();
+        tools.model().config.insert("port".into(), json!(0));
+        let api = pod(&tools);
+        super::run(
+            &tools,
+            &ctx("prometheus/0"),
+            Some(&hook("config-changed")),
+            &api,
+        )
+        .unwrap();
+        assert!(api.calls().is_empty());
+        let tools = leader();
+        tools.model().resource = None;
+        let api = pod(&tools);
+        super::run(&tools, &ctx("prometheus/0"), Some(&hook("install")), &api).unwrap();
+        assert!(api.calls().is_empty());
+        let tools = leader();
+        let api = pod(&tools);
+        super::run(&tools, &ctx("prometheus/0"), Some(&hook("stop")), &api).unwrap();
+        assert!(api.calls().is_empty());
+    }
+
+    #[test]
+    fn an_unknown_address_waits_for_it() {
+        let tools = leader();
+        tools.model().failing.insert("network-get");
+        let api = pod(&tools);
+        super::run(&tools, &ctx("prometheus/0"), Some(&hook("install")), &api).unwrap();
+        assert_eq!(
+            tools.model().unit_status,
+            Some(Status::waiting("waiting for the pod's address"))
+        );
+        assert!(api.calls().is_empty());
     }
 }

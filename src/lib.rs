@@ -9,4 +9,5 @@ pub mod pod_spec;
 pub mod prometheus;
 pub mod relations;
 pub mod status;
+pub mod workload;
 pub mod yaml;

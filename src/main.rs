@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use juju::{Hook, HookContext, HookError, JujuLogLayer, LogLevel, ProcessTools};
 use prometheus_charm::charm;
 use prometheus_charm::error::CharmError;
+use prometheus_charm::prometheus::api::HttpApi;
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::Layer;
@@ -49,5 +50,5 @@ fn run(tools: &ProcessTools) -> Result<(), CharmError> {
         }
         Err(other) => return Err(other.into()),
     };
-    charm::run(tools, &ctx, hook.as_ref())
+    charm::run(tools, &ctx, hook.as_ref(), &HttpApi::new())
 }

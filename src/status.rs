@@ -1,10 +1,11 @@
 //! What the unit (and, on the leader, the application) shows in `juju status`. Pure.
 
-use juju::Status;
+use juju::{Status, StatusKind};
 
 use crate::config::ConfigError;
 use crate::image::ImageError;
 use crate::relations::RelationWarning;
+use crate::workload::WorkloadState;
 
 /// Everything the decision depends on.
 #[derive(Debug, Clone, Copy)]
@@ -49,6 +50,48 @@ pub fn decide(input: StatusInput<'_>) -> Statuses {
     }
 }
 
+/// Adds what the unit's own Prometheus says. Blocked stays as it is: the operator acts first.
+/// A configuration Prometheus refuses blocks too (it will not load by retrying); anything
+/// else short of serving the rendered configuration makes an active unit wait, keeping its
+/// notes, until a later hook (update-status at the latest) finds it done.
+pub fn with_workload(statuses: Statuses, workload: &WorkloadState) -> Statuses {
+    if statuses.unit.kind == StatusKind::Blocked {
+        return statuses;
+    }
+    let unit = match workload {
+        WorkloadState::Current { .. } => return statuses,
+        WorkloadState::Refused { target, message } => Status::blocked(format!(
+            "Prometheus at {target} refused the configuration: {message}"
+        )),
+        other => {
+            let reason = match other {
+                WorkloadState::NoAddress => "waiting for the pod's address".to_string(),
+                WorkloadState::NotReady { target } => {
+                    format!("waiting for Prometheus at {target} to become ready")
+                }
+                WorkloadState::Behind { target, difference } => format!(
+                    "waiting for Prometheus at {target} to load the new configuration \
+                     ({difference})"
+                ),
+                WorkloadState::Unreachable { target, reason }
+                | WorkloadState::Unreadable { target, reason } => {
+                    format!("waiting for Prometheus at {target}: {reason}")
+                }
+                WorkloadState::Current { .. } | WorkloadState::Refused { .. } => String::new(),
+            };
+            if statuses.unit.message.is_empty() {
+                Status::waiting(reason)
+            } else {
+                Status::waiting(format!("{reason}; {}", statuses.unit.message))
+            }
+        }
+    };
+    Statuses {
+        application: statuses.application.map(|_| unit.clone()),
+        unit,
+    }
+}
+
 fn active_message(input: StatusInput<'_>) -> String {
     let mut notes = Vec::new();
     let mut sources: Vec<&str> = input
@@ -86,7 +129,9 @@ fn active_message(input: StatusInput<'_>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use juju::{RelationId, StatusKind};
+    use crate::prometheus::api::Target;
+    use crate::prometheus::served::Difference;
+    use juju::RelationId;
 
     fn input<'a>(leader: bool) -> StatusInput<'a> {
         StatusInput {
@@ -199,5 +244,107 @@ mod tests {
             "ignoring invalid relation data from alertmanager, grafana/0, zinc/0 and 1 more; \
              left out 1 clashing relation contribution(s) (see juju debug-log)"
         );
+    }
+
+    fn target() -> Target {
+        Target::new("127.0.0.1", 9090)
+    }
+
+    #[test]
+    fn a_serving_prometheus_keeps_the_unit_active() {
+        let s = with_workload(
+            decide(input(true)),
+            &WorkloadState::Current { target: target() },
+        );
+        assert_eq!(s.unit, Status::active(""));
+        assert_eq!(s.application, Some(Status::active("")));
+    }
+
+    #[test]
+    fn an_unreachable_prometheus_makes_both_wait_with_the_reason() {
+        let s = with_workload(
+            decide(input(true)),
+            &WorkloadState::Unreachable {
+                target: target(),
+                reason: "Connection refused (os error 111)".into(),
+            },
+        );
+        assert_eq!(
+            s.unit,
+            Status::waiting(
+                "waiting for Prometheus at 127.0.0.1:9090: Connection refused (os error 111)"
+            )
+        );
+        assert_eq!(s.application, Some(s.unit.clone()));
+        let follower = with_workload(decide(input(false)), &WorkloadState::NoAddress);
+        assert_eq!(
+            follower.unit,
+            Status::waiting("waiting for the pod's address")
+        );
+        assert_eq!(follower.application, None);
+    }
+
+    #[test]
+    fn waiting_keeps_the_notes_of_active() {
+        let render = ["scrape job \"x\" left out".to_string()];
+        let s = with_workload(
+            decide(StatusInput {
+                render_warnings: &render,
+                ..input(false)
+            }),
+            &WorkloadState::Behind {
+                target: target(),
+                difference: Difference {
+                    path: "global.scrape_interval".into(),
+                    rendered: "30s".into(),
+                    served: "1m".into(),
+                },
+            },
+        );
+        assert_eq!(
+            s.unit,
+            Status::waiting(
+                "waiting for Prometheus at 127.0.0.1:9090 to load the new configuration \
+                 (global.scrape_interval: rendered 30s, served 1m); \
+                 left out 1 clashing relation contribution(s) (see juju debug-log)"
+            )
+        );
+        let s = with_workload(
+            decide(input(false)),
+            &WorkloadState::NotReady { target: target() },
+        );
+        assert_eq!(
+            s.unit,
+            Status::waiting("waiting for Prometheus at 127.0.0.1:9090 to become ready")
+        );
+    }
+
+    #[test]
+    fn a_refused_configuration_blocks() {
+        let s = with_workload(
+            decide(input(true)),
+            &WorkloadState::Refused {
+                target: target(),
+                message: "failed to reload config: bad".into(),
+            },
+        );
+        assert_eq!(
+            s.unit,
+            Status::blocked(
+                "Prometheus at 127.0.0.1:9090 refused the configuration: \
+                 failed to reload config: bad"
+            )
+        );
+    }
+
+    #[test]
+    fn invalid_config_still_wins() {
+        let errors = [config_error("port", "0", "an integer from 1 to 65535")];
+        let blocked = decide(StatusInput {
+            config_errors: &errors,
+            ..input(true)
+        });
+        let s = with_workload(blocked.clone(), &WorkloadState::NoAddress);
+        assert_eq!(s, blocked);
     }
 }

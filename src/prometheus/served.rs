@@ -118,10 +118,16 @@ fn differs(path: &[Segment], rendered: String, served: String) -> Result<(), Dif
     })
 }
 
+/// Longest value shown in a difference.
+const SHOWN: usize = 60;
+
 /// A short rendering of a value for a message.
 fn show(value: &Value) -> String {
     match value {
         Value::Null => "nothing".into(),
+        Value::String(s) if s.chars().count() > SHOWN => {
+            format!("{}…", s.chars().take(SHOWN).collect::<String>())
+        }
         Value::String(s) => s.clone(),
         Value::Array(items) => format!("{} item(s)", items.len()),
         Value::Object(map) => {

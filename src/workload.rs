@@ -1,0 +1,296 @@
+//! The unit's own Prometheus, as each hook finds it: is it ready, which version runs, does it
+//! take the configuration (`POST /-/reload`) and serve what the charm rendered? The calls go
+//! through [`PrometheusApi`], so tests use an in-memory Prometheus; what is found is plain
+//! data that `status` turns into the unit's status.
+
+use std::fmt;
+
+use crate::prometheus::api::{ApiError, PrometheusApi, Readiness, Target};
+use crate::prometheus::config::PrometheusConfig;
+use crate::prometheus::served::{self, Difference};
+
+#[cfg(test)]
+pub(crate) mod fake;
+
+/// What stands between the unit and `active`, if anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkloadState {
+    /// Juju has no address for the pod yet.
+    NoAddress,
+    /// No usable answer: connection refused, timeout, an HTTP error.
+    Unreachable { target: Target, reason: String },
+    /// Up, but `/-/ready` says not yet (TSDB opening, WAL replay).
+    NotReady { target: Target },
+    /// The reload failed: the configuration on disk does not load.
+    Refused { target: Target, message: String },
+    /// Reloaded, but the files it read are older than the rendered ones (Kubernetes updates
+    /// a mounted ConfigMap a while after the spec changes): a later hook reloads again.
+    Behind {
+        target: Target,
+        difference: Difference,
+    },
+    /// The served configuration could not be read.
+    Unreadable { target: Target, reason: String },
+    /// Serving what was rendered.
+    Current { target: Target },
+}
+
+/// What a check found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkloadReport {
+    /// The running version, from build information.
+    pub version: Option<String>,
+    pub state: WorkloadState,
+}
+
+/// The reason an API call gave no usable answer, without repeating the address.
+pub fn reason(error: &ApiError) -> String {
+    match error {
+        ApiError::Client(reason) => format!("cannot set up an HTTP client: {reason}"),
+        ApiError::Unreachable { reason, .. } => reason.clone(),
+        ApiError::Timeout { path, seconds, .. } => {
+            format!("no answer to {path} within {seconds}s")
+        }
+        ApiError::ReloadRefused { message, .. } => message.clone(),
+        ApiError::Http {
+            path, status, body, ..
+        } => format!("{path} answered HTTP {status}: {body}"),
+        ApiError::Unexpected { path, reason, .. } => {
+            format!("unexpected answer to {path}: {reason}")
+        }
+    }
+}
+
+/// Ready? → version → reload → served configuration, stopping at the first thing missing.
+pub fn check<A: PrometheusApi + ?Sized>(
+    api: &A,
+    target: Option<&Target>,
+    rendered: &PrometheusConfig,
+) -> WorkloadReport {
+    let Some(target) = target else {
+        return WorkloadReport {
+            version: None,
+            state: WorkloadState::NoAddress,
+        };
+    };
+    let mut version = None;
+    let state = (|| {
+        let unreachable = |e: &ApiError| WorkloadState::Unreachable {
+            target: target.clone(),
+            reason: reason(e),
+        };
+        match api.ready(target) {
+            Ok(Readiness::Ready) => {}
+            Ok(Readiness::NotReady(_)) => {
+                return WorkloadState::NotReady {
+                    target: target.clone(),
+                }
+            }
+            Err(e) => return unreachable(&e),
+        }
+        match api.build_info(target) {
+            Ok(info) => version = Some(info.version),
+            Err(e) => return unreachable(&e),
+        }
+        match api.reload(target) {
+            Ok(()) => {}
+            Err(ApiError::ReloadRefused { message, .. }) => {
+                return WorkloadState::Refused {
+                    target: target.clone(),
+                    message,
+                }
+            }
+            Err(e) => return unreachable(&e),
+        }
+        let text = match api.served_config(target) {
+            Ok(text) => text,
+            Err(e) => return unreachable(&e),
+        };
+        match served::difference(rendered, &text) {
+            Ok(None) => WorkloadState::Current {
+                target: target.clone(),
+            },
+            Ok(Some(difference)) => WorkloadState::Behind {
+                target: target.clone(),
+                difference,
+            },
+            Err(e) => WorkloadState::Unreadable {
+                target: target.clone(),
+                reason: e.to_string(),
+            },
+        }
+    })();
+    WorkloadReport { version, state }
+}
+
+impl fmt::Display for WorkloadState {
+    /// For the log: what was found.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WorkloadState::NoAddress => f.write_str("no pod address yet"),
+            WorkloadState::Unreachable { target, reason } => {
+                write!(f, "Prometheus at {target}: {reason}")
+            }
+            WorkloadState::NotReady { target } => write!(f, "Prometheus at {target} is not ready"),
+            WorkloadState::Refused { target, message } => {
+                write!(
+                    f,
+                    "Prometheus at {target} refused the configuration: {message}"
+                )
+            }
+            WorkloadState::Behind { target, difference } => write!(
+                f,
+                "Prometheus at {target} serves an older configuration ({difference})"
+            ),
+            WorkloadState::Unreadable { target, reason } => {
+                write!(f, "Prometheus at {target}: {reason}")
+            }
+            WorkloadState::Current { target } => {
+                write!(
+                    f,
+                    "Prometheus at {target} serves the rendered configuration"
+                )
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fake::{FakePrometheus, FakeServer};
+    use super::*;
+    use crate::prometheus::config::GlobalConfig;
+
+    fn rendered(interval: &str) -> PrometheusConfig {
+        PrometheusConfig {
+            global: GlobalConfig {
+                scrape_interval: Some(interval.into()),
+                ..GlobalConfig::default()
+            },
+            ..PrometheusConfig::default()
+        }
+    }
+
+    fn yml(interval: &str) -> String {
+        crate::yaml::to_string(&rendered(interval)).unwrap()
+    }
+
+    fn target() -> Target {
+        Target::new("10.1.36.80", 9090)
+    }
+
+    #[test]
+    fn a_current_server_reports_its_version() {
+        let disk = yml("1m");
+        let api = FakePrometheus::new(|| Ok(disk.clone())).with(target(), FakeServer::up());
+        let report = check(&api, Some(&target()), &rendered("60s"));
+        assert_eq!(report.version.as_deref(), Some("2.42.0+ds"));
+        assert_eq!(report.state, WorkloadState::Current { target: target() });
+        assert_eq!(
+            api.calls(),
+            vec![
+                "ready 10.1.36.80:9090",
+                "build_info 10.1.36.80:9090",
+                "reload 10.1.36.80:9090",
+                "served_config 10.1.36.80:9090"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_old_file_leaves_the_server_behind() {
+        let disk = yml("1m");
+        let api = FakePrometheus::new(|| Ok(disk.clone())).with(target(), FakeServer::up());
+        let report = check(&api, Some(&target()), &rendered("30s"));
+        assert_eq!(
+            report.state.to_string(),
+            "Prometheus at 10.1.36.80:9090 serves an older configuration \
+             (global.scrape_interval: rendered 30s, served 1m)"
+        );
+        assert!(report.version.is_some());
+    }
+
+    #[test]
+    fn nothing_listening_stops_at_the_first_call() {
+        let api = FakePrometheus::new(|| Ok(String::new()));
+        let report = check(&api, Some(&target()), &rendered("1m"));
+        assert_eq!(
+            report.state,
+            WorkloadState::Unreachable {
+                target: target(),
+                reason: "Connection refused (os error 111)".into()
+            }
+        );
+        assert_eq!(report.version, None);
+        assert_eq!(api.calls(), vec!["ready 10.1.36.80:9090"]);
+    }
+
+    #[test]
+    fn a_starting_server_is_not_ready() {
+        let api = FakePrometheus::new(|| Ok(String::new())).with(
+            target(),
+            FakeServer {
+                ready: false,
+                ..FakeServer::up()
+            },
+        );
+        let report = check(&api, Some(&target()), &rendered("1m"));
+        assert_eq!(report.state, WorkloadState::NotReady { target: target() });
+        assert_eq!(api.calls(), vec!["ready 10.1.36.80:9090"]);
+    }
+
+    #[test]
+    fn a_refused_reload_says_why() {
+        let api = FakePrometheus::new(|| Err("failed to reload config: bad".into()))
+            .with(target(), FakeServer::up());
+        let report = check(&api, Some(&target()), &rendered("1m"));
+        assert_eq!(
+            report.state,
+            WorkloadState::Refused {
+                target: target(),
+                message: "failed to reload config: bad".into()
+            }
+        );
+    }
+
+    #[test]
+    fn no_address_calls_nothing() {
+        let api = FakePrometheus::new(|| Ok(String::new()));
+        let report = check(&api, None, &rendered("1m"));
+        assert_eq!(report.state, WorkloadState::NoAddress);
+        assert!(api.calls().is_empty());
+    }
+
+    #[test]
+    fn garbage_served_is_unreadable() {
+        let api = FakePrometheus::new(|| Ok("global: [".into())).with(target(), FakeServer::up());
+        let report = check(&api, Some(&target()), &rendered("1m"));
+        assert!(
+            matches!(report.state, WorkloadState::Unreadable { .. }),
+            "{:?}",
+            report.state
+        );
+    }
+
+    #[test]
+    fn reasons_do_not_repeat_the_address() {
+        let t = target();
+        assert_eq!(
+            reason(&ApiError::Timeout {
+                target: t.clone(),
+                path: "/-/ready",
+                seconds: 5
+            }),
+            "no answer to /-/ready within 5s"
+        );
+        assert_eq!(
+            reason(&ApiError::Http {
+                target: t,
+                path: "/-/reload",
+                status: 403,
+                body: "Lifecycle API is not enabled.".into()
+            }),
+            "/-/reload answered HTTP 403: Lifecycle API is not enabled."
+        );
+    }
+}

@@ -1,0 +1,121 @@
+//! An in-memory Prometheus for tests of the shell: servers by address, each ready or not,
+//! loading on reload whatever the test says is on disk (or refusing it), and serving it back
+//! verbatim. An address with no server refuses the connection, as a missing pod does.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+use crate::prometheus::api::{ApiError, BuildInfo, PrometheusApi, Readiness, Target};
+
+#[derive(Debug, Clone)]
+pub(crate) struct FakeServer {
+    pub ready: bool,
+    pub version: String,
+    /// What it loaded last; `None` before the first reload.
+    pub loaded: Option<String>,
+}
+
+impl FakeServer {
+    pub fn up() -> Self {
+        FakeServer {
+            ready: true,
+            version: "2.42.0+ds".into(),
+            loaded: None,
+        }
+    }
+}
+
+type Disk<'a> = Box<dyn Fn() -> Result<String, String> + 'a>;
+
+pub(crate) struct FakePrometheus<'a> {
+    servers: RefCell<BTreeMap<Target, FakeServer>>,
+    /// prometheus.yml as a reload reads it, or the error Prometheus gives for it.
+    disk: Disk<'a>,
+    calls: RefCell<Vec<String>>,
+}
+
+impl<'a> FakePrometheus<'a> {
+    pub fn new(disk: impl Fn() -> Result<String, String> + 'a) -> Self {
+        FakePrometheus {
+            servers: RefCell::new(BTreeMap::new()),
+            disk: Box::new(disk),
+            calls: RefCell::new(Vec::new()),
+        }
+    }
+
+    pub fn with(self, target: Target, server: FakeServer) -> Self {
+        self.servers.borrow_mut().insert(target, server);
+        self
+    }
+
+    /// Each call as `<method> <address:port>`.
+    pub fn calls(&self) -> Vec<String> {
+        self.calls.borrow().clone()
+    }
+
+    pub fn server(&self, target: &Target) -> Option<FakeServer> {
+        self.servers.borrow().get(target).cloned()
+    }
+
+    fn call<T>(
+        &self,
+        method: &str,
+        target: &Target,
+        answer: impl FnOnce(&mut FakeServer) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        self.calls.borrow_mut().push(format!("{method} {target}"));
+        let mut servers = self.servers.borrow_mut();
+        match servers.get_mut(target) {
+            Some(server) => answer(server),
+            None => Err(ApiError::Unreachable {
+                target: target.clone(),
+                reason: "Connection refused (os error 111)".into(),
+            }),
+        }
+    }
+}
+
+impl PrometheusApi for FakePrometheus<'_> {
+    fn ready(&self, target: &Target) -> Result<Readiness, ApiError> {
+        self.call("ready", target, |s| {
+            Ok(if s.ready {
+                Readiness::Ready
+            } else {
+                Readiness::NotReady("Service Unavailable".into())
+            })
+        })
+    }
+
+    fn build_info(&self, target: &Target) -> Result<BuildInfo, ApiError> {
+        self.call("build_info", target, |s| {
+            Ok(BuildInfo {
+                version: s.version.clone(),
+                revision: String::new(),
+                branch: String::new(),
+                build_user: String::new(),
+                build_date: String::new(),
+                go_version: String::new(),
+            })
+        })
+    }
+
+    fn reload(&self, target: &Target) -> Result<(), ApiError> {
+        let disk = (self.disk)();
+        self.call("reload", target, |s| match disk {
+            Ok(text) => {
+                s.loaded = Some(text);
+                Ok(())
+            }
+            Err(message) => Err(ApiError::ReloadRefused {
+                target: target.clone(),
+                message,
+            }),
+        })
+    }
+
+    fn served_config(&self, target: &Target) -> Result<String, ApiError> {
+        self.call("served_config", target, |s| {
+            Ok(s.loaded.clone().unwrap_or_default())
+        })
+    }
+}
