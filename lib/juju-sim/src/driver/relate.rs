@@ -258,13 +258,7 @@ pub fn check_live(profile: &profiles::Profile, count: u32) -> Result<(), DriverE
 /// Starts the live peers of remote units `numbers` of `app` and records their ports.
 pub fn start_live_units(sim: &mut Sim, app: &str, numbers: &[u32]) -> Result<(), DriverError> {
     for n in numbers {
-        let unit = format!("{app}/{n}");
-        let previous = sim
-            .model
-            .remote_apps
-            .get(app)
-            .and_then(|r| r.ports.get(n).copied());
-        let port = workload::peers::start(&sim.dir, &unit, previous)?;
+        let port = workload::peers::start(&sim.dir, &format!("{app}/{n}"))?;
         if let Some(r) = sim.model.remote_apps.get_mut(app) {
             r.ports.insert(*n, port);
         }

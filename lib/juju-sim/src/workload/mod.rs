@@ -171,31 +171,28 @@ pub fn reconcile(dir: &ModelDir, model: &Model) -> Result<(), WorkloadError> {
             None => stop_unit(dir, &unit, "no pod spec has been set").map(|_| Outcome::Stopped),
             Some(plan) => apply(dir, &unit, plan),
         }?;
-        if !matches!(outcome, Outcome::Unchanged | Outcome::Stopped) {
-            let state = load(dir, &unit)?;
-            let text = match (outcome, state.pid) {
-                (Outcome::FilesUpdated, Some(pid)) => {
-                    format!("updated the files of workload process {pid} in place")
-                }
-                (Outcome::Started | Outcome::Restarted, Some(pid)) => format!(
-                    "{} workload process {pid}: {}",
-                    if outcome == Outcome::Started {
-                        "started"
-                    } else {
-                        "restarted"
-                    },
-                    state
-                        .definition
-                        .as_ref()
-                        .map(|d| d.program.as_str())
-                        .unwrap_or_default()
-                ),
-                _ => format!("workload not running: {}", state.message),
-            };
+        if let Some(text) = describe(outcome, &load(dir, &unit)?) {
             log_line(dir, &unit, &text)?;
         }
     }
     Ok(())
+}
+
+/// The debug-log line for what reconciling did, if it did anything.
+fn describe(outcome: Outcome, state: &State) -> Option<String> {
+    let program = state
+        .definition
+        .as_ref()
+        .map(|d| d.program.as_str())
+        .unwrap_or_default();
+    let pid = state.pid.unwrap_or_default();
+    Some(match outcome {
+        Outcome::Unchanged | Outcome::Stopped => return None,
+        Outcome::FilesUpdated => format!("updated the files of workload process {pid} in place"),
+        Outcome::Started => format!("started workload process {pid}: {program}"),
+        Outcome::Restarted => format!("restarted workload process {pid}: {program}"),
+        Outcome::Failed => format!("workload not running: {}", state.message),
+    })
 }
 
 /// Runs `plan` for `unit`: writes its files, then keeps, starts or restarts the process.

@@ -91,17 +91,14 @@ fn plan(dir: &ModelDir, unit: &str, port: u16) -> Result<Plan, WorkloadError> {
     })
 }
 
-/// Starts (or keeps) the Alertmanager playing remote unit `unit` and waits until it is
-/// ready; returns its port. `port` is the one it had, if any.
-pub fn start(dir: &ModelDir, unit: &str, port: Option<u16>) -> Result<u16, WorkloadError> {
+/// Starts the Alertmanager playing remote unit `unit` and waits until it is ready;
+/// returns its port.
+pub fn start(dir: &ModelDir, unit: &str) -> Result<u16, WorkloadError> {
     let root = unit_dir(dir, unit);
     std::fs::create_dir_all(&root).map_err(io_err(&root))?;
     let mut last = String::new();
-    for attempt in 0..ATTEMPTS {
-        let port = match (attempt, port) {
-            (0, Some(p)) => p,
-            _ => process::free_port().map_err(io_err(&root))?,
-        };
+    for _ in 0..ATTEMPTS {
+        let port = process::free_port().map_err(io_err(&root))?;
         let plan = plan(dir, unit, port)?;
         let readiness = plan.definition.readiness.clone();
         apply(dir, unit, Ok(plan))?;
