@@ -1,1 +1,945 @@
-//! Filled in by its issue; see tests/integration/main.rs.
+//! Issue 4: every endpoint in every dialect, played by juju-sim's peer profiles: relate,
+//! change (`set-relation-data`), depart (`remove-unit` of a remote unit) and break
+//! (`remove-relation`), asserting the rendered prometheus.yml, the rule files and what we
+//! publish; promtool checks every rendered config and rule file along the way.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{json, Value};
+
+use crate::harness::Sim;
+
+const UNIT: &str = "prometheus/0";
+const MODEL: &str = "lma";
+
+fn fqdn(app: &str, n: u32) -> String {
+    format!("{app}-{n}.{app}-endpoints.{MODEL}.svc.cluster.local")
+}
+
+/// After every step: promtool accepts the config and each rule file, nobody is blocked.
+fn checked(sim: &Sim) -> Value {
+    sim.assert_promtool_accepts();
+    sim.assert_not_blocked(UNIT);
+    sim.prometheus_config()
+}
+
+fn jobs(config: &Value) -> Vec<Value> {
+    config["scrape_configs"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn job_names(config: &Value) -> Vec<String> {
+    jobs(config)
+        .iter()
+        .map(|j| j["job_name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn job(config: &Value, name: &str) -> Value {
+    jobs(config)
+        .into_iter()
+        .find(|j| j["job_name"] == name)
+        .unwrap_or_else(|| panic!("no job {name} in {:?}", job_names(config)))
+}
+
+/// Every static target of the jobs whose name starts with `prefix`.
+fn targets(config: &Value, prefix: &str) -> BTreeSet<String> {
+    jobs(config)
+        .iter()
+        .filter(|j| j["job_name"].as_str().unwrap().starts_with(prefix))
+        .flat_map(|j| j["static_configs"].as_array().cloned().unwrap_or_default())
+        .flat_map(|s| s["targets"].as_array().cloned().unwrap_or_default())
+        .map(|t| t.as_str().unwrap().to_string())
+        .collect()
+}
+
+fn set_data(sim: &Sim, id: u32, who: &str, pairs: &[&str]) {
+    let id = id.to_string();
+    let mut all = vec!["set-relation-data", &id, who];
+    all.extend(pairs);
+    sim.ok(&all);
+}
+
+/// Sets values that may hold anything, through `--file`.
+fn set_data_file(sim: &Sim, id: u32, who: &str, data: Value) {
+    let file = sim
+        .dir
+        .path()
+        .join(format!("data-{id}-{}.json", who.replace('/', "-")));
+    std::fs::write(&file, data.to_string()).unwrap();
+    let file = file.display().to_string();
+    sim.ok(&["set-relation-data", &id.to_string(), who, "--file", &file]);
+}
+
+fn remote_unit(sim: &Sim, id: u32, unit: &str) -> Value {
+    sim.relation_data(id)["remote"]["units"][unit].clone()
+}
+
+fn local_app(sim: &Sim, id: u32) -> Value {
+    sim.relation_data(id)["local"]["application-data"].clone()
+}
+
+fn local_unit(sim: &Sim, id: u32, unit: &str) -> Value {
+    sim.relation_data(id)["local"]["units"][unit].clone()
+}
+
+/// A JSON value published as text in a databag.
+fn parsed(text: &Value) -> Value {
+    serde_json::from_str(text.as_str().unwrap_or_else(|| panic!("not text: {text}"))).unwrap()
+}
+
+fn model_uuid(sim: &Sim, scrape_relation: u32) -> String {
+    let metadata = parsed(
+        &sim.relation_data(scrape_relation)["remote"]["application-data"]["scrape_metadata"],
+    );
+    metadata["model_uuid"].as_str().unwrap().to_string()
+}
+
+/// The job the current library's consumer renders for one unit of a `*` target.
+fn unit_job(uuid: &str, app: &str, job: &str, unit: u32, target: &str, path: &str) -> Value {
+    json!({
+        "job_name": format!("juju_{MODEL}_{}_{app}_prometheus_scrape_{job}-{unit}", &uuid[..8]),
+        "metrics_path": path,
+        "static_configs": [{
+            "targets": [target],
+            "labels": {
+                "juju_application": app,
+                "juju_charm": "zinc-k8s",
+                "juju_model": MODEL,
+                "juju_model_uuid": uuid,
+                "juju_unit": format!("{app}/{unit}"),
+            },
+        }],
+        "relabel_configs": [{
+            "source_labels": ["juju_model", "juju_model_uuid", "juju_application", "juju_unit"],
+            "separator": "_",
+            "regex": "(.*)",
+            "target_label": "instance",
+        }],
+    })
+}
+
+#[test]
+fn metrics_endpoint_current_library_relate_change_depart_break() {
+    let sim = Sim::deployed(1);
+    let id = sim.relate(&[
+        "zinc",
+        "prometheus",
+        "--profile",
+        "scrape-target",
+        "--units",
+        "2",
+    ]);
+    let uuid = model_uuid(&sim, id);
+    let prefix = format!("juju_{MODEL}_{}_zinc_prometheus_scrape_", &uuid[..8]);
+    let address = |n: u32| {
+        remote_unit(&sim, id, &format!("zinc/{n}"))["prometheus_scrape_unit_address"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+
+    // Relate: one job per unit of the `*` target, labelled with the topology.
+    let config = checked(&sim);
+    assert_eq!(
+        job_names(&config),
+        [
+            "prometheus".to_string(),
+            format!("{prefix}zinc-0"),
+            format!("{prefix}zinc-1")
+        ]
+    );
+    for n in 0..2 {
+        assert_eq!(
+            job(&config, &format!("{prefix}zinc-{n}")),
+            unit_job(
+                &uuid,
+                "zinc",
+                "zinc",
+                n,
+                &format!("{}:4080", address(n)),
+                "/metrics"
+            )
+        );
+    }
+    // The alert rules: one file, listed in rule_files, topology matchers in every expr.
+    let rule_file = format!("juju_{MODEL}_{}_zinc.rules", &uuid[..8]);
+    assert_eq!(config["rule_files"], json!([rule_file]));
+    let rules = sim.rule_files();
+    assert_eq!(rules.keys().collect::<Vec<_>>(), [&rule_file]);
+    let file: Value = prometheus_charm::yaml::from_str(&rules[&rule_file]).unwrap();
+    let rule = &file["groups"][0]["rules"][0];
+    assert_eq!(rule["alert"], "ZincDown");
+    let expr = rule["expr"].as_str().unwrap();
+    for matcher in [
+        r#"juju_application="zinc""#.to_string(),
+        format!(r#"juju_model="{MODEL}""#),
+        format!(r#"juju_model_uuid="{uuid}""#),
+    ] {
+        assert!(expr.contains(&matcher), "{expr} lacks {matcher}");
+    }
+    assert_eq!(rule["labels"]["juju_charm"], "zinc-k8s");
+    assert_eq!(
+        parsed(&local_app(&sim, id)["event"]),
+        json!({"valid": true, "errors": "", "scrape_job_errors": null})
+    );
+
+    // Change the application's jobs: a new path and port; keys the library does not allow
+    // (service discovery reading our files, honor_labels) never reach prometheus.yml; a
+    // fixed target that is no unit's address stays one application-level job.
+    set_data_file(
+        &sim,
+        id,
+        "zinc",
+        json!({"scrape_jobs": json!([{
+            "job_name": "zinc",
+            "metrics_path": "/stats",
+            "honor_labels": true,
+            "file_sd_configs": [{"files": ["/etc/passwd"]}],
+            "static_configs": [{"targets": ["*:9000", "10.0.0.5:9100"]}],
+        }]).to_string()}),
+    );
+    let config = checked(&sim);
+    assert_eq!(
+        job(&config, &format!("{prefix}zinc-1")),
+        unit_job(
+            &uuid,
+            "zinc",
+            "zinc",
+            1,
+            &format!("{}:9000", address(1)),
+            "/stats"
+        )
+    );
+    let app_job = job(&config, &format!("{prefix}zinc"));
+    assert_eq!(
+        app_job["static_configs"][0]["targets"],
+        json!(["10.0.0.5:9100"])
+    );
+    assert_eq!(
+        app_job["static_configs"][0]["labels"].get("juju_unit"),
+        None
+    );
+    let text = sim.prometheus_yml();
+    for injected in ["honor_labels", "file_sd_configs", "/etc/passwd"] {
+        assert!(!text.contains(injected), "{injected} leaked into\n{text}");
+    }
+
+    // Change a unit: its new address is scraped.
+    set_data(
+        &sim,
+        id,
+        "zinc/1",
+        &["prometheus_scrape_unit_address=10.1.99.7"],
+    );
+    let config = checked(&sim);
+    assert_eq!(
+        targets(&config, &format!("{prefix}zinc-")),
+        BTreeSet::from([format!("{}:9000", address(0)), "10.1.99.7:9000".to_string()])
+    );
+
+    // Depart: the unit's job goes, the rest stays.
+    sim.ok(&["remove-unit", "zinc/1"]);
+    let config = checked(&sim);
+    assert_eq!(
+        job_names(&config),
+        [
+            "prometheus".to_string(),
+            format!("{prefix}zinc"),
+            format!("{prefix}zinc-0")
+        ]
+    );
+    assert_eq!(config["rule_files"], json!([rule_file]));
+
+    // Break: the jobs and the rule file go.
+    sim.ok(&["remove-relation", &id.to_string()]);
+    let config = checked(&sim);
+    assert_eq!(job_names(&config), ["prometheus"]);
+    assert_eq!(config.get("rule_files"), None, "{config}");
+    assert!(sim.rule_files().is_empty());
+}
+
+#[test]
+fn metrics_endpoint_legacy_scrape_host_relate_change_depart_break() {
+    let sim = Sim::deployed(1);
+    let id = sim.relate(&[
+        "zinc",
+        "prometheus",
+        "--profile",
+        "scrape-target-legacy",
+        "--units",
+        "2",
+    ]);
+    let uuid = model_uuid(&sim, id);
+    let prefix = format!("juju_{MODEL}_{}_zinc_prometheus_scrape_", &uuid[..8]);
+    let host = |n: u32| {
+        remote_unit(&sim, id, &format!("zinc/{n}"))["prometheus_scrape_host"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+
+    let config = checked(&sim);
+    let all = targets(&config, &prefix);
+    assert_eq!(
+        all,
+        BTreeSet::from([format!("{}:4080", host(0)), format!("{}:4080", host(1))])
+    );
+    let zinc0 = job(&config, &format!("{prefix}zinc-0"));
+    assert_eq!(zinc0["static_configs"][0]["labels"]["juju_unit"], "zinc/0");
+    assert_eq!(
+        zinc0["metrics_path"], "/metrics",
+        "the library's default path"
+    );
+    assert_eq!(
+        config.get("rule_files"),
+        None,
+        "no alert_rules, no rule file"
+    );
+
+    set_data(&sim, id, "zinc/0", &["prometheus_scrape_host=10.1.77.3"]);
+    let config = checked(&sim);
+    assert_eq!(
+        targets(&config, &prefix),
+        BTreeSet::from(["10.1.77.3:4080".to_string(), format!("{}:4080", host(1))])
+    );
+
+    sim.ok(&["remove-unit", "zinc/0"]);
+    let config = checked(&sim);
+    assert_eq!(
+        job_names(&config),
+        ["prometheus".to_string(), format!("{prefix}zinc-1")]
+    );
+
+    sim.ok(&["remove-relation", "zinc", "prometheus"]);
+    assert_eq!(job_names(&checked(&sim)), ["prometheus"]);
+}
+
+#[test]
+fn nine_good_targets_are_scraped_and_a_malformed_app_is_reported_and_skipped() {
+    let sim = Sim::deployed(1);
+    let mut prefixes = Vec::new();
+    let mut ids = Vec::new();
+    let mut expected = BTreeSet::new();
+    for app in ["web", "api", "db"] {
+        let id = sim.relate(&[
+            app,
+            "prometheus",
+            "--profile",
+            "scrape-target",
+            "--units",
+            "3",
+        ]);
+        ids.push(id);
+        let uuid = model_uuid(&sim, id);
+        prefixes.push(format!(
+            "juju_{MODEL}_{}_{app}_prometheus_scrape_{app}-",
+            &uuid[..8]
+        ));
+        for n in 0..3 {
+            let unit = remote_unit(&sim, id, &format!("{app}/{n}"));
+            expected.insert(format!(
+                "{}:4080",
+                unit["prometheus_scrape_unit_address"].as_str().unwrap()
+            ));
+        }
+    }
+    let bad = sim.relate(&[
+        "broken",
+        "prometheus",
+        "--profile",
+        "scrape-target",
+        "--units",
+        "3",
+    ]);
+    set_data_file(
+        &sim,
+        bad,
+        "broken",
+        json!({"scrape_jobs": r#"[{"job_name": "broken", "static_configs": [{"targets": ["*:4080"]"#}),
+    );
+
+    let config = checked(&sim);
+    let mut rendered = BTreeSet::new();
+    for prefix in &prefixes {
+        let of_app = targets(&config, prefix);
+        assert_eq!(of_app.len(), 3, "{prefix}: {of_app:?}");
+        rendered.extend(of_app);
+    }
+    assert_eq!(rendered.len(), 9);
+    assert_eq!(rendered, expected);
+    assert_eq!(
+        job_names(&config).len(),
+        1 + 9,
+        "ourselves and the 9 good units, nothing of broken: {:?}",
+        job_names(&config)
+    );
+    assert!(!job_names(&config).iter().any(|j| j.contains("broken")));
+
+    // Reported to the broken app in our app data, the good ones hear all is well.
+    let event = parsed(&local_app(&sim, bad)["event"]);
+    let errors = event["scrape_job_errors"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{event}"));
+    assert!(
+        errors.starts_with("scrape_jobs refused: scrape_jobs is not valid"),
+        "{errors}"
+    );
+    for &good in &ids {
+        let event = parsed(&local_app(&sim, good)["event"]);
+        assert_eq!(
+            event["scrape_job_errors"],
+            Value::Null,
+            "relation {good}: {event}"
+        );
+    }
+    // And logged as a WARNING naming the relation and the application.
+    let log = sim.debug_log();
+    let warning = format!("metrics-endpoint:{bad}: broken: scrape_jobs refused");
+    assert!(
+        log.lines()
+            .any(|l| l.contains("WARNING") && l.contains("juju-log") && l.contains(&warning)),
+        "no WARNING with {warning:?} in\n{log}"
+    );
+
+    // A bad unit in a good application is named too, and only that unit is skipped.
+    let web = ids[0];
+    set_data(
+        &sim,
+        web,
+        "web/2",
+        &["prometheus_scrape_unit_address=10.1.2.12:4080"],
+    );
+    let config = checked(&sim);
+    assert_eq!(targets(&config, &prefixes[0]).len(), 2);
+    let event = parsed(&local_app(&sim, web)["event"]);
+    let errors = event["scrape_job_errors"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{event}"));
+    assert!(errors.contains("web/2"), "{errors}");
+    let warning = format!("metrics-endpoint:{web}: web/2: unit data refused");
+    assert!(sim
+        .debug_log()
+        .lines()
+        .any(|l| l.contains("WARNING") && l.contains(&warning)));
+
+    // The broken app fixes its data: it is scraped, the report clears.
+    set_data_file(
+        &sim,
+        bad,
+        "broken",
+        json!({"scrape_jobs": r#"[{"job_name": "broken", "static_configs": [{"targets": ["*:4080"]}]}]"#}),
+    );
+    let config = checked(&sim);
+    assert_eq!(
+        job_names(&config)
+            .iter()
+            .filter(|j| j.contains("broken"))
+            .count(),
+        3
+    );
+    assert_eq!(
+        parsed(&local_app(&sim, bad)["event"])["scrape_job_errors"],
+        Value::Null
+    );
+}
+
+#[test]
+fn monitoring_one_job_per_relation_relate_change_depart_break() {
+    let sim = Sim::deployed(1);
+    let ksm = sim.relate(&[
+        "ksm",
+        "prometheus",
+        "--profile",
+        "monitoring-target",
+        "--units",
+        "2",
+    ]);
+    let node = sim.relate(&["node", "prometheus", "--profile", "monitoring-target"]);
+    let addresses = |id: u32, app: &str, units: u32| -> BTreeSet<String> {
+        (0..units)
+            .map(|n| {
+                let u = remote_unit(&sim, id, &format!("{app}/{n}"));
+                format!("{}:8080", u["private-address"].as_str().unwrap())
+            })
+            .collect()
+    };
+
+    // Two applications with the same job_name: two jobs, keyed by relation id.
+    let config = checked(&sim);
+    let ksm_job = format!("kube-state-metrics_relation_{ksm}");
+    let node_job = format!("kube-state-metrics_relation_{node}");
+    assert_eq!(
+        job_names(&config),
+        ["prometheus", ksm_job.as_str(), node_job.as_str()]
+    );
+    assert_eq!(targets(&config, &ksm_job), addresses(ksm, "ksm", 2));
+    assert_eq!(targets(&config, &node_job), addresses(node, "node", 1));
+
+    set_data(
+        &sim,
+        node,
+        "node",
+        &[
+            r#"targets=["10.1.50.1:9100", "10.1.50.2:9100"]"#,
+            "job_name=node-exporter",
+        ],
+    );
+    let config = checked(&sim);
+    let renamed = format!("node-exporter_relation_{node}");
+    assert_eq!(
+        job_names(&config),
+        ["prometheus", ksm_job.as_str(), renamed.as_str()]
+    );
+    assert_eq!(
+        job(&config, &renamed)["static_configs"][0]["targets"],
+        json!(["10.1.50.1:9100", "10.1.50.2:9100"])
+    );
+
+    // Targets live in the app bag: one departed unit changes nothing, the last one ends it.
+    sim.ok(&["remove-unit", "ksm/1"]);
+    assert_eq!(targets(&checked(&sim), &ksm_job), addresses(ksm, "ksm", 2));
+    sim.ok(&["remove-unit", "ksm/0"]);
+    assert_eq!(job_names(&checked(&sim)), ["prometheus", renamed.as_str()]);
+
+    sim.ok(&["remove-relation", &node.to_string()]);
+    assert_eq!(job_names(&checked(&sim)), ["prometheus"]);
+}
+
+/// Static Alertmanager targets by (scheme, path_prefix).
+type Groups = BTreeMap<(String, String), BTreeSet<String>>;
+
+/// `alerting.alertmanagers`, as static groups and the discovered entries.
+fn alertmanagers(config: &Value) -> (Groups, Vec<Value>) {
+    let mut groups = BTreeMap::new();
+    let mut discovered = Vec::new();
+    let entries = config["alerting"]["alertmanagers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for am in entries {
+        assert_eq!(am["timeout"], "10s", "alertmanager-timeout applies to {am}");
+        if am.get("kubernetes_sd_configs").is_some() {
+            discovered.push(am);
+            continue;
+        }
+        let key = (
+            am["scheme"].as_str().unwrap().to_string(),
+            am["path_prefix"].as_str().unwrap().to_string(),
+        );
+        let targets: BTreeSet<String> = am["static_configs"][0]["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap().to_string())
+            .collect();
+        assert!(
+            groups.insert(key, targets).is_none(),
+            "one entry per scheme and path"
+        );
+    }
+    (groups, discovered)
+}
+
+fn group(scheme: &str, path: &str, targets: &[String]) -> ((String, String), BTreeSet<String>) {
+    (
+        (scheme.to_string(), path.to_string()),
+        targets.iter().cloned().collect(),
+    )
+}
+
+#[test]
+fn alertmanager_in_its_four_dialects_relate_change_depart_break() {
+    let sim = Sim::deployed(1);
+    // v1: unit `url`; v0: unit `public_address`; pod-spec era: app `addrs` + `port`;
+    // charmed-lma: unit `alerting_config`.
+    let v1 = sim.relate(&[
+        "am",
+        "prometheus",
+        "--profile",
+        "alertmanager",
+        "--units",
+        "2",
+    ]);
+    let v0 = sim.relate(&["am-v0", "prometheus", "--profile", "alertmanager-v0"]);
+    let podspec = sim.relate(&[
+        "am-pod",
+        "prometheus",
+        "--profile",
+        "alertmanager-podspec",
+        "--units",
+        "2",
+    ]);
+    let lma = sim.relate(&["am-lma", "prometheus", "--profile", "alertmanager-lma"]);
+    let v0_address = remote_unit(&sim, v0, "am-v0/0")["public_address"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let config = checked(&sim);
+    let (groups, discovered) = alertmanagers(&config);
+    let http_root = [
+        format!("{}:9093", fqdn("am", 0)),
+        format!("{}:9093", fqdn("am", 1)),
+        v0_address.clone(),
+        format!("{}:9093", fqdn("am-pod", 0)),
+        format!("{}:9093", fqdn("am-pod", 1)),
+    ];
+    assert_eq!(groups, BTreeMap::from([group("http", "/", &http_root)]));
+    assert_eq!(discovered.len(), 1);
+    assert_eq!(
+        discovered[0]["kubernetes_sd_configs"],
+        json!([{"role": "pod", "namespaces": {"names": [MODEL]}, "selectors": [{"role": "pod", "label": "juju-app=am-lma"}]}])
+    );
+
+    // Change: v0 says https; a v1 unit moves behind an ingress path; the pod-spec era app
+    // publishes a new port; the lma unit narrows its selector.
+    set_data(&sim, v0, "am-v0/0", &["scheme=https"]);
+    set_data(
+        &sim,
+        v1,
+        "am/1",
+        &["url=http://ingress.example.com:80/lma-am"],
+    );
+    set_data(&sim, podspec, "am-pod", &["port=9094"]);
+    set_data_file(
+        &sim,
+        lma,
+        "am-lma/0",
+        json!({"alerting_config": json!({"alertmanagers": [{"kubernetes_sd_configs": [{"role": "pod", "namespaces": {"names": [MODEL]}, "selectors": [{"role": "pod", "label": "app=am"}]}]}]}).to_string()}),
+    );
+    let config = checked(&sim);
+    let (groups, discovered) = alertmanagers(&config);
+    assert_eq!(
+        groups,
+        BTreeMap::from([
+            group(
+                "http",
+                "/",
+                &[
+                    format!("{}:9093", fqdn("am", 0)),
+                    format!("{}:9094", fqdn("am-pod", 0)),
+                    format!("{}:9094", fqdn("am-pod", 1)),
+                ]
+            ),
+            group("http", "/lma-am", &["ingress.example.com:80".to_string()]),
+            group("https", "/", std::slice::from_ref(&v0_address)),
+        ])
+    );
+    assert_eq!(
+        discovered[0]["kubernetes_sd_configs"][0]["selectors"][0]["label"],
+        "app=am"
+    );
+
+    // Depart: a departed unit's target goes.
+    sim.ok(&["remove-unit", "am/1"]);
+    sim.ok(&["remove-unit", "am-v0/0"]);
+    let (groups, _) = alertmanagers(&checked(&sim));
+    assert_eq!(
+        groups,
+        BTreeMap::from([group(
+            "http",
+            "/",
+            &[
+                format!("{}:9093", fqdn("am", 0)),
+                format!("{}:9094", fqdn("am-pod", 0)),
+                format!("{}:9094", fqdn("am-pod", 1)),
+            ]
+        )])
+    );
+
+    // Break: each relation takes its targets with it; with none left, no alerting section.
+    sim.ok(&["remove-relation", &podspec.to_string()]);
+    let (groups, discovered) = alertmanagers(&checked(&sim));
+    assert_eq!(
+        groups,
+        BTreeMap::from([group("http", "/", &[format!("{}:9093", fqdn("am", 0))])])
+    );
+    assert_eq!(discovered.len(), 1);
+    sim.ok(&["remove-relation", &lma.to_string()]);
+    sim.ok(&["remove-relation", &v1.to_string()]);
+    sim.ok(&["remove-relation", &v0.to_string()]);
+    let config = checked(&sim);
+    assert_eq!(config.get("alerting"), None, "{config}");
+}
+
+#[test]
+fn grafana_source_publishes_for_every_generation() {
+    let sim = Sim::deployed(2);
+    let current = sim.relate(&["grafana", "prometheus"]);
+    let legacy = sim.relate(&["grafana-old", "prometheus", "--profile", "grafana-legacy"]);
+    let uuid = {
+        // Our model's uuid, as the current library publishes it.
+        let data = parsed(&local_app(&sim, current)["grafana_source_data"]);
+        data["model_uuid"].as_str().unwrap().to_string()
+    };
+    assert_eq!(uuid.len(), 36, "{uuid}");
+
+    let expect = |id: u32, interval: &str| {
+        assert_eq!(
+            parsed(&local_app(&sim, id)["grafana_source_data"]),
+            json!({
+                "model": MODEL,
+                "model_uuid": uuid,
+                "application": "prometheus",
+                "type": "prometheus",
+                "extra_fields": {"timeInterval": interval},
+                "secure_extra_fields": null,
+            })
+        );
+        for n in 0..2 {
+            let bag = local_unit(&sim, id, &format!("prometheus/{n}"));
+            assert_eq!(
+                bag["grafana_source_host"],
+                format!("{}:9090", fqdn("prometheus", n))
+            );
+            assert_eq!(bag["port"], "9090");
+            assert_eq!(bag["source-type"], "prometheus");
+            assert_eq!(bag["source-name"], "prometheus");
+            // Juju's own key, which the pod-spec era Grafana pairs with `port`.
+            assert!(bag["private-address"].is_string(), "{bag}");
+        }
+    };
+    expect(current, "1m");
+    expect(legacy, "1m");
+    let config = checked(&sim);
+    sim.assert_not_blocked("prometheus/1");
+    assert_eq!(
+        job_names(&config),
+        ["prometheus"],
+        "Grafana adds nothing to scrape"
+    );
+
+    // Change: Grafana answers with new uids; what we publish follows our own options only.
+    set_data(
+        &sim,
+        current,
+        "grafana",
+        &[
+            "grafana_uid=changed",
+            r#"datasource_uids={"prometheus/0": "x"}"#,
+        ],
+    );
+    expect(current, "1m");
+    sim.ok(&["config", "prometheus", "scrape-interval=30s"]);
+    expect(current, "30s");
+    expect(legacy, "30s");
+    checked(&sim);
+
+    // Depart and break: the other relation keeps its data, nothing blocks.
+    sim.ok(&["add-unit", "grafana"]);
+    sim.ok(&["remove-unit", "grafana/0"]);
+    checked(&sim);
+    sim.ok(&["remove-relation", &current.to_string()]);
+    checked(&sim);
+    expect(legacy, "30s");
+    sim.ok(&["remove-relation", "grafana-old", "prometheus"]);
+    checked(&sim);
+}
+
+#[test]
+fn self_metrics_endpoint_publishes_our_scrape_job_in_the_current_format() {
+    let sim = Sim::deployed(2);
+    let before = sim.prometheus_yml();
+    let id = sim.relate(&[
+        "cos-prometheus",
+        "prometheus",
+        "--profile",
+        "prometheus-scraper",
+    ]);
+    let app = local_app(&sim, id);
+    let metadata = parsed(&app["scrape_metadata"]);
+    assert_eq!(metadata["model"], MODEL);
+    assert_eq!(metadata["application"], "prometheus");
+    assert_eq!(metadata["unit"], "prometheus/0");
+    assert_eq!(metadata["charm_name"], "prometheus-k8s");
+    assert_eq!(metadata["model_uuid"].as_str().unwrap().len(), 36);
+    assert_eq!(
+        parsed(&app["scrape_jobs"]),
+        json!([{"job_name": "prometheus", "metrics_path": "/metrics", "static_configs": [{"targets": ["*:9090"]}]}])
+    );
+    for n in 0..2 {
+        let unit = format!("prometheus/{n}");
+        let bag = local_unit(&sim, id, &unit);
+        assert_eq!(bag["prometheus_scrape_unit_name"], unit);
+        assert_eq!(bag["prometheus_scrape_unit_address"], fqdn("prometheus", n));
+        assert_eq!(bag["prometheus_scrape_unit_fqdn"], fqdn("prometheus", n));
+        // The 2021 library's key: the pod's address, which Juju also gives as private-address.
+        assert_eq!(
+            bag["prometheus_scrape_host"], bag["private-address"],
+            "{bag}"
+        );
+        assert!(
+            bag.get("prometheus_scrape_unit_path")
+                .is_none_or(|p| p == ""),
+            "{bag}"
+        );
+    }
+    assert_eq!(
+        sim.prometheus_yml(),
+        before,
+        "being scraped adds nothing to our config"
+    );
+    checked(&sim);
+
+    // The scraper adds a unit, loses one, then leaves: we are never blocked by it.
+    sim.ok(&["add-unit", "cos-prometheus"]);
+    sim.ok(&["remove-unit", "cos-prometheus/0"]);
+    checked(&sim);
+    sim.ok(&["remove-relation", &id.to_string()]);
+    checked(&sim);
+    assert_eq!(sim.prometheus_yml(), before);
+}
+
+fn remote_write_urls(config: &Value) -> Vec<String> {
+    config["remote_write"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|r| r["url"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn send_remote_write_entries_merged_with_the_option_relate_change_depart_break() {
+    let sim = Sim::deployed(1);
+    let push = |n: u32| format!("http://{}:9009/api/v1/push", fqdn("mimir", n));
+    // The operator's own URL, one of them the same as a related unit's.
+    sim.ok(&[
+        "config",
+        "prometheus",
+        &format!(
+            "remote-write-urls=https://thanos.example.com/api/v1/receive,{}",
+            push(1)
+        ),
+    ]);
+    let id = sim.relate(&[
+        "mimir",
+        "prometheus",
+        "--profile",
+        "remote-write-receiver",
+        "--units",
+        "2",
+    ]);
+    let config = checked(&sim);
+    assert_eq!(
+        remote_write_urls(&config),
+        [
+            "https://thanos.example.com/api/v1/receive".to_string(),
+            push(1),
+            push(0)
+        ],
+        "the option's URLs first, each URL once"
+    );
+
+    set_data(
+        &sim,
+        id,
+        "mimir/0",
+        &[r#"remote_write={"url": "http://mimir-nginx.mimir.svc:8080/api/v1/push"}"#],
+    );
+    let config = checked(&sim);
+    assert_eq!(
+        remote_write_urls(&config),
+        [
+            "https://thanos.example.com/api/v1/receive".to_string(),
+            push(1),
+            "http://mimir-nginx.mimir.svc:8080/api/v1/push".to_string(),
+        ]
+    );
+    // A malformed one is skipped (and named), the rest kept.
+    set_data(
+        &sim,
+        id,
+        "mimir/0",
+        &[r#"remote_write={"url": "file:///etc/passwd"}"#],
+    );
+    let config = checked(&sim);
+    assert_eq!(
+        remote_write_urls(&config),
+        [
+            "https://thanos.example.com/api/v1/receive".to_string(),
+            push(1)
+        ]
+    );
+    assert!(sim.debug_log().contains(&format!(
+        "send-remote-write:{id}: mimir/0: remote_write refused"
+    )));
+
+    sim.ok(&["config", "prometheus", "remote-write-urls="]);
+    sim.ok(&["remove-unit", "mimir/1"]);
+    let config = checked(&sim);
+    assert_eq!(config.get("remote_write"), None, "{config}");
+    set_data(
+        &sim,
+        id,
+        "mimir/0",
+        &[&format!(r#"remote_write={{"url": "{}"}}"#, push(0))],
+    );
+    assert_eq!(remote_write_urls(&checked(&sim)), [push(0)]);
+
+    sim.ok(&["remove-relation", &id.to_string()]);
+    assert_eq!(checked(&sim).get("remote_write"), None);
+}
+
+#[test]
+fn receive_remote_write_enables_the_receiver_and_publishes_each_units_url() {
+    let sim = Sim::deployed(2);
+    let receiver = "--web.enable-remote-write-receiver";
+    assert!(!sim.pod_spec().contains(receiver));
+    let id = sim.relate(&[
+        "agent",
+        "prometheus",
+        "--profile",
+        "remote-write-sender",
+        "--units",
+        "2",
+    ]);
+    let spec = sim.pod_spec();
+    assert!(spec.contains(&format!("- {receiver}\n")), "{spec}");
+    for n in 0..2 {
+        let bag = local_unit(&sim, id, &format!("prometheus/{n}"));
+        assert_eq!(
+            parsed(&bag["remote_write"]),
+            json!({"url": format!("http://{}:9090/api/v1/write", fqdn("prometheus", n))})
+        );
+    }
+    // The agent's alert rules become a rule file (promtool checks it).
+    let config = checked(&sim);
+    let rule_file = format!("juju_receive-remote-write_{id}_agent.rules");
+    assert_eq!(config["rule_files"], json!([rule_file]));
+    let rules: Value = prometheus_charm::yaml::from_str(&sim.rule_files()[&rule_file]).unwrap();
+    assert_eq!(rules["groups"][0]["rules"][0]["alert"], "AgentDown");
+
+    // Change the rules: the file follows.
+    let new_rules = json!({"groups": [{"name": "agent_alerts", "rules": [
+        {"alert": "AgentSlow", "expr": "rate(agent_errors_total[5m]) > 1", "for": "10m", "labels": {"severity": "warning"}},
+        {"record": "job:agent_errors:rate5m", "expr": "sum by (job) (rate(agent_errors_total[5m]))"},
+    ]}]});
+    set_data_file(
+        &sim,
+        id,
+        "agent",
+        json!({"alert_rules": new_rules.to_string()}),
+    );
+    checked(&sim);
+    let rules: Value = prometheus_charm::yaml::from_str(&sim.rule_files()[&rule_file]).unwrap();
+    let rules = &rules["groups"][0]["rules"];
+    assert_eq!(rules[0]["alert"], "AgentSlow");
+    assert_eq!(rules[1]["record"], "job:agent_errors:rate5m");
+
+    // Depart: the last unit leaving takes the rules; the receiver stays while related.
+    sim.ok(&["remove-unit", "agent/0"]);
+    assert_eq!(checked(&sim)["rule_files"], json!([rule_file]));
+    sim.ok(&["remove-unit", "agent/1"]);
+    assert_eq!(checked(&sim).get("rule_files"), None);
+    assert!(sim.pod_spec().contains(receiver));
+
+    // Break: the receiver is switched off again.
+    sim.ok(&["remove-relation", &id.to_string()]);
+    checked(&sim);
+    assert!(!sim.pod_spec().contains(receiver));
+}
