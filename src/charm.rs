@@ -486,9 +486,7 @@ pub fn run<T: HookTools + ?Sized, A: PrometheusApi + ?Sized>(
     api: &A,
 ) -> Result<(), CharmError> {
     if let Some(Hook::Action(name)) = hook {
-        // actions.yaml declares no action yet, so Juju never runs one; fail it plainly.
-        tools.action_fail(&format!("the charm has no action {name:?}"))?;
-        return Ok(());
+        return crate::actions::run(tools, ctx, name, api);
     }
     let observed = observe(tools, ctx, hook)?;
     let plan = plan(&observed)?;
@@ -931,20 +929,19 @@ mod tests {
     }
 
     #[test]
-    fn actions_fail_plainly() {
+    fn actions_change_nothing_a_hook_would() {
         let tools = leader();
         run(
             &tools,
             &ctx("prometheus/0"),
-            Some(&Hook::Action("reload".into())),
+            Some(&Hook::Action("show-config".into())),
         )
         .unwrap();
         let m = tools.model();
-        assert_eq!(
-            m.action_failure.as_deref(),
-            Some("the charm has no action \"reload\"")
-        );
+        assert_eq!(m.action_failure, None);
+        assert!(m.action_results.contains_key("prometheus-yml"));
         assert!(m.pod_spec.is_none());
+        assert!(m.unit_status.is_none());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The prometheus-k8s charm: a functional core (config, relations, prometheus.yml, pod spec,
 //! status) and a thin shell (`charm`) that observes through the Juju hook tools and applies.
 
+pub mod actions;
 pub mod charm;
 pub mod config;
 pub mod error;

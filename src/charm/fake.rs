@@ -64,6 +64,8 @@ pub(crate) struct FakeModel {
     pub unit_status: Option<Status>,
     pub app_status: Option<Status>,
     pub action_failure: Option<String>,
+    /// Everything given to `action-set`, merged as Juju does.
+    pub action_results: BTreeMap<String, String>,
     pub logs: Vec<(LogLevel, String)>,
     /// Each call, as `<tool> <args>` in the charm's terms.
     pub calls: Vec<String>,
@@ -323,8 +325,10 @@ impl HookTools for FakeTools {
         self.call("action-get", "").map(|_| Map::new())
     }
 
-    fn action_set(&self, _results: &BTreeMap<String, String>) -> Result<(), ToolError> {
-        self.call("action-set", "").map(|_| ())
+    fn action_set(&self, results: &BTreeMap<String, String>) -> Result<(), ToolError> {
+        let mut m = self.call("action-set", "")?;
+        m.action_results.extend(results.clone());
+        Ok(())
     }
 
     fn action_fail(&self, message: &str) -> Result<(), ToolError> {

@@ -22,7 +22,7 @@ mod validate;
 #[cfg(test)]
 mod promtool_tests;
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;
 
 use std::collections::BTreeMap;
 
