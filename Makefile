@@ -6,6 +6,8 @@ MUSL      := x86_64-unknown-linux-musl
 CHARM     := prometheus-k8s.charm
 IMAGE     ?= ubuntu/prometheus:latest
 CARGO     ?= cargo
+# Where cargo puts its output (honours CARGO_TARGET_DIR, as cargo itself does).
+TARGET    := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 # The Debian packages the demo and the tests use for real (promtool, prometheus,
 # alertmanager), and the tools that pack and inspect the .charm archive.
 APT_PKGS  := prometheus prometheus-alertmanager zip unzip file gcc musl-tools curl jq bsdextrautils
@@ -37,11 +39,11 @@ build:
 # The charm ships one static binary; dispatch and every hook are symlinks to it.
 charm: deps
 	$(CARGO) build --release --locked --target $(MUSL) -p prometheus-charm
-	scripts/pack-charm target/$(MUSL)/release/prometheus-charm $(CHARM)
+	scripts/pack-charm $(TARGET)/$(MUSL)/release/prometheus-charm $(CHARM)
 
 demo: charm
 	$(CARGO) build --release --locked -p juju-sim
-	JUJU_SIM=target/release/juju-sim scripts/demo $(CHARM) $(IMAGE)
+	JUJU_SIM=$(TARGET)/release/juju-sim scripts/demo $(CHARM) $(IMAGE)
 
 test: charm
 	$(CARGO) build --locked -p juju-sim
@@ -53,7 +55,7 @@ lint:
 
 bench: charm
 	$(CARGO) build --release --locked -p juju-sim
-	JUJU_SIM=target/release/juju-sim scripts/bench $(CHARM)
+	JUJU_SIM=$(TARGET)/release/juju-sim scripts/bench $(CHARM)
 
 clean:
 	rm -rf build $(CHARM) prometheus-charm .juju-sim
