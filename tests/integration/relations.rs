@@ -498,6 +498,23 @@ fn monitoring_one_job_per_relation_relate_change_depart_break() {
         json!(["10.1.50.1:9100", "10.1.50.2:9100"])
     );
 
+    // Untrusted input: unreadable targets skip that relation only, and say so.
+    set_data(&sim, ksm, "ksm", &["targets=10.1.9.9:8080"]);
+    let config = checked(&sim);
+    assert_eq!(job_names(&config), ["prometheus", renamed.as_str()]);
+    let warning = format!("monitoring:{ksm}: ksm: targets refused");
+    assert!(sim
+        .debug_log()
+        .lines()
+        .any(|l| l.contains("WARNING") && l.contains(&warning)));
+    set_data(
+        &sim,
+        ksm,
+        "ksm",
+        &[&format!("targets={}", json!(addresses(ksm, "ksm", 2)))],
+    );
+    assert_eq!(targets(&checked(&sim), &ksm_job), addresses(ksm, "ksm", 2));
+
     // Targets live in the app bag: one departed unit changes nothing, the last one ends it.
     sim.ok(&["remove-unit", "ksm/1"]);
     assert_eq!(targets(&checked(&sim), &ksm_job), addresses(ksm, "ksm", 2));
@@ -632,6 +649,19 @@ fn alertmanager_in_its_four_dialects_relate_change_depart_break() {
         discovered[0]["kubernetes_sd_configs"][0]["selectors"][0]["label"],
         "app=am"
     );
+
+    // Untrusted input: a unit naming a scheme Prometheus cannot use is skipped and named;
+    // every other Alertmanager keeps receiving alerts.
+    set_data(&sim, v0, "am-v0/0", &["scheme=gopher"]);
+    let (groups, discovered) = alertmanagers(&checked(&sim));
+    assert_eq!(groups.len(), 2, "{groups:?}");
+    assert!(!groups.contains_key(&("https".to_string(), "/".to_string())));
+    assert_eq!(discovered.len(), 1);
+    let warning = format!("alertmanager:{v0}: am-v0/0: alertmanager address refused");
+    assert!(sim
+        .debug_log()
+        .lines()
+        .any(|l| l.contains("WARNING") && l.contains(&warning)));
 
     // Depart: a departed unit's target goes.
     sim.ok(&["remove-unit", "am/1"]);
