@@ -1,1 +1,133 @@
-//! Filled in by its issue; see tests/integration/main.rs.
+//! Issue 5: the actions through `juju-sim run-action`, on models without live workloads
+//! (live ones are in live.rs): show-config, validate-configuration (accepted, rejected by
+//! promtool, invalid options) and reload reporting the units it could not reach.
+
+use serde_json::Value;
+
+use crate::harness::Sim;
+
+fn results(report: &Value) -> &Value {
+    &report["results"]
+}
+
+#[test]
+fn show_config_returns_the_files_the_pod_mounts() {
+    let sim = Sim::deployed(2);
+    sim.ok(&["relate", "scrape-target", "prometheus"]);
+    let rules = sim.rule_files();
+    assert_eq!(rules.len(), 1, "{rules:?}");
+    for unit in ["prometheus/0", "prometheus/1"] {
+        let report = sim.run_action(unit, "show-config", &[]);
+        assert_eq!(report["status"], "completed", "{report}");
+        let r = results(&report);
+        assert_eq!(r["prometheus-yml"], sim.prometheus_yml().as_str(), "{unit}");
+        let (name, content) = rules.iter().next().unwrap();
+        assert_eq!(r["rule-files"]["0"]["name"], name.as_str());
+        assert_eq!(r["rule-files"]["0"]["content"], content.as_str());
+    }
+    // Actions change nothing: no spec, relation data or status from them.
+    let from_action: Vec<String> = sim
+        .calls(None)
+        .iter()
+        .filter(|c| c["hook"] == "show-config")
+        .filter_map(|c| c["tool"].as_str().map(str::to_string))
+        .collect();
+    assert!(
+        from_action.iter().any(|t| t == "action-set"),
+        "{from_action:?}"
+    );
+    for tool in ["pod-spec-set", "relation-set", "status-set", "state-set"] {
+        assert!(
+            !from_action.iter().any(|t| t == tool),
+            "{tool} in {from_action:?}"
+        );
+    }
+}
+
+#[test]
+fn validate_configuration_runs_promtool_on_the_rendered_files() {
+    let sim = Sim::deployed(2);
+    sim.ok(&["relate", "alertmanager", "prometheus"]);
+    sim.ok(&["relate", "scrape-target", "prometheus"]);
+    for unit in ["prometheus/0", "prometheus/1"] {
+        let report = sim.run_action(unit, "validate-configuration", &[]);
+        assert_eq!(report["status"], "completed", "{report}");
+        let r = results(&report);
+        assert_eq!(r["valid"], "true");
+        let output = r["output"].as_str().unwrap();
+        assert!(
+            output.contains("SUCCESS: prometheus.yml is valid prometheus config file syntax"),
+            "{output}"
+        );
+        assert!(output.contains("SUCCESS: 1 rules found"), "{output}");
+    }
+}
+
+/// Debian builds Prometheus and promtool without Kubernetes service discovery, so the
+/// `monitor-k8s` jobs are a configuration that promtool here rejects (as would the
+/// Prometheus that `make test` installs, were it to load it): the action must say so.
+#[test]
+fn validate_configuration_fails_when_promtool_rejects() {
+    let sim = Sim::deployed(1);
+    sim.ok(&["config", "prometheus", "monitor-k8s=true"]);
+    let report = sim.run_action("prometheus/0", "validate-configuration", &[]);
+    assert_eq!(report["status"], "failed", "{report}");
+    let message = report["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(
+            "promtool rejected the configuration: FAILED: parsing YAML file prometheus.yml"
+        ) && message.contains("field kubernetes_sd_configs not found"),
+        "{message}"
+    );
+    let r = results(&report);
+    assert_eq!(r["valid"], "false");
+    assert!(r["output"]
+        .as_str()
+        .unwrap()
+        .contains("Checking prometheus.yml"));
+}
+
+#[test]
+fn every_action_fails_on_invalid_options_naming_them() {
+    let sim = Sim::deployed(1);
+    sim.ok(&["config", "prometheus", "scrape-timeout=2m"]);
+    for action in ["show-config", "validate-configuration", "reload"] {
+        let report = sim.run_action("prometheus/0", action, &[]);
+        assert_eq!(report["status"], "failed", "{report}");
+        let message = report["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("invalid config: scrape-timeout=\"2m\"")
+                && message.ends_with("(fix it with `juju config`)"),
+            "{action}: {message}"
+        );
+        assert_eq!(results(&report), &Value::Object(Default::default()));
+    }
+}
+
+#[test]
+fn reload_reports_every_unit_it_cannot_reach() {
+    let sim = Sim::deployed(2);
+    let status = sim.status();
+    let address = |unit: &str| {
+        status["applications"]["prometheus"]["units"][unit]["address"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let report = sim.run_action("prometheus/1", "reload", &[]);
+    assert_eq!(report["status"], "failed", "{report}");
+    let message = report["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("reload failed on 2 of 2 unit(s): "),
+        "{message}"
+    );
+    for unit in ["prometheus/0", "prometheus/1"] {
+        let r = &results(&report)["units"][unit.replace('/', "-")];
+        let at = format!("{}:9090", address(unit));
+        assert_eq!(r["address"], at.as_str(), "{report}");
+        assert_eq!(r["reloaded"], "false");
+        let error = r["error"].as_str().unwrap();
+        assert!(error.contains("refused"), "{error}");
+        assert!(message.contains(&format!("{unit} at {at}: ")), "{message}");
+    }
+}

@@ -325,3 +325,145 @@ fn without_kubernetes_sd(config: &mut Value, scratch: &Path) {
         ams.iter_mut().for_each(swap);
     }
 }
+
+// Actions and live workloads (issue 5).
+
+/// How often a wait polls.
+const POLL: std::time::Duration = std::time::Duration::from_millis(300);
+
+impl Sim {
+    /// `run-action <unit> <action> [k=v...] --format json`: juju-sim's report, whether the
+    /// action completed or failed (the exit code must agree with the reported status).
+    pub fn run_action(&self, unit: &str, action: &str, params: &[&str]) -> Value {
+        let mut args = vec!["run-action", unit, action];
+        args.extend(params);
+        args.extend(["--format", "json"]);
+        let out = self.run(&args);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+            panic!(
+                "run-action {action} on {unit}: {e}\nstdout:\n{stdout}\nstderr:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        assert_eq!(
+            out.status.success(),
+            report["status"] == "completed",
+            "exit code and status disagree: {report}"
+        );
+        report
+    }
+
+    /// A live model (juju-sim runs the pod spec with the real Prometheus): `units` units of
+    /// the charm listening on `port`, with `options` (`k=v`) on top.
+    pub fn deployed_live(units: u32, port: u16, options: &[&str]) -> Sim {
+        let sim = Sim::new();
+        let n = units.to_string();
+        let charm = sim.charm.display().to_string();
+        let port = format!("port={port}");
+        let resource = format!("prometheus-image={IMAGE}");
+        let mut args = vec![
+            "deploy",
+            &charm,
+            "--resource",
+            &resource,
+            "-n",
+            &n,
+            "--live",
+            "--config",
+            &port,
+        ];
+        for option in options {
+            args.extend(["--config", option]);
+        }
+        sim.ok(&args);
+        sim
+    }
+
+    /// A unit's workload as `status` shows it for live models (state, pid, address, ready).
+    pub fn workload(&self, unit: &str) -> Value {
+        let status = self.status();
+        let app = unit.split('/').next().unwrap_or_default();
+        status["applications"][app]["units"][unit]["workload"].clone()
+    }
+
+    /// The PID of a unit's running workload.
+    pub fn workload_pid(&self, unit: &str) -> u64 {
+        let workload = self.workload(unit);
+        assert_eq!(workload["state"], "running", "{unit}: {workload}");
+        workload["pid"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{unit} has no pid: {workload}"))
+    }
+
+    /// Polls `check` until it gives a value, firing `update-status` before each try (as Juju
+    /// does every few minutes) when `update_status` is set. Panics at the deadline, showing
+    /// what it waited for, the last answer and the status.
+    pub fn wait_for<T>(
+        &self,
+        what: &str,
+        timeout: std::time::Duration,
+        update_status: bool,
+        mut check: impl FnMut(&Sim) -> Result<T, String>,
+    ) -> T {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if update_status {
+                self.ok(&["update-status"]);
+            }
+            let last = match check(self) {
+                Ok(value) => return value,
+                Err(last) => last,
+            };
+            if std::time::Instant::now() >= deadline {
+                panic!(
+                    "gave up after {timeout:?} waiting for {what}; last: {last}\nstatus:\n{}",
+                    self.ok(&["status"])
+                );
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+
+    /// Waits (firing update-status) until the unit is active, giving its message.
+    pub fn wait_active(&self, unit: &str, timeout: std::time::Duration) -> String {
+        self.wait_for(
+            &format!("{unit} to be active"),
+            timeout,
+            true,
+            |sim| match sim.unit_status(unit) {
+                (status, message) if status == "active" => Ok(message),
+                (status, message) => Err(format!("{status}: {message}")),
+            },
+        )
+    }
+}
+
+/// A TCP port nothing listens on right now (the kernel's pick), for a live model's Prometheus.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// `GET http://<address><path>` on a Prometheus (or Alertmanager) API: the JSON answer's
+/// `data`, or why there is none.
+pub fn api_get(address: &str, path: &str) -> Result<Value, String> {
+    let client = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let url = format!("http://{address}{path}");
+    let body = client
+        .get(&url)
+        .send()
+        .and_then(|r| r.text())
+        .map_err(|e| format!("{url}: {e}"))?;
+    let answer: Value = serde_json::from_str(&body).map_err(|e| format!("{url}: {e}: {body}"))?;
+    if answer["status"] != "success" {
+        return Err(format!("{url}: {answer}"));
+    }
+    Ok(answer["data"].clone())
+}
