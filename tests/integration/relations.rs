@@ -240,6 +240,42 @@ fn metrics_endpoint_current_library_relate_change_depart_break() {
         BTreeSet::from([format!("{}:9000", address(0)), "10.1.99.7:9000".to_string()])
     );
 
+    // A unit behind an ingress path gets it in front of metrics_path; a job name trying to
+    // smuggle YAML in stays one (sanitized) job name, and nothing else appears.
+    set_data(&sim, id, "zinc/0", &["prometheus_scrape_unit_path=/zinc-0"]);
+    set_data_file(
+        &sim,
+        id,
+        "zinc",
+        json!({"scrape_jobs": json!([{
+            "job_name": "x\n- job_name: prometheus\n  static_configs: [{targets: ['evil:1']}]",
+            "metrics_path": "/stats",
+            "static_configs": [{"targets": ["*:9000"]}],
+        }]).to_string()}),
+    );
+    let config = checked(&sim);
+    let names = job_names(&config);
+    assert_eq!(names.len(), 3, "{names:?}");
+    assert_eq!(names[0], "prometheus");
+    for (name, path) in names[1..].iter().zip(["/zinc-0/stats", "/stats"]) {
+        assert!(
+            name.starts_with(&prefix) && !name.contains('\n'),
+            "{name:?}"
+        );
+        assert_eq!(job(&config, name)["metrics_path"], path, "{name}");
+    }
+    assert!(!targets(&config, "").contains("evil:1"));
+    set_data_file(
+        &sim,
+        id,
+        "zinc",
+        json!({"scrape_jobs": json!([{
+            "job_name": "zinc",
+            "metrics_path": "/stats",
+            "static_configs": [{"targets": ["*:9000", "10.0.0.5:9100"]}],
+        }]).to_string()}),
+    );
+
     // Depart: the unit's job goes, the rest stays.
     sim.ok(&["remove-unit", "zinc/1"]);
     let config = checked(&sim);
