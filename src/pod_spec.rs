@@ -220,6 +220,13 @@ pub fn args(config: &CharmConfig, remote_write_receiver: bool) -> Vec<String> {
     args
 }
 
+/// Kubernetes expands `$(VAR)` in container args and turns `$$` into `$`; doubling every
+/// `$` makes it hand Prometheus the option's text exactly (a page title of `$(POD_NAME)`
+/// stays that text).
+fn kubernetes_escaped(arg: &str) -> String {
+    arg.replace('$', "$$")
+}
+
 fn probe(path: &str, port: u16, initial_delay_seconds: u32) -> Probe {
     Probe {
         http_get: HttpGet {
@@ -311,7 +318,10 @@ pub fn build(input: PodSpecInput<'_>) -> PodSpec {
                 username: image.username.clone(),
                 password: image.password.clone(),
             },
-            args: args(config, remote_write_receiver),
+            args: args(config, remote_write_receiver)
+                .iter()
+                .map(|a| kubernetes_escaped(a))
+                .collect(),
             ports: vec![ContainerPort {
                 name: "http".to_string(),
                 container_port: config.port,
@@ -435,6 +445,21 @@ mod tests {
                     api_version: "v1".into()
                 }
             }
+        );
+    }
+
+    #[test]
+    fn dollars_reach_prometheus_as_written_through_kubernetes_expansion() {
+        let c = config(&[
+            ("web-page-title", json!("$(POD_NAME) costs $$5")),
+            ("web-external-url", json!("https://prom.example.com/$x")),
+        ]);
+        let args = spec(&c, &files(), false).containers[0].args.clone();
+        assert!(args.contains(&"--web.page-title=$$(POD_NAME) costs $$$$5".to_string()));
+        assert!(args.contains(&"--web.external-url=https://prom.example.com/$$x".to_string()));
+        // What Prometheus itself is given is the option's text.
+        assert!(
+            super::args(&c, false).contains(&"--web.page-title=$(POD_NAME) costs $$5".to_string())
         );
     }
 

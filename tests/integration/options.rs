@@ -170,9 +170,10 @@ fn each_option_changes_exactly_its_flag_or_its_part_of_prometheus_yml() {
             &[],
         ),
         (
-            &["web-page-title=Fleet metrics: eu-1"],
+            // Kubernetes would expand `$(POD_NAME)` in args: it is escaped as `$$`.
+            &["web-page-title=Fleet metrics: $(POD_NAME)"],
             &["--web.page-title=Prometheus Time Series Collection and Processing Server"],
-            &["--web.page-title=Fleet metrics: eu-1"],
+            &["--web.page-title=Fleet metrics: $$(POD_NAME)"],
         ),
         (
             &["web-max-connections=2048"],
