@@ -202,6 +202,7 @@ fn each_option_changes_exactly_its_flag_or_its_part_of_prometheus_yml() {
     for (pairs, removed, added) in flag_cases {
         let after = set(&sim, pairs);
         assert_args_changed(&s, &after, removed, added);
+        // Flag options leave prometheus.yml alone; the replica label is in both.
         if pairs != ["replica-label="] {
             assert_eq!(prometheus_yml(&after), prometheus_yml(&s), "{pairs:?}");
         }
