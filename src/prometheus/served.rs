@@ -41,6 +41,27 @@ const DURATION_KEYS: [&str; 12] = [
 /// Maps whose names are data (labels, URL parameters): the served one may not have more.
 const EXACT_MAPS: [&str; 3] = ["external_labels", "labels", "params"];
 
+/// The lists of prometheus.yml that the charm writes (config.rs), left out when empty.
+const COLLECTIONS: [&str; 14] = [
+    "rule_files",
+    "alertmanagers",
+    "alert_relabel_configs",
+    "scrape_configs",
+    "remote_write",
+    "static_configs",
+    "targets",
+    "relabel_configs",
+    "metric_relabel_configs",
+    "write_relabel_configs",
+    "kubernetes_sd_configs",
+    "selectors",
+    "names",
+    "source_labels",
+];
+
+/// Sections the charm may leave out whole that hold such lists or maps.
+const SECTIONS: [&str; 3] = ["global", "alerting", "namespaces"];
+
 /// Where the served configuration first differs from the rendered one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Difference {
@@ -138,14 +159,21 @@ fn show(value: &Value) -> String {
     }
 }
 
+/// A value Prometheus leaves out of what it prints (its fields are `omitempty`).
 fn is_empty(value: &Value) -> bool {
     match value {
         Value::Null => true,
         Value::String(s) => s.is_empty(),
         Value::Array(a) => a.is_empty(),
         Value::Object(o) => o.is_empty(),
-        _ => false,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::Bool(b) => !b,
     }
+}
+
+/// A rendered value that asks for Prometheus's default, whichever it prints.
+fn is_default(value: &Value) -> bool {
+    matches!(value, Value::Null) || value.as_str() == Some("")
 }
 
 fn contained(rendered: &Value, served: &Value, path: &mut Vec<Segment>) -> Result<(), Difference> {
@@ -166,7 +194,7 @@ fn contained(rendered: &Value, served: &Value, path: &mut Vec<Segment>) -> Resul
             }
             Ok(())
         }
-        (r, s) if is_empty(r) && is_empty(s) => Ok(()),
+        (r, _) if is_default(r) => Ok(()),
         (r, s) if scalar_matches(path, r, s) => Ok(()),
         (r, s) => differs(path, show(r), show(s)),
     }
@@ -206,17 +234,20 @@ fn objects(
     Ok(())
 }
 
-/// A served value the charm did not render: only defaults are allowed, that is scalars and
-/// maps of scalars (a remote write's `queue_config`), no list items and no labels.
+/// A served value under `path` that the charm did not render. Lists the charm writes (when
+/// it has items) must be empty and label maps too; sections holding them are looked into;
+/// everything else is Prometheus's own default (a remote write's `queue_config`, the
+/// `scrape_protocols` of newer versions) and not the charm's business.
 fn absent(served: &Value, path: &mut Vec<Segment>) -> Result<(), Difference> {
+    let key = last_key(path).unwrap_or_default();
     match served {
-        Value::Array(items) if !items.is_empty() => {
+        Value::Array(items) if !items.is_empty() && COLLECTIONS.contains(&key) => {
             differs(path, "nothing".into(), format!("{} item(s)", items.len()))
         }
-        Value::Object(map) => {
-            if !map.is_empty() && last_key(path).is_some_and(|k| EXACT_MAPS.contains(&k)) {
-                return differs(path, "nothing".into(), show(served));
-            }
+        Value::Object(map) if !map.is_empty() && EXACT_MAPS.contains(&key) => {
+            differs(path, "nothing".into(), show(served))
+        }
+        Value::Object(map) if SECTIONS.contains(&key) => {
             for (key, value) in map {
                 path.push(Segment::Key(key.clone()));
                 absent(value, path)?;
@@ -453,6 +484,147 @@ mod tests {
         }
         let d = difference(&rendered, SERVED_SECRETS).unwrap().unwrap();
         assert_eq!(d.path, "scrape_configs[1].basic_auth.username");
+    }
+
+    #[test]
+    fn zeros_and_empty_values_match_what_prometheus_leaves_out_or_fills_in() {
+        let mut rendered = parse(RENDERED_RELATIONS);
+        rendered.scrape_configs[1].sample_limit = Some(0);
+        rendered.scrape_configs[1].scheme = Some(String::new());
+        assert_eq!(difference(&rendered, SERVED_RELATIONS).unwrap(), None);
+        rendered.scrape_configs[1].sample_limit = Some(10);
+        let d = difference(&rendered, SERVED_RELATIONS).unwrap().unwrap();
+        assert_eq!(
+            d.to_string(),
+            "scrape_configs[1].sample_limit: rendered 10, served nothing"
+        );
+        rendered.scrape_configs[1].sample_limit = None;
+        rendered.scrape_configs[1].scheme = Some("https".into());
+        let d = difference(&rendered, SERVED_RELATIONS).unwrap().unwrap();
+        assert_eq!(
+            d.to_string(),
+            "scrape_configs[1].scheme: rendered https, served http"
+        );
+    }
+
+    /// Newer Prometheus versions print more defaults, lists among them.
+    #[test]
+    fn defaults_of_newer_versions_are_not_differences() {
+        let served = SERVED_RELATIONS
+            .replace(
+                "  evaluation_interval: 1m\n",
+                "  evaluation_interval: 1m\n  scrape_protocols:\n  - OpenMetricsText1.0.0\n  \
+                 - PrometheusText0.0.4\n",
+            )
+            .replace("alerting:\n", "runtime:\n  gogc: 75\nalerting:\n")
+            .replace(
+                "  enable_http2: true\n  static_configs:",
+                "  enable_http2: true\n  scrape_protocols:\n  - PrometheusText0.0.4\n  \
+                 static_configs:",
+            );
+        assert!(served.contains("runtime:"), "{served}");
+        assert_eq!(served.matches("scrape_protocols").count(), 2, "{served}");
+        assert_eq!(
+            difference(&parse(RENDERED_RELATIONS), &served).unwrap(),
+            None
+        );
+    }
+
+    /// Every list and label map the typed model can write is known to the removal check.
+    #[test]
+    fn every_collection_of_the_model_is_known() {
+        use crate::prometheus::config::*;
+        use std::collections::BTreeMap;
+        let relabel = RelabelConfig {
+            source_labels: vec!["a".into()],
+            ..RelabelConfig::default()
+        };
+        let statics = vec![StaticConfig {
+            targets: vec!["a:1".into()],
+            labels: BTreeMap::from([("a".into(), "b".into())]),
+        }];
+        let sd = vec![KubernetesSdConfig {
+            role: "pod".into(),
+            namespaces: Some(Namespaces {
+                own_namespace: true,
+                names: vec!["a".into()],
+            }),
+            selectors: vec![Selector {
+                role: "pod".into(),
+                ..Selector::default()
+            }],
+            ..KubernetesSdConfig::default()
+        }];
+        let full = PrometheusConfig {
+            global: GlobalConfig {
+                external_labels: BTreeMap::from([("a".into(), "b".into())]),
+                ..GlobalConfig::default()
+            },
+            rule_files: vec!["a.rules".into()],
+            alerting: Some(AlertingConfig {
+                alert_relabel_configs: vec![relabel.clone()],
+                alertmanagers: vec![AlertmanagerConfig {
+                    static_configs: statics.clone(),
+                    kubernetes_sd_configs: sd.clone(),
+                    relabel_configs: vec![relabel.clone()],
+                    ..AlertmanagerConfig::default()
+                }],
+            }),
+            scrape_configs: vec![ScrapeConfig {
+                job_name: "a".into(),
+                params: BTreeMap::from([("a".into(), vec!["b".into()])]),
+                kubernetes_sd_configs: sd,
+                static_configs: statics,
+                relabel_configs: vec![relabel.clone()],
+                metric_relabel_configs: vec![relabel.clone()],
+                ..ScrapeConfig::default()
+            }],
+            remote_write: vec![RemoteWriteConfig {
+                url: "http://a".into(),
+                write_relabel_configs: vec![relabel],
+                ..RemoteWriteConfig::default()
+            }],
+        };
+        fn walk(value: &Value, key: &str, seen: &mut Vec<String>) -> bool {
+            let mut holds = false;
+            match value {
+                Value::Array(items) => {
+                    assert!(
+                        COLLECTIONS.contains(&key),
+                        "list {key} is not in COLLECTIONS"
+                    );
+                    seen.push(key.to_string());
+                    for item in items {
+                        walk(item, "", seen);
+                    }
+                    holds = true;
+                }
+                Value::Object(_) if EXACT_MAPS.contains(&key) => {
+                    seen.push(key.to_string());
+                    holds = true;
+                }
+                Value::Object(map) => {
+                    for (k, v) in map {
+                        holds |= walk(v, k, seen);
+                    }
+                    // A section holding lists must be looked into when left out.
+                    assert!(
+                        !holds
+                            || key.is_empty()
+                            || SECTIONS.contains(&key)
+                            || key == "scrape_configs",
+                        "section {key} is not in SECTIONS"
+                    );
+                }
+                _ => {}
+            }
+            holds
+        }
+        let mut seen = Vec::new();
+        walk(&serde_json::to_value(&full).unwrap(), "", &mut seen);
+        for key in COLLECTIONS.iter().chain(&EXACT_MAPS) {
+            assert!(seen.iter().any(|s| s == key), "{key} never seen");
+        }
     }
 
     #[test]
