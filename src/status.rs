@@ -51,16 +51,17 @@ pub fn decide(input: StatusInput<'_>) -> Statuses {
 }
 
 /// Adds what the unit's own Prometheus says. Blocked stays as it is: the operator acts first.
-/// A configuration Prometheus refuses blocks too (it will not load by retrying); anything
-/// else short of serving the rendered configuration makes an active unit wait, keeping its
-/// notes, until a later hook (update-status at the latest) finds it done.
-pub fn with_workload(statuses: Statuses, workload: &WorkloadState) -> Statuses {
+/// A configuration Prometheus refuses blocks too (it will not load by retrying), unless this
+/// very hook set a new spec, whose files reach the pod only after the hook; anything else
+/// short of serving the rendered configuration makes an active unit wait, keeping its notes,
+/// until a later hook (update-status at the latest) finds it done.
+pub fn with_workload(statuses: Statuses, workload: &WorkloadState, spec_set: bool) -> Statuses {
     if statuses.unit.kind == StatusKind::Blocked {
         return statuses;
     }
     let unit = match workload {
         WorkloadState::Current { .. } => return statuses,
-        WorkloadState::Refused { target, message } => Status::blocked(format!(
+        WorkloadState::Refused { target, message } if !spec_set => Status::blocked(format!(
             "Prometheus at {target} refused the configuration: {message}"
         )),
         other => {
@@ -73,11 +74,15 @@ pub fn with_workload(statuses: Statuses, workload: &WorkloadState) -> Statuses {
                     "waiting for Prometheus at {target} to load the new configuration \
                      ({difference})"
                 ),
+                WorkloadState::Refused { target, message } => format!(
+                    "waiting for Prometheus at {target} to load the new configuration \
+                     (it refused the one it has: {message})"
+                ),
                 WorkloadState::Unreachable { target, reason }
                 | WorkloadState::Unreadable { target, reason } => {
                     format!("waiting for Prometheus at {target}: {reason}")
                 }
-                WorkloadState::Current { .. } | WorkloadState::Refused { .. } => String::new(),
+                WorkloadState::Current { .. } => String::new(),
             };
             if statuses.unit.message.is_empty() {
                 Status::waiting(reason)
@@ -246,13 +251,18 @@ mod tests {
         );
     }
 
+    /// In a hook that set no new spec.
+    fn with(statuses: Statuses, workload: &WorkloadState) -> Statuses {
+        with_workload(statuses, workload, false)
+    }
+
     fn target() -> Target {
         Target::new("127.0.0.1", 9090)
     }
 
     #[test]
     fn a_serving_prometheus_keeps_the_unit_active() {
-        let s = with_workload(
+        let s = with(
             decide(input(true)),
             &WorkloadState::Current { target: target() },
         );
@@ -262,7 +272,7 @@ mod tests {
 
     #[test]
     fn an_unreachable_prometheus_makes_both_wait_with_the_reason() {
-        let s = with_workload(
+        let s = with(
             decide(input(true)),
             &WorkloadState::Unreachable {
                 target: target(),
@@ -276,7 +286,7 @@ mod tests {
             )
         );
         assert_eq!(s.application, Some(s.unit.clone()));
-        let follower = with_workload(decide(input(false)), &WorkloadState::NoAddress);
+        let follower = with(decide(input(false)), &WorkloadState::NoAddress);
         assert_eq!(
             follower.unit,
             Status::waiting("waiting for the pod's address")
@@ -287,7 +297,7 @@ mod tests {
     #[test]
     fn waiting_keeps_the_notes_of_active() {
         let render = ["scrape job \"x\" left out".to_string()];
-        let s = with_workload(
+        let s = with(
             decide(StatusInput {
                 render_warnings: &render,
                 ..input(false)
@@ -309,7 +319,7 @@ mod tests {
                  left out 1 clashing relation contribution(s) (see juju debug-log)"
             )
         );
-        let s = with_workload(
+        let s = with(
             decide(input(false)),
             &WorkloadState::NotReady { target: target() },
         );
@@ -321,7 +331,7 @@ mod tests {
 
     #[test]
     fn a_refused_configuration_blocks() {
-        let s = with_workload(
+        let s = with(
             decide(input(true)),
             &WorkloadState::Refused {
                 target: target(),
@@ -344,7 +354,23 @@ mod tests {
             config_errors: &errors,
             ..input(true)
         });
-        let s = with_workload(blocked.clone(), &WorkloadState::NoAddress);
+        let s = with(blocked.clone(), &WorkloadState::NoAddress);
         assert_eq!(s, blocked);
+    }
+
+    #[test]
+    fn a_refusal_in_the_hook_that_set_a_new_spec_waits_for_it() {
+        let refused = WorkloadState::Refused {
+            target: target(),
+            message: "failed to reload config: bad".into(),
+        };
+        let s = with_workload(decide(input(true)), &refused, true);
+        assert_eq!(
+            s.unit,
+            Status::waiting(
+                "waiting for Prometheus at 127.0.0.1:9090 to load the new configuration \
+                 (it refused the one it has: failed to reload config: bad)"
+            )
+        );
     }
 }
