@@ -115,11 +115,13 @@ pub fn plan(spec: &PodSpecV3, place: &Place) -> Result<Plan, String> {
     for m in &mount_paths {
         mounts.push(local_path(&place.root, m)?);
     }
+    let env = environment(&c.env_config, place, &mut notes);
     let mut args: Vec<String> = match c.command.split_first() {
         Some((_, rest)) => rest.to_vec(),
         None => Vec::new(),
     };
     args.extend(c.args.iter().cloned());
+    let args: Vec<String> = args.iter().map(|a| expand(a, &env)).collect();
     let mut args = map_args(&args, place, &mount_paths)?;
     let port_of_listen = listen_port(&args);
     let port = match port_of_listen {
@@ -135,7 +137,6 @@ pub fn plan(spec: &PodSpecV3, place: &Place) -> Result<Plan, String> {
         // Gossip would bind 0.0.0.0:9094 for every unit alike.
         args.push(format!("{CLUSTER_FLAG}="));
     }
-    let env = environment(&c.env_config, place, &mut notes);
     let working_dir = if c.working_dir.is_empty() {
         place.root.clone()
     } else {
@@ -253,6 +254,39 @@ fn map_args(args: &[String], place: &Place, mounts: &[String]) -> Result<Vec<Str
         }
     }
     Ok(out)
+}
+
+/// What the kubelet does to `command` and `args` before exec: `$(NAME)` becomes the value of
+/// the container's variable NAME (left as written when there is none) and `$$` a single `$`.
+fn expand(arg: &str, env: &BTreeMap<String, String>) -> String {
+    let mut out = String::with_capacity(arg.len());
+    let mut rest = arg;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        if let Some(tail) = after.strip_prefix('$') {
+            out.push('$');
+            rest = tail;
+        } else if let Some((name, tail)) = after
+            .strip_prefix('(')
+            .and_then(|inner| inner.split_once(')'))
+        {
+            match env.get(name) {
+                Some(value) => out.push_str(value),
+                None => {
+                    out.push_str("$(");
+                    out.push_str(name);
+                    out.push(')');
+                }
+            }
+            rest = tail;
+        } else {
+            out.push('$');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 fn listen_port(args: &[String]) -> Option<u16> {
@@ -460,6 +494,25 @@ containers:
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn args_are_expanded_as_the_kubelet_does() {
+        let env = BTreeMap::from([("POD_NAME".to_string(), "prometheus-0".to_string())]);
+        assert_eq!(
+            expand("--web.page-title=$(POD_NAME)", &env),
+            "--web.page-title=prometheus-0"
+        );
+        assert_eq!(
+            expand("--web.page-title=$$(POD_NAME)", &env),
+            "--web.page-title=$(POD_NAME)"
+        );
+        assert_eq!(
+            expand("cost: $$5 and $(UNSET)", &env),
+            "cost: $5 and $(UNSET)"
+        );
+        assert_eq!(expand("a lone $ stays", &env), "a lone $ stays");
+        assert_eq!(expand("$(unclosed", &env), "$(unclosed");
     }
 
     #[test]
