@@ -233,7 +233,7 @@ impl PrometheusApi for HttpApi {
             // web.go: `http.Error(w, "failed to reload config: ...", 500)`.
             500 => Err(ApiError::ReloadRefused {
                 target: target.clone(),
-                message: quote(&body),
+                message: quote(reload_failure(&body)),
             }),
             _ => Err(ApiError::Http {
                 target: target.clone(),
@@ -317,6 +317,22 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     innermost.to_string()
 }
 
+/// What went wrong in a refused reload, without the wrapping that repeats the file's path:
+/// `failed to reload config: couldn't load configuration (--config.file="<path>"): <why>`.
+pub fn reload_failure(body: &str) -> &str {
+    let body = body.trim();
+    let rest = body
+        .strip_prefix("failed to reload config: ")
+        .unwrap_or(body);
+    match rest
+        .strip_prefix("couldn't load configuration (--config.file=")
+        .and_then(|r| r.split_once("): "))
+    {
+        Some((_, why)) => why,
+        None => rest,
+    }
+}
+
 /// A body trimmed to one readable line for a status message or an error.
 fn quote(body: &str) -> String {
     let line = body.trim().replace(['\n', '\r'], " ");
@@ -377,6 +393,24 @@ mod tests {
         let body = r#"{"status":"success","data":{"yaml":"global:\n  scrape_interval: 1m\n"}}"#;
         let config: ServedConfig = decode_envelope(&target(), CONFIG, 200, body).unwrap();
         assert_eq!(config.yaml, "global:\n  scrape_interval: 1m\n");
+    }
+
+    #[test]
+    fn reload_failures_keep_what_went_wrong() {
+        let body = "failed to reload config: couldn't load configuration \
+                    (--config.file=\"/etc/prometheus/prometheus.yml\"): parsing YAML file \
+                    /etc/prometheus/prometheus.yml: yaml: unmarshal errors:\n  line 18: field \
+                    kubernetes_sd_configs not found in type config.ScrapeConfig\n";
+        assert_eq!(
+            reload_failure(body),
+            "parsing YAML file /etc/prometheus/prometheus.yml: yaml: unmarshal errors:\n  \
+             line 18: field kubernetes_sd_configs not found in type config.ScrapeConfig"
+        );
+        assert_eq!(
+            reload_failure("failed to reload config: one or more errors occurred"),
+            "one or more errors occurred"
+        );
+        assert_eq!(reload_failure("something else\n"), "something else");
     }
 
     #[test]
@@ -441,7 +475,7 @@ mod tests {
             api.reload(&target).unwrap_err(),
             ApiError::ReloadRefused {
                 target: target.clone(),
-                message: "failed to reload config: boom".into()
+                message: "boom".into()
             }
         );
         assert_eq!(api.served_config(&target).unwrap(), "global: {}\n");

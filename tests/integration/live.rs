@@ -196,3 +196,33 @@ fn reload_action_reaches_every_live_unit() {
     let report = sim.run_action("prometheus/0", "validate-configuration", &[]);
     assert_eq!(report["results"]["valid"], "true", "{report}");
 }
+
+/// Debian's Prometheus has no Kubernetes service discovery, so the `monitor-k8s` jobs are a
+/// configuration the running process refuses to reload: the unit says so (blocked, with
+/// Prometheus's words) and keeps serving the last good configuration; undoing the option
+/// recovers, all without a restart.
+#[test]
+fn a_configuration_prometheus_refuses_blocks_until_undone() {
+    let (sim, address) = live(1);
+    sim.wait_active("prometheus/0", START);
+    let pid = sim.workload_pid("prometheus/0");
+    sim.ok(&["config", "prometheus", "monitor-k8s=true"]);
+    let message = sim.wait_for("the unit to be blocked", SETTLE, true, |sim| {
+        match sim.unit_status("prometheus/0") {
+            (status, message) if status == "blocked" => Ok(message),
+            (status, message) => Err(format!("{status}: {message}")),
+        }
+    });
+    assert!(
+        message.starts_with(&format!(
+            "Prometheus at {address} refused the configuration: parsing YAML file "
+        )) && message.contains("kubernetes_sd_configs"),
+        "{message}"
+    );
+    let served = served_config(&address).unwrap();
+    assert_eq!(served["scrape_configs"].as_array().map(Vec::len), Some(1));
+
+    sim.ok(&["config", "prometheus", "monitor-k8s=false"]);
+    assert_eq!(sim.wait_active("prometheus/0", SETTLE), "");
+    assert_eq!(sim.workload_pid("prometheus/0"), pid);
+}
