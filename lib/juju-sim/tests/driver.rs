@@ -451,6 +451,18 @@ fn profiles_are_listed_and_relate_picks_endpoints_by_interface_and_role() {
         ],
     );
     assert_eq!(err, "ERROR no relations found\n");
+    // Juju's application names need a letter in every dash-separated part.
+    let err = fails(
+        &f,
+        &[
+            "relate",
+            "exporters-10",
+            "demo",
+            "--profile",
+            "scrape-target",
+        ],
+    );
+    assert_eq!(err, "ERROR invalid application name \"exporters-10\"\n");
 }
 
 #[test]

@@ -98,6 +98,14 @@ pub fn relate(sim: &mut Sim, args: &RelateArgs) -> Result<String, DriverError> {
             "peer relations are created by deploy".into(),
         ));
     }
+    // As `juju deploy` would refuse it: each dash-separated part needs a letter.
+    if !sim.model.remote_apps.contains_key(&remote_app)
+        && !crate::tools::valid_app_name(&remote_app)
+    {
+        return Err(DriverError::Usage(format!(
+            "invalid application name {remote_app:?}"
+        )));
+    }
     let profile_name = match (&args.profile, sim.model.remote_apps.get(&remote_app)) {
         (Some(p), Some(existing)) if *p != existing.profile => {
             return Err(DriverError::Usage(format!(

@@ -10,6 +10,7 @@ mod leader;
 mod log;
 mod network;
 mod relation;
+pub(crate) use relation::valid_app_name;
 mod resource;
 mod spec;
 mod state;

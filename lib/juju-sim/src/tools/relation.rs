@@ -73,7 +73,7 @@ pub fn relation_list(env: &mut Env, args: &[String]) -> ToolResult {
     out.write(&Output::Strings(units))
 }
 
-fn valid_app_name(s: &str) -> bool {
+pub(crate) fn valid_app_name(s: &str) -> bool {
     let mut parts = s.split('-');
     !s.is_empty()
         && s.chars()
