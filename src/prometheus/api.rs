@@ -6,6 +6,7 @@
 //! megabytes in a static binary), no proxy from the environment (a cluster-wide proxy would
 //! swallow pod IPs), no redirects, and short timeouts: a hook must never hang on its workload.
 
+use std::cell::OnceCell;
 use std::fmt;
 use std::time::Duration;
 
@@ -146,25 +147,31 @@ pub const CONFIG: &str = "/api/v1/status/config";
 
 /// The real client.
 pub struct HttpApi {
-    client: Result<reqwest::blocking::Client, String>,
+    /// Built on first use: the blocking client starts a thread, which hooks that ask
+    /// Prometheus nothing (a blocked unit) need not pay for.
+    client: OnceCell<Result<reqwest::blocking::Client, String>>,
 }
 
 impl HttpApi {
     /// Never fails: a client that cannot be built makes every call fail instead, which the
     /// charm reports like an unreachable server.
     pub fn new() -> Self {
-        let client = reqwest::blocking::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(REQUEST_TIMEOUT)
-            .build()
-            .map_err(|e| error_chain(&e));
-        HttpApi { client }
+        HttpApi {
+            client: OnceCell::new(),
+        }
     }
 
     fn client(&self) -> Result<&reqwest::blocking::Client, ApiError> {
         self.client
+            .get_or_init(|| {
+                reqwest::blocking::Client::builder()
+                    .no_proxy()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .connect_timeout(CONNECT_TIMEOUT)
+                    .timeout(REQUEST_TIMEOUT)
+                    .build()
+                    .map_err(|e| error_chain(&e))
+            })
             .as_ref()
             .map_err(|reason| ApiError::Client(reason.clone()))
     }
