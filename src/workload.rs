@@ -61,7 +61,8 @@ pub fn reason(error: &ApiError) -> String {
     }
 }
 
-/// Ready? → version → reload → served configuration, stopping at the first thing missing.
+/// Ready? → version → served configuration; only when it differs from the rendered one:
+/// reload → served configuration again. Stops at the first thing missing.
 pub fn check<A: PrometheusApi + ?Sized>(
     api: &A,
     target: Option<&Target>,
@@ -92,6 +93,12 @@ pub fn check<A: PrometheusApi + ?Sized>(
             Ok(info) => version = Some(info.version),
             Err(e) => return unreachable(&e),
         }
+        // Compare first: serving what was rendered means nothing to do. Rule files are named
+        // after their content, so the served prometheus.yml covers the rules too.
+        match served_state(api, target, rendered) {
+            WorkloadState::Behind { .. } | WorkloadState::Unreadable { .. } => {}
+            settled => return settled,
+        }
         match api.reload(target) {
             Ok(()) => {}
             Err(ApiError::ReloadRefused { message, .. }) => {
@@ -102,25 +109,39 @@ pub fn check<A: PrometheusApi + ?Sized>(
             }
             Err(e) => return unreachable(&e),
         }
-        let text = match api.served_config(target) {
-            Ok(text) => text,
-            Err(e) => return unreachable(&e),
-        };
-        match served::difference(rendered, &text) {
-            Ok(None) => WorkloadState::Current {
-                target: target.clone(),
-            },
-            Ok(Some(difference)) => WorkloadState::Behind {
-                target: target.clone(),
-                difference,
-            },
-            Err(e) => WorkloadState::Unreadable {
-                target: target.clone(),
-                reason: e.to_string(),
-            },
-        }
+        served_state(api, target, rendered)
     })();
     WorkloadReport { version, state }
+}
+
+/// What the served configuration says: current, behind, or unreadable.
+fn served_state<A: PrometheusApi + ?Sized>(
+    api: &A,
+    target: &Target,
+    rendered: &PrometheusConfig,
+) -> WorkloadState {
+    let text = match api.served_config(target) {
+        Ok(text) => text,
+        Err(e) => {
+            return WorkloadState::Unreachable {
+                target: target.clone(),
+                reason: reason(&e),
+            }
+        }
+    };
+    match served::difference(rendered, &text) {
+        Ok(None) => WorkloadState::Current {
+            target: target.clone(),
+        },
+        Ok(Some(difference)) => WorkloadState::Behind {
+            target: target.clone(),
+            difference,
+        },
+        Err(e) => WorkloadState::Unreadable {
+            target: target.clone(),
+            reason: e.to_string(),
+        },
+    }
 }
 
 impl fmt::Display for WorkloadState {
@@ -191,10 +212,26 @@ mod tests {
             vec![
                 "ready 10.1.36.80:9090",
                 "build_info 10.1.36.80:9090",
+                "served_config 10.1.36.80:9090",
                 "reload 10.1.36.80:9090",
                 "served_config 10.1.36.80:9090"
             ]
         );
+    }
+
+    #[test]
+    fn a_server_already_serving_the_rendered_config_is_not_reloaded() {
+        let disk = yml("1m");
+        let api = FakePrometheus::new(|| Ok(disk.clone())).with(
+            target(),
+            FakeServer {
+                loaded: Some(yml("1m")),
+                ..FakeServer::up()
+            },
+        );
+        let report = check(&api, Some(&target()), &rendered("1m"));
+        assert_eq!(report.state, WorkloadState::Current { target: target() });
+        assert!(!api.calls().iter().any(|c| c.starts_with("reload")));
     }
 
     #[test]

@@ -101,17 +101,30 @@ pub fn rule_file_name(name: &str) -> String {
     clean
 }
 
+/// The name a rule file is mounted and listed under: its clean name with a fingerprint of its
+/// content (`<stem>.<fingerprint>.rules`). A change to any rule then changes `rule_files` in
+/// prometheus.yml, so the served configuration tells exactly which rules Prometheus loaded,
+/// and the charm reloads only when it serves something else.
+fn versioned_name(clean: &str, file: &RuleFile) -> String {
+    let stem = clean.strip_suffix(".rules").unwrap_or(clean);
+    // Serializing plain structs of strings, vectors and ordered maps cannot fail.
+    let content = serde_json::to_string(file).unwrap_or_default();
+    let fingerprint = crate::pod_spec::fingerprint(&content);
+    format!("{stem}.{}.rules", &fingerprint[..8])
+}
+
 fn rule_files(relations: &RelationsPlan, warnings: &mut Vec<String>) -> BTreeMap<String, RuleFile> {
+    let mut clean_names = std::collections::BTreeSet::new();
     let mut files = BTreeMap::new();
     for (name, file) in &relations.rule_files {
         let clean = rule_file_name(name);
-        if files.contains_key(&clean) {
+        if !clean_names.insert(clean.clone()) {
             warnings.push(format!(
                 "rule file {name:?} left out: its name clashes with another as {clean:?}"
             ));
             continue;
         }
-        files.insert(clean, file.clone());
+        files.insert(versioned_name(&clean, file), file.clone());
     }
     files
 }
@@ -586,18 +599,42 @@ mod tests {
                 "http://cortex:80/api/v1/push"
             ]
         );
+        let unversioned: Vec<String> = r
+            .config
+            .rule_files
+            .iter()
+            .map(|n| {
+                let (stem, fingerprint) =
+                    n.strip_suffix(".rules").unwrap().rsplit_once('.').unwrap();
+                assert_eq!(fingerprint.len(), 8, "{n}");
+                assert!(fingerprint.chars().all(|c| c.is_ascii_hexdigit()), "{n}");
+                stem.to_string()
+            })
+            .collect();
         assert_eq!(
-            r.config.rule_files,
-            vec![
-                "juju_cos_f4d59020_zinc.rules",
-                "prometheus.yml.rules",
-                "weird_name"
-            ]
+            unversioned,
+            vec!["juju_cos_f4d59020_zinc", "prometheus.yml", "weird_name"]
         );
         assert_eq!(
             r.rule_files.keys().collect::<Vec<_>>(),
             r.config.rule_files.iter().collect::<Vec<_>>()
         );
+    }
+
+    #[test]
+    fn a_rule_file_is_named_after_its_content() {
+        let c = config(&[]);
+        let mut plan = relations_plan();
+        let before = render(&c, &plan).config.rule_files;
+        assert_eq!(render(&c, &plan).config.rule_files, before);
+        let zinc = plan
+            .rule_files
+            .get_mut("juju_cos_f4d59020_zinc.rules")
+            .unwrap();
+        zinc.groups[0].rules[0].expr = "up < 0.5".into();
+        let after = render(&c, &plan).config.rule_files;
+        assert_ne!(after[0], before[0], "a changed rule gets a new name");
+        assert_eq!(after[1..], before[1..], "the others keep theirs");
     }
 
     #[test]

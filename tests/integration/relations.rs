@@ -165,8 +165,7 @@ fn metrics_endpoint_current_library_relate_change_depart_break() {
         );
     }
     // The alert rules: one file, listed in rule_files, topology matchers in every expr.
-    let rule_file = format!("juju_{MODEL}_{}_zinc.rules", &uuid[..8]);
-    assert_eq!(config["rule_files"], json!([rule_file]));
+    let rule_file = only_rule_file(&config, &format!("juju_{MODEL}_{}_zinc", &uuid[..8]));
     let rules = sim.rule_files();
     assert_eq!(rules.keys().collect::<Vec<_>>(), [&rule_file]);
     let file: Value = prometheus_charm::yaml::from_str(&rules[&rule_file]).unwrap();
@@ -983,8 +982,8 @@ fn receive_remote_write_enables_the_receiver_and_publishes_each_units_url() {
     }
     // The agent's alert rules become a rule file (promtool checks it).
     let config = checked(&sim);
-    let rule_file = format!("juju_receive-remote-write_{id}_agent.rules");
-    assert_eq!(config["rule_files"], json!([rule_file]));
+    let stem = format!("juju_receive-remote-write_{id}_agent");
+    let rule_file = only_rule_file(&config, &stem);
     let rules: Value = prometheus_charm::yaml::from_str(&sim.rule_files()[&rule_file]).unwrap();
     assert_eq!(rules["groups"][0]["rules"][0]["alert"], "AgentDown");
 
@@ -999,7 +998,9 @@ fn receive_remote_write_enables_the_receiver_and_publishes_each_units_url() {
         "agent",
         json!({"alert_rules": new_rules.to_string()}),
     );
-    checked(&sim);
+    let changed = only_rule_file(&checked(&sim), &stem);
+    assert_ne!(changed, rule_file, "new rules, new file name");
+    let rule_file = changed;
     let rules: Value = prometheus_charm::yaml::from_str(&sim.rule_files()[&rule_file]).unwrap();
     let rules = &rules["groups"][0]["rules"];
     assert_eq!(rules[0]["alert"], "AgentSlow");
@@ -1016,4 +1017,22 @@ fn receive_remote_write_enables_the_receiver_and_publishes_each_units_url() {
     sim.ok(&["remove-relation", &id.to_string()]);
     checked(&sim);
     assert!(!sim.pod_spec().contains(receiver));
+}
+
+/// The one rule file prometheus.yml lists: `<stem>.<content fingerprint>.rules`.
+fn only_rule_file(config: &Value, stem: &str) -> String {
+    let files = config["rule_files"]
+        .as_array()
+        .expect("rule_files is a list");
+    assert_eq!(files.len(), 1, "{files:?}");
+    let name = files[0].as_str().unwrap().to_string();
+    let fingerprint = name
+        .strip_prefix(&format!("{stem}."))
+        .and_then(|rest| rest.strip_suffix(".rules"))
+        .unwrap_or_else(|| panic!("{name} is not {stem}.<fingerprint>.rules"));
+    assert!(
+        fingerprint.len() == 8 && fingerprint.chars().all(|c| c.is_ascii_hexdigit()),
+        "{name}"
+    );
+    name
 }
