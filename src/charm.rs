@@ -72,6 +72,8 @@ pub struct Observed {
     pub state: BTreeMap<String, String>,
     /// Endpoint → its relations, without the one going away in this hook.
     pub relations: BTreeMap<String, Vec<RelationSnapshot>>,
+    /// The relation this hook is about, if any: `juju-log` already names it in every line.
+    pub hook_relation: Option<RelationId>,
 }
 
 /// The spec to hand to `pod-spec-set`, and its fingerprint.
@@ -133,6 +135,7 @@ pub fn observe<T: HookTools + ?Sized>(
         leader,
         image,
         address,
+        hook_relation: ctx.relation.clone(),
         state,
         relations,
     })
@@ -405,8 +408,14 @@ pub fn apply_changes<T: HookTools + ?Sized>(
     for error in &plan.config_errors {
         tracing::warn!("invalid config: {error}");
     }
+    // Inside a relation hook, juju-log prefixes every line with that relation already.
+    let own_prefix = observed.hook_relation.as_ref().map(|r| format!("{r}: "));
     for warning in &plan.warnings {
-        tracing::warn!("{warning}");
+        let line = own_prefix
+            .as_deref()
+            .and_then(|p| warning.strip_prefix(p))
+            .unwrap_or(warning);
+        tracing::warn!("{line}");
     }
     if let (true, Some(spec)) = (observed.leader, &plan.pod_spec) {
         let last = observed.state.get(POD_SPEC_FINGERPRINT);
@@ -857,6 +866,7 @@ mod tests {
             image: image::parse(IMAGE),
             address: Some("10.1.36.80".into()),
             state: BTreeMap::new(),
+            hook_relation: None,
             relations: BTreeMap::from([(
                 "grafana-source".to_string(),
                 vec![RelationSnapshot {
