@@ -10,7 +10,7 @@ CARGO     ?= cargo
 TARGET    := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 # The Debian packages the demo and the tests use for real (promtool, prometheus,
 # alertmanager), and the tools that pack and inspect the .charm archive.
-APT_PKGS  := prometheus prometheus-alertmanager zip unzip file gcc musl-tools curl jq bsdextrautils
+APT_PKGS  := prometheus prometheus-alertmanager zip unzip file gcc musl-tools curl jq bsdextrautils time
 
 .PHONY: help deps build charm demo test lint bench clean
 
