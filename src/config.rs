@@ -670,6 +670,16 @@ fn parse_remote_write_urls(r: &mut Reader<'_>, s: &str) -> Option<Vec<String>> {
     ok.then_some(urls)
 }
 
+/// Test helper: the options given as `(name, value)` pairs, every other at its default.
+#[cfg(test)]
+pub(crate) fn test_config(pairs: &[(&str, Value)]) -> CharmConfig {
+    let raw: Map<String, Value> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    CharmConfig::parse(&raw).expect("the test's options are valid")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -363,15 +363,9 @@ pub fn fingerprint(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::{json, Map, Value};
+    use serde_json::json;
 
-    fn config(pairs: &[(&str, Value)]) -> CharmConfig {
-        let raw: Map<String, Value> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect();
-        CharmConfig::parse(&raw).unwrap()
-    }
+    use crate::config::test_config as config;
 
     fn image() -> ImageDetails {
         ImageDetails {

@@ -125,21 +125,14 @@ fn run(path: &Path) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::CharmConfig;
     use crate::prometheus::config::{
         AlertmanagerConfig, RemoteWriteConfig, Rule, RuleGroup, ScrapeConfig, StaticConfig,
     };
     use crate::prometheus::render::render;
     use crate::relations::RelationsPlan;
-    use serde_json::{json, Map, Value};
+    use serde_json::{json, Value};
 
-    fn config(pairs: &[(&str, Value)]) -> CharmConfig {
-        let raw: Map<String, Value> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect();
-        CharmConfig::parse(&raw).unwrap()
-    }
+    use crate::config::test_config as config;
 
     fn relations() -> RelationsPlan {
         RelationsPlan {

@@ -406,15 +406,9 @@ fn kubernetes_jobs() -> Vec<ScrapeConfig> {
 mod tests {
     use super::*;
     use crate::prometheus::config::{AlertmanagerConfig, Rule, RuleGroup};
-    use serde_json::{json, Map, Value};
+    use serde_json::json;
 
-    fn config(pairs: &[(&str, Value)]) -> CharmConfig {
-        let raw: Map<String, Value> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect();
-        CharmConfig::parse(&raw).unwrap()
-    }
+    use crate::config::test_config as config;
 
     fn job_names(r: &Rendered) -> Vec<&str> {
         r.config
