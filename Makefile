@@ -31,7 +31,11 @@ deps:
 	  $$SUDO apt-get update -qq; \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
-	@rustup target list --installed | grep -qx $(MUSL) || rustup target add $(MUSL)
+	@if command -v rustup >/dev/null 2>&1; then \
+	  rustup target list --installed | grep -qx $(MUSL) || rustup target add $(MUSL); \
+	else \
+	  echo "no rustup: assuming the $(MUSL) standard library is installed (https://rustup.rs)"; \
+	fi
 
 build:
 	$(CARGO) build --workspace --locked
