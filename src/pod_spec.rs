@@ -343,9 +343,10 @@ pub fn build(input: PodSpecInput<'_>) -> PodSpec {
 }
 
 impl PodSpec {
-    /// The YAML given to `pod-spec-set`.
+    /// The YAML given to `pod-spec-set`: the mounted files as literal blocks, so the spec
+    /// reads like the files it holds.
     pub fn to_yaml(&self) -> Result<String, YamlError> {
-        crate::yaml::to_string(self)
+        crate::yaml::to_string_with_literal_blocks(self)
     }
 }
 

@@ -202,6 +202,47 @@ mod tests {
         assert!(check_rendered(&bad_role).is_err());
     }
 
+    /// Label values may hold any text: Prometheus's YAML parser must read every shape back.
+    #[test]
+    fn promtool_reads_label_values_of_any_shape() {
+        let labels = json!({
+            "tab_first": "\tx\ny",
+            "space_first": " x\ny",
+            "tab_inside": "x\n\ty",
+            "crlf": "x\r\ny",
+            "trailing_newline": "x\n",
+            "looks_like_yaml": "a: b\n- c\n# d",
+            "unicode_breaks": "\u{85}x\u{2028}y",
+        });
+        let annotations: BTreeMap<String, String> = labels
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+            .collect();
+        let rule_file = RuleFile {
+            groups: vec![RuleGroup {
+                name: "awkward".into(),
+                rules: vec![Rule {
+                    alert: Some("Awkward".into()),
+                    expr: "up == 0".into(),
+                    annotations,
+                    ..Rule::default()
+                }],
+                ..RuleGroup::default()
+            }],
+        };
+        let relations = RelationsPlan {
+            rule_files: BTreeMap::from([("awkward.rules".to_string(), rule_file)]),
+            ..RelationsPlan::default()
+        };
+        let rendered = render(
+            &config(&[("external-labels", json!(labels.to_string()))]),
+            &relations,
+        );
+        check_rendered(&rendered).unwrap();
+    }
+
     /// Every option that reaches prometheus.yml, alone and together, with and without
     /// relations: real promtool accepts each rendering.
     #[test]

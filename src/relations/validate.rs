@@ -176,19 +176,6 @@ pub fn short_text(what: &'static str, s: &str) -> Result<(), Refused> {
     Ok(())
 }
 
-/// Free text that goes into a YAML file Prometheus reads: a multi-line value starting with a
-/// tab becomes a block scalar Go's YAML parser refuses.
-pub fn yaml_text(what: &'static str, s: &str) -> Result<(), Refused> {
-    if s.contains('\n') && s.starts_with('\t') {
-        return Err(Refused::invalid(
-            what,
-            s,
-            "a multi-line value may not start with a tab",
-        ));
-    }
-    Ok(())
-}
-
 /// Prometheus duration (`1h30m`, `15s`, `500ms`, `0`), in milliseconds.
 pub fn duration_ms(s: &str) -> Result<u64, Refused> {
     let bad = |why: &str| Refused::invalid("duration", s, why.to_string());
