@@ -24,9 +24,18 @@ use crate::yaml::YamlError;
 #[cfg(test)]
 pub(crate) mod fake;
 
-/// The unit state key remembering the fingerprint of the last spec given to `pod-spec-set`.
-/// Unit state is committed with the hook, like the spec, so the two never disagree.
+/// The fingerprint of the last spec given to `pod-spec-set`. The leader keeps it in the
+/// peer relation's application bag, where the next leader finds it, and in its unit state
+/// for the hooks before the peer relation exists; both are committed with the hook, like the
+/// spec, so they never disagree with it.
 pub const POD_SPEC_FINGERPRINT: &str = "pod-spec-fingerprint";
+
+/// The unit state key that marks a unit Juju is removing: from the first hook that shows it
+/// departing, it changes nothing that belongs to the whole application.
+pub const UNIT_LEAVING: &str = "unit-leaving";
+
+/// Our peer relation (metadata.yaml).
+const PEERS: &str = "prometheus-peers";
 
 /// The binding asked for our address (any endpoint gives the pod's address on Kubernetes).
 const ADDRESS_BINDING: &str = "prometheus-peers";
@@ -74,6 +83,28 @@ pub struct Observed {
     pub relations: BTreeMap<String, Vec<RelationSnapshot>>,
     /// The relation this hook is about, if any: `juju-log` already names it in every line.
     pub hook_relation: Option<RelationId>,
+    /// Juju is removing this unit (it departs as `JUJU_DEPARTING_UNIT`, runs `stop` or
+    /// `remove`, or did so in an earlier hook). A leaving leader is still leader, but what
+    /// it sees no longer describes the application.
+    pub leaving: bool,
+}
+
+impl Observed {
+    /// The fingerprint of the spec Juju holds, as the last leader recorded it.
+    pub fn last_spec_fingerprint(&self) -> Option<&String> {
+        self.relations
+            .get(PEERS)
+            .and_then(|peers| peers.first())
+            .and_then(|peers| peers.local_app_data.get(POD_SPEC_FINGERPRINT))
+            .filter(|f| !f.is_empty())
+            .or_else(|| self.state.get(POD_SPEC_FINGERPRINT))
+    }
+
+    /// Whether this hook may change what belongs to the application: the pod spec and the
+    /// application databags.
+    pub fn acts_for_app(&self) -> bool {
+        self.leader && !self.leaving
+    }
 }
 
 /// The spec to hand to `pod-spec-set`, and its fingerprint.
@@ -110,12 +141,10 @@ pub fn observe<T: HookTools + ?Sized>(
     let leader = tools.is_leader()?;
     let image = observe_image(tools, &ctx.app_name)?;
     let address = observe_address(tools)?;
-    // Only the leader sets the spec, so only it needs the fingerprint of the last one.
-    let state = if leader {
-        tools.state_get()?
-    } else {
-        BTreeMap::new()
-    };
+    let state = tools.state_get()?;
+    let leaving = ctx.departing_unit.as_deref() == Some(ctx.unit_name.as_str())
+        || matches!(hook, Some(Hook::Stop | Hook::Remove))
+        || state.get(UNIT_LEAVING).is_some_and(|v| v == "true");
     let mut relations = BTreeMap::new();
     for endpoint in endpoints()? {
         let mut snapshots = Vec::new();
@@ -136,6 +165,7 @@ pub fn observe<T: HookTools + ?Sized>(
         image,
         address,
         hook_relation: ctx.relation.clone(),
+        leaving,
         state,
         relations,
     })
@@ -310,6 +340,22 @@ pub fn plan(observed: &Observed) -> Result<Plan, CharmError> {
         }));
         warnings.extend(rendered.warnings.iter().cloned());
         publish = relations.publish;
+        // The spec's fingerprint goes where the next leader will look for it.
+        let peers = observed
+            .relations
+            .get(PEERS)
+            .and_then(|p| p.first())
+            .and_then(|p| p.id.clone());
+        if let (true, Some(spec), Some(peers)) = (observed.leader, &pod_spec, peers) {
+            publish.push(relations::Publish {
+                relation: peers,
+                app: true,
+                data: RelationData::from([(
+                    POD_SPEC_FINGERPRINT.to_string(),
+                    spec.fingerprint.clone(),
+                )]),
+            });
+        }
         relation_warnings = relations.warnings;
         render_warnings = rendered.warnings.clone();
         target = observed
@@ -417,8 +463,15 @@ pub fn apply_changes<T: HookTools + ?Sized>(
             .unwrap_or(warning);
         tracing::warn!("{line}");
     }
-    if let (true, Some(spec)) = (observed.leader, &plan.pod_spec) {
-        let last = observed.state.get(POD_SPEC_FINGERPRINT);
+    if observed.leaving && !observed.state.contains_key(UNIT_LEAVING) {
+        tools.state_set(&BTreeMap::from([(
+            UNIT_LEAVING.to_string(),
+            "true".to_string(),
+        )]))?;
+        tracing::info!("this unit is leaving: the application's spec and data stay as they are");
+    }
+    if let (true, Some(spec)) = (observed.acts_for_app(), &plan.pod_spec) {
+        let last = observed.last_spec_fingerprint();
         if last != Some(&spec.fingerprint) {
             tools.pod_spec_set(&spec.yaml, None)?;
             tools.state_set(&BTreeMap::from([(
@@ -432,7 +485,7 @@ pub fn apply_changes<T: HookTools + ?Sized>(
         }
     }
     for publish in &plan.publish {
-        if publish.app && !observed.leader {
+        if publish.app && !observed.acts_for_app() {
             continue;
         }
         let Some(current) = current_bag(observed, publish) else {
@@ -779,6 +832,129 @@ mod tests {
         assert!(tools.model().pod_spec.is_some());
     }
 
+    fn with_peers(tools: &FakeTools) -> RelationId {
+        let peers = RelationId::new(PEERS, 0);
+        tools
+            .model()
+            .relations
+            .insert(peers.clone(), FakeRelation::new("prometheus"));
+        peers
+    }
+
+    fn spec_sets(tools: &FakeTools) -> usize {
+        let m = tools.model();
+        m.calls
+            .iter()
+            .filter(|c| c.starts_with("pod-spec-set"))
+            .count()
+    }
+
+    #[test]
+    fn a_leaving_leader_changes_nothing_that_belongs_to_the_application() {
+        let tools = leader();
+        with_peers(&tools);
+        let am = RelationId::new("alertmanager", 4);
+        tools.model().relations.insert(
+            am.clone(),
+            FakeRelation::new("alertmanager")
+                .unit("alertmanager/0", &[("url", "http://am-0:9093")]),
+        );
+        run(&tools, &ctx("prometheus/0"), Some(&hook("install"))).unwrap();
+        let spec = tools.model().pod_spec.clone().unwrap();
+        assert!(spec.contains("am-0:9093"));
+        let sets = spec_sets(&tools);
+
+        // Juju removes this unit: it departs every relation, then they break for it.
+        let departing = relation_ctx("prometheus/0", &am, Some("prometheus/0"));
+        run(
+            &tools,
+            &departing,
+            Some(&hook("alertmanager-relation-departed")),
+        )
+        .unwrap();
+        assert_eq!(
+            tools.model().state.get(UNIT_LEAVING).map(String::as_str),
+            Some("true")
+        );
+        let broken = relation_ctx("prometheus/0", &am, None);
+        run(&tools, &broken, Some(&hook("alertmanager-relation-broken"))).unwrap();
+        run(&tools, &ctx("prometheus/0"), Some(&hook("stop"))).unwrap();
+        assert_eq!(spec_sets(&tools), sets, "a leaving leader set a spec");
+        assert_eq!(tools.model().pod_spec.as_deref(), Some(spec.as_str()));
+    }
+
+    #[test]
+    fn a_relation_removed_by_the_operator_still_updates_the_spec() {
+        let tools = leader();
+        let am = RelationId::new("alertmanager", 4);
+        tools.model().relations.insert(
+            am.clone(),
+            FakeRelation::new("alertmanager")
+                .unit("alertmanager/0", &[("url", "http://am-0:9093")]),
+        );
+        run(&tools, &ctx("prometheus/0"), Some(&hook("install"))).unwrap();
+        let departing = relation_ctx("prometheus/0", &am, Some("alertmanager/0"));
+        run(
+            &tools,
+            &departing,
+            Some(&hook("alertmanager-relation-departed")),
+        )
+        .unwrap();
+        assert!(!tools
+            .model()
+            .pod_spec
+            .clone()
+            .unwrap()
+            .contains("am-0:9093"));
+        assert!(!tools.model().state.contains_key(UNIT_LEAVING));
+    }
+
+    #[test]
+    fn a_new_leader_goes_by_the_fingerprint_the_last_leader_left_with_the_peers() {
+        let first = leader();
+        let peers = with_peers(&first);
+        run(&first, &ctx("prometheus/0"), Some(&hook("install"))).unwrap();
+        let peer_bag = first.model().relations[&peers].local_app.clone();
+        assert_eq!(
+            peer_bag.get(POD_SPEC_FINGERPRINT),
+            first.model().state.get(POD_SPEC_FINGERPRINT)
+        );
+
+        // prometheus/1 takes over, with no state of its own: the spec Juju holds is current.
+        let next = FakeTools::new("prometheus/1", true);
+        next.model().resource = Some(IMAGE.to_string());
+        let mut shared = FakeRelation::new("prometheus");
+        shared.local_app = peer_bag.clone();
+        next.model().relations.insert(peers.clone(), shared.clone());
+        super::run(
+            &next,
+            &ctx("prometheus/1"),
+            Some(&hook("leader-elected")),
+            &pod(&first),
+        )
+        .unwrap();
+        assert_eq!(spec_sets(&next), 0);
+
+        // Its own state remembers an older spec, the peers a newer one set by another
+        // leader in between: the peers win, so the spec is set again.
+        let stale = FakeTools::new("prometheus/1", true);
+        stale.model().resource = Some(IMAGE.to_string());
+        let mut moved = shared;
+        moved
+            .local_app
+            .insert(POD_SPEC_FINGERPRINT.into(), "0000000000000000".into());
+        stale.model().relations.insert(peers, moved);
+        stale.model().state = peer_bag;
+        super::run(
+            &stale,
+            &ctx("prometheus/1"),
+            Some(&hook("leader-elected")),
+            &pod(&first),
+        )
+        .unwrap();
+        assert_eq!(spec_sets(&stale), 1);
+    }
+
     #[test]
     fn relations_are_observed_without_the_one_going_away() {
         let tools = leader();
@@ -867,6 +1043,7 @@ mod tests {
             address: Some("10.1.36.80".into()),
             state: BTreeMap::new(),
             hook_relation: None,
+            leaving: false,
             relations: BTreeMap::from([(
                 "grafana-source".to_string(),
                 vec![RelationSnapshot {

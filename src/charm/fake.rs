@@ -179,8 +179,10 @@ impl HookTools for FakeTools {
         if unit_or_app == unit {
             return Ok(rel.local_unit.clone());
         }
-        if app && unit_or_app == own_app && rel.remote_app != own_app {
-            if !leader {
+        if app && unit_or_app == own_app {
+            // A peer relation has one application bag, which every unit may read.
+            let peer = rel.remote_app == own_app;
+            if !leader && !peer {
                 return Err(failed("relation-get", "permission denied"));
             }
             return Ok(rel.local_app.clone());

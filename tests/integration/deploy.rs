@@ -210,3 +210,32 @@ fn the_packed_charm_holds_one_static_binary_and_symlinks() {
         assert!(Path::new(&root.join(file)).is_file(), "{file} missing");
     }
 }
+
+#[test]
+fn removing_the_leader_keeps_the_spec_and_the_next_leader_knows_it() {
+    let sim = Sim::deployed(2);
+    sim.ok(&["relate", "alertmanager", "prometheus"]);
+    let spec = sim.pod_spec();
+    assert!(spec.contains("alerting"), "{spec}");
+    let sets = sim.pod_spec_sets();
+
+    // The leaving leader departs every relation and sees them break, yet the application's
+    // spec is not its to change any more; the new leader finds it current.
+    sim.ok(&["remove-unit", "prometheus/0"]);
+    assert_eq!(sim.pod_spec(), spec);
+    assert_eq!(sim.pod_spec_sets(), sets);
+    let leader_elected: Vec<_> = sim
+        .calls(None)
+        .into_iter()
+        .filter(|c| c["unit"] == "prometheus/1" && c["hook"] == "leader-elected")
+        .collect();
+    assert!(!leader_elected.is_empty(), "prometheus/1 was not elected");
+    sim.assert_not_blocked("prometheus/1");
+
+    // And it is the one that follows the next change.
+    sim.ok(&["config", "prometheus", "scrape-interval=30s"]);
+    assert_eq!(sim.pod_spec_sets(), sets + 1);
+    let last = sim.calls(Some("pod-spec-set")).pop().unwrap();
+    assert_eq!(last["unit"], "prometheus/1");
+    assert_eq!(sim.prometheus_config()["global"]["scrape_interval"], "30s");
+}
