@@ -314,6 +314,19 @@ impl Application {
             .map(|u| self.unit_name(u.number))
     }
 
+    /// Juju's lease manager gives leadership to one of the application's units whenever it
+    /// has none (its leader left, or it had no units until now); here the lowest-numbered.
+    /// Returns the new leader's name; `None` when there is a leader already or no unit.
+    pub fn elect_leader(&mut self) -> Option<String> {
+        if self.units.values().any(|u| u.leader) {
+            return None;
+        }
+        let unit = self.units.values_mut().next()?;
+        unit.leader = true;
+        let number = unit.number;
+        Some(self.unit_name(number))
+    }
+
     /// Every option with its value or default (`null` when neither).
     pub fn effective_config(&self) -> BTreeMap<String, Value> {
         self.charm

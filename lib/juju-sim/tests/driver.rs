@@ -479,3 +479,111 @@ fn debug_log_has_hook_output_and_agent_lines() {
     assert!(log.contains("INFO juju.worker.uniter.operation ran \"install\" hook (via hook dispatching script: dispatch)"));
     assert!(log.lines().all(|l| l.starts_with("unit-demo-0: ")));
 }
+
+fn leader_hooks(f: &Fixture) -> Vec<String> {
+    f.hooks()
+        .iter()
+        .filter(|l| l.contains(" hooks/leader-"))
+        .filter_map(|l| l.split_once(" remote=").map(|(h, _)| h.to_string()))
+        .collect()
+}
+
+fn is_leader(f: &Fixture, unit: &str) -> String {
+    f.probe_in(unit, "t lead is-leader --format=json\n");
+    f.out("lead").0
+}
+
+#[test]
+fn a_unit_added_after_the_last_one_left_becomes_leader() {
+    let f = Fixture::new();
+    common::write(&f.probe().join("spec.yaml"), SPEC);
+    f.on("config-changed", "status-set --application active ready\n");
+    f.deploy(1);
+    f.ok(&["remove-unit", "demo/0"]);
+    let status = f.json(&["status"]);
+    let app = &status["applications"]["demo"];
+    assert_eq!(app["scale"], 0);
+    assert_eq!(app["units"], json!({}));
+    // Juju keeps the status the leader last set (state/application.go Application.Status).
+    assert_eq!(
+        app["application-status"],
+        json!({"current": "active", "message": "ready"})
+    );
+
+    f.clear_hooks();
+    f.on(
+        "leader-elected",
+        "t elected is-leader --format=json\nt spec pod-spec-set --file \"$probe/spec.yaml\"\n",
+    );
+    f.ok(&["add-unit", "demo"]);
+    let first_hooks = [
+        "install",
+        "demo-peers-relation-created",
+        "leader-elected",
+        "config-changed",
+        "start",
+        "database-storage-attached",
+    ];
+    assert_eq!(f.hooks_of("demo/1"), first_hooks);
+    assert_eq!(f.out("elected"), ("true\n".into(), String::new(), 0));
+    assert_eq!(f.out("spec"), (String::new(), String::new(), 0));
+    assert_eq!(f.ok(&["show-pod-spec", "demo"]), SPEC);
+    assert_eq!(is_leader(&f, "demo/1"), "true\n");
+    let status = f.json(&["status"]);
+    assert_eq!(
+        status["applications"]["demo"]["units"]["demo/1"]["leader"],
+        true
+    );
+
+    // Two at once: the first claims leadership, the second follows it.
+    f.ok(&["remove-unit", "demo/1"]);
+    f.clear_hooks();
+    f.ok(&["add-unit", "demo", "-n", "2"]);
+    assert_eq!(f.hooks_of("demo/2")[..6], first_hooks);
+    assert_eq!(
+        leader_hooks(&f),
+        [
+            "demo/2 hooks/leader-elected",
+            "demo/3 hooks/leader-settings-changed"
+        ]
+    );
+    assert_eq!(is_leader(&f, "demo/2"), "true\n");
+    assert_eq!(is_leader(&f, "demo/3"), "false\n");
+}
+
+#[test]
+fn removing_the_leader_elects_one_of_the_others() {
+    let f = Fixture::new();
+    common::write(&f.probe().join("spec.yaml"), SPEC);
+    f.deploy(4);
+    f.clear_hooks();
+    f.ok(&["remove-unit", "demo/1"]);
+    assert!(leader_hooks(&f).is_empty(), "{:?}", f.hooks());
+    f.ok(&["remove-unit", "demo/0"]);
+    assert_eq!(
+        leader_hooks(&f),
+        [
+            "demo/2 hooks/leader-elected",
+            "demo/3 hooks/leader-settings-changed"
+        ]
+    );
+    // The leader of two leaves: the other is elected once it has seen it depart.
+    f.clear_hooks();
+    f.ok(&["remove-unit", "demo/2"]);
+    let hooks = f.hooks();
+    let departed = hooks
+        .iter()
+        .position(|h| h.starts_with("demo/3 hooks/demo-peers-relation-departed"))
+        .unwrap_or_else(|| panic!("{hooks:?}"));
+    assert_eq!(
+        hooks[departed + 1..],
+        ["demo/3 hooks/leader-elected remote= departing="]
+    );
+    assert_eq!(is_leader(&f, "demo/3"), "true\n");
+    f.probe_in(
+        "demo/3",
+        "t spec pod-spec-set --file \"$probe/spec.yaml\"\n",
+    );
+    assert_eq!(f.out("spec").2, 0);
+    assert_eq!(f.ok(&["show-pod-spec", "demo"]), SPEC);
+}

@@ -131,6 +131,23 @@ pub fn install(sim: &mut Sim, unit: &str, relations: &[u32]) -> Result<(), Drive
     Ok(())
 }
 
+/// After leadership changed hands: `leader-elected` on the new leader, then
+/// `leader-settings-changed` on the other installed units (reference §4, scale down).
+pub fn announce_leader(sim: &mut Sim, leader: &str) -> Result<(), DriverError> {
+    sim.hook(leader, HookSpec::plain("leader-elected"))?;
+    let app = sim.model.app()?;
+    let others: Vec<String> = app
+        .units
+        .values()
+        .filter(|u| u.installed && !u.leader)
+        .map(|u| app.unit_name(u.number))
+        .collect();
+    for o in others {
+        sim.hook(&o, HookSpec::plain("leader-settings-changed"))?;
+    }
+    Ok(())
+}
+
 /// Ids of the live relations, peers first.
 pub fn live_relations(sim: &Sim) -> Vec<u32> {
     let mut ids: Vec<&Relation> = sim.model.relations.values().filter(|r| !r.dying).collect();

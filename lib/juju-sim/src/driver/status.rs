@@ -173,6 +173,9 @@ fn document(model: &Model, dir: &ModelDir) -> Result<StatusDoc, DriverError> {
                 Ok((name, out))
             })
             .collect::<Result<_, DriverError>>()?;
+        // As Juju's `Application.Status` (state/application.go): a status a leader once set
+        // stays the application's status, also at scale 0 after that leader left; only an
+        // application whose status was never set shows the most severe of its units'.
         let status = app.status.clone().unwrap_or_else(|| {
             units
                 .values()

@@ -68,6 +68,9 @@ fn add_ours(sim: &mut Sim, count: u32) -> Result<String, DriverError> {
                 installed: false,
             },
         );
+        // An application without units has no leader: the first unit to come claims it
+        // and runs leader-elected in its install sequence, as a deployed first unit does.
+        app.elect_leader();
         let name = app.unit_name(n);
         sim.provision_unit(&name)?;
         added.push(name);
@@ -164,7 +167,7 @@ pub fn remove(sim: &mut Sim, args: &RemoveArgs) -> Result<String, DriverError> {
 }
 
 fn remove_ours(sim: &mut Sim, unit: &str) -> Result<(), DriverError> {
-    let was_leader = sim.model.unit(unit)?.leader;
+    sim.model.unit(unit)?;
     let relations: Vec<u32> = sim
         .model
         .unit_relations(unit)
@@ -204,7 +207,11 @@ fn remove_ours(sim: &mut Sim, unit: &str) -> Result<(), DriverError> {
     }
     sim.hook(unit, HookSpec::plain("remove"))?;
     let (_, n) = split_unit(unit).unwrap_or_default();
-    sim.model.app_mut()?.units.remove(&n);
+    let app = sim.model.app_mut()?;
+    app.units.remove(&n);
+    // Leadership passes as the leader goes, whatever hooks follow; with no unit left
+    // there is no leader until add-unit brings one.
+    let elected = app.elect_leader();
     sim.save()?;
     workload::stop_unit(&sim.dir, unit, "the unit was removed")?;
     for id in &relations {
@@ -223,24 +230,8 @@ fn remove_ours(sim: &mut Sim, unit: &str) -> Result<(), DriverError> {
             }
         }
     }
-    if was_leader {
-        let next = sim.model.app()?.units.keys().next().copied();
-        if let Some(n) = next {
-            let app = sim.model.app_mut()?;
-            if let Some(u) = app.units.get_mut(&n) {
-                u.leader = true;
-            }
-            let leader = app.unit_name(n);
-            let others: Vec<String> = app
-                .unit_names()
-                .into_iter()
-                .filter(|u| *u != leader)
-                .collect();
-            sim.hook(&leader, HookSpec::plain("leader-elected"))?;
-            for o in others {
-                sim.hook(&o, HookSpec::plain("leader-settings-changed"))?;
-            }
-        }
+    if let Some(leader) = elected {
+        sequences::announce_leader(sim, &leader)?;
     }
     Ok(())
 }

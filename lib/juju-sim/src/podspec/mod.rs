@@ -27,7 +27,12 @@ pub enum PodSpecError {
     Decode(#[from] GoJsonError),
     #[error("latest supported version 3, but got podspec version {0}")]
     Unsupported(i64),
-    #[error("juju-sim simulates pod spec version 3 only, got podspec version {0}")]
+    /// Juju would parse these with its older parsers (reference §3.1: `version` 2, or absent
+    /// for the legacy format); the reference gives no messages for them, so juju-sim says
+    /// in its own name that it does not simulate them rather than imitate Juju's outcome.
+    #[error("juju-sim simulates pod spec version 3 only, not the legacy format (a spec without `version`, or version 0)")]
+    Legacy,
+    #[error("juju-sim simulates pod spec version 3 only, not version {0}")]
     NotSimulated(i64),
     #[error("{0}")]
     Invalid(String),
@@ -38,7 +43,8 @@ pub fn parse(text: &str) -> Result<PodSpecV3, PodSpecError> {
     let value = to_json(text)?;
     match version(text, &value)? {
         3 => {}
-        v @ (0 | 2) => return Err(PodSpecError::NotSimulated(v)),
+        0 => return Err(PodSpecError::Legacy),
+        2 => return Err(PodSpecError::NotSimulated(2)),
         v => return Err(PodSpecError::Unsupported(v)),
     }
     let spec: PodSpecV3 = gojson::from_value(&value)?;
@@ -187,7 +193,10 @@ fn validate_file_set(fs: &FileSet) -> Result<(), String> {
 }
 
 /// A file set name may be shared between containers only for the very same volume; within
-/// one container neither the same file set nor the same mount path may repeat.
+/// one container neither the same file set nor the same mount path may repeat. Container
+/// names are not compared: Juju's `caasContainers.Validate` (caas/specs/base.go) does not,
+/// so `pod-spec-set` takes two containers of one name (Kubernetes refuses the pod later).
+/// The reference (§3.4) gives no message for it either.
 fn validate_file_set_uniqueness(containers: &[types::ContainerSpec]) -> Result<(), String> {
     let mut volumes: BTreeMap<&str, &FileSet> = BTreeMap::new();
     for c in containers {
@@ -410,6 +419,26 @@ serviceAccount:
             err(&GOOD.replace("version: 3", "version: 4")),
             "latest supported version 3, but got podspec version 4"
         );
+    }
+
+    #[test]
+    fn older_formats_are_refused_in_juju_sims_own_name() {
+        let legacy = "juju-sim simulates pod spec version 3 only, not the legacy format (a spec without `version`, or version 0)";
+        assert_eq!(err(&GOOD.replace("version: 3\n", "")), legacy);
+        assert_eq!(err(&GOOD.replace("version: 3", "version: 0")), legacy);
+        assert_eq!(err("\n"), legacy);
+        assert_eq!(err("{}"), legacy);
+        assert_eq!(
+            err(&GOOD.replace("version: 3", "version: 2")),
+            "juju-sim simulates pod spec version 3 only, not version 2"
+        );
+    }
+
+    #[test]
+    fn container_names_may_repeat_as_juju_validates() {
+        let text =
+            "version: 3\ncontainers:\n- {name: c, image: img/one}\n- {name: c, image: img/two}\n";
+        assert_eq!(parse(text).unwrap().containers.len(), 2);
     }
 
     #[test]
