@@ -57,7 +57,7 @@ pub fn contribute(local: &LocalIdentity, relations: &[RelationSnapshot], out: &m
             serde_json::to_string(&jobs).unwrap_or_default(),
         ),
     ]);
-    let unit_bag = bag([
+    let mut unit_bag = bag([
         (
             "prometheus_scrape_unit_address",
             unit_host(local).to_string(),
@@ -65,8 +65,14 @@ pub fn contribute(local: &LocalIdentity, relations: &[RelationSnapshot], out: &m
         ("prometheus_scrape_unit_name", local.unit.clone()),
         ("prometheus_scrape_unit_path", String::new()),
         ("prometheus_scrape_unit_fqdn", local.unit_fqdn.clone()),
-        ("prometheus_scrape_host", local.unit_address.clone()),
     ]);
+    // An address Juju cannot give right now is not a reason to take back the one published.
+    if !local.unit_address.is_empty() {
+        unit_bag.insert(
+            "prometheus_scrape_host".to_string(),
+            local.unit_address.clone(),
+        );
+    }
     for snapshot in relations {
         if local.leader {
             out.publish.extend(publish(snapshot, true, app_bag.clone()));
@@ -116,6 +122,23 @@ mod tests {
             ["prometheus-0.prometheus-endpoints.cos.svc.cluster.local:9090"]
         );
         assert_eq!(job.static_configs[0].labels["juju_charm"], "prometheus-k8s");
+    }
+
+    #[test]
+    fn an_unknown_address_does_not_take_back_the_published_one() {
+        let mut me = local(true);
+        me.unit_address = String::new();
+        let p = plan(&RelationsInput {
+            local: me,
+            endpoints: [(
+                SELF_METRICS_ENDPOINT.to_string(),
+                vec![relation(SELF_METRICS_ENDPOINT, 2, "cos-prometheus")],
+            )]
+            .into(),
+        });
+        let unit = &p.publish.iter().find(|x| !x.app).unwrap().data;
+        assert!(!unit.contains_key("prometheus_scrape_host"), "{unit:?}");
+        assert!(unit.contains_key("prometheus_scrape_unit_address"));
     }
 
     #[test]
