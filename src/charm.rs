@@ -37,6 +37,12 @@ pub const UNIT_LEAVING: &str = "unit-leaving";
 /// Our peer relation (metadata.yaml).
 const PEERS: &str = "prometheus-peers";
 
+/// Kubernetes' default cluster DNS domain, when the pod's resolv.conf does not tell.
+const DEFAULT_CLUSTER_DOMAIN: &str = "cluster.local";
+
+/// Where Kubernetes writes the pod's DNS search list.
+const RESOLV_CONF: &str = "/etc/resolv.conf";
+
 /// The binding asked for our address (any endpoint gives the pod's address on Kubernetes).
 const ADDRESS_BINDING: &str = "prometheus-peers";
 
@@ -83,6 +89,8 @@ pub struct Observed {
     pub relations: BTreeMap<String, Vec<RelationSnapshot>>,
     /// The relation this hook is about, if any: `juju-log` already names it in every line.
     pub hook_relation: Option<RelationId>,
+    /// The cluster's DNS domain (`cluster.local` unless the cluster says otherwise).
+    pub cluster_domain: String,
     /// Juju is removing this unit (it departs as `JUJU_DEPARTING_UNIT`, runs `stop` or
     /// `remove`, or did so in an earlier hook). A leaving leader is still leader, but what
     /// it sees no longer describes the application.
@@ -165,6 +173,10 @@ pub fn observe<T: HookTools + ?Sized>(
         image,
         address,
         hook_relation: ctx.relation.clone(),
+        cluster_domain: std::fs::read_to_string(RESOLV_CONF)
+            .ok()
+            .and_then(|text| cluster_domain(&text))
+            .unwrap_or_else(|| DEFAULT_CLUSTER_DOMAIN.to_string()),
         leaving,
         state,
         relations,
@@ -283,11 +295,29 @@ fn observe_relation<T: HookTools + ?Sized>(
     }))
 }
 
-/// `prometheus-0.prometheus-endpoints.<model>.svc.cluster.local`: the stable name Juju's
-/// headless service gives each unit's pod.
-pub fn unit_fqdn(unit: &str, model: &str) -> String {
+/// `prometheus-0.prometheus-endpoints.<model>.svc.<domain>`: the stable name Juju's
+/// headless service gives each unit's pod (the model is the namespace).
+pub fn unit_fqdn(unit: &str, model: &str, domain: &str) -> String {
     let (app, number) = unit.rsplit_once('/').unwrap_or((unit, "0"));
-    format!("{app}-{number}.{app}-endpoints.{model}.svc.cluster.local")
+    format!("{app}-{number}.{app}-endpoints.{model}.svc.{domain}")
+}
+
+/// The cluster's DNS domain from a pod's resolv.conf: Kubernetes puts
+/// `<namespace>.svc.<domain> svc.<domain> <domain>` in every pod's search list, and the
+/// operator pod running the hooks lives in the model's namespace like the workload.
+pub fn cluster_domain(resolv_conf: &str) -> Option<String> {
+    resolv_conf
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("search"))
+        .flat_map(str::split_whitespace)
+        .find_map(|entry| entry.trim_end_matches('.').strip_prefix("svc."))
+        .filter(|domain| {
+            !domain.is_empty()
+                && domain
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        })
+        .map(str::to_ascii_lowercase)
 }
 
 /// Decides everything from what was observed. Pure.
@@ -312,7 +342,7 @@ pub fn plan(observed: &Observed) -> Result<Plan, CharmError> {
                 model_uuid: observed.model_uuid.clone(),
                 leader: observed.leader,
                 unit_address: observed.address.clone().unwrap_or_default(),
-                unit_fqdn: unit_fqdn(&observed.unit, &observed.model),
+                unit_fqdn: unit_fqdn(&observed.unit, &observed.model, &observed.cluster_domain),
                 port: config.port,
                 scrape_interval: config.scrape_interval.to_string(),
             },
@@ -648,9 +678,27 @@ mod tests {
     #[test]
     fn unit_fqdns_follow_juju_naming() {
         assert_eq!(
-            unit_fqdn("prometheus/1", "cos"),
+            unit_fqdn("prometheus/1", "cos", "cluster.local"),
             "prometheus-1.prometheus-endpoints.cos.svc.cluster.local"
         );
+    }
+
+    #[test]
+    fn the_cluster_domain_comes_from_the_pods_search_list() {
+        let kubernetes = "search cos.svc.example.internal svc.example.internal example.internal\n\
+                          nameserver 10.152.183.10\noptions ndots:5\n";
+        assert_eq!(
+            cluster_domain(kubernetes).as_deref(),
+            Some("example.internal")
+        );
+        assert_eq!(
+            cluster_domain("search lan\nnameserver 192.168.1.1\n"),
+            None,
+            "not a Kubernetes pod: the default applies"
+        );
+        assert_eq!(cluster_domain(""), None);
+        assert_eq!(cluster_domain("search svc.\n"), None);
+        assert_eq!(cluster_domain("search svc.bad/domain\n"), None);
     }
 
     #[test]
@@ -1043,6 +1091,7 @@ mod tests {
             address: Some("10.1.36.80".into()),
             state: BTreeMap::new(),
             hook_relation: None,
+            cluster_domain: "cluster.local".into(),
             leaving: false,
             relations: BTreeMap::from([(
                 "grafana-source".to_string(),
