@@ -150,7 +150,7 @@ impl NetworkInfo {
 #[derive(Debug, Error)]
 pub enum ToolError {
     /// The tool ran and failed; Juju's tools print `ERROR <message>` on stderr.
-    #[error("{tool} {args:?} failed (exit code {code:?}): {stderr}")]
+    #[error("{tool}{} failed ({}): {}", command_args(.args), exit(.code), .stderr.trim())]
     Failed {
         tool: String,
         args: Vec<String>,
@@ -163,7 +163,7 @@ pub enum ToolError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{tool} {args:?} printed output that is not the expected JSON: {source}")]
+    #[error("{tool}{} printed output that is not the expected JSON: {source}", command_args(.args))]
     Output {
         tool: String,
         args: Vec<String>,
@@ -176,6 +176,26 @@ pub enum ToolError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// The arguments as a shell would show them (quoted where a space or quote is in them).
+fn command_args(args: &[String]) -> String {
+    args.iter()
+        .map(|a| {
+            if a.is_empty() || a.contains(|c: char| c.is_whitespace() || c == '\'' || c == '"') {
+                format!(" {a:?}")
+            } else {
+                format!(" {a}")
+            }
+        })
+        .collect()
+}
+
+fn exit(code: &Option<i32>) -> String {
+    match code {
+        Some(code) => format!("exit code {code}"),
+        None => "killed by a signal".to_string(),
+    }
 }
 
 impl ToolError {
@@ -273,6 +293,35 @@ mod tests {
         let info: NetworkInfo = serde_json::from_str(raw).unwrap();
         assert_eq!(info.bind_address(), Some("10.1.34.20"));
         assert_eq!(info.ingress_addresses, vec!["10.152.183.7"]);
+    }
+
+    #[test]
+    fn tool_errors_read_like_the_command_that_failed() {
+        let e = ToolError::Failed {
+            tool: "relation-get".into(),
+            args: vec![
+                "-r".into(),
+                "metrics-endpoint:1".into(),
+                "-".into(),
+                "zinc/0".into(),
+            ],
+            code: Some(1),
+            stderr: "ERROR permission denied\n".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "relation-get -r metrics-endpoint:1 - zinc/0 failed (exit code 1): ERROR permission denied"
+        );
+        let e = ToolError::Failed {
+            tool: "status-set".into(),
+            args: vec!["active".into(), "--".into(), "".into(), "two words".into()],
+            code: None,
+            stderr: String::new(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "status-set active -- \"\" \"two words\" failed (killed by a signal): "
+        );
     }
 
     #[test]
