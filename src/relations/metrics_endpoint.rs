@@ -471,10 +471,11 @@ fn job_spec(job: RemoteJob, global_interval_ms: u64) -> Result<JobSpec, Refused>
         None => None,
     };
     if basic_auth.is_some() && authorization.is_some() {
+        // The message already names the job; say which keys clash.
         return Err(Refused::invalid(
-            "job",
-            "",
-            "sets both basic_auth and authorization",
+            "authentication",
+            "basic_auth + authorization",
+            "Prometheus takes only one of them",
         ));
     }
     let tls_config = match job.tls_config {
