@@ -1,17 +1,22 @@
 //! The charm's actions (actions.yaml). Each observes and plans like a hook, so it works on
 //! exactly what the hooks render, then reports through `action-set`; what goes wrong for the
-//! operator is an `action-fail` with a clear message, never a failing process.
+//! operator is an `action-fail` with a clear message, never a failing process. Only a hook
+//! tool failing also ends the process in error (after an `action-fail` naming it).
 //!
 //! - `show-config`: the rendered prometheus.yml and rule files.
 //! - `validate-configuration`: `promtool check config` on them, where the action runs (in the
 //!   workload pod on Kubernetes, so the promtool that ships with the running Prometheus).
 //! - `reload`: `POST /-/reload` on every unit, then what each one serves.
+//!
+//! Results go through [`publish`]: a value too big for one `action-set` argument is set in
+//! parts (see [`results`]), and an error from a hook tool still ends in an `action-fail`
+//! naming what failed.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
 
-use juju::{Hook, HookContext, HookTools};
+use juju::{Hook, HookContext, HookTools, ToolError};
 use thiserror::Error;
 
 use crate::charm::{self, Observed, Plan};
@@ -31,18 +36,180 @@ const PEERS: &str = "prometheus-peers";
 /// Juju's own key for a unit's address in every unit databag.
 const PRIVATE_ADDRESS: &str = "private-address";
 
-/// Runs the action `name`.
+/// Runs the action `name`. An error that stops it (a hook tool failing) is also reported
+/// through `action-fail`, whose message is what the operator reads; it is still returned,
+/// so the exit status is what `CharmError::exit_code` says.
 pub fn run<T: HookTools + ?Sized, A: PrometheusApi + ?Sized>(
     tools: &T,
     ctx: &HookContext,
     name: &str,
     api: &A,
 ) -> Result<(), CharmError> {
-    match name {
+    let outcome = match name {
         SHOW_CONFIG => show_config(tools, ctx, name),
         VALIDATE_CONFIGURATION => validate_configuration(tools, ctx, name, &Promtool::default()),
         RELOAD => reload(tools, ctx, name, api),
         other => Ok(tools.action_fail(&format!("the charm has no action {other:?}"))?),
+    };
+    if let Err(error) = &outcome {
+        if let Err(also) = tools.action_fail(&error_message(error)) {
+            tracing::warn!(
+                "cannot report the failure through action-fail either: {}",
+                tool_failure(&also)
+            );
+        }
+    }
+    outcome
+}
+
+/// Longest error text repeated in an action-fail message (itself one argument).
+const ERROR_QUOTED: usize = 1000;
+
+/// The action-fail message for an error that stopped the action.
+pub fn error_message(error: &CharmError) -> String {
+    let what = match error {
+        CharmError::Tool(tool) => tool_failure(tool),
+        other => other.to_string(),
+    };
+    let what = if what.chars().count() > ERROR_QUOTED {
+        format!("{}…", what.chars().take(ERROR_QUOTED).collect::<String>())
+    } else {
+        what
+    };
+    format!("the action could not complete: {what}")
+}
+
+/// A hook tool's failure in few words: the tool and what it said, without its arguments
+/// (which `ToolError`'s Display carries, and which for action-set are the results).
+fn tool_failure(error: &ToolError) -> String {
+    match error {
+        ToolError::Failed { tool, code, .. } => {
+            let status = match code {
+                Some(code) => format!("exit code {code}"),
+                None => "killed by a signal".to_string(),
+            };
+            match error.message() {
+                Some(said) if !said.is_empty() => format!("{tool} failed ({status}): {said}"),
+                _ => format!("{tool} failed ({status}) without saying why"),
+            }
+        }
+        ToolError::Output { tool, source, .. } => {
+            format!("{tool} printed output that is not the expected JSON: {source}")
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Sets `results` as the action's results, each value that may be too big for one argument
+/// in parts, over as many `action-set` calls as the argument list needs.
+pub fn publish<T: HookTools + ?Sized>(
+    tools: &T,
+    results: BTreeMap<String, String>,
+) -> Result<(), ToolError> {
+    let all = results::in_parts(results, results::PART_BYTES);
+    for call in results::batches(all, results::CALL_BYTES) {
+        tools.action_set(&call)?;
+    }
+    Ok(())
+}
+
+/// Action results are `action-set key=value` arguments, and Linux refuses one argument over
+/// 128 KiB (MAX_ARG_STRLEN) and an argument list over about 2 MiB (ARG_MAX, with the
+/// environment): a rendered prometheus.yml with a few thousand targets is bigger than that.
+/// So a value over [`PART_BYTES`] is set as `<key>.part-001`, `<key>.part-002`, … (in order,
+/// each a whole number of characters and, where it can be, of lines) and `<key>.parts` (how
+/// many); the parts joined give the value. Smaller values keep their key. The pairs are then
+/// shared out over `action-set` calls of at most [`CALL_BYTES`] each; Juju merges them.
+pub mod results {
+    use std::collections::BTreeMap;
+
+    /// Largest value set under its key; the largest part of a bigger one.
+    pub const PART_BYTES: usize = 64 * 1024;
+    /// Most argument bytes given to one `action-set` call.
+    pub const CALL_BYTES: usize = 512 * 1024;
+    /// The key segment under which a value in parts gives their count.
+    pub const PARTS: &str = "parts";
+
+    /// `value` cut into parts of at most `limit` bytes (4 at least, so that every part holds
+    /// a character): at a line end when one is in the second half of the part, else at a
+    /// character boundary. Joined, they are `value`.
+    pub fn split(value: &str, limit: usize) -> Vec<&str> {
+        let limit = limit.max(4);
+        let mut parts = Vec::new();
+        let mut rest = value;
+        while rest.len() > limit {
+            let mut cut = limit;
+            while cut > 1 && !rest.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            if let Some(line_end) = rest.get(..cut).and_then(|head| head.rfind('\n')) {
+                if line_end + 1 >= cut / 2 {
+                    cut = line_end + 1;
+                }
+            }
+            let Some((part, tail)) = rest.split_at_checked(cut) else {
+                break;
+            };
+            parts.push(part);
+            rest = tail;
+        }
+        if !rest.is_empty() || parts.is_empty() {
+            parts.push(rest);
+        }
+        parts
+    }
+
+    /// The key of part `n` (from 1) of `count`: zero-padded so that keys sort as parts do.
+    pub fn part_key(key: &str, n: usize, count: usize) -> String {
+        let width = count.to_string().len().max(3);
+        format!("{key}.part-{n:0width$}")
+    }
+
+    /// `results` with every value over `limit` bytes replaced by its parts and their count.
+    pub fn in_parts(results: BTreeMap<String, String>, limit: usize) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        for (key, value) in results {
+            if value.len() <= limit {
+                out.insert(key, value);
+                continue;
+            }
+            let parts = split(&value, limit);
+            for (n, part) in parts.iter().enumerate() {
+                out.insert(part_key(&key, n + 1, parts.len()), part.to_string());
+            }
+            out.insert(format!("{key}.{PARTS}"), parts.len().to_string());
+        }
+        out
+    }
+
+    /// What `key=value` takes of the argument space: its bytes, the NUL ending it and its
+    /// pointer in argv.
+    pub fn argument_bytes(key: &str, value: &str) -> usize {
+        key.len() + 1 + value.len() + 1 + std::mem::size_of::<usize>()
+    }
+
+    /// `results` shared out, in key order, over calls of at most `budget` argument bytes
+    /// each (a pair bigger than that alone in its call).
+    pub fn batches(
+        results: BTreeMap<String, String>,
+        budget: usize,
+    ) -> Vec<BTreeMap<String, String>> {
+        let mut calls = Vec::new();
+        let mut call = BTreeMap::new();
+        let mut used = 0;
+        for (key, value) in results {
+            let bytes = argument_bytes(&key, &value);
+            if !call.is_empty() && used + bytes > budget {
+                calls.push(std::mem::take(&mut call));
+                used = 0;
+            }
+            used += bytes;
+            call.insert(key, value);
+        }
+        if !call.is_empty() {
+            calls.push(call);
+        }
+        calls
     }
 }
 
@@ -101,7 +268,7 @@ fn show_config<T: HookTools + ?Sized>(
         return Ok(());
     };
     let files = charm::config_files(&rendered)?;
-    tools.action_set(&show_config_results(&files))?;
+    publish(tools, show_config_results(&files))?;
     Ok(())
 }
 
@@ -203,10 +370,13 @@ fn validate_configuration<T: HookTools + ?Sized>(
     let files = charm::config_files(&rendered)?;
     match promtool.check_config(&files) {
         Ok(verdict) => {
-            tools.action_set(&BTreeMap::from([
-                ("valid".to_string(), verdict.valid.to_string()),
-                ("output".to_string(), verdict.output.clone()),
-            ]))?;
+            publish(
+                tools,
+                BTreeMap::from([
+                    ("valid".to_string(), verdict.valid.to_string()),
+                    ("output".to_string(), verdict.output.clone()),
+                ]),
+            )?;
             if !verdict.valid {
                 tools.action_fail(&rejection_message(&verdict.output))?;
             }
@@ -341,7 +511,7 @@ fn reload<T: HookTools + ?Sized, A: PrometheusApi + ?Sized>(
         })
         .collect();
     let (results, failure) = reload_results(&outcomes);
-    tools.action_set(&results)?;
+    publish(tools, results)?;
     if let Some(message) = failure {
         tools.action_fail(&message)?;
     }
@@ -657,6 +827,243 @@ mod tests {
         assert_eq!(
             tools.model().action_failure.as_deref(),
             Some("the charm has no action \"frobnicate\"")
+        );
+    }
+
+    /// A value as an operator gets it back from results in parts, or `None` when the parts
+    /// do not add up.
+    fn reassembled(results: &BTreeMap<String, String>, key: &str) -> Option<String> {
+        if let Some(value) = results.get(key) {
+            return Some(value.clone());
+        }
+        let count: usize = results.get(&format!("{key}.parts"))?.parse().ok()?;
+        let prefix = format!("{key}.part-");
+        let parts: Vec<&String> = results
+            .iter()
+            .filter(|(k, _)| k.starts_with(&prefix))
+            .map(|(_, v)| v)
+            .collect();
+        (parts.len() == count).then(|| parts.into_iter().cloned().collect())
+    }
+
+    /// Juju's rule for each dotted segment of an action-set key.
+    fn valid_action_key(key: &str) -> bool {
+        key.split('.').all(|segment| {
+            let ok = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+            segment.starts_with(ok)
+                && segment.ends_with(ok)
+                && segment.chars().all(|c| ok(c) || c == '-')
+        })
+    }
+
+    fn lines(n: usize, width: usize) -> String {
+        (0..n).map(|i| format!("{i:0width$}\n")).collect()
+    }
+
+    #[test]
+    fn split_cuts_at_line_ends_and_joins_back() {
+        assert_eq!(results::split("", 10), vec![""]);
+        assert_eq!(results::split("short\n", 10), vec!["short\n"]);
+        let text = lines(100, 9); // 100 lines of 10 bytes
+        let parts = results::split(&text, 64);
+        assert_eq!(parts.concat(), text);
+        // 64 bytes would end mid-line: each part is the 6 whole lines that fit.
+        assert_eq!(parts.len(), 17);
+        assert!(parts[..16]
+            .iter()
+            .all(|p| p.len() == 60 && p.ends_with('\n')));
+        assert_eq!(parts[16], &text[960..]);
+    }
+
+    #[test]
+    fn split_keeps_characters_whole_without_line_ends() {
+        // 2-byte characters with an odd limit, and a line end too early to cut at.
+        let text = format!("a\n{}", "é".repeat(50));
+        let parts = results::split(&text, 7);
+        assert_eq!(parts.concat(), text);
+        assert_eq!(parts[0], "a\néé");
+        assert_eq!(parts.len(), 17, "{parts:?}");
+        assert!(parts.iter().all(|p| p.len() == 6), "{parts:?}");
+        // 4-byte characters with a limit below one: a character each.
+        assert_eq!(results::split("🦀🦀", 1), vec!["🦀", "🦀"]);
+    }
+
+    #[test]
+    fn large_values_become_numbered_parts_with_a_count() {
+        let big = lines(20_000, 15); // 320 000 bytes
+        let input = BTreeMap::from([
+            ("prometheus-yml".to_string(), big.clone()),
+            ("rule-files.0.name".to_string(), "a.rules".to_string()),
+            ("rule-files.0.content".to_string(), "x".repeat(10)),
+        ]);
+        let out = results::in_parts(input, results::PART_BYTES);
+        assert_eq!(out["prometheus-yml.parts"], "5");
+        assert_eq!(out["rule-files.0.name"], "a.rules");
+        assert_eq!(out["rule-files.0.content"], "xxxxxxxxxx");
+        assert!(!out.contains_key("prometheus-yml"));
+        let keys: Vec<&String> = out.keys().filter(|k| k.contains(".part-")).collect();
+        assert_eq!(
+            keys,
+            (1..=5)
+                .map(|n| format!("prometheus-yml.part-00{n}"))
+                .collect::<Vec<_>>()
+                .iter()
+                .collect::<Vec<_>>()
+        );
+        for (key, value) in &out {
+            assert!(valid_action_key(key), "{key}");
+            assert!(value.len() <= results::PART_BYTES, "{key}");
+        }
+        assert_eq!(reassembled(&out, "prometheus-yml"), Some(big));
+    }
+
+    #[test]
+    fn part_keys_sort_as_parts_do_past_999() {
+        let value = "x".repeat(4 * 1001);
+        let out = results::in_parts(BTreeMap::from([("v".to_string(), value.clone())]), 4);
+        assert_eq!(out["v.parts"], "1001");
+        assert!(out.contains_key("v.part-0001") && out.contains_key("v.part-1001"));
+        assert_eq!(reassembled(&out, "v"), Some(value));
+        assert_eq!(results::part_key("v", 7, 12), "v.part-007");
+    }
+
+    #[test]
+    fn batches_stay_within_the_budget_and_keep_every_pair() {
+        let input: BTreeMap<String, String> = (0..40)
+            .map(|i| (format!("k{i:02}"), "v".repeat(1000 * (i % 7))))
+            .collect();
+        let calls = results::batches(input.clone(), 8000);
+        assert!(calls.len() > 1);
+        let mut merged = BTreeMap::new();
+        for call in &calls {
+            let bytes: usize = call
+                .iter()
+                .map(|(k, v)| results::argument_bytes(k, v))
+                .sum();
+            assert!(bytes <= 8000, "{bytes}");
+            merged.extend(call.clone());
+        }
+        assert_eq!(merged, input);
+        // A pair over the budget goes alone; nothing gives no call.
+        let big = BTreeMap::from([("a".into(), "1".into()), ("b".into(), "x".repeat(100))]);
+        assert_eq!(results::batches(big, 50).len(), 2);
+        assert!(results::batches(BTreeMap::new(), 50).is_empty());
+    }
+
+    #[test]
+    fn publish_sets_a_large_config_in_parts_over_several_calls() {
+        let tools = unit("prometheus/0", true);
+        let big = lines(150_000, 15); // 2.4 MB: more than one call's worth and ARG_MAX
+        publish(
+            &tools,
+            BTreeMap::from([
+                ("prometheus-yml".to_string(), big.clone()),
+                ("valid".to_string(), "true".to_string()),
+            ]),
+        )
+        .unwrap();
+        let m = tools.model();
+        // 37 parts of 64 KiB, 7 to a call of 512 KiB.
+        let calls = m.calls.iter().filter(|c| *c == "action-set").count();
+        assert_eq!(calls, 6, "{:?}", m.calls);
+        assert_eq!(m.action_results["valid"], "true");
+        assert_eq!(m.action_results["prometheus-yml.parts"], "37");
+        assert_eq!(reassembled(&m.action_results, "prometheus-yml"), Some(big));
+    }
+
+    #[test]
+    fn reload_reports_a_large_served_config_in_parts() {
+        let tools = unit("prometheus/0", true);
+        let served = format!(
+            "global:\n  scrape_interval: 1m\n# {}\n",
+            "x".repeat(200_000)
+        );
+        let api = FakePrometheus::new(|| Ok(served.clone()))
+            .with(Target::new("10.1.36.80", 9090), FakeServer::up());
+        run(&tools, &ctx("prometheus/0", RELOAD), RELOAD, &api).unwrap();
+        let m = tools.model();
+        assert_eq!(m.action_failure, None);
+        assert_eq!(m.action_results["units.prometheus-0.reloaded"], "true");
+        assert_eq!(
+            m.action_results["units.prometheus-0.served-config.parts"],
+            "4"
+        );
+        assert_eq!(
+            reassembled(&m.action_results, "units.prometheus-0.served-config"),
+            Some(served.clone())
+        );
+    }
+
+    #[test]
+    fn a_failing_hook_tool_fails_the_action_naming_it() {
+        for (action, tool) in [
+            (SHOW_CONFIG, "action-set"),
+            (VALIDATE_CONFIGURATION, "action-set"),
+            (RELOAD, "action-set"),
+            (SHOW_CONFIG, "config-get"),
+        ] {
+            let tools = unit("prometheus/0", true);
+            tools.model().failing.insert(tool);
+            let error = run(&tools, &ctx("prometheus/0", action), action, &nothing()).unwrap_err();
+            assert_eq!(error.exit_code(), 1);
+            assert_eq!(
+                tools.model().action_failure.as_deref(),
+                Some(
+                    format!(
+                        "the action could not complete: {tool} failed (exit code 1): \
+                         the test made this tool fail"
+                    )
+                    .as_str()
+                ),
+                "{action}"
+            );
+        }
+        // When action-fail fails too, the error is all there is.
+        let tools = unit("prometheus/0", true);
+        tools.model().failing.extend(["action-set", "action-fail"]);
+        let error = run(
+            &tools,
+            &ctx("prometheus/0", SHOW_CONFIG),
+            SHOW_CONFIG,
+            &nothing(),
+        )
+        .unwrap_err();
+        assert!(error.to_string().starts_with("action-set"), "{error}");
+        assert_eq!(tools.model().action_failure, None);
+    }
+
+    #[test]
+    fn error_messages_name_the_tool_not_its_arguments() {
+        let too_long = CharmError::from(ToolError::Spawn {
+            tool: "action-set".into(),
+            source: std::io::Error::from_raw_os_error(7),
+        });
+        assert_eq!(
+            error_message(&too_long),
+            "the action could not complete: cannot run action-set: \
+             Argument list too long (os error 7)"
+        );
+        let refused = CharmError::from(ToolError::Failed {
+            tool: "action-set".into(),
+            args: vec![format!("prometheus-yml={}", "x".repeat(100_000))],
+            code: Some(2),
+            stderr: "ERROR cannot set reserved action key \"stdout\"\n".into(),
+        });
+        assert_eq!(
+            error_message(&refused),
+            "the action could not complete: action-set failed (exit code 2): \
+             cannot set reserved action key \"stdout\""
+        );
+        let silent = CharmError::from(ToolError::Failed {
+            tool: "action-set".into(),
+            args: vec![],
+            code: None,
+            stderr: String::new(),
+        });
+        assert_eq!(
+            error_message(&silent),
+            "the action could not complete: action-set failed (killed by a signal) \
+             without saying why"
         );
     }
 

@@ -1,8 +1,9 @@
 //! Issue 5: the actions through `juju-sim run-action`, on models without live workloads
 //! (live ones are in live.rs): show-config, validate-configuration (accepted, rejected by
-//! promtool, invalid options) and reload reporting the units it could not reach.
+//! promtool, invalid options) and reload reporting the units it could not reach; a
+//! prometheus.yml too big for one action-set argument, returned in parts.
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::harness::Sim;
 
@@ -42,6 +43,57 @@ fn show_config_returns_the_files_the_pod_mounts() {
             "{tool} in {from_action:?}"
         );
     }
+}
+
+/// Linux refuses an argument over 128 KiB: 6 jobs of 1000 targets make a prometheus.yml of
+/// about 330 KB, which show-config returns as `prometheus-yml.part-NNN` and a count.
+#[test]
+fn show_config_returns_a_large_config_in_parts() {
+    let sim = Sim::deployed(1);
+    let id = sim.relate(&["farm", "prometheus", "--profile", "scrape-target"]);
+    let jobs: Vec<Value> = (0..6)
+        .map(|j| {
+            let targets: Vec<String> = (0..1000)
+                .map(|t| format!("node-{t:04}.rack-{j}.farm.example.internal:9100"))
+                .collect();
+            json!({"job_name": format!("farm-{j}"), "static_configs": [{"targets": targets}]})
+        })
+        .collect();
+    let file = sim.dir.path().join("farm.json");
+    let data = json!({"scrape_jobs": Value::Array(jobs).to_string()});
+    std::fs::write(&file, data.to_string()).unwrap();
+    let file = file.display().to_string();
+    sim.ok(&[
+        "set-relation-data",
+        &id.to_string(),
+        "farm",
+        "--file",
+        &file,
+    ]);
+    let mounted = sim.prometheus_yml();
+    assert!(mounted.len() > 256 * 1024, "{}", mounted.len());
+    assert!(mounted.contains("node-0999.rack-5.farm.example.internal:9100"));
+
+    let report = sim.run_action("prometheus/0", "show-config", &[]);
+    assert_eq!(report["status"], "completed", "{}", report["message"]);
+    let yml = results(&report)["prometheus-yml"].as_object().unwrap();
+    let count: usize = yml["parts"].as_str().unwrap().parse().unwrap();
+    assert!(count >= 5, "{count}");
+    let parts: Vec<&str> = (1..=count)
+        .map(|n| yml[&format!("part-{n:03}")].as_str().unwrap())
+        .collect();
+    assert_eq!(yml.len(), count + 1, "{:?}", yml.keys());
+    for part in &parts {
+        assert!(
+            part.len() <= 64 * 1024 && part.ends_with('\n'),
+            "{}",
+            part.len()
+        );
+    }
+    assert!(
+        parts.concat() == mounted,
+        "the parts do not make the mounted prometheus.yml"
+    );
 }
 
 #[test]
