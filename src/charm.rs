@@ -333,6 +333,7 @@ pub fn plan(observed: &Observed) -> Result<Plan, CharmError> {
     let mut render_warnings = Vec::new();
     let mut rendered_config = None;
     let mut target = None;
+    let mut unappliable = None;
     if let Some(config) = &config {
         let input = RelationsInput {
             local: LocalIdentity {
@@ -350,8 +351,18 @@ pub fn plan(observed: &Observed) -> Result<Plan, CharmError> {
         };
         let relations = relations::plan(&input);
         let rendered = render::render(config, &relations);
-        if let Ok(image) = &observed.image {
-            let files = config_files(&rendered)?;
+        let files = config_files(&rendered)?;
+        if files.size() > pod_spec::CONFIG_FILES_BUDGET {
+            unappliable = Some(format!(
+                "the configuration is too large for Kubernetes: prometheus.yml and {} rule \
+                 file(s) take {} bytes, over the {} a ConfigMap holds (relate fewer scrape \
+                 targets, or have the related charms send fewer jobs or rules)",
+                files.rule_files.len(),
+                files.size(),
+                pod_spec::CONFIG_FILES_BUDGET
+            ));
+        }
+        if let (Ok(image), None) = (&observed.image, &unappliable) {
             let spec = pod_spec::build(PodSpecInput {
                 config,
                 image,
@@ -398,6 +409,7 @@ pub fn plan(observed: &Observed) -> Result<Plan, CharmError> {
         leader: observed.leader,
         config_errors: &config_errors,
         image_error: observed.image.as_ref().err(),
+        unappliable: unappliable.as_deref(),
         relation_warnings: &relation_warnings,
         render_warnings: &render_warnings,
     });
@@ -1001,6 +1013,69 @@ mod tests {
         )
         .unwrap();
         assert_eq!(spec_sets(&stale), 1);
+    }
+
+    /// An application asking for 20 jobs of 1000 targets each: within what one relation may
+    /// ask, and about 0.7 MB once rendered.
+    fn big_exporter(app: &str) -> FakeRelation {
+        let jobs: Vec<serde_json::Value> = (0..20)
+            .map(|j| {
+                let targets: Vec<String> = (0..1000)
+                    .map(|t| format!("{app}-host-{j:02}-{t:04}.example.com:9100"))
+                    .collect();
+                json!({"job_name": format!("j{j}"), "static_configs": [{"targets": targets}]})
+            })
+            .collect();
+        FakeRelation::new(app)
+            .app_data(&[
+                (
+                    "scrape_metadata",
+                    &crate::relations::test_support::metadata(app, Some("node-exporter")),
+                ),
+                ("scrape_jobs", &serde_json::Value::Array(jobs).to_string()),
+            ])
+            .unit(&format!("{app}/0"), &[])
+    }
+
+    #[test]
+    fn files_too_large_for_a_config_map_block_and_keep_the_last_spec() {
+        let tools = leader();
+        tools.model().relations.insert(
+            RelationId::new("metrics-endpoint", 1),
+            big_exporter("fleet-a"),
+        );
+        run(&tools, &ctx("prometheus/0"), Some(&hook("install"))).unwrap();
+        let spec = tools.model().pod_spec.clone().unwrap();
+        assert!(
+            spec.contains("fleet-a-host-19-0999"),
+            "one big exporter still fits"
+        );
+
+        tools.model().relations.insert(
+            RelationId::new("metrics-endpoint", 2),
+            big_exporter("fleet-b"),
+        );
+        run(
+            &tools,
+            &ctx("prometheus/0"),
+            Some(&hook("metrics-endpoint-relation-changed")),
+        )
+        .unwrap();
+        let m = tools.model();
+        assert_eq!(
+            m.pod_spec.as_deref(),
+            Some(spec.as_str()),
+            "the last spec stays"
+        );
+        let status = m.unit_status.clone().unwrap();
+        assert_eq!(status.kind, StatusKind::Blocked);
+        assert!(
+            status
+                .message
+                .starts_with("the configuration is too large for Kubernetes: prometheus.yml"),
+            "{}",
+            status.message
+        );
     }
 
     #[test]

@@ -160,6 +160,24 @@ pub struct ConfigFiles {
     pub rule_files: BTreeMap<String, String>,
 }
 
+/// What the files may take in all: Kubernetes keeps a file set in one ConfigMap, which holds
+/// at most 1 MiB with its metadata, and refuses a larger one only when Juju applies the spec,
+/// long after the hook said it was set. The rest of the MiB is left for names and metadata.
+pub const CONFIG_FILES_BUDGET: usize = 1_000_000;
+
+impl ConfigFiles {
+    /// Bytes the ConfigMap's data takes: every file's name and content.
+    pub fn size(&self) -> usize {
+        crate::prometheus::render::CONFIG_FILE.len()
+            + self.prometheus_yml.len()
+            + self
+                .rule_files
+                .iter()
+                .map(|(name, content)| name.len() + content.len())
+                .sum::<usize>()
+    }
+}
+
 /// What the pod spec is built from.
 #[derive(Debug, Clone, Copy)]
 pub struct PodSpecInput<'a> {

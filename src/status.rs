@@ -16,6 +16,8 @@ pub struct StatusInput<'a> {
     pub relation_warnings: &'a [RelationWarning],
     /// Relation contributions left out while rendering (clashing names).
     pub render_warnings: &'a [String],
+    /// Why the rendered files cannot be applied as they are (too large for a ConfigMap).
+    pub unappliable: Option<&'a str>,
 }
 
 /// The statuses to set: the application's only on the leader.
@@ -38,6 +40,9 @@ pub fn decide(input: StatusInput<'_>) -> Statuses {
     }
     if let Some(image) = input.image_error {
         blockers.push(image.to_string());
+    }
+    if let Some(why) = input.unappliable {
+        blockers.push(why.to_string());
     }
     let unit = if blockers.is_empty() {
         Status::active(active_message(input))
@@ -145,6 +150,7 @@ mod tests {
             image_error: None,
             relation_warnings: &[],
             render_warnings: &[],
+            unappliable: None,
         }
     }
 
