@@ -51,15 +51,24 @@ pub fn run<T: HookTools + ?Sized, A: PrometheusApi + ?Sized>(
         RELOAD => reload(tools, ctx, name, api),
         other => Ok(tools.action_fail(&format!("the charm has no action {other:?}"))?),
     };
-    if let Err(error) = &outcome {
-        if let Err(also) = tools.action_fail(&error_message(error)) {
+    let Err(error) = outcome else {
+        return Ok(());
+    };
+    // Once action-fail carries the message, the handler exits 0 as Juju asks: a non-zero exit
+    // would make Juju report `exit status N` instead of what went wrong.
+    match tools.action_fail(&error_message(&error)) {
+        Ok(()) => {
+            tracing::error!("{error}");
+            Ok(())
+        }
+        Err(also) => {
             tracing::warn!(
                 "cannot report the failure through action-fail either: {}",
                 tool_failure(&also)
             );
+            Err(error)
         }
     }
-    outcome
 }
 
 /// Longest error text repeated in an action-fail message (itself one argument).
@@ -1004,8 +1013,8 @@ mod tests {
         ] {
             let tools = unit("prometheus/0", true);
             tools.model().failing.insert(tool);
-            let error = run(&tools, &ctx("prometheus/0", action), action, &nothing()).unwrap_err();
-            assert_eq!(error.exit_code(), 1);
+            // Reported through action-fail, so the handler itself succeeds (exit 0).
+            run(&tools, &ctx("prometheus/0", action), action, &nothing()).unwrap();
             assert_eq!(
                 tools.model().action_failure.as_deref(),
                 Some(
