@@ -280,10 +280,13 @@ fn observe_relation<T: HookTools + ?Sized>(
         remote_units.insert(unit, data);
     }
     let local_unit_data = tools.relation_get(id, &ctx.unit_name, false)?;
-    let local_app_data = if leader {
-        tools.relation_get(id, &ctx.app_name, true)?
-    } else {
+    let local_app_data = if !leader {
         RelationData::new()
+    } else if remote_app.as_deref() == Some(ctx.app_name.as_str()) {
+        // A peer relation has one application bag: it was just read as the remote one.
+        remote_app_data.clone()
+    } else {
+        tools.relation_get(id, &ctx.app_name, true)?
     };
     Ok(Some(RelationSnapshot {
         id: Some(id.clone()),
