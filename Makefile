@@ -6,13 +6,16 @@ MUSL      := x86_64-unknown-linux-musl
 CHARM     := prometheus-k8s.charm
 IMAGE     ?= ubuntu/prometheus:latest
 CARGO     ?= cargo
+# rustup installs the toolchain here; a fresh shell may not have it on PATH yet.
+export PATH := $(HOME)/.cargo/bin:$(PATH)
 # Where cargo puts its output (honours CARGO_TARGET_DIR, as cargo itself does).
 TARGET    := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 # The Debian packages the demo and the tests use for real (promtool, prometheus,
 # alertmanager), and the tools that pack and inspect the .charm archive.
-APT_PKGS  := prometheus prometheus-alertmanager zip unzip file gcc musl-tools curl jq bsdextrautils time
+APT_PKGS  := prometheus prometheus-alertmanager zip unzip file gcc musl-tools curl jq bsdextrautils time ca-certificates
+SUDO      := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: help deps build charm demo test lint bench clean
+.PHONY: help toolchain deps build charm demo test lint bench clean
 
 help:
 	@echo "make demo   - build, deploy on the local Juju (juju-sim), configure, relate, show the result"
@@ -21,15 +24,29 @@ help:
 	@echo "make lint   - cargo fmt --check and clippy -D warnings"
 	@echo "make bench  - wall time and hook-tool calls per hook"
 
+# The stable Rust toolchain with rustfmt and clippy, through rustup when cargo is missing.
+toolchain:
+	@if ! command -v $(CARGO) >/dev/null 2>&1; then \
+	  echo "installing the Rust toolchain (rustup)"; \
+	  command -v curl >/dev/null 2>&1 || { $(SUDO) apt-get update -qq; \
+	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
+	      curl ca-certificates gcc libc6-dev >/dev/null; }; \
+	  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal; \
+	fi
+	@if command -v rustup >/dev/null 2>&1; then \
+	  for c in rustfmt clippy; do \
+	    rustup component list --installed | grep -q "^$$c" || rustup component add $$c; \
+	  done; \
+	fi
+
 # Installs what a fresh Debian machine lacks; a no-op when everything is there.
-deps:
+deps: toolchain
 	@missing=""; \
 	for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
-	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
-	  $$SUDO apt-get update -qq; \
-	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  $(SUDO) apt-get update -qq; \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 	@if command -v rustup >/dev/null 2>&1; then \
 	  rustup target list --installed | grep -qx $(MUSL) || rustup target add $(MUSL); \
@@ -37,7 +54,7 @@ deps:
 	  echo "no rustup: assuming the $(MUSL) standard library is installed (https://rustup.rs)"; \
 	fi
 
-build:
+build: toolchain
 	$(CARGO) build --workspace --locked
 
 # The charm ships one static binary; dispatch and every hook are symlinks to it.
@@ -53,7 +70,7 @@ test: charm
 	$(CARGO) build --locked -p juju-sim
 	PROMETHEUS_CHARM=$(CURDIR)/$(CHARM) $(CARGO) test --workspace --locked
 
-lint:
+lint: toolchain
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
