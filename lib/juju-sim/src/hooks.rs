@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use thiserror::Error;
 
@@ -32,11 +33,11 @@ pub enum DriverError {
     Profile(#[from] crate::profiles::ProfileError),
     #[error(transparent)]
     Workload(#[from] crate::workload::WorkloadError),
-    #[error("hook failed: {hook:?}")]
-    HookFailed {
-        unit: String,
-        hook: String,
-        stderr: String,
+    /// The command ran to its end, but hooks failed on some units (now in error).
+    #[error("hook failed")]
+    HooksFailed {
+        output: String,
+        failures: Vec<HookFailure>,
     },
     #[error("{0}")]
     Usage(String),
@@ -45,8 +46,27 @@ pub enum DriverError {
     ActionFailed(String),
 }
 
+/// A hook that failed during a command: its unit is in error.
+#[derive(Debug, Clone)]
+pub struct HookFailure {
+    pub unit: String,
+    pub hook: String,
+    pub stderr: String,
+}
+
+/// What became of an event delivered to a unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// The hook ran and exited 0 (or the charm has no handler for it).
+    Ran,
+    /// The hook failed: the unit is now in error.
+    Failed,
+    /// The unit is in error: the event waits in its queue until `resolved`.
+    Deferred,
+}
+
 /// What a hook is about.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HookSpec {
     pub name: String,
     pub relation: Option<ContextRelation>,
@@ -107,6 +127,7 @@ pub struct Sim {
     pub model: Model,
     pub verbose: bool,
     queue: VecDeque<(String, HookSpec)>,
+    failures: Vec<HookFailure>,
 }
 
 impl Sim {
@@ -116,6 +137,7 @@ impl Sim {
             model,
             verbose,
             queue: VecDeque::new(),
+            failures: Vec::new(),
         }
     }
 
@@ -144,18 +166,137 @@ impl Sim {
         Ok(())
     }
 
-    /// Runs a hook; a non-zero exit stops the command with `hook failed`.
-    pub fn hook(&mut self, unit: &str, spec: HookSpec) -> Result<(), DriverError> {
+    /// Delivers an event to a unit as its agent would. A unit in error runs no other
+    /// hook: the event waits in the unit's queue (in the model) until `resolved`. A
+    /// failing hook puts only that unit in error; the command goes on with the other
+    /// units and reports the failure when it ends ([`Sim::settle`]).
+    pub fn hook(&mut self, unit: &str, spec: HookSpec) -> Result<Delivery, DriverError> {
+        match self.model.unit(unit)?.failed_hook.clone() {
+            Some(failed) => {
+                self.defer(unit, spec, &failed)?;
+                Ok(Delivery::Deferred)
+            }
+            None => self.run_hook(unit, spec),
+        }
+    }
+
+    /// Runs a hook whatever the unit's state; a failure is recorded for the command's end.
+    fn run_hook(&mut self, unit: &str, spec: HookSpec) -> Result<Delivery, DriverError> {
         let name = spec.name.clone();
         let done = self.execute(unit, Job::Hook(spec))?;
         if done.code != 0 {
-            return Err(DriverError::HookFailed {
+            self.failures.push(HookFailure {
                 unit: unit.to_string(),
                 hook: name,
                 stderr: done.stderr,
             });
+            return Ok(Delivery::Failed);
         }
+        Ok(Delivery::Ran)
+    }
+
+    fn defer(&mut self, unit: &str, spec: HookSpec, failed: &HookSpec) -> Result<(), DriverError> {
+        let u = self.model.unit_mut(unit)?;
+        // update-status comes from a timer: ticks missed while in error are one event.
+        if spec.name == "update-status" && u.deferred.contains(&spec) {
+            return Ok(());
+        }
+        let line = debuglog::line(
+            unit,
+            "INFO",
+            "juju.worker.uniter",
+            &format!(
+                "awaiting error resolution for {:?} hook; {:?} waits",
+                failed.name, spec.name
+            ),
+        );
+        u.deferred.push(spec);
+        self.save()?;
+        debuglog::append(&self.dir, &[line])?;
         Ok(())
+    }
+
+    /// `juju resolved`: runs the failed hook again (same hook, same relation and remote
+    /// unit), or with `retry` false drops it; once past it, the unit leaves error and the
+    /// events that waited run in order, until one fails again.
+    pub fn resolved(&mut self, unit: &str, retry: bool) -> Result<(), DriverError> {
+        let failed =
+            self.model.unit(unit)?.failed_hook.clone().ok_or_else(|| {
+                DriverError::Usage(format!("unit {unit:?} is not in an error state"))
+            })?;
+        if retry {
+            if self.run_hook(unit, failed.clone())? == Delivery::Failed {
+                return Ok(());
+            }
+        } else {
+            let u = self.model.unit_mut(unit)?;
+            u.failed_hook = None;
+            u.agent = Default::default();
+            u.agent.status = "idle".into();
+            // Skipping install still counts as installed: the unit goes on to its next hooks.
+            if failed.name == "install" {
+                u.installed = true;
+                if u.workload == StatusValue::new("maintenance", "installing charm software") {
+                    u.workload = StatusValue::new("unknown", "");
+                }
+            }
+            self.save()?;
+            let line = debuglog::line(
+                unit,
+                "INFO",
+                "juju.worker.uniter.operation",
+                &format!("skipped {:?} hook (resolved --no-retry)", failed.name),
+            );
+            debuglog::append(&self.dir, &[line])?;
+        }
+        self.leave_dying_relation(unit, &failed)?;
+        loop {
+            let u = self.model.unit_mut(unit)?;
+            if u.deferred.is_empty() {
+                return Ok(());
+            }
+            let next = u.deferred.remove(0);
+            self.save()?;
+            if self.run_hook(unit, next.clone())? == Delivery::Failed {
+                return Ok(());
+            }
+            self.leave_dying_relation(unit, &next)?;
+        }
+    }
+
+    /// Once a unit is past `-broken` of a relation being removed, it is out of it; the
+    /// relation goes when no unit is left in it (it waited for units in error).
+    pub fn leave_dying_relation(&mut self, unit: &str, spec: &HookSpec) -> Result<(), DriverError> {
+        let Some(r) = &spec.relation else {
+            return Ok(());
+        };
+        if !spec.name.ends_with("-relation-broken") {
+            return Ok(());
+        }
+        let Some(relation) = self.model.relations.get_mut(&r.id) else {
+            return Ok(());
+        };
+        if !relation.dying {
+            return Ok(());
+        }
+        relation.views.remove(unit);
+        if relation.views.is_empty() {
+            self.model.relations.remove(&r.id);
+        }
+        self.save()?;
+        Ok(())
+    }
+
+    /// Ends a command: its output, or [`DriverError::HooksFailed`] with the output and
+    /// every hook that failed.
+    pub fn settle(&mut self, output: String) -> Result<String, DriverError> {
+        if self.failures.is_empty() {
+            return Ok(output);
+        }
+        Err(DriverError::HooksFailed {
+            output,
+            failures: std::mem::take(&mut self.failures),
+        })
     }
 
     /// Queues a hook to run after the command's own sequence (coalescing repeats).
@@ -339,6 +480,7 @@ impl Sim {
         if let Job::Hook(spec) = &job {
             let u = self.model.unit_mut(unit)?;
             if code == 0 {
+                u.failed_hook = None;
                 u.agent = Default::default();
                 u.agent.status = "idle".into();
                 if is_install {
@@ -348,6 +490,7 @@ impl Sim {
                     }
                 }
             } else {
+                u.failed_hook = Some(spec.clone());
                 u.agent.status = "error".into();
                 u.agent.message = format!("hook failed: {:?}", spec.name);
                 u.agent.data = [("hook".to_string(), spec.name.clone())].into();

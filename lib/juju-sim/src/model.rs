@@ -11,6 +11,7 @@ use serde_json::Value;
 use thiserror::Error;
 
 use crate::charm::{CharmInfo, Role};
+use crate::hooks::HookSpec;
 
 pub const JUJU_VERSION: &str = "2.9.42";
 
@@ -254,6 +255,19 @@ pub struct Unit {
     /// Set once the unit has run its install hook; only then does it see follow-up hooks.
     #[serde(default)]
     pub installed: bool,
+    /// The hook that failed and holds the unit in error until `resolved`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_hook: Option<HookSpec>,
+    /// Events that came while the unit was in error, in order; they run once it is resolved.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deferred: Vec<HookSpec>,
+}
+
+impl Unit {
+    /// A unit whose hook failed runs no other hook until it is resolved.
+    pub fn in_error(&self) -> bool {
+        self.failed_hook.is_some()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]

@@ -343,7 +343,7 @@ fn config_changed_fires_only_when_a_value_changes() {
 }
 
 #[test]
-fn a_failing_hook_stops_the_sequence_and_the_command() {
+fn a_failing_hook_holds_the_rest_of_its_units_sequence_and_fails_the_command() {
     let f = Fixture::new();
     f.on("leader-elected", "echo oops >&2\nexit 7\n");
     let charm = f.charm().display().to_string();
@@ -366,6 +366,20 @@ fn a_failing_hook_stops_the_sequence_and_the_command() {
     assert!(f
         .debug_log()
         .contains("WARNING unit.demo/0.leader-elected oops"));
+    f.on("leader-elected", "");
+    f.ok(&["resolved", "demo/0"]);
+    assert_eq!(
+        f.hooks_of("demo/0"),
+        strings(&[
+            "install",
+            "demo-peers-relation-created",
+            "leader-elected",
+            "leader-elected",
+            "config-changed",
+            "start",
+            "database-storage-attached"
+        ])
+    );
 }
 
 #[test]

@@ -454,7 +454,7 @@ t dash status-set --application=False maintenance -- "--dashed"
         "hook failed: \"update-status\""
     );
     f.on("update-status", "");
-    f.ok(&["run-hook", "demo/1", "update-status"]);
+    f.ok(&["resolved", "demo/1"]);
     let status = f.json(&["status"]);
     let unit = &status["applications"]["demo"]["units"]["demo/1"];
     assert_eq!(unit["juju-status"]["current"], "idle");
@@ -593,6 +593,7 @@ t nokey state-delete
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
+    f.ok(&["resolved", "--no-retry", "demo/0"]);
     f.probe_in("demo/0", "t after state-get a\n");
     assert_eq!(f.out("after").0, "changed\n");
 }
@@ -731,6 +732,7 @@ t get pod-spec-get
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(f.ok(&["show-pod-spec", "demo"]), stored);
+    f.ok(&["resolved", "--no-retry", "demo/0"]);
 
     // Leadership is checked again when the hook ends.
     let model = f.model().join("model.json");

@@ -173,6 +173,8 @@ pub fn run(dir: ModelDir, verbose: bool, args: &Args) -> Result<String, DriverEr
                     },
                     state: BTreeMap::new(),
                     installed: false,
+                    failed_hook: None,
+                    deferred: Vec::new(),
                 },
             )
         })
@@ -215,5 +217,5 @@ pub fn run(dir: ModelDir, verbose: bool, args: &Args) -> Result<String, DriverEr
         "Deployed {name:?} with {} unit(s)\n",
         unit_names.len()
     ));
-    Ok(summary)
+    sim.settle(summary)
 }

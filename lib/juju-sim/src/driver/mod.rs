@@ -64,6 +64,8 @@ enum Verb {
     RunAction(action::Args),
     /// Fire one hook on a unit.
     RunHook(units::RunHookArgs),
+    /// Retry a unit's failed hook (or skip it with --no-retry), then run the events that waited.
+    Resolved(units::ResolvedArgs),
     /// Fire update-status on every unit.
     UpdateStatus,
     /// The model's status, like `juju status`.
@@ -105,9 +107,12 @@ pub fn main(args: Vec<String>) -> i32 {
             print!("{text}");
             0
         }
-        Err(DriverError::HookFailed { unit, hook, stderr }) => {
-            eprintln!("ERROR hook failed: {hook:?} (unit {unit})");
-            eprint!("{stderr}");
+        Err(DriverError::HooksFailed { output, failures }) => {
+            print!("{output}");
+            for f in failures {
+                eprintln!("ERROR hook failed: {:?} (unit {})", f.hook, f.unit);
+                eprint!("{}", f.stderr);
+            }
             1
         }
         Err(DriverError::ActionFailed(report)) => {
@@ -125,16 +130,17 @@ fn run(cli: &Cli) -> Result<String, DriverError> {
     match &cli.command {
         Verb::Deploy(a) => deploy::run(model_dir(cli)?, cli.verbose, a),
         Verb::Profiles(a) => inspect::profiles(a),
-        Verb::Config(a) => config::run(&mut open(cli)?, a),
-        Verb::Relate(a) => relate::relate(&mut open(cli)?, a),
-        Verb::RemoveRelation(a) => relate::remove(&mut open(cli)?, a),
-        Verb::SetRelationData(a) => relate::set_data(&mut open(cli)?, a),
+        Verb::Config(a) => drive(cli, |sim| config::run(sim, a)),
+        Verb::Relate(a) => drive(cli, |sim| relate::relate(sim, a)),
+        Verb::RemoveRelation(a) => drive(cli, |sim| relate::remove(sim, a)),
+        Verb::SetRelationData(a) => drive(cli, |sim| relate::set_data(sim, a)),
         Verb::ShowRelationData(a) => relate::show_data(&open(cli)?, a),
-        Verb::AddUnit(a) => units::add(&mut open(cli)?, a),
-        Verb::RemoveUnit(a) => units::remove(&mut open(cli)?, a),
-        Verb::RunAction(a) => action::run(&mut open(cli)?, a),
-        Verb::RunHook(a) => units::run_hook(&mut open(cli)?, a),
-        Verb::UpdateStatus => units::update_status(&mut open(cli)?),
+        Verb::AddUnit(a) => drive(cli, |sim| units::add(sim, a)),
+        Verb::RemoveUnit(a) => drive(cli, |sim| units::remove(sim, a)),
+        Verb::RunAction(a) => drive(cli, |sim| action::run(sim, a)),
+        Verb::RunHook(a) => drive(cli, |sim| units::run_hook(sim, a)),
+        Verb::Resolved(a) => drive(cli, |sim| units::resolved(sim, a)),
+        Verb::UpdateStatus => drive(cli, units::update_status),
         Verb::Status(a) => status::run(&open(cli)?, a),
         Verb::ShowPodSpec(a) => inspect::pod_spec(&open(cli)?, a),
         Verb::Calls(a) => inspect::calls(&model_dir(cli)?, a),
@@ -142,6 +148,17 @@ fn run(cli: &Cli) -> Result<String, DriverError> {
         Verb::FailTool(a) => inspect::fail_tool(&mut open(cli)?, a),
         Verb::DestroyModel(a) => destroy::run(&model_dir(cli)?, a),
     }
+}
+
+/// Runs a verb that fires hooks; hooks that failed on the way make the command fail
+/// once it has done everything else.
+fn drive(
+    cli: &Cli,
+    verb: impl FnOnce(&mut Sim) -> Result<String, DriverError>,
+) -> Result<String, DriverError> {
+    let mut sim = open(cli)?;
+    let output = verb(&mut sim)?;
+    sim.settle(output)
 }
 
 /// Renders a serializable value in the chosen output format (human defaults to YAML).

@@ -341,7 +341,10 @@ pub fn remove(sim: &mut Sim, args: &RemoveArgs) -> Result<String, DriverError> {
         }
         sequences::broken(sim, id, &u)?;
     }
-    sim.model.relations.remove(&id);
+    // A unit in error leaves the relation when `resolved` gets it past `-broken`.
+    if sim.model.relation(id)?.views.is_empty() {
+        sim.model.relations.remove(&id);
+    }
     sim.save()?;
     sim.drain()?;
     Ok(format!("removed relation {id}\n"))

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use crate::charm::Role;
 use crate::context::ContextRelation;
-use crate::hooks::{DriverError, HookSpec, Sim};
+use crate::hooks::{Delivery, DriverError, HookSpec, Sim};
 use crate::model::{split_unit, Relation, RelationSide};
 use crate::profiles::{self, Profile, Vars};
 
@@ -32,7 +32,7 @@ pub fn relation_hook(
     kind: &str,
     remote_unit: Option<&str>,
     departing: Option<&str>,
-) -> Result<(), DriverError> {
+) -> Result<Delivery, DriverError> {
     let ctx = relation_context(sim.model.relation(id)?, remote_unit, departing);
     sim.hook(unit, HookSpec::relation(kind, ctx))
 }
@@ -46,7 +46,8 @@ pub fn enter(sim: &mut Sim, id: u32, unit: &str) -> Result<(), DriverError> {
         .entry(unit.to_string())
         .or_default()
         .extend(keys);
-    relation_hook(sim, id, unit, "created", None, None)
+    relation_hook(sim, id, unit, "created", None, None)?;
+    Ok(())
 }
 
 /// `unit` sees `remote` join: `-joined` then `-changed`.
@@ -58,7 +59,8 @@ pub fn join(sim: &mut Sim, id: u32, unit: &str, remote: &str) -> Result<(), Driv
         .or_default()
         .insert(remote.to_string());
     relation_hook(sim, id, unit, "joined", Some(remote), None)?;
-    relation_hook(sim, id, unit, "changed", Some(remote), None)
+    relation_hook(sim, id, unit, "changed", Some(remote), None)?;
+    Ok(())
 }
 
 /// `unit` sees `remote` leave (`departing` is whoever is going away).
@@ -72,13 +74,16 @@ pub fn depart(
     if let Some(view) = sim.model.relation_mut(id)?.views.get_mut(unit) {
         view.remove(remote);
     }
-    relation_hook(sim, id, unit, "departed", Some(remote), Some(departing))
+    relation_hook(sim, id, unit, "departed", Some(remote), Some(departing))?;
+    Ok(())
 }
 
-/// `-broken` on `unit`, after which it is out of the relation.
+/// `-broken` on `unit`, after which it is out of the relation. A unit in error (or
+/// whose `-broken` failed) stays in it until `resolved` gets it past `-broken`.
 pub fn broken(sim: &mut Sim, id: u32, unit: &str) -> Result<(), DriverError> {
-    relation_hook(sim, id, unit, "broken", None, None)?;
-    sim.model.relation_mut(id)?.views.remove(unit);
+    if relation_hook(sim, id, unit, "broken", None, None)? == Delivery::Ran {
+        sim.model.relation_mut(id)?.views.remove(unit);
+    }
     Ok(())
 }
 

@@ -41,6 +41,19 @@ pub struct RunHookArgs {
     departing_unit: Option<String>,
 }
 
+#[derive(clap::Args, Debug)]
+pub struct ResolvedArgs {
+    /// Units in error, e.g. prometheus/0.
+    #[arg(required_unless_present = "all")]
+    units: Vec<String>,
+    /// Every unit in error.
+    #[arg(long, conflicts_with = "units")]
+    all: bool,
+    /// Skip the failed hook instead of running it again.
+    #[arg(long)]
+    no_retry: bool,
+}
+
 pub fn add(sim: &mut Sim, args: &AddArgs) -> Result<String, DriverError> {
     if sim.model.app()?.name == args.application {
         return add_ours(sim, args.num_units);
@@ -66,6 +79,8 @@ fn add_ours(sim: &mut Sim, count: u32) -> Result<String, DriverError> {
                 },
                 state: BTreeMap::new(),
                 installed: false,
+                failed_hook: None,
+                deferred: Vec::new(),
             },
         );
         // An application without units has no leader: the first unit to come claims it
@@ -167,7 +182,7 @@ pub fn remove(sim: &mut Sim, args: &RemoveArgs) -> Result<String, DriverError> {
 }
 
 fn remove_ours(sim: &mut Sim, unit: &str) -> Result<(), DriverError> {
-    sim.model.unit(unit)?;
+    refuse_in_error(sim, unit)?;
     let relations: Vec<u32> = sim
         .model
         .unit_relations(unit)
@@ -209,6 +224,12 @@ fn remove_ours(sim: &mut Sim, unit: &str) -> Result<(), DriverError> {
     let (_, n) = split_unit(unit).unwrap_or_default();
     let app = sim.model.app_mut()?;
     app.units.remove(&n);
+    // Gone even if one of its last hooks failed (as `remove-unit --force` would have it):
+    // it is in no relation any more.
+    for r in sim.model.relations.values_mut() {
+        r.views.remove(unit);
+    }
+    let app = sim.model.app_mut()?;
     // Leadership passes as the leader goes, whatever hooks follow; with no unit left
     // there is no leader until add-unit brings one.
     let elected = app.elect_leader();
@@ -284,9 +305,21 @@ fn relation_hook_parts(hook: &str) -> Option<(&str, &str)> {
     .then_some((ep, kind))
 }
 
+/// Juju runs nothing else on a unit in error; a test asking for a hook there must
+/// resolve it first, so it cannot clear the error by accident.
+fn refuse_in_error(sim: &Sim, unit: &str) -> Result<(), DriverError> {
+    match &sim.model.unit(unit)?.failed_hook {
+        Some(failed) => Err(DriverError::Usage(format!(
+            "unit {unit:?} is in error (hook failed: {:?}): run \"juju-sim resolved {unit}\" first",
+            failed.name
+        ))),
+        None => Ok(()),
+    }
+}
+
 pub fn run_hook(sim: &mut Sim, args: &RunHookArgs) -> Result<String, DriverError> {
     let unit = args.unit.as_str();
-    sim.model.unit(unit)?;
+    refuse_in_error(sim, unit)?;
     let mut spec = HookSpec::plain(&args.hook);
     if let Some((endpoint, kind)) = relation_hook_parts(&args.hook) {
         let id = match &args.relation {
@@ -340,6 +373,24 @@ pub fn run_hook(sim: &mut Sim, args: &RunHookArgs) -> Result<String, DriverError
         }
     }
     sim.hook(unit, spec)?;
+    sim.drain()?;
+    Ok(String::new())
+}
+
+pub fn resolved(sim: &mut Sim, args: &ResolvedArgs) -> Result<String, DriverError> {
+    let units = if args.all {
+        let app = sim.model.app()?;
+        app.units
+            .values()
+            .filter(|u| u.in_error())
+            .map(|u| app.unit_name(u.number))
+            .collect()
+    } else {
+        args.units.clone()
+    };
+    for unit in &units {
+        sim.resolved(unit, !args.no_retry)?;
+    }
     sim.drain()?;
     Ok(String::new())
 }
