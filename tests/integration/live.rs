@@ -226,3 +226,36 @@ fn a_configuration_prometheus_refuses_blocks_until_undone() {
     assert_eq!(sim.wait_active("prometheus/0", SETTLE), "");
     assert_eq!(sim.workload_pid("prometheus/0"), pid);
 }
+
+/// An invalid option blocks at once, naming it; the running Prometheus keeps its spec and
+/// configuration (same process, same served config); the fixed value brings the unit back
+/// to active through the usual reload.
+#[test]
+fn an_invalid_option_blocks_and_the_fix_brings_the_unit_back_to_active() {
+    let (sim, address) = live(1);
+    sim.wait_active("prometheus/0", START);
+    let pid = sim.workload_pid("prometheus/0");
+    let sets = sim.pod_spec_sets();
+
+    sim.ok(&["config", "prometheus", "scrape-timeout=2m"]);
+    let (status, message) = sim.unit_status("prometheus/0");
+    assert_eq!(status, "blocked");
+    assert_eq!(
+        message,
+        "invalid config: scrape-timeout=\"2m\": expected at most scrape-interval (5s)"
+    );
+    assert_eq!(sim.pod_spec_sets(), sets);
+    assert_eq!(
+        served_config(&address).unwrap()["global"]["scrape_timeout"],
+        "5s"
+    );
+
+    sim.ok(&["config", "prometheus", "scrape-timeout=3s"]);
+    assert_eq!(sim.wait_active("prometheus/0", SETTLE), "");
+    assert_eq!(sim.pod_spec_sets(), sets + 1);
+    assert_eq!(
+        served_config(&address).unwrap()["global"]["scrape_timeout"],
+        "3s"
+    );
+    assert_eq!(sim.workload_pid("prometheus/0"), pid);
+}
