@@ -211,7 +211,10 @@ fn process_rule(r: RemoteRule, topology: Option<&Topology>) -> Result<Rule, Refu
             .filter_map(|k| labels.get(*k).map(|v| (k.to_string(), v.clone())))
             .collect(),
     };
-    let expr = inject_matchers(&expr, &matchers)
+    // The charm's own expression is checked first, so a problem is reported at its place in
+    // what the remote charm sent; then what the rewrite made of it, which Prometheus loads.
+    let expr = check_rule_expr(&expr)
+        .and_then(|_| inject_matchers(&expr, &matchers))
         .and_then(|scoped| check_rule_expr(&scoped).map(|_| scoped))
         .map_err(|e| Refused::invalid("expr", &expr, e.to_string()))?;
     Ok(Rule {
@@ -234,6 +237,16 @@ mod tests {
 
     fn zinc() -> Topology {
         Topology::from_scrape_metadata(ZINC_META).unwrap()
+    }
+
+    #[test]
+    fn expression_errors_point_into_what_the_remote_charm_sent() {
+        let raw = r#"{"groups": [{"name": "g", "rules": [
+            {"alert": "Typo", "expr": "rate(up[5m]) >> 1"}
+        ]}]}"#;
+        let p = process(raw, Some(&zinc())).unwrap();
+        assert_eq!(p.errors.len(), 1, "{:?}", p.errors);
+        assert!(p.errors[0].contains("at byte 14"), "{}", p.errors[0]);
     }
 
     #[test]
