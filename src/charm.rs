@@ -678,16 +678,35 @@ mod tests {
         assert_eq!(
             endpoints().unwrap(),
             vec![
+                "alerting-config",
                 "alertmanager",
+                "alertmanager-podspec",
+                "grafana-datasource",
                 "grafana-source",
                 "metrics-endpoint",
                 "monitoring",
+                "prometheus-api",
                 "prometheus-peers",
                 "receive-remote-write",
                 "self-metrics-endpoint",
                 "send-remote-write"
             ]
         );
+    }
+
+    /// Juju without dispatch runs `hooks/<name>`: every relation hook of every endpoint in
+    /// metadata.yaml needs its symlink to the binary.
+    #[test]
+    fn every_relation_hook_has_its_symlink() {
+        let hooks = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("hooks");
+        for endpoint in endpoints().unwrap() {
+            for kind in ["created", "joined", "changed", "departed", "broken"] {
+                let link = hooks.join(format!("{endpoint}-relation-{kind}"));
+                let target =
+                    std::fs::read_link(&link).unwrap_or_else(|e| panic!("{}: {e}", link.display()));
+                assert_eq!(target, std::path::Path::new("../prometheus-charm"));
+            }
+        }
     }
 
     #[test]

@@ -112,6 +112,18 @@ pub const SELF_METRICS_ENDPOINT: &str = "self-metrics-endpoint";
 pub const SEND_REMOTE_WRITE: &str = "send-remote-write";
 pub const RECEIVE_REMOTE_WRITE: &str = "receive-remote-write";
 
+/// Endpoints for older peers, which spoke other interface names for the same data: Juju
+/// relates charms only over one interface, so each generation needs its own endpoint. Their
+/// data goes to the same module as the current endpoint's, which reads every dialect.
+/// Canonical pod-spec Alertmanager (interface `alertmanager`).
+pub const ALERTMANAGER_PODSPEC: &str = "alertmanager-podspec";
+/// charmed-lma Alertmanager (interface `prometheus-alerting-config`).
+pub const ALERTING_CONFIG: &str = "alerting-config";
+/// Canonical pod-spec Grafana (interface `grafana-datasource`, Grafana provides).
+pub const GRAFANA_DATASOURCE: &str = "grafana-datasource";
+/// charmed-lma Grafana (interface `prometheus-http-api`): it reads no relation data.
+pub const PROMETHEUS_API: &str = "prometheus-api";
+
 /// What the endpoint modules add up, before names are made unique and lists sorted.
 #[derive(Debug, Default)]
 struct Contribution {
@@ -163,11 +175,20 @@ pub fn plan(input: &RelationsInput) -> RelationsPlan {
             .map(Vec::as_slice)
             .unwrap_or(&[])
     };
+    let of = |endpoints: &[&str]| -> Vec<RelationSnapshot> {
+        endpoints
+            .iter()
+            .flat_map(|e| relations(e).iter().cloned())
+            .collect()
+    };
     let mut out = Contribution::default();
     metrics_endpoint::contribute(local, relations(METRICS_ENDPOINT), &mut out);
     monitoring::contribute(relations(MONITORING), &mut out);
-    alertmanager::contribute(relations(ALERTMANAGER), &mut out);
-    grafana_source::contribute(local, relations(GRAFANA_SOURCE), &mut out);
+    alertmanager::contribute(
+        &of(&[ALERTMANAGER, ALERTMANAGER_PODSPEC, ALERTING_CONFIG]),
+        &mut out,
+    );
+    grafana_source::contribute(local, &of(&[GRAFANA_SOURCE, GRAFANA_DATASOURCE]), &mut out);
     self_metrics::contribute(local, relations(SELF_METRICS_ENDPOINT), &mut out);
     remote_write::contribute_send(relations(SEND_REMOTE_WRITE), &mut out);
     remote_write::contribute_receive(local, relations(RECEIVE_REMOTE_WRITE), &mut out);

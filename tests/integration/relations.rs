@@ -1036,3 +1036,30 @@ fn only_rule_file(config: &Value, stem: &str) -> String {
     );
     name
 }
+
+/// Juju relates two charms only over one interface name: each older generation of peer
+/// lands on the endpoint that speaks its interface, and `juju relate <app> prometheus` picks
+/// it without being told.
+#[test]
+fn older_peers_relate_over_their_own_interface_names() {
+    let sim = Sim::deployed(1);
+    for (app, profile, endpoint) in [
+        ("am-podspec", "alertmanager-podspec", "alertmanager-podspec"),
+        ("am-lma", "alertmanager-lma", "alerting-config"),
+        ("grafana-old", "grafana-legacy", "grafana-datasource"),
+        ("grafana-lma", "grafana-lma", "prometheus-api"),
+        ("am-current", "alertmanager", "alertmanager"),
+        ("grafana-current", "grafana", "grafana-source"),
+    ] {
+        let out = sim.ok(&["relate", app, "prometheus", "--profile", profile]);
+        assert!(
+            out.trim().starts_with(&format!("{endpoint}:")),
+            "{profile} related over {out:?}, not {endpoint}"
+        );
+    }
+    // Three generations of Alertmanager at once, one alerting section between them.
+    let config = checked(&sim);
+    let alertmanagers = config["alerting"]["alertmanagers"].as_array().unwrap();
+    assert!(alertmanagers.len() >= 2, "{alertmanagers:?}");
+    sim.assert_not_blocked("prometheus/0");
+}

@@ -39,6 +39,7 @@ const SOURCES: &[(&str, &str)] = &[
         "grafana-legacy",
         include_str!("../profiles/grafana-legacy.json"),
     ),
+    ("grafana-lma", include_str!("../profiles/grafana-lma.json")),
     (
         "scrape-target",
         include_str!("../profiles/scrape-target.json"),

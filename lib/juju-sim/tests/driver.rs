@@ -408,6 +408,7 @@ fn profiles_are_listed_and_relate_picks_endpoints_by_interface_and_role() {
         "alertmanager-lma",
         "grafana",
         "grafana-legacy",
+        "grafana-lma",
         "scrape-target",
         "scrape-target-legacy",
         "monitoring-target",

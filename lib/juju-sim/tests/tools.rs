@@ -261,16 +261,16 @@ fn relation_get_defaults_to_the_hook_remote_unit_or_app() {
     let f = Fixture::new();
     f.deploy(1);
     f.on(
-        "alertmanager-relation-changed",
+        "alertmanager-podspec-relation-changed",
         "t \"changed-${JUJU_REMOTE_UNIT:-app}\" relation-get --format=json\nt \"list-${JUJU_REMOTE_UNIT:-app}\" relation-list --format=json\n",
     );
     f.on(
-        "alertmanager-relation-joined",
+        "alertmanager-podspec-relation-joined",
         "t joined-list relation-list --format=json\n",
     );
     f.ok(&[
         "relate",
-        "demo:alertmanager",
+        "demo:alertmanager-podspec",
         "alertmanager:alerting",
         "--profile",
         "alertmanager-podspec",

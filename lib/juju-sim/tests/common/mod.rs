@@ -20,9 +20,13 @@ provides:
   grafana-source: {interface: grafana_datasource}
   self-metrics-endpoint: {interface: prometheus_scrape}
   monitoring: {interface: prometheus}
+  prometheus-api: {interface: prometheus-http-api}
 requires:
   alertmanager: {interface: alertmanager_dispatch}
   metrics-endpoint: {interface: prometheus_scrape}
+  alertmanager-podspec: {interface: alertmanager}
+  alerting-config: {interface: prometheus-alerting-config}
+  grafana-datasource: {interface: grafana-datasource}
 peers:
   demo-peers: {interface: demo_peers}
 storage:
