@@ -22,7 +22,7 @@ help:
 	@echo "make test   - install what is needed, pack the charm, run every test"
 	@echo "make charm  - build the static binary and write $(CHARM)"
 	@echo "make lint   - cargo fmt --check and clippy -D warnings"
-	@echo "make bench  - wall time and hook-tool calls per hook"
+	@echo "make bench  - wall time, peak memory and hook-tool calls per hook"
 
 # The stable Rust toolchain with rustfmt and clippy, through rustup when cargo is missing.
 toolchain:
