@@ -44,7 +44,7 @@ const DEFAULT_CLUSTER_DOMAIN: &str = "cluster.local";
 const RESOLV_CONF: &str = "/etc/resolv.conf";
 
 /// The binding asked for our address (any endpoint gives the pod's address on Kubernetes).
-const ADDRESS_BINDING: &str = "prometheus-peers";
+const ADDRESS_BINDING: &str = PEERS;
 
 /// The metadata.yaml shipped with this binary: the endpoints to observe.
 const METADATA: &str = include_str!("../metadata.yaml");
@@ -98,11 +98,14 @@ pub struct Observed {
 }
 
 impl Observed {
+    /// Our peer relation, once Juju has created it.
+    fn peers(&self) -> Option<&RelationSnapshot> {
+        self.relations.get(PEERS).and_then(|peers| peers.first())
+    }
+
     /// The fingerprint of the spec Juju holds, as the last leader recorded it.
     pub fn last_spec_fingerprint(&self) -> Option<&String> {
-        self.relations
-            .get(PEERS)
-            .and_then(|peers| peers.first())
+        self.peers()
             .and_then(|peers| peers.local_app_data.get(POD_SPEC_FINGERPRINT))
             .filter(|f| !f.is_empty())
             .or_else(|| self.state.get(POD_SPEC_FINGERPRINT))
@@ -378,18 +381,17 @@ pub fn plan(observed: &Observed) -> Result<Plan, CharmError> {
                 yaml,
             });
         }
+        // Inside a relation hook, juju-log prefixes every line with that relation already.
         warnings.extend(relations.warnings.iter().map(|w| match &w.relation {
-            Some(id) => format!("{id}: {}: {}", w.source, w.message),
-            None => format!("{}: {}", w.source, w.message),
+            Some(id) if observed.hook_relation.as_ref() != Some(id) => {
+                format!("{id}: {}: {}", w.source, w.message)
+            }
+            _ => format!("{}: {}", w.source, w.message),
         }));
         warnings.extend(rendered.warnings.iter().cloned());
         publish = relations.publish;
         // The spec's fingerprint goes where the next leader will look for it.
-        let peers = observed
-            .relations
-            .get(PEERS)
-            .and_then(|p| p.first())
-            .and_then(|p| p.id.clone());
+        let peers = observed.peers().and_then(|p| p.id.clone());
         if let (true, Some(spec), Some(peers)) = (observed.leader, &pod_spec, peers) {
             publish.push(relations::Publish {
                 relation: peers,
@@ -499,14 +501,8 @@ pub fn apply_changes<T: HookTools + ?Sized>(
     for error in &plan.config_errors {
         tracing::warn!("invalid config: {error}");
     }
-    // Inside a relation hook, juju-log prefixes every line with that relation already.
-    let own_prefix = observed.hook_relation.as_ref().map(|r| format!("{r}: "));
     for warning in &plan.warnings {
-        let line = own_prefix
-            .as_deref()
-            .and_then(|p| warning.strip_prefix(p))
-            .unwrap_or(warning);
-        tracing::warn!("{line}");
+        tracing::warn!("{warning}");
     }
     if observed.leaving && !observed.state.contains_key(UNIT_LEAVING) {
         tools.state_set(&BTreeMap::from([(
