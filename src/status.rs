@@ -64,36 +64,30 @@ pub fn with_workload(statuses: Statuses, workload: &WorkloadState, spec_set: boo
     if statuses.unit.kind == StatusKind::Blocked {
         return statuses;
     }
+    // Waiting keeps the notes an active unit had.
+    let waiting = |reason: String| match statuses.unit.message.as_str() {
+        "" => Status::waiting(reason),
+        notes => Status::waiting(format!("{reason}; {notes}")),
+    };
     let unit = match workload {
         WorkloadState::Current { .. } => return statuses,
         WorkloadState::Refused { target, message } if !spec_set => Status::blocked(format!(
             "Prometheus at {target} refused the configuration: {message}"
         )),
-        other => {
-            let reason = match other {
-                WorkloadState::NoAddress => "waiting for the pod's address".to_string(),
-                WorkloadState::NotReady { target } => {
-                    format!("waiting for Prometheus at {target} to become ready")
-                }
-                WorkloadState::Behind { target, difference } => format!(
-                    "waiting for Prometheus at {target} to load the new configuration \
-                     ({difference})"
-                ),
-                WorkloadState::Refused { target, message } => format!(
-                    "waiting for Prometheus at {target} to load the new configuration \
-                     (it refused the one it has: {message})"
-                ),
-                WorkloadState::Unreachable { target, reason }
-                | WorkloadState::Unreadable { target, reason } => {
-                    format!("waiting for Prometheus at {target}: {reason}")
-                }
-                WorkloadState::Current { .. } => String::new(),
-            };
-            if statuses.unit.message.is_empty() {
-                Status::waiting(reason)
-            } else {
-                Status::waiting(format!("{reason}; {}", statuses.unit.message))
-            }
+        WorkloadState::Refused { target, message } => waiting(format!(
+            "waiting for Prometheus at {target} to load the new configuration \
+             (it refused the one it has: {message})"
+        )),
+        WorkloadState::NoAddress => waiting("waiting for the pod's address".to_string()),
+        WorkloadState::NotReady { target } => waiting(format!(
+            "waiting for Prometheus at {target} to become ready"
+        )),
+        WorkloadState::Behind { target, difference } => waiting(format!(
+            "waiting for Prometheus at {target} to load the new configuration ({difference})"
+        )),
+        WorkloadState::Unreachable { target, reason }
+        | WorkloadState::Unreadable { target, reason } => {
+            waiting(format!("waiting for Prometheus at {target}: {reason}"))
         }
     };
     Statuses {
