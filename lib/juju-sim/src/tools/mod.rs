@@ -533,6 +533,21 @@ pub fn parse_key_values(
     Ok(out)
 }
 
+/// The settings of `relation-set` and `state-set`: the `--file` ones (if any), then
+/// the `key=value` arguments over them.
+pub fn settings_with_file(
+    env: &mut Env,
+    file: Option<&str>,
+    overrides: std::collections::BTreeMap<String, String>,
+) -> Result<std::collections::BTreeMap<String, String>, ToolError> {
+    let mut settings = match file {
+        Some(path) => parse_settings_file(&env.read_file_var(path)?)?,
+        None => Default::default(),
+    };
+    settings.extend(overrides);
+    Ok(settings)
+}
+
 /// A `--file` of settings: a YAML map whose scalar values become strings (yaml.v2
 /// decoding into `map[string]string`); `null` becomes "" (delete).
 pub fn parse_settings_file(

@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use super::{
-    check_empty, parse_flags, parse_key_values, parse_settings_file, with_output, Env, OutputOpts,
+    check_empty, parse_flags, parse_key_values, settings_with_file, with_output, Env, OutputOpts,
     ToolError, ToolResult,
 };
 use crate::context::apply_changes;
@@ -40,7 +40,12 @@ pub fn relation_ids(env: &mut Env, args: &[String]) -> ToolResult {
     out.write(&Output::Strings(ids))
 }
 
-pub fn relation_list(env: &mut Env, args: &[String]) -> ToolResult {
+/// The flags `relation-list` and `relation-get` share: the output options, `-r` (the
+/// hook's relation by default) and `--app`; also returns the positional arguments.
+fn relation_app_flags(
+    env: &Env,
+    args: &[String],
+) -> Result<(OutputOpts, u32, bool, Vec<String>), ToolError> {
     let mut out = OutputOpts::default();
     let mut relation = env.hook_relation();
     let mut app = false;
@@ -60,6 +65,11 @@ pub fn relation_list(env: &mut Env, args: &[String]) -> ToolResult {
         Ok(())
     })?;
     let id = relation.ok_or_else(|| ToolError::Init("no relation id specified".into()))?;
+    Ok((out, id, app, args))
+}
+
+pub fn relation_list(env: &mut Env, args: &[String]) -> ToolResult {
+    let (out, id, app, args) = relation_app_flags(env, args)?;
     check_empty(&args)?;
     let r = env.model.relation(id)?;
     if app {
@@ -87,26 +97,8 @@ fn valid_unit_name(s: &str) -> bool {
 }
 
 pub fn relation_get(env: &mut Env, args: &[String]) -> ToolResult {
-    let mut out = OutputOpts::default();
-    let mut relation = env.hook_relation();
-    let mut app = false;
-    let flags = with_output(&[
-        RELATION_FLAGS[0],
-        RELATION_FLAGS[1],
-        Flag::boolean("app", "app"),
-    ]);
-    let mut args = parse_flags(&flags, args, |k, v| {
-        if let Some(r) = out.set(k, v) {
-            return r;
-        }
-        match k {
-            "relation" => relation = Some(env.parse_relation(v)?),
-            _ => app = v == "true",
-        }
-        Ok(())
-    })?
-    .into_iter();
-    let id = relation.ok_or_else(|| ToolError::Init("no relation id specified".into()))?;
+    let (out, id, mut app, args) = relation_app_flags(env, args)?;
+    let mut args = args.into_iter();
     let key = match args.next() {
         Some(k) if k == "-" => String::new(),
         Some(k) => k,
@@ -223,14 +215,7 @@ pub fn relation_set(env: &mut Env, args: &[String]) -> ToolResult {
         env.stderr
             .push_str("--format flag deprecated for command \"relation-set\"");
     }
-    let mut settings = match &file {
-        Some(path) => {
-            let text = env.read_file_var(path)?;
-            parse_settings_file(&text)?
-        }
-        None => Default::default(),
-    };
-    settings.extend(overrides);
+    let settings = settings_with_file(env, file.as_deref(), overrides)?;
     if app && !env.is_leader() {
         return Err(ToolError::Run("cannot write relation settings".into()));
     }

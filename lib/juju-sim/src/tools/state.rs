@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use super::{
-    check_empty, parse_flags, parse_key_values, parse_settings_file, with_output, Env, OutputOpts,
+    check_empty, parse_flags, parse_key_values, settings_with_file, with_output, Env, OutputOpts,
     ToolError, ToolResult,
 };
 use crate::context::apply_changes;
@@ -62,14 +62,7 @@ pub fn state_set(env: &mut Env, args: &[String]) -> ToolResult {
         Ok(())
     })?;
     let overrides = parse_key_values(&args)?;
-    let mut settings = match &file {
-        Some(path) => {
-            let text = env.read_file_var(path)?;
-            parse_settings_file(&text)?
-        }
-        None => Default::default(),
-    };
-    settings.extend(overrides);
+    let settings = settings_with_file(env, file.as_deref(), overrides)?;
     for (k, v) in &settings {
         if k.len() > MAX_KEY {
             return Err(ToolError::Run(format!(
