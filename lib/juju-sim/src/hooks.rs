@@ -229,17 +229,8 @@ impl Sim {
                 return Ok(());
             }
         } else {
-            let u = self.model.unit_mut(unit)?;
-            u.failed_hook = None;
-            u.agent = Default::default();
-            u.agent.status = "idle".into();
             // Skipping install still counts as installed: the unit goes on to its next hooks.
-            if failed.name == "install" {
-                u.installed = true;
-                if u.workload == StatusValue::new("maintenance", "installing charm software") {
-                    u.workload = StatusValue::new("unknown", "");
-                }
-            }
+            self.model.unit_mut(unit)?.past_hook(&failed.name);
             self.save()?;
             let line = debuglog::line(
                 unit,
@@ -480,15 +471,7 @@ impl Sim {
         if let Job::Hook(spec) = &job {
             let u = self.model.unit_mut(unit)?;
             if code == 0 {
-                u.failed_hook = None;
-                u.agent = Default::default();
-                u.agent.status = "idle".into();
-                if is_install {
-                    u.installed = true;
-                    if u.workload == StatusValue::new("maintenance", "installing charm software") {
-                        u.workload = StatusValue::new("unknown", "");
-                    }
-                }
+                u.past_hook(&spec.name);
             } else {
                 u.failed_hook = Some(spec.clone());
                 u.agent.status = "error".into();

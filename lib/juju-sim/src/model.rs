@@ -264,6 +264,40 @@ pub struct Unit {
 }
 
 impl Unit {
+    /// A unit whose pod is being created: its agent has run no hook yet.
+    pub fn allocating(number: u32, leader: bool) -> Unit {
+        Unit {
+            number,
+            leader,
+            workload: StatusValue::new("waiting", "agent initializing"),
+            agent: AgentStatus {
+                status: "allocating".into(),
+                ..Default::default()
+            },
+            state: BTreeMap::new(),
+            installed: false,
+            failed_hook: None,
+            deferred: Vec::new(),
+        }
+    }
+
+    /// The unit is past `hook` (it ran, or `resolved --no-retry` skipped it): out of
+    /// error and idle; past `install` it is installed, and the status Juju gave it for
+    /// the install hook goes if the charm left it.
+    pub fn past_hook(&mut self, hook: &str) {
+        self.failed_hook = None;
+        self.agent = AgentStatus {
+            status: "idle".into(),
+            ..Default::default()
+        };
+        if hook == "install" {
+            self.installed = true;
+            if self.workload == StatusValue::new("maintenance", "installing charm software") {
+                self.workload = StatusValue::new("unknown", "");
+            }
+        }
+    }
+
     /// A unit whose hook failed runs no other hook until it is resolved.
     pub fn in_error(&self) -> bool {
         self.failed_hook.is_some()

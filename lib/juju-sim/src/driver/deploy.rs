@@ -11,7 +11,7 @@ use super::config::parse_settings;
 use super::sequences;
 use crate::charm;
 use crate::hooks::{DriverError, Sim};
-use crate::model::{io_err, Application, Model, ModelDir, OciImage, StatusValue, Unit};
+use crate::model::{io_err, Application, Model, ModelDir, OciImage, Unit};
 use crate::yaml;
 
 #[derive(clap::Args, Debug)]
@@ -160,24 +160,7 @@ pub fn run(dir: ModelDir, verbose: bool, args: &Args) -> Result<String, DriverEr
     let index = model.next_app_index;
     model.next_app_index += 1;
     let units = (0..args.num_units)
-        .map(|n| {
-            (
-                n,
-                Unit {
-                    number: n,
-                    leader: n == 0,
-                    workload: StatusValue::new("waiting", "agent initializing"),
-                    agent: crate::model::AgentStatus {
-                        status: "allocating".into(),
-                        ..Default::default()
-                    },
-                    state: BTreeMap::new(),
-                    installed: false,
-                    failed_hook: None,
-                    deferred: Vec::new(),
-                },
-            )
-        })
+        .map(|n| (n, Unit::allocating(n, n == 0)))
         .collect();
     model.application = Some(Application {
         name: name.clone(),

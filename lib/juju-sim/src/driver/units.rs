@@ -1,12 +1,10 @@
 //! `add-unit`, `remove-unit`, `run-hook`, `update-status`.
 
-use std::collections::BTreeMap;
-
 use super::relate::{check_live, parse_relation_id, start_live_units};
 use super::sequences::{self, members};
 use crate::context::ContextRelation;
 use crate::hooks::{DriverError, HookSpec, Sim};
-use crate::model::{split_unit, AgentStatus, StatusValue, Unit};
+use crate::model::{split_unit, Unit};
 use crate::profiles;
 use crate::workload;
 
@@ -67,22 +65,7 @@ fn add_ours(sim: &mut Sim, count: u32) -> Result<String, DriverError> {
         let app = sim.model.app_mut()?;
         let n = app.next_unit;
         app.next_unit += 1;
-        app.units.insert(
-            n,
-            Unit {
-                number: n,
-                leader: false,
-                workload: StatusValue::new("waiting", "agent initializing"),
-                agent: AgentStatus {
-                    status: "allocating".into(),
-                    ..Default::default()
-                },
-                state: BTreeMap::new(),
-                installed: false,
-                failed_hook: None,
-                deferred: Vec::new(),
-            },
-        );
+        app.units.insert(n, Unit::allocating(n, false));
         // An application without units has no leader: the first unit to come claims it
         // and runs leader-elected in its install sequence, as a deployed first unit does.
         app.elect_leader();
