@@ -451,6 +451,11 @@ impl Relation {
         self.local.role == Role::Peer
     }
 
+    /// Whether our unit `ours` has seen `remote` join (and not yet leave).
+    pub fn sees(&self, ours: &str, remote: &str) -> bool {
+        self.views.get(ours).is_some_and(|v| v.contains(remote))
+    }
+
     /// Juju's relation key: `app:endpoint app:endpoint`, requirer first; a peer
     /// relation is just `app:endpoint`.
     pub fn key(&self) -> String {
@@ -604,6 +609,15 @@ impl Model {
             ("egress-subnets".to_string(), format!("{ingress}/32")),
             ("ingress-address".to_string(), ingress),
         ])
+    }
+
+    /// The relations with the remote application `app` that are not being removed, by id.
+    pub fn relations_with(&self, app: &str) -> Vec<u32> {
+        self.relations
+            .values()
+            .filter(|r| !r.dying && r.remote.app == app)
+            .map(|r| r.id)
+            .collect()
     }
 
     /// Relations of `unit` (ours) that it has entered, by id.

@@ -421,9 +421,13 @@ pub fn set_data(sim: &mut Sim, args: &SetDataArgs) -> Result<String, DriverError
     let watchers: Vec<String> = members(sim, id)?
         .into_iter()
         .filter(|u| {
-            let view = sim.model.relations.get(&id).and_then(|r| r.views.get(u));
             if is_unit {
-                *u != target && view.is_some_and(|v| v.contains(&target))
+                *u != target
+                    && sim
+                        .model
+                        .relations
+                        .get(&id)
+                        .is_some_and(|r| r.sees(u, &target))
             } else {
                 !(peer && leader.as_deref() == Some(u.as_str()))
             }

@@ -125,13 +125,7 @@ fn add_remote(sim: &mut Sim, app: &str, count: u32) -> Result<String, DriverErro
             .collect();
         start_live_units(sim, app, &numbers)?;
     }
-    let relations: Vec<u32> = sim
-        .model
-        .relations
-        .values()
-        .filter(|r| !r.dying && r.remote.app == app)
-        .map(|r| r.id)
-        .collect();
+    let relations = sim.model.relations_with(app);
     for id in &relations {
         for unit in &added {
             sequences::fill_remote_unit(sim, *id, &profile, app, unit)?;
@@ -223,13 +217,7 @@ fn remove_ours(sim: &mut Sim, unit: &str) -> Result<(), DriverError> {
             continue;
         }
         for other in members(sim, *id)? {
-            let sees = sim
-                .model
-                .relation(*id)?
-                .views
-                .get(&other)
-                .is_some_and(|v| v.contains(unit));
-            if sees {
+            if sim.model.relation(*id)?.sees(&other, unit) {
                 sequences::depart(sim, *id, &other, unit, unit)?;
             }
         }
@@ -254,23 +242,11 @@ fn remove_remote(sim: &mut Sim, unit: &str) -> Result<(), DriverError> {
         remote.ports.remove(&n);
         workload::stop_unit(&sim.dir, unit, "the unit was removed")?;
     }
-    let relations: Vec<u32> = sim
-        .model
-        .relations
-        .values()
-        .filter(|r| !r.dying && r.remote.app == app)
-        .map(|r| r.id)
-        .collect();
+    let relations = sim.model.relations_with(app);
     sim.save()?;
     for id in relations {
         for ours in members(sim, id)? {
-            if sim
-                .model
-                .relation(id)?
-                .views
-                .get(&ours)
-                .is_some_and(|v| v.contains(unit))
-            {
+            if sim.model.relation(id)?.sees(&ours, unit) {
                 sequences::depart(sim, id, &ours, unit, unit)?;
             }
         }
