@@ -550,6 +550,16 @@ mod tests {
         .unwrap()
     }
 
+    /// Runs `action` on `unit`, as Juju would with that unit's context.
+    fn act(
+        tools: &FakeTools,
+        unit: &str,
+        action: &str,
+        api: &FakePrometheus,
+    ) -> Result<(), CharmError> {
+        run(tools, &ctx(unit, action), action, api)
+    }
+
     fn unit(name: &str, leader: bool) -> FakeTools {
         let tools = FakeTools::new(name, leader);
         tools.model().resource = Some(IMAGE.to_string());
@@ -576,13 +586,7 @@ mod tests {
     fn show_config_returns_what_the_pod_mounts() {
         let tools = unit("prometheus/0", true);
         with_rules(&tools);
-        run(
-            &tools,
-            &ctx("prometheus/0", SHOW_CONFIG),
-            SHOW_CONFIG,
-            &nothing(),
-        )
-        .unwrap();
+        act(&tools, "prometheus/0", SHOW_CONFIG, &nothing()).unwrap();
         let m = tools.model();
         assert_eq!(m.action_failure, None);
         let yml = &m.action_results["prometheus-yml"];
@@ -608,7 +612,7 @@ mod tests {
                 .model()
                 .config
                 .insert("scrape-timeout".into(), json!("never"));
-            run(&tools, &ctx("prometheus/0", action), action, &nothing()).unwrap();
+            act(&tools, "prometheus/0", action, &nothing()).unwrap();
             let m = tools.model();
             let failure = m.action_failure.clone().unwrap();
             assert!(
@@ -627,13 +631,7 @@ mod tests {
     fn promtool_accepts_what_the_charm_renders() {
         let tools = unit("prometheus/0", true);
         with_rules(&tools);
-        run(
-            &tools,
-            &ctx("prometheus/0", VALIDATE_CONFIGURATION),
-            VALIDATE_CONFIGURATION,
-            &nothing(),
-        )
-        .unwrap();
+        act(&tools, "prometheus/0", VALIDATE_CONFIGURATION, &nothing()).unwrap();
         let m = tools.model();
         assert_eq!(m.action_failure, None, "{:?}", m.action_results);
         assert_eq!(m.action_results["valid"], "true");
@@ -745,20 +743,14 @@ mod tests {
         let tools = unit("prometheus/0", true);
         with_peers(&tools);
         // What this unit renders: the leader's show-config.
-        run(
-            &tools,
-            &ctx("prometheus/0", SHOW_CONFIG),
-            SHOW_CONFIG,
-            &nothing(),
-        )
-        .unwrap();
+        act(&tools, "prometheus/0", SHOW_CONFIG, &nothing()).unwrap();
         let current = tools.model().action_results["prometheus-yml"].clone();
         tools.model().action_results.clear();
         let api = FakePrometheus::new(|| Ok(current.clone()))
             .with(Target::new("10.1.36.80", 9090), FakeServer::up())
             .with(Target::new("10.1.36.81", 9090), FakeServer::up())
             .with(Target::new("10.1.36.82", 9090), FakeServer::up());
-        run(&tools, &ctx("prometheus/0", RELOAD), RELOAD, &api).unwrap();
+        act(&tools, "prometheus/0", RELOAD, &api).unwrap();
         let m = tools.model();
         assert_eq!(m.action_failure, None);
         for (n, address) in [(0, "10.1.36.80"), (1, "10.1.36.81"), (2, "10.1.36.82")] {
@@ -797,7 +789,7 @@ mod tests {
             .to_string();
         let api = FakePrometheus::new(|| Ok(old.clone()))
             .with(Target::new("10.1.36.80", 9091), FakeServer::up());
-        run(&tools, &ctx("prometheus/1", RELOAD), RELOAD, &api).unwrap();
+        act(&tools, "prometheus/1", RELOAD, &api).unwrap();
         let m = tools.model();
         let r = &m.action_results;
         assert_eq!(r["units.prometheus-1.reloaded"], "true");
@@ -826,13 +818,7 @@ mod tests {
     #[test]
     fn unknown_actions_fail_plainly() {
         let tools = unit("prometheus/0", true);
-        run(
-            &tools,
-            &ctx("prometheus/0", "frobnicate"),
-            "frobnicate",
-            &nothing(),
-        )
-        .unwrap();
+        act(&tools, "prometheus/0", "frobnicate", &nothing()).unwrap();
         assert_eq!(
             tools.model().action_failure.as_deref(),
             Some("the charm has no action \"frobnicate\"")
@@ -989,7 +975,7 @@ mod tests {
         );
         let api = FakePrometheus::new(|| Ok(served.clone()))
             .with(Target::new("10.1.36.80", 9090), FakeServer::up());
-        run(&tools, &ctx("prometheus/0", RELOAD), RELOAD, &api).unwrap();
+        act(&tools, "prometheus/0", RELOAD, &api).unwrap();
         let m = tools.model();
         assert_eq!(m.action_failure, None);
         assert_eq!(m.action_results["units.prometheus-0.reloaded"], "true");
@@ -1014,7 +1000,7 @@ mod tests {
             let tools = unit("prometheus/0", true);
             tools.model().failing.insert(tool);
             // Reported through action-fail, so the handler itself succeeds (exit 0).
-            run(&tools, &ctx("prometheus/0", action), action, &nothing()).unwrap();
+            act(&tools, "prometheus/0", action, &nothing()).unwrap();
             assert_eq!(
                 tools.model().action_failure.as_deref(),
                 Some(
@@ -1030,13 +1016,7 @@ mod tests {
         // When action-fail fails too, the error is all there is.
         let tools = unit("prometheus/0", true);
         tools.model().failing.extend(["action-set", "action-fail"]);
-        let error = run(
-            &tools,
-            &ctx("prometheus/0", SHOW_CONFIG),
-            SHOW_CONFIG,
-            &nothing(),
-        )
-        .unwrap_err();
+        let error = act(&tools, "prometheus/0", SHOW_CONFIG, &nothing()).unwrap_err();
         assert!(error.to_string().starts_with("action-set"), "{error}");
         assert_eq!(tools.model().action_failure, None);
     }
