@@ -85,7 +85,7 @@ fn deploy_from_a_directory_copies_only_charm_files() {
     f.write_charm_file("src/main.rs", "x");
     f.write_charm_file("the-binary", "#!/bin/sh\n");
     f.chmod("the-binary", 0o755);
-    symlink("../the-binary", f.charm().join("hooks-link")).ok();
+    symlink("../the-binary", f.charm().join("hooks-link")).unwrap();
     fs::create_dir_all(f.charm().join("hooks")).unwrap();
     symlink("../the-binary", f.charm().join("hooks/upgrade-charm")).unwrap();
     f.deploy(1);
