@@ -106,3 +106,23 @@ impl Context {
         }
     }
 }
+
+/// Sets `value` at a dotted key's `path` (`a.b` → `{"a": {"b": value}}`), as Juju
+/// nests action parameters and results; a scalar in the way becomes a map.
+pub fn set_nested(map: &mut Map<String, Value>, path: &[String], value: Value) {
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
+    let mut current = map;
+    for p in parents {
+        let entry = current
+            .entry(p.clone())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !entry.is_object() {
+            *entry = Value::Object(Map::new());
+        }
+        let Value::Object(next) = entry else { return };
+        current = next;
+    }
+    current.insert(last.clone(), value);
+}

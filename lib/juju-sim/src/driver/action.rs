@@ -5,6 +5,7 @@ use serde_json::{Map, Value};
 
 use super::{render, OutFormat};
 use crate::charm::ActionSpec;
+use crate::context::set_nested;
 use crate::hooks::{DriverError, Sim};
 use crate::yaml;
 
@@ -51,28 +52,10 @@ fn parse_params(args: &Args) -> Result<Map<String, Value>, DriverError> {
                 .filter(|v| !v.is_null() || text.trim().is_empty())
                 .unwrap_or_else(|| Value::String(text.to_string()))
         };
-        let path: Vec<&str> = key.split('.').collect();
-        insert(&mut params, &path, value);
+        let path: Vec<String> = key.split('.').map(String::from).collect();
+        set_nested(&mut params, &path, value);
     }
     Ok(params)
-}
-
-fn insert(map: &mut Map<String, Value>, path: &[&str], value: Value) {
-    let Some((last, parents)) = path.split_last() else {
-        return;
-    };
-    let mut current = map;
-    for p in parents {
-        let entry = current
-            .entry(p.to_string())
-            .or_insert_with(|| Value::Object(Map::new()));
-        if !entry.is_object() {
-            *entry = Value::Object(Map::new());
-        }
-        let Value::Object(next) = entry else { return };
-        current = next;
-    }
-    current.insert(last.to_string(), value);
 }
 
 fn type_matches(kind: &str, v: &Value) -> bool {

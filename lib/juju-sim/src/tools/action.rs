@@ -1,9 +1,9 @@
 //! `action-get`, `action-set`, `action-fail`, `action-log`: only inside an action.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::{check_empty, parse_flags, with_output, Env, OutputOpts, ToolError, ToolResult};
-use crate::context::ActionState;
+use crate::context::{set_nested, ActionState};
 use crate::format::Output;
 
 fn action(env: &mut Env) -> Result<&mut ActionState, ToolError> {
@@ -68,27 +68,9 @@ pub fn action_set(env: &mut Env, args: &[String]) -> ToolResult {
     }
     let state = action(env)?;
     for (path, value) in pairs {
-        set_nested(&mut state.results, &path, value);
+        set_nested(&mut state.results, &path, Value::String(value));
     }
     Ok(String::new())
-}
-
-fn set_nested(map: &mut Map<String, Value>, path: &[String], value: String) {
-    let Some((last, parents)) = path.split_last() else {
-        return;
-    };
-    let mut current = map;
-    for p in parents {
-        let entry = current
-            .entry(p.clone())
-            .or_insert_with(|| Value::Object(Map::new()));
-        if !entry.is_object() {
-            *entry = Value::Object(Map::new());
-        }
-        let Value::Object(next) = entry else { return };
-        current = next;
-    }
-    current.insert(last.clone(), Value::String(value));
 }
 
 pub fn action_fail(env: &mut Env, args: &[String]) -> ToolResult {
@@ -115,6 +97,8 @@ pub fn action_log(env: &mut Env, args: &[String]) -> ToolResult {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::Map;
+
     use super::*;
 
     #[test]
