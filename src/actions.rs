@@ -20,6 +20,7 @@ use juju::{Hook, HookContext, HookTools, ToolError};
 use thiserror::Error;
 
 use crate::charm::{self, Observed, Plan};
+use crate::config::ConfigError;
 use crate::error::CharmError;
 use crate::pod_spec::ConfigFiles;
 use crate::prometheus::api::{PrometheusApi, Target};
@@ -222,7 +223,8 @@ pub mod results {
     }
 }
 
-/// What the hooks would render now, or `None` after failing the action on invalid options.
+/// What the hooks would render now (moved out of the plan), or `None` after failing the
+/// action on invalid options: the only reason `plan` renders nothing.
 fn rendered<T: HookTools + ?Sized>(
     tools: &T,
     ctx: &HookContext,
@@ -230,30 +232,21 @@ fn rendered<T: HookTools + ?Sized>(
 ) -> Result<Option<(Observed, Plan, Rendered)>, CharmError> {
     let hook = Hook::Action(name.to_string());
     let observed = charm::observe(tools, ctx, Some(&hook))?;
-    let plan = charm::plan(&observed)?;
-    if let Some(message) = config_failure(&plan) {
-        tools.action_fail(&message)?;
+    let mut plan = charm::plan(&observed)?;
+    let Some(rendered) = plan.rendered.take() else {
+        tools.action_fail(&config_failure(&plan.config_errors))?;
         return Ok(None);
-    }
-    match plan.rendered.clone() {
-        Some(rendered) => Ok(Some((observed, plan, rendered))),
-        None => {
-            tools.action_fail("the configuration cannot be rendered")?;
-            Ok(None)
-        }
-    }
+    };
+    Ok(Some((observed, plan, rendered)))
 }
 
 /// The action-fail message for invalid options, naming each.
-pub fn config_failure(plan: &Plan) -> Option<String> {
-    if plan.config_errors.is_empty() {
-        return None;
-    }
-    let all: Vec<String> = plan.config_errors.iter().map(|e| e.to_string()).collect();
-    Some(format!(
+fn config_failure(errors: &[ConfigError]) -> String {
+    let all: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+    format!(
         "invalid config: {} (fix it with `juju config`)",
         all.join("; ")
-    ))
+    )
 }
 
 /// `show-config` results: `prometheus-yml`, and per rule file `rule-files.<n>.name` and
