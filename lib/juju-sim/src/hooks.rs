@@ -82,6 +82,15 @@ impl HookSpec {
         }
     }
 
+    /// `<storage>-storage-<kind>` (`attached`, `detaching`).
+    pub fn storage(kind: &str, storage: Storage) -> HookSpec {
+        HookSpec {
+            name: format!("{}-storage-{kind}", storage.name),
+            relation: None,
+            storage: Some(storage),
+        }
+    }
+
     pub fn relation(kind: &str, relation: ContextRelation) -> HookSpec {
         HookSpec {
             name: format!("{}-relation-{kind}", relation.endpoint),

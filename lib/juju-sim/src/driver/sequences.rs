@@ -124,14 +124,7 @@ pub fn install(sim: &mut Sim, unit: &str, relations: &[u32]) -> Result<(), Drive
     sim.hook(unit, HookSpec::plain("start"))?;
     let storage = sim.model.app()?.charm.metadata.storage.clone();
     for s in storage {
-        sim.hook(
-            unit,
-            HookSpec {
-                name: format!("{}-storage-attached", s.name),
-                relation: None,
-                storage: Some(s.clone()),
-            },
-        )?;
+        sim.hook(unit, HookSpec::storage("attached", s))?;
     }
     Ok(())
 }

@@ -188,14 +188,7 @@ fn remove_ours(sim: &mut Sim, unit: &str) -> Result<(), DriverError> {
     sim.hook(unit, HookSpec::plain("stop"))?;
     let storage = sim.model.app()?.charm.metadata.storage.clone();
     for s in storage {
-        sim.hook(
-            unit,
-            HookSpec {
-                name: format!("{}-storage-detaching", s.name),
-                relation: None,
-                storage: Some(s.clone()),
-            },
-        )?;
+        sim.hook(unit, HookSpec::storage("detaching", s))?;
     }
     sim.hook(unit, HookSpec::plain("remove"))?;
     let (_, n) = split_unit(unit).unwrap_or_default();
