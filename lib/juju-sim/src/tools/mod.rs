@@ -458,7 +458,8 @@ fn run_in_model(
         (Some(def), None) => {
             let mut env = Env {
                 dir: dir.clone(),
-                model: model.clone(),
+                // The tool's result replaces the model below; no copy is needed.
+                model: std::mem::take(&mut model),
                 ctx: ctx.clone(),
                 stdin: None,
                 preread,
