@@ -3,7 +3,8 @@
 use serde_json::Value;
 
 use super::{
-    check_empty, parse_flags, parse_key_values, with_output, Env, OutputOpts, ToolError, ToolResult,
+    check_empty, key_arg, parse_flags, parse_key_values, with_output, Env, OutputOpts, ToolError,
+    ToolResult,
 };
 use crate::format::Output;
 
@@ -21,10 +22,7 @@ pub fn leader_get(env: &mut Env, args: &[String]) -> ToolResult {
     let args = parse_flags(&with_output(&[]), args, |k, v| {
         out.set(k, v).unwrap_or(Ok(()))
     })?;
-    let key = match args.first().map(String::as_str) {
-        None | Some("-") => String::new(),
-        Some(k) => k.to_string(),
-    };
+    let key = key_arg(&args);
     if key.contains('=') {
         return Err(ToolError::Init(format!("invalid key {key:?}")));
     }

@@ -332,6 +332,23 @@ pub fn check_empty(args: &[String]) -> Result<(), ToolError> {
     flags::check_empty(args).map_err(ToolError::Init)
 }
 
+/// The one argument a tool takes (`missing` is its error when there is none).
+pub fn only_arg<'a>(args: &'a [String], missing: &str) -> Result<&'a String, ToolError> {
+    let Some((first, rest)) = args.split_first() else {
+        return Err(ToolError::Init(missing.into()));
+    };
+    check_empty(rest)?;
+    Ok(first)
+}
+
+/// The key argument of the `*-get` tools: none or `-` asks for every key ("").
+pub fn key_arg(args: &[String]) -> String {
+    match args.first().map(String::as_str) {
+        None | Some("-") => String::new(),
+        Some(k) => k.to_string(),
+    }
+}
+
 /// `--format` and `-o/--output`, which every formatting tool has.
 #[derive(Debug, Default)]
 pub struct OutputOpts {

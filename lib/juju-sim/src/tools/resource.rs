@@ -1,15 +1,12 @@
 //! `resource-get`: writes the OCI image details file and prints its path (no newline).
 
-use super::{check_empty, parse_flags, Env, ToolError, ToolResult};
+use super::{only_arg, parse_flags, Env, ToolError, ToolResult};
 use crate::model::write_atomic;
 use crate::yaml;
 
 pub fn resource_get(env: &mut Env, args: &[String]) -> ToolResult {
     let args = parse_flags(&[], args, |_, _| Ok(()))?;
-    let Some(name) = args.first() else {
-        return Err(ToolError::Init("missing required resource name".into()));
-    };
-    check_empty(&args[1..])?;
+    let name = only_arg(&args, "missing required resource name")?;
     let not_found = || {
         ToolError::Run(format!(
             "could not download resource: resource {name:?} not found"

@@ -3,8 +3,8 @@
 use serde_json::Value;
 
 use super::{
-    check_empty, parse_flags, parse_key_values, settings_with_file, with_output, Env, OutputOpts,
-    ToolError, ToolResult,
+    check_empty, key_arg, only_arg, parse_flags, parse_key_values, settings_with_file, with_output,
+    Env, OutputOpts, ToolError, ToolResult,
 };
 use crate::context::apply_changes;
 use crate::flags::Flag;
@@ -33,10 +33,7 @@ pub fn state_get(env: &mut Env, args: &[String]) -> ToolResult {
             Ok(())
         },
     )?;
-    let key = match args.first().map(String::as_str) {
-        None | Some("-") => String::new(),
-        Some(k) => k.to_string(),
-    };
+    let key = key_arg(&args);
     check_empty(args.get(1..).unwrap_or_default())?;
     let state = current(env)?;
     let output = if key.is_empty() {
@@ -88,10 +85,7 @@ pub fn state_set(env: &mut Env, args: &[String]) -> ToolResult {
 
 pub fn state_delete(env: &mut Env, args: &[String]) -> ToolResult {
     let args = parse_flags(&[], args, |_, _| Ok(()))?;
-    let Some(key) = args.first() else {
-        return Err(ToolError::Init("no key specified".into()));
-    };
-    check_empty(&args[1..])?;
+    let key = only_arg(&args, "no key specified")?;
     env.ctx.pending.state.insert(key.clone(), None);
     Ok(String::new())
 }

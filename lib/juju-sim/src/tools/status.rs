@@ -2,7 +2,9 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{check_empty, parse_flags, with_output, Env, OutputOpts, ToolError, ToolResult};
+use super::{
+    check_empty, only_arg, parse_flags, with_output, Env, OutputOpts, ToolError, ToolResult,
+};
 use crate::flags::Flag;
 use crate::format::{Format, Output};
 use crate::model::StatusValue;
@@ -115,10 +117,7 @@ pub fn status_get(env: &mut Env, args: &[String]) -> ToolResult {
 
 pub fn application_version_set(env: &mut Env, args: &[String]) -> ToolResult {
     let args = parse_flags(&[], args, |_, _| Ok(()))?;
-    let Some(version) = args.first() else {
-        return Err(ToolError::Init("no version specified".into()));
-    };
-    check_empty(&args[1..])?;
+    let version = only_arg(&args, "no version specified")?;
     env.model.app_mut()?.version = version.clone();
     Ok(String::new())
 }
