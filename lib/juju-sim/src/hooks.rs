@@ -312,7 +312,7 @@ impl Sim {
     pub fn drain(&mut self) -> Result<(), DriverError> {
         let mut ran = 0;
         while let Some((unit, spec)) = self.queue.pop_front() {
-            let live = self.model.unit(&unit).map(|u| u.installed).unwrap_or(false);
+            let live = self.model.is_installed(&unit);
             if !live || !relation_live(spec.relation.as_ref(), &self.model, &unit) {
                 continue;
             }

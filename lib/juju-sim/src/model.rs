@@ -451,6 +451,16 @@ impl Relation {
         self.local.role == Role::Peer
     }
 
+    /// The other side's units our unit `ours` has seen join (and not yet leave).
+    pub fn seen_by(&self, ours: &str) -> Vec<String> {
+        self.views
+            .get(ours)
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect()
+    }
+
     /// Whether our unit `ours` has seen `remote` join (and not yet leave).
     pub fn sees(&self, ours: &str, remote: &str) -> bool {
         self.views.get(ours).is_some_and(|v| v.contains(remote))
@@ -539,6 +549,11 @@ impl Model {
 
     pub fn is_leader(&self, unit: &str) -> bool {
         self.unit(unit).map(|u| u.leader).unwrap_or(false)
+    }
+
+    /// Whether `unit` (ours) has run its install hook, so that it gets follow-up hooks.
+    pub fn is_installed(&self, unit: &str) -> bool {
+        self.unit(unit).map(|u| u.installed).unwrap_or(false)
     }
 
     pub fn relation(&self, id: u32) -> Result<&Relation, ModelError> {

@@ -149,7 +149,7 @@ pub fn run(sim: &mut Sim, args: &Args) -> Result<String, DriverError> {
     }
     let mut fired = 0;
     for u in units {
-        if sim.model.unit(&u).map(|u| u.installed).unwrap_or(false) {
+        if sim.model.is_installed(&u) {
             sim.hook(&u, HookSpec::plain("config-changed"))?;
             fired += 1;
         }

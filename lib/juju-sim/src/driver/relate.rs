@@ -229,7 +229,7 @@ pub fn relate(sim: &mut Sim, args: &RelateArgs) -> Result<String, DriverError> {
         .app()?
         .unit_names()
         .into_iter()
-        .filter(|u| sim.model.unit(u).map(|x| x.installed).unwrap_or(false))
+        .filter(|u| sim.model.is_installed(u))
         .collect();
     for u in &our_units {
         sequences::enter(sim, id, u)?;
@@ -327,16 +327,7 @@ pub fn remove(sim: &mut Sim, args: &RemoveArgs) -> Result<String, DriverError> {
     }
     sim.model.relation_mut(id)?.dying = true;
     for u in members(sim, id)? {
-        let seen: Vec<String> = sim
-            .model
-            .relation(id)?
-            .views
-            .get(&u)
-            .into_iter()
-            .flatten()
-            .cloned()
-            .collect();
-        for remote in seen {
+        for remote in sim.model.relation(id)?.seen_by(&u) {
             sequences::depart(sim, id, &u, &remote, &remote)?;
         }
         sequences::broken(sim, id, &u)?;

@@ -167,16 +167,7 @@ fn remove_ours(sim: &mut Sim, unit: &str) -> Result<(), DriverError> {
         .map(|r| r.id)
         .collect();
     for id in &relations {
-        let seen: Vec<String> = sim
-            .model
-            .relation(*id)?
-            .views
-            .get(unit)
-            .into_iter()
-            .flatten()
-            .cloned()
-            .collect();
-        for remote in seen {
+        for remote in sim.model.relation(*id)?.seen_by(unit) {
             sequences::depart(sim, *id, unit, &remote, unit)?;
         }
         if sim.model.relation(*id)?.is_peer() {
