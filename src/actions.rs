@@ -26,7 +26,6 @@ use crate::pod_spec::ConfigFiles;
 use crate::prometheus::api::{PrometheusApi, Target};
 use crate::prometheus::render::{Rendered, CONFIG_FILE};
 use crate::prometheus::served;
-use crate::workload;
 
 pub const SHOW_CONFIG: &str = "show-config";
 pub const VALIDATE_CONFIGURATION: &str = "validate-configuration";
@@ -435,10 +434,10 @@ fn reload_one<A: PrometheusApi + ?Sized>(
     target: &Target,
     rendered: &Rendered,
 ) -> Result<Served, String> {
-    api.reload(target).map_err(|e| workload::reason(&e))?;
+    api.reload(target).map_err(|e| e.reason())?;
     let yaml = api
         .served_config(target)
-        .map_err(|e| format!("reloaded, but then {}", workload::reason(&e)))?;
+        .map_err(|e| format!("reloaded, but then {}", e.reason()))?;
     let difference = match served::difference(&rendered.config, &yaml) {
         Ok(d) => d.map(|d| d.to_string()),
         Err(e) => Some(e.to_string()),

@@ -43,24 +43,6 @@ pub struct WorkloadReport {
     pub state: WorkloadState,
 }
 
-/// The reason an API call gave no usable answer, without repeating the address.
-pub fn reason(error: &ApiError) -> String {
-    match error {
-        ApiError::Client(reason) => format!("cannot set up an HTTP client: {reason}"),
-        ApiError::Unreachable { reason, .. } => reason.clone(),
-        ApiError::Timeout { path, seconds, .. } => {
-            format!("no answer to {path} within {seconds}s")
-        }
-        ApiError::ReloadRefused { message, .. } => message.clone(),
-        ApiError::Http {
-            path, status, body, ..
-        } => format!("{path} answered HTTP {status}: {body}"),
-        ApiError::Unexpected { path, reason, .. } => {
-            format!("unexpected answer to {path}: {reason}")
-        }
-    }
-}
-
 /// Ready? → version → served configuration; only when it differs from the rendered one:
 /// reload → served configuration again. Stops at the first thing missing.
 pub fn check<A: PrometheusApi + ?Sized>(
@@ -78,7 +60,7 @@ pub fn check<A: PrometheusApi + ?Sized>(
     let state = (|| {
         let unreachable = |e: &ApiError| WorkloadState::Unreachable {
             target: target.clone(),
-            reason: reason(e),
+            reason: e.reason(),
         };
         match api.ready(target) {
             Ok(Readiness::Ready) => {}
@@ -125,7 +107,7 @@ fn served_state<A: PrometheusApi + ?Sized>(
         Err(e) => {
             return WorkloadState::Unreachable {
                 target: target.clone(),
-                reason: reason(&e),
+                reason: e.reason(),
             }
         }
     };
@@ -306,28 +288,6 @@ mod tests {
             matches!(report.state, WorkloadState::Unreadable { .. }),
             "{:?}",
             report.state
-        );
-    }
-
-    #[test]
-    fn reasons_do_not_repeat_the_address() {
-        let t = target();
-        assert_eq!(
-            reason(&ApiError::Timeout {
-                target: t.clone(),
-                path: "/-/ready",
-                seconds: 5
-            }),
-            "no answer to /-/ready within 5s"
-        );
-        assert_eq!(
-            reason(&ApiError::Http {
-                target: t,
-                path: "/-/reload",
-                status: 403,
-                body: "Lifecycle API is not enabled.".into()
-            }),
-            "/-/reload answered HTTP 403: Lifecycle API is not enabled."
         );
     }
 }

@@ -130,6 +130,27 @@ pub enum ApiError {
     },
 }
 
+impl ApiError {
+    /// Why the call gave no usable answer, without repeating the address: for messages
+    /// that name the server already.
+    pub fn reason(&self) -> String {
+        match self {
+            ApiError::Client(reason) => format!("cannot set up an HTTP client: {reason}"),
+            ApiError::Unreachable { reason, .. } => reason.clone(),
+            ApiError::Timeout { path, seconds, .. } => {
+                format!("no answer to {path} within {seconds}s")
+            }
+            ApiError::ReloadRefused { message, .. } => message.clone(),
+            ApiError::Http {
+                path, status, body, ..
+            } => format!("{path} answered HTTP {status}: {body}"),
+            ApiError::Unexpected { path, reason, .. } => {
+                format!("unexpected answer to {path}: {reason}")
+            }
+        }
+    }
+}
+
 /// What the charm asks of a Prometheus server.
 pub trait PrometheusApi {
     fn ready(&self, target: &Target) -> Result<Readiness, ApiError>;
@@ -418,6 +439,30 @@ mod tests {
             "one or more errors occurred"
         );
         assert_eq!(reload_failure("something else\n"), "something else");
+    }
+
+    #[test]
+    fn reasons_do_not_repeat_the_address() {
+        let t = target();
+        assert_eq!(
+            ApiError::Timeout {
+                target: t.clone(),
+                path: "/-/ready",
+                seconds: 5
+            }
+            .reason(),
+            "no answer to /-/ready within 5s"
+        );
+        assert_eq!(
+            ApiError::Http {
+                target: t,
+                path: "/-/reload",
+                status: 403,
+                body: "Lifecycle API is not enabled.".into()
+            }
+            .reason(),
+            "/-/reload answered HTTP 403: Lifecycle API is not enabled."
+        );
     }
 
     #[test]
