@@ -1,11 +1,10 @@
 //! `calls.jsonl`: one JSON line per hook tool call, for tests and benchmarks.
 
 use std::fs;
-use std::io::Write;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{io_err, ModelDir, ModelError};
+use crate::model::{append_lines, io_err, ModelDir, ModelError};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Call {
@@ -27,12 +26,7 @@ pub fn append(dir: &ModelDir, call: &Call) -> Result<(), ModelError> {
         message: e.to_string(),
     })?;
     line.push('\n');
-    let mut file = fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .map_err(io_err(&path))?;
-    file.write_all(line.as_bytes()).map_err(io_err(&path))
+    append_lines(&path, &[line])
 }
 
 pub fn read(dir: &ModelDir) -> Result<Vec<Call>, ModelError> {

@@ -2,10 +2,9 @@
 //! `unit-prometheus-0: 14:21:33 DEBUG unit.prometheus/0.install <text>`.
 
 use std::fs;
-use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::model::{io_err, unit_tag, ModelDir, ModelError};
+use crate::model::{append_lines, io_err, unit_tag, ModelDir, ModelError};
 
 fn clock() -> String {
     let secs = SystemTime::now()
@@ -22,16 +21,7 @@ pub fn line(unit: &str, level: &str, module: &str, text: &str) -> String {
 
 /// Appends lines (each written whole, so concurrent writers do not interleave within one).
 pub fn append(dir: &ModelDir, lines: &[String]) -> Result<(), ModelError> {
-    let path = dir.debug_log();
-    let mut file = fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .map_err(io_err(&path))?;
-    for l in lines {
-        file.write_all(l.as_bytes()).map_err(io_err(&path))?;
-    }
-    Ok(())
+    append_lines(&dir.debug_log(), lines)
 }
 
 pub fn read(dir: &ModelDir) -> Result<String, ModelError> {

@@ -174,6 +174,20 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ModelError> {
     Ok(())
 }
 
+/// Appends `lines` to `path` (created if need be), each with one write, so that
+/// concurrent writers do not interleave within a line.
+pub fn append_lines(path: &Path, lines: &[String]) -> Result<(), ModelError> {
+    let mut file = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(io_err(path))?;
+    for l in lines {
+        file.write_all(l.as_bytes()).map_err(io_err(path))?;
+    }
+    Ok(())
+}
+
 /// Where live peers listen.
 pub const LIVE_PEER_HOST: &str = "127.0.0.1";
 
