@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{render, OutFormat};
+use super::{key_value_pairs, render, OutFormat};
 use crate::charm::ConfigOption;
 use crate::flags::parse_bool;
 use crate::hooks::{DriverError, HookSpec, Sim};
@@ -122,13 +122,7 @@ pub fn run(sim: &mut Sim, args: &Args) -> Result<String, DriverError> {
             });
         }
     }
-    let mut pairs = Vec::new();
-    for s in &args.settings {
-        let (k, v) = s
-            .split_once('=')
-            .ok_or_else(|| DriverError::Usage(format!("expected \"key=value\", got {s:?}")))?;
-        pairs.push((k.to_string(), v.to_string()));
-    }
+    let pairs = key_value_pairs(&args.settings)?;
     let new_values = parse_settings(&options, &pairs)?;
     for k in &args.reset {
         if !options.contains_key(k) {

@@ -161,6 +161,18 @@ fn drive(
     sim.settle(output)
 }
 
+/// `key=value` arguments, split at the first `=`.
+pub fn key_value_pairs(settings: &[String]) -> Result<Vec<(String, String)>, DriverError> {
+    settings
+        .iter()
+        .map(|s| {
+            s.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .ok_or_else(|| DriverError::Usage(format!("expected \"key=value\", got {s:?}")))
+        })
+        .collect()
+}
+
 /// Renders a serializable value in the chosen output format (human defaults to YAML).
 pub fn render<T: serde::Serialize>(value: &T, format: OutFormat) -> Result<String, DriverError> {
     let fail = |e: String| DriverError::Usage(format!("cannot render output: {e}"));

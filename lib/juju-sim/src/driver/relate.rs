@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::sequences::{self, members};
-use super::{render, OutFormat};
+use super::{key_value_pairs, render, OutFormat};
 use crate::hooks::{DriverError, Sim};
 use crate::model::{io_err, split_unit, Databag, RelationSide, RemoteApp};
 use crate::profiles;
@@ -359,12 +359,7 @@ fn settings(args: &SetDataArgs) -> Result<Vec<(String, String)>, DriverError> {
             }
         }
     }
-    for s in &args.settings {
-        let (k, v) = s
-            .split_once('=')
-            .ok_or_else(|| DriverError::Usage(format!("expected \"key=value\", got {s:?}")))?;
-        out.push((k.to_string(), v.to_string()));
-    }
+    out.extend(key_value_pairs(&args.settings)?);
     Ok(out)
 }
 
