@@ -80,12 +80,19 @@ pub fn error_message(error: &CharmError) -> String {
         CharmError::Tool(tool) => tool_failure(tool),
         other => other.to_string(),
     };
-    let what = if what.chars().count() > ERROR_QUOTED {
-        format!("{}…", what.chars().take(ERROR_QUOTED).collect::<String>())
+    format!(
+        "the action could not complete: {}",
+        clipped(what, ERROR_QUOTED)
+    )
+}
+
+/// `text`, cut after `max` characters with an ellipsis when longer.
+fn clipped(text: String, max: usize) -> String {
+    if text.chars().count() > max {
+        format!("{}…", text.chars().take(max).collect::<String>())
     } else {
-        what
-    };
-    format!("the action could not complete: {what}")
+        text
+    }
 }
 
 /// A hook tool's failure in few words: the tool and what it said, without its arguments
@@ -348,10 +355,7 @@ pub fn rejection_message(output: &str) -> String {
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with("Checking "))
         .collect();
-    let mut text = findings.join(" ");
-    if text.chars().count() > FAILURE_QUOTED {
-        text = format!("{}…", text.chars().take(FAILURE_QUOTED).collect::<String>());
-    }
+    let text = clipped(findings.join(" "), FAILURE_QUOTED);
     if text.is_empty() {
         "promtool rejected the configuration (no output)".to_string()
     } else {
