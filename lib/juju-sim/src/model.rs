@@ -649,6 +649,24 @@ impl Model {
             .collect()
     }
 
+    /// The other side's units as our `unit` would see them in relation `r`: its peers
+    /// in a peer relation, else the remote application's units.
+    pub fn remote_units(&self, r: &Relation, unit: &str) -> Vec<String> {
+        if r.is_peer() {
+            return self
+                .app()
+                .map(|a| a.unit_names())
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|u| u != unit)
+                .collect();
+        }
+        self.remote_apps
+            .get(&r.remote.app)
+            .map(|a| a.unit_names())
+            .unwrap_or_default()
+    }
+
     /// Relations of `unit` (ours) that it has entered, by id.
     pub fn unit_relations(&self, unit: &str) -> Vec<&Relation> {
         self.relations

@@ -87,25 +87,6 @@ pub fn broken(sim: &mut Sim, id: u32, unit: &str) -> Result<(), DriverError> {
     Ok(())
 }
 
-/// The other side's units as `unit` would see them in a relation.
-pub fn remote_units(sim: &Sim, r: &Relation, unit: &str) -> Vec<String> {
-    if r.is_peer() {
-        return sim
-            .model
-            .app()
-            .map(|a| a.unit_names())
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|u| u != unit)
-            .collect();
-    }
-    sim.model
-        .remote_apps
-        .get(&r.remote.app)
-        .map(|a| a.unit_names())
-        .unwrap_or_default()
-}
-
 /// A unit's life up to `start`: install, `-created` for `relations`, leadership,
 /// config-changed, start, storage-attached.
 pub fn install(sim: &mut Sim, unit: &str, relations: &[u32]) -> Result<(), DriverError> {

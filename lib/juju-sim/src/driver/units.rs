@@ -81,7 +81,7 @@ fn add_ours(sim: &mut Sim, count: u32) -> Result<String, DriverError> {
         sequences::install(sim, unit, &relations)?;
         for id in &relations {
             let r = sim.model.relation(*id)?.clone();
-            for remote in sequences::remote_units(sim, &r, unit) {
+            for remote in sim.model.remote_units(&r, unit) {
                 sequences::join(sim, *id, unit, &remote)?;
             }
             if r.is_peer() {

@@ -26,19 +26,7 @@ pub fn goal_state(env: &mut Env, args: &[String]) -> ToolResult {
             continue;
         };
         entry.insert(r.remote.app.clone(), json!({"status": "joined"}));
-        let remote_units: Vec<String> = if r.is_peer() {
-            app.unit_names()
-                .into_iter()
-                .filter(|u| u != env.unit())
-                .collect()
-        } else {
-            env.model
-                .remote_apps
-                .get(&r.remote.app)
-                .map(|a| a.unit_names())
-                .unwrap_or_default()
-        };
-        for u in remote_units {
+        for u in env.model.remote_units(r, env.unit()) {
             entry.insert(u, json!({"status": "active"}));
         }
     }
