@@ -31,6 +31,14 @@ pub struct ActionState {
 /// Key changes: `None` deletes the key.
 pub type Changes = BTreeMap<String, Option<String>>;
 
+/// Records `settings` as changes, as `relation-set` and `state-set` do: an empty
+/// value deletes its key.
+pub fn stage(changes: &mut Changes, settings: BTreeMap<String, String>) {
+    for (k, v) in settings {
+        changes.insert(k, (!v.is_empty()).then_some(v));
+    }
+}
+
 pub fn apply_changes(bag: &mut Databag, changes: &Changes) {
     for (k, v) in changes {
         match v {

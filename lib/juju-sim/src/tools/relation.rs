@@ -6,7 +6,7 @@ use super::{
     check_empty, parse_flags, parse_key_values, settings_with_file, with_output, Env, OutputOpts,
     ToolError, ToolResult,
 };
-use crate::context::apply_changes;
+use crate::context::{apply_changes, stage};
 use crate::flags::Flag;
 use crate::format::Output;
 use crate::model::{split_unit, Databag};
@@ -225,9 +225,7 @@ pub fn relation_set(env: &mut Env, args: &[String]) -> ToolResult {
     } else {
         &mut pending.unit
     };
-    for (k, v) in settings {
-        changes.insert(k, (!v.is_empty()).then_some(v));
-    }
+    stage(changes, settings);
     Ok(String::new())
 }
 

@@ -6,7 +6,7 @@ use super::{
     check_empty, key_arg, only_arg, parse_flags, parse_key_values, settings_with_file, with_output,
     Env, OutputOpts, ToolError, ToolResult,
 };
-use crate::context::apply_changes;
+use crate::context::{apply_changes, stage};
 use crate::flags::Flag;
 use crate::format::Output;
 
@@ -74,12 +74,7 @@ pub fn state_set(env: &mut Env, args: &[String]) -> ToolResult {
             )));
         }
     }
-    for (k, v) in settings {
-        env.ctx
-            .pending
-            .state
-            .insert(k, (!v.is_empty()).then_some(v));
-    }
+    stage(&mut env.ctx.pending.state, settings);
     Ok(String::new())
 }
 
