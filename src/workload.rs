@@ -58,10 +58,6 @@ pub fn check<A: PrometheusApi + ?Sized>(
     };
     let mut version = None;
     let state = (|| {
-        let unreachable = |e: &ApiError| WorkloadState::Unreachable {
-            target: target.clone(),
-            reason: e.reason(),
-        };
         match api.ready(target) {
             Ok(Readiness::Ready) => {}
             Ok(Readiness::NotReady(_)) => {
@@ -69,11 +65,11 @@ pub fn check<A: PrometheusApi + ?Sized>(
                     target: target.clone(),
                 }
             }
-            Err(e) => return unreachable(&e),
+            Err(e) => return unreachable(target, &e),
         }
         match api.build_info(target) {
             Ok(info) => version = Some(info.version),
-            Err(e) => return unreachable(&e),
+            Err(e) => return unreachable(target, &e),
         }
         // Compare first: serving what was rendered means nothing to do. Rule files are named
         // after their content, so the served prometheus.yml covers the rules too.
@@ -89,7 +85,7 @@ pub fn check<A: PrometheusApi + ?Sized>(
                     message,
                 }
             }
-            Err(e) => return unreachable(&e),
+            Err(e) => return unreachable(target, &e),
         }
         served_state(api, target, rendered)
     })();
@@ -104,12 +100,7 @@ fn served_state<A: PrometheusApi + ?Sized>(
 ) -> WorkloadState {
     let text = match api.served_config(target) {
         Ok(text) => text,
-        Err(e) => {
-            return WorkloadState::Unreachable {
-                target: target.clone(),
-                reason: e.reason(),
-            }
-        }
+        Err(e) => return unreachable(target, &e),
     };
     match served::difference(rendered, &text) {
         Ok(None) => WorkloadState::Current {
@@ -123,6 +114,13 @@ fn served_state<A: PrometheusApi + ?Sized>(
             target: target.clone(),
             reason: e.to_string(),
         },
+    }
+}
+
+fn unreachable(target: &Target, error: &ApiError) -> WorkloadState {
+    WorkloadState::Unreachable {
+        target: target.clone(),
+        reason: error.reason(),
     }
 }
 
