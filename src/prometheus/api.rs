@@ -65,7 +65,7 @@ pub enum Readiness {
 }
 
 /// `GET /api/v1/status/buildinfo` → `data`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BuildInfo {
     pub version: String,

@@ -90,11 +90,7 @@ impl PrometheusApi for FakePrometheus<'_> {
         self.call("build_info", target, |s| {
             Ok(BuildInfo {
                 version: s.version.clone(),
-                revision: String::new(),
-                branch: String::new(),
-                build_user: String::new(),
-                build_date: String::new(),
-                go_version: String::new(),
+                ..BuildInfo::default()
             })
         })
     }
