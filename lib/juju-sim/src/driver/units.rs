@@ -99,30 +99,22 @@ fn add_remote(sim: &mut Sim, app: &str, count: u32) -> Result<String, DriverErro
     let remote = sim
         .model
         .remote_apps
-        .get(app)
+        .get_mut(app)
         .ok_or_else(|| DriverError::Usage(format!("application {app:?} not found")))?;
     let profile = profiles::find(&remote.profile)?;
-    let mut added = Vec::new();
-    for _ in 0..count {
-        let remote = sim
-            .model
-            .remote_apps
-            .get_mut(app)
-            .ok_or_else(|| DriverError::Usage(format!("application {app:?} not found")))?;
-        let n = remote.next_unit;
-        remote.next_unit += 1;
-        remote.units.insert(n);
-        added.push(format!("{app}/{n}"));
-    }
-    let live = sim.model.remote_apps.get(app).is_some_and(|r| r.live);
-    if live {
-        let count = sim.model.remote_apps.get(app).map_or(0, |r| r.units.len());
-        check_live(&profile, u32::try_from(count).unwrap_or(u32::MAX))?;
+    let numbers: Vec<u32> = (0..count)
+        .map(|_| {
+            let n = remote.next_unit;
+            remote.next_unit += 1;
+            remote.units.insert(n);
+            n
+        })
+        .collect();
+    let added: Vec<String> = numbers.iter().map(|n| format!("{app}/{n}")).collect();
+    if remote.live {
+        let total = u32::try_from(remote.units.len()).unwrap_or(u32::MAX);
+        check_live(&profile, total)?;
         sim.save()?;
-        let numbers: Vec<u32> = added
-            .iter()
-            .filter_map(|u| split_unit(u).map(|(_, n)| n))
-            .collect();
         start_live_units(sim, app, &numbers)?;
     }
     let relations = sim.model.relations_with(app);
