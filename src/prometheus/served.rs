@@ -344,22 +344,40 @@ fn expansion_pieces(value: &str) -> Vec<Piece> {
     pieces
 }
 
-/// Whether `served` is what `rendered` can expand to, whatever the variables hold.
+/// Whether `served` is what `rendered` can expand to, whatever the variables hold: the text
+/// before the first variable starts it, the text after the last ends it, and the texts
+/// between are found in order, each as early as it can be (a variable takes any text, so
+/// the earliest place never rules out a match). Linear in the served value, however many
+/// variables the label holds: trying every split would take exponential time.
 fn expands_to(rendered: &str, served: &str) -> bool {
-    fn matches(pieces: &[Piece], served: &str) -> bool {
-        match pieces.split_first() {
-            None => served.is_empty(),
-            Some((Piece::Text(t), rest)) => served
-                .strip_prefix(t.as_str())
-                .is_some_and(|tail| matches(rest, tail)),
-            Some((Piece::Variable, rest)) => served
-                .char_indices()
-                .map(|(i, _)| i)
-                .chain(std::iter::once(served.len()))
-                .any(|i| matches(rest, &served[i..])),
+    let texts: Vec<String> = expansion_pieces(rendered)
+        .into_iter()
+        .filter_map(|piece| match piece {
+            Piece::Text(text) => Some(text),
+            Piece::Variable => None,
+        })
+        .collect();
+    let (first, rest) = match texts.split_first() {
+        Some(split) => split,
+        None => return served.is_empty(),
+    };
+    let Some((last, middle)) = rest.split_last() else {
+        return served == first;
+    };
+    let Some(between) = served
+        .strip_prefix(first.as_str())
+        .and_then(|tail| tail.strip_suffix(last.as_str()))
+    else {
+        return false;
+    };
+    let mut between = between;
+    for text in middle {
+        match between.find(text.as_str()) {
+            Some(at) => between = &between[at + text.len()..],
+            None => return false,
         }
     }
-    matches(&expansion_pieces(rendered), served)
+    true
 }
 
 #[cfg(test)]
@@ -649,5 +667,19 @@ mod tests {
         assert!(!expands_to("eu-$REGION-1", "us-west-2"));
         assert!(!expands_to("$$5", "$$5"));
         assert!(expands_to("a$", "a$"));
+        assert!(expands_to("${A}-${B}-x", "1-2-3-x"));
+        assert!(!expands_to("${A}-${B}-x", "1-2-3-y"));
+        assert!(!expands_to("a${A}a", "a"));
+    }
+
+    /// An old value served while the new one waits must not stall the hook.
+    #[test]
+    fn many_variables_against_a_long_mismatch_take_no_time() {
+        let rendered = format!("{}!", "${V}-".repeat(40));
+        let served = "-".repeat(4000);
+        let started = std::time::Instant::now();
+        assert!(!expands_to(&rendered, &served));
+        assert!(expands_to(&rendered, &format!("{served}!")));
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
     }
 }
