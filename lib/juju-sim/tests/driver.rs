@@ -296,6 +296,27 @@ fn calls_are_recorded_with_their_outcome() {
     assert_eq!(human, "demo/0 update-status: status-set nonsense -> 2\n");
 }
 
+/// `run-action demo/0 backup target=/srv --format json`, which may fail: its exit code and
+/// the report it prints either way.
+fn run_backup(f: &Fixture) -> (Option<i32>, serde_json::Value) {
+    let out = f
+        .sim()
+        .args([
+            "run-action",
+            "demo/0",
+            "backup",
+            "target=/srv",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        serde_json::from_slice(&out.stdout).unwrap(),
+    )
+}
+
 #[test]
 fn run_action_validates_runs_and_reports() {
     let f = Fixture::new();
@@ -325,37 +346,13 @@ echo done
     assert_eq!(f.out("target").0, "/srv\n");
 
     f.on("backup", "action-fail \"disk full\"\n");
-    let out = f
-        .sim()
-        .args([
-            "run-action",
-            "demo/0",
-            "backup",
-            "target=/srv",
-            "--format",
-            "json",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (code, report) = run_backup(&f);
+    assert_eq!(code, Some(1));
     assert_eq!(report["status"], "failed");
     assert_eq!(report["message"], "disk full");
 
     f.on("backup", "exit 4\n");
-    let out = f
-        .sim()
-        .args([
-            "run-action",
-            "demo/0",
-            "backup",
-            "target=/srv",
-            "--format",
-            "json",
-        ])
-        .output()
-        .unwrap();
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (_, report) = run_backup(&f);
     assert_eq!(report["message"], "exit status 4");
     // A failed action does not put the unit in error.
     assert_eq!(
