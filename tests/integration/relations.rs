@@ -97,6 +97,28 @@ fn model_uuid(sim: &Sim, scrape_relation: u32) -> String {
     metadata["model_uuid"].as_str().unwrap().to_string()
 }
 
+/// `relate <app> prometheus --profile <profile> --units <units>`: the relation id.
+fn relate_units(sim: &Sim, app: &str, profile: &str, units: u32) -> u32 {
+    let units = units.to_string();
+    sim.relate(&[app, "prometheus", "--profile", profile, "--units", &units])
+}
+
+/// The model's UUID as scrape relation `id` tells it, and the prefix of the job names the
+/// current library's consumer renders for `app`.
+fn scrape_prefix(sim: &Sim, id: u32, app: &str) -> (String, String) {
+    let uuid = model_uuid(sim, id);
+    let prefix = format!("juju_{MODEL}_{}_{app}_prometheus_scrape_", &uuid[..8]);
+    (uuid, prefix)
+}
+
+/// A text value in a remote unit's databag.
+fn remote_text(sim: &Sim, id: u32, unit: &str, key: &str) -> String {
+    remote_unit(sim, id, unit)[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("{unit} has no text {key}"))
+        .to_string()
+}
+
 /// The job the current library's consumer renders for one unit of a `*` target.
 fn unit_job(uuid: &str, app: &str, job: &str, unit: u32, target: &str, path: &str) -> Value {
     json!({
@@ -124,21 +146,15 @@ fn unit_job(uuid: &str, app: &str, job: &str, unit: u32, target: &str, path: &st
 #[test]
 fn metrics_endpoint_current_library_relate_change_depart_break() {
     let sim = Sim::deployed(1);
-    let id = sim.relate(&[
-        "zinc",
-        "prometheus",
-        "--profile",
-        "scrape-target",
-        "--units",
-        "2",
-    ]);
-    let uuid = model_uuid(&sim, id);
-    let prefix = format!("juju_{MODEL}_{}_zinc_prometheus_scrape_", &uuid[..8]);
+    let id = relate_units(&sim, "zinc", "scrape-target", 2);
+    let (uuid, prefix) = scrape_prefix(&sim, id, "zinc");
     let address = |n: u32| {
-        remote_unit(&sim, id, &format!("zinc/{n}"))["prometheus_scrape_unit_address"]
-            .as_str()
-            .unwrap()
-            .to_string()
+        remote_text(
+            &sim,
+            id,
+            &format!("zinc/{n}"),
+            "prometheus_scrape_unit_address",
+        )
     };
 
     // Relate: one job per unit of the `*` target, labelled with the topology.
@@ -299,22 +315,9 @@ fn metrics_endpoint_current_library_relate_change_depart_break() {
 #[test]
 fn metrics_endpoint_legacy_scrape_host_relate_change_depart_break() {
     let sim = Sim::deployed(1);
-    let id = sim.relate(&[
-        "zinc",
-        "prometheus",
-        "--profile",
-        "scrape-target-legacy",
-        "--units",
-        "2",
-    ]);
-    let uuid = model_uuid(&sim, id);
-    let prefix = format!("juju_{MODEL}_{}_zinc_prometheus_scrape_", &uuid[..8]);
-    let host = |n: u32| {
-        remote_unit(&sim, id, &format!("zinc/{n}"))["prometheus_scrape_host"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
+    let id = relate_units(&sim, "zinc", "scrape-target-legacy", 2);
+    let (_, prefix) = scrape_prefix(&sim, id, "zinc");
+    let host = |n: u32| remote_text(&sim, id, &format!("zinc/{n}"), "prometheus_scrape_host");
 
     let config = checked(&sim);
     let all = targets(&config, &prefix);
@@ -359,36 +362,20 @@ fn nine_good_targets_are_scraped_and_a_malformed_app_is_reported_and_skipped() {
     let mut ids = Vec::new();
     let mut expected = BTreeSet::new();
     for app in ["web", "api", "db"] {
-        let id = sim.relate(&[
-            app,
-            "prometheus",
-            "--profile",
-            "scrape-target",
-            "--units",
-            "3",
-        ]);
+        let id = relate_units(&sim, app, "scrape-target", 3);
         ids.push(id);
-        let uuid = model_uuid(&sim, id);
-        prefixes.push(format!(
-            "juju_{MODEL}_{}_{app}_prometheus_scrape_{app}-",
-            &uuid[..8]
-        ));
+        prefixes.push(format!("{}{app}-", scrape_prefix(&sim, id, app).1));
         for n in 0..3 {
-            let unit = remote_unit(&sim, id, &format!("{app}/{n}"));
-            expected.insert(format!(
-                "{}:4080",
-                unit["prometheus_scrape_unit_address"].as_str().unwrap()
-            ));
+            let address = remote_text(
+                &sim,
+                id,
+                &format!("{app}/{n}"),
+                "prometheus_scrape_unit_address",
+            );
+            expected.insert(format!("{address}:4080"));
         }
     }
-    let bad = sim.relate(&[
-        "broken",
-        "prometheus",
-        "--profile",
-        "scrape-target",
-        "--units",
-        "3",
-    ]);
+    let bad = relate_units(&sim, "broken", "scrape-target", 3);
     set_data_file(
         &sim,
         bad,
@@ -484,20 +471,13 @@ fn nine_good_targets_are_scraped_and_a_malformed_app_is_reported_and_skipped() {
 #[test]
 fn monitoring_one_job_per_relation_relate_change_depart_break() {
     let sim = Sim::deployed(1);
-    let ksm = sim.relate(&[
-        "ksm",
-        "prometheus",
-        "--profile",
-        "monitoring-target",
-        "--units",
-        "2",
-    ]);
+    let ksm = relate_units(&sim, "ksm", "monitoring-target", 2);
     let node = sim.relate(&["node", "prometheus", "--profile", "monitoring-target"]);
     let addresses = |id: u32, app: &str, units: u32| -> BTreeSet<String> {
         (0..units)
             .map(|n| {
-                let u = remote_unit(&sim, id, &format!("{app}/{n}"));
-                format!("{}:8080", u["private-address"].as_str().unwrap())
+                let address = remote_text(&sim, id, &format!("{app}/{n}"), "private-address");
+                format!("{address}:8080")
             })
             .collect()
     };
@@ -607,28 +587,11 @@ fn alertmanager_in_its_four_dialects_relate_change_depart_break() {
     let sim = Sim::deployed(1);
     // v1: unit `url`; v0: unit `public_address`; pod-spec era: app `addrs` + `port`;
     // charmed-lma: unit `alerting_config`.
-    let v1 = sim.relate(&[
-        "am",
-        "prometheus",
-        "--profile",
-        "alertmanager",
-        "--units",
-        "2",
-    ]);
+    let v1 = relate_units(&sim, "am", "alertmanager", 2);
     let v0 = sim.relate(&["am-v0", "prometheus", "--profile", "alertmanager-v0"]);
-    let podspec = sim.relate(&[
-        "am-pod",
-        "prometheus",
-        "--profile",
-        "alertmanager-podspec",
-        "--units",
-        "2",
-    ]);
+    let podspec = relate_units(&sim, "am-pod", "alertmanager-podspec", 2);
     let lma = sim.relate(&["am-lma", "prometheus", "--profile", "alertmanager-lma"]);
-    let v0_address = remote_unit(&sim, v0, "am-v0/0")["public_address"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let v0_address = remote_text(&sim, v0, "am-v0/0", "public_address");
 
     let config = checked(&sim);
     let (groups, discovered) = alertmanagers(&config);
@@ -889,14 +852,7 @@ fn send_remote_write_entries_merged_with_the_option_relate_change_depart_break()
             push(1)
         ),
     ]);
-    let id = sim.relate(&[
-        "mimir",
-        "prometheus",
-        "--profile",
-        "remote-write-receiver",
-        "--units",
-        "2",
-    ]);
+    let id = relate_units(&sim, "mimir", "remote-write-receiver", 2);
     let config = checked(&sim);
     assert_eq!(
         remote_write_urls(&config),
@@ -963,14 +919,7 @@ fn receive_remote_write_enables_the_receiver_and_publishes_each_units_url() {
     let sim = Sim::deployed(2);
     let receiver = "--web.enable-remote-write-receiver";
     assert!(!sim.pod_spec().contains(receiver));
-    let id = sim.relate(&[
-        "agent",
-        "prometheus",
-        "--profile",
-        "remote-write-sender",
-        "--units",
-        "2",
-    ]);
+    let id = relate_units(&sim, "agent", "remote-write-sender", 2);
     let spec = sim.pod_spec();
     assert!(spec.contains(&format!("- {receiver}\n")), "{spec}");
     for n in 0..2 {
