@@ -50,46 +50,51 @@ pub fn check<A: PrometheusApi + ?Sized>(
     target: Option<&Target>,
     rendered: &PrometheusConfig,
 ) -> WorkloadReport {
-    let Some(target) = target else {
-        return WorkloadReport {
-            version: None,
-            state: WorkloadState::NoAddress,
-        };
+    let without_version = |state| WorkloadReport {
+        version: None,
+        state,
     };
-    let mut version = None;
-    let state = (|| {
-        match api.ready(target) {
-            Ok(Readiness::Ready) => {}
-            Ok(Readiness::NotReady(_)) => {
-                return WorkloadState::NotReady {
-                    target: target.clone(),
-                }
-            }
-            Err(e) => return unreachable(target, &e),
+    let Some(target) = target else {
+        return without_version(WorkloadState::NoAddress);
+    };
+    match api.ready(target) {
+        Ok(Readiness::Ready) => {}
+        Ok(Readiness::NotReady(_)) => {
+            return without_version(WorkloadState::NotReady {
+                target: target.clone(),
+            })
         }
-        match api.build_info(target) {
-            Ok(info) => version = Some(info.version),
-            Err(e) => return unreachable(target, &e),
-        }
-        // Compare first: serving what was rendered means nothing to do. Rule files are named
-        // after their content, so the served prometheus.yml covers the rules too.
-        match served_state(api, target, rendered) {
-            WorkloadState::Behind { .. } | WorkloadState::Unreadable { .. } => {}
-            settled => return settled,
-        }
-        match api.reload(target) {
-            Ok(()) => {}
-            Err(ApiError::ReloadRefused { message, .. }) => {
-                return WorkloadState::Refused {
-                    target: target.clone(),
-                    message,
-                }
-            }
-            Err(e) => return unreachable(target, &e),
-        }
-        served_state(api, target, rendered)
-    })();
-    WorkloadReport { version, state }
+        Err(e) => return without_version(unreachable(target, &e)),
+    }
+    match api.build_info(target) {
+        Ok(info) => WorkloadReport {
+            version: Some(info.version),
+            state: configuration_state(api, target, rendered),
+        },
+        Err(e) => without_version(unreachable(target, &e)),
+    }
+}
+
+/// Whether a ready server serves the rendered configuration, reloading it if not.
+fn configuration_state<A: PrometheusApi + ?Sized>(
+    api: &A,
+    target: &Target,
+    rendered: &PrometheusConfig,
+) -> WorkloadState {
+    // Compare first: serving what was rendered means nothing to do. Rule files are named
+    // after their content, so the served prometheus.yml covers the rules too.
+    match served_state(api, target, rendered) {
+        WorkloadState::Behind { .. } | WorkloadState::Unreadable { .. } => {}
+        settled => return settled,
+    }
+    match api.reload(target) {
+        Ok(()) => served_state(api, target, rendered),
+        Err(ApiError::ReloadRefused { message, .. }) => WorkloadState::Refused {
+            target: target.clone(),
+            message,
+        },
+        Err(e) => unreachable(target, &e),
+    }
 }
 
 /// What the served configuration says: current, behind, or unreadable.
