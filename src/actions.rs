@@ -772,7 +772,6 @@ mod tests {
     #[test]
     fn reload_fails_naming_the_units_it_could_not_reach() {
         let tools = unit("prometheus/1", false);
-        with_peers(&tools);
         tools.model().relations.insert(
             RelationId::new(PEERS, 0),
             FakeRelation::new("prometheus")
