@@ -271,8 +271,7 @@ fn show_pod_spec_prints_the_spec_and_extracts_its_files() {
 
 #[test]
 fn calls_are_recorded_with_their_outcome() {
-    let f = Fixture::new();
-    f.deploy(1);
+    let f = Fixture::deployed(1);
     f.probe_in(
         "demo/0",
         "is-leader --format=json\nstatus-set nonsense\nprintf 'a: b\\n' | state-set --file -\n",
@@ -319,8 +318,7 @@ fn run_backup(f: &Fixture) -> (Option<i32>, serde_json::Value) {
 
 #[test]
 fn run_action_validates_runs_and_reports() {
-    let f = Fixture::new();
-    f.deploy(1);
+    let f = Fixture::deployed(1);
     f.on(
         "backup",
         r#"

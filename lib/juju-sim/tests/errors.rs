@@ -53,8 +53,7 @@ fn fail_on_unit_0(f: &Fixture, hook: &str) {
 
 #[test]
 fn a_failing_hook_puts_only_its_unit_in_error_and_the_command_goes_on() {
-    let f = Fixture::new();
-    f.deploy(3);
+    let f = Fixture::deployed(3);
     f.clear_hooks();
     fail_on_unit_0(&f, "config-changed");
     let out = run(&f, &["config", "demo", "port=80"]);
@@ -81,8 +80,7 @@ fn a_failing_hook_puts_only_its_unit_in_error_and_the_command_goes_on() {
 
 #[test]
 fn a_unit_in_error_runs_no_other_hook_and_its_events_wait_in_order() {
-    let f = Fixture::new();
-    f.deploy(2);
+    let f = Fixture::deployed(2);
     fail_on_unit_0(&f, "config-changed");
     assert_eq!(
         run(&f, &["config", "demo", "port=80"]).status.code(),
@@ -171,8 +169,7 @@ fn a_unit_in_error_runs_no_other_hook_and_its_events_wait_in_order() {
 
 #[test]
 fn resolved_retries_a_relation_hook_with_its_relation_and_remote_unit() {
-    let f = Fixture::new();
-    f.deploy(1);
+    let f = Fixture::deployed(1);
     f.on(
         "alertmanager-relation-joined",
         "echo \"$JUJU_RELATION_ID $JUJU_REMOTE_UNIT\" >> \"$probe/joined\"\n[ -f \"$probe/fixed\" ] || exit 1\n",
@@ -261,8 +258,7 @@ fn resolved_no_retry_skips_the_failed_hook_and_runs_the_waiting_ones() {
 
 #[test]
 fn fail_tool_failures_are_resolved_once_the_tool_works_again() {
-    let f = Fixture::new();
-    f.deploy(2);
+    let f = Fixture::deployed(2);
     f.on("update-status", "status-set active fine || exit 1\n");
     f.ok(&["fail-tool", "status-set", "--message", "connection refused"]);
     let out = run(&f, &["update-status"]);
@@ -288,8 +284,7 @@ fn fail_tool_failures_are_resolved_once_the_tool_works_again() {
 
 #[test]
 fn a_relation_removed_while_a_unit_is_in_error_waits_for_it() {
-    let f = Fixture::new();
-    f.deploy(1);
+    let f = Fixture::deployed(1);
     f.ok(&["relate", "alertmanager", "demo"]);
     f.on("update-status", "exit 1\n");
     assert_eq!(
@@ -326,8 +321,7 @@ fn a_relation_removed_while_a_unit_is_in_error_waits_for_it() {
 
 #[test]
 fn remove_unit_refuses_a_unit_in_error() {
-    let f = Fixture::new();
-    f.deploy(2);
+    let f = Fixture::deployed(2);
     f.on(
         "update-status",
         "[ \"$JUJU_UNIT_NAME\" = demo/1 ] && exit 1\nexit 0\n",
@@ -343,8 +337,7 @@ fn remove_unit_refuses_a_unit_in_error() {
 
 #[test]
 fn actions_still_run_on_a_unit_in_error() {
-    let f = Fixture::new();
-    f.deploy(1);
+    let f = Fixture::deployed(1);
     f.on("update-status", "exit 1\n");
     assert_eq!(
         run(&f, &["run-hook", "demo/0", "update-status"])

@@ -12,8 +12,7 @@ fn strings(items: &[&str]) -> Vec<String> {
 
 #[test]
 fn hooks_get_exactly_jujus_environment() {
-    let f = Fixture::new();
-    f.deploy(1);
+    let f = Fixture::deployed(1);
     f.on(
         "alertmanager-relation-joined",
         "env > \"$probe/env\"\npwd > \"$probe/pwd\"\nreadlink /proc/self/fd/0 > \"$probe/stdin\"\necho \"$0\" > \"$probe/argv0\"\necho \"$#\" > \"$probe/argc\"\n",
@@ -81,8 +80,7 @@ fn hooks_get_exactly_jujus_environment() {
 
 #[test]
 fn departed_broken_actions_and_storage_have_their_variables() {
-    let f = Fixture::new();
-    f.deploy(1);
+    let f = Fixture::deployed(1);
     f.on(
         "database-storage-detaching",
         "env > \"$probe/storage-env\"\n",
@@ -132,8 +130,7 @@ fn departed_broken_actions_and_storage_have_their_variables() {
 
 #[test]
 fn deploy_runs_each_units_first_hooks_then_peer_joins() {
-    let f = Fixture::new();
-    f.deploy(2);
+    let f = Fixture::deployed(2);
     assert_eq!(
         f.hooks_of("demo/0"),
         strings(&[
@@ -171,8 +168,7 @@ fn deploy_runs_each_units_first_hooks_then_peer_joins() {
 
 #[test]
 fn relate_fires_created_then_joined_and_changed_per_remote_unit_then_app_changed() {
-    let f = Fixture::new();
-    f.deploy(2);
+    let f = Fixture::deployed(2);
     f.clear_hooks();
     let id = f.ok(&["relate", "alertmanager", "demo", "--units", "2"]);
     assert_eq!(id, "alertmanager:1\n");
@@ -203,8 +199,7 @@ fn relate_fires_created_then_joined_and_changed_per_remote_unit_then_app_changed
 
 #[test]
 fn remove_relation_departs_each_remote_unit_then_breaks() {
-    let f = Fixture::new();
-    f.deploy(1);
+    let f = Fixture::deployed(1);
     f.ok(&["relate", "alertmanager", "demo", "--units", "2"]);
     f.on(
         "alertmanager-relation-broken",
@@ -244,8 +239,7 @@ fn remove_relation_departs_each_remote_unit_then_breaks() {
 
 #[test]
 fn add_unit_runs_the_additional_unit_sequence_and_joins_everyone() {
-    let f = Fixture::new();
-    f.deploy(2);
+    let f = Fixture::deployed(2);
     f.ok(&["relate", "alertmanager", "demo"]);
     f.clear_hooks();
     f.ok(&["add-unit", "demo"]);
@@ -290,8 +284,7 @@ fn add_unit_runs_the_additional_unit_sequence_and_joins_everyone() {
 
 #[test]
 fn remove_unit_departs_breaks_stops_and_moves_leadership() {
-    let f = Fixture::new();
-    f.deploy(2);
+    let f = Fixture::deployed(2);
     f.ok(&["relate", "alertmanager", "demo"]);
     f.clear_hooks();
     f.ok(&["remove-unit", "demo/0"]);
@@ -326,8 +319,7 @@ fn remove_unit_departs_breaks_stops_and_moves_leadership() {
 
 #[test]
 fn config_changed_fires_only_when_a_value_changes() {
-    let f = Fixture::new();
-    f.deploy(2);
+    let f = Fixture::deployed(2);
     f.clear_hooks();
     f.ok(&["config", "demo", "port=9090"]);
     assert!(f.hooks().is_empty());
@@ -408,8 +400,7 @@ fn dispatch_wins_else_the_hook_file_runs_else_the_hook_is_skipped() {
 
 #[test]
 fn update_status_and_run_hook() {
-    let f = Fixture::new();
-    f.deploy(2);
+    let f = Fixture::deployed(2);
     f.ok(&["relate", "alertmanager", "demo"]);
     f.clear_hooks();
     f.ok(&["update-status"]);
@@ -425,8 +416,7 @@ fn update_status_and_run_hook() {
 
 #[test]
 fn set_relation_data_changes_remote_bags_and_fires_changed() {
-    let f = Fixture::new();
-    f.deploy(2);
+    let f = Fixture::deployed(2);
     f.ok(&["relate", "scrape-target", "demo"]);
     f.clear_hooks();
     f.ok(&[

@@ -22,8 +22,7 @@ fn err_out(f: &Fixture, id: &str, code: i32, message: &str) {
 
 #[test]
 fn config_get_formats_keys_and_errors() {
-    let f = Fixture::new();
-    f.deploy(1);
+    let f = Fixture::deployed(1);
     f.probe_in(
         "demo/0",
         r#"
@@ -86,8 +85,7 @@ t to_file config-get port --format=json -o "$probe/out/file.json"
 
 #[test]
 fn tools_outside_a_hook_refuse_to_run() {
-    let f = Fixture::new();
-    f.deploy(1);
+    let f = Fixture::deployed(1);
     let tool = f.model().join("tools/unit-demo-0/is-leader");
     let out = std::process::Command::new(&tool)
         .env_remove("JUJU_CONTEXT_ID")
@@ -102,8 +100,7 @@ fn tools_outside_a_hook_refuse_to_run() {
 
 #[test]
 fn is_leader_and_leader_settings() {
-    let f = Fixture::new();
-    f.deploy(2);
+    let f = Fixture::deployed(2);
     f.probe_in(
         "demo/0",
         r#"
@@ -151,8 +148,7 @@ t all leader-get --format=json
 
 #[test]
 fn relation_ids_list_and_get() {
-    let f = Fixture::new();
-    f.deploy(2);
+    let f = Fixture::deployed(2);
     f.ok(&["relate", "alertmanager", "demo", "--units", "2"]);
     f.probe_in(
         "demo/0",
@@ -258,8 +254,7 @@ t peer_get relation-get -r demo-peers:0 - demo/1 --format=json
 
 #[test]
 fn relation_get_defaults_to_the_hook_remote_unit_or_app() {
-    let f = Fixture::new();
-    f.deploy(1);
+    let f = Fixture::deployed(1);
     f.on(
         "alertmanager-podspec-relation-changed",
         "t \"changed-${JUJU_REMOTE_UNIT:-app}\" relation-get --format=json\nt \"list-${JUJU_REMOTE_UNIT:-app}\" relation-list --format=json\n",
@@ -286,8 +281,7 @@ fn relation_get_defaults_to_the_hook_remote_unit_or_app() {
 
 #[test]
 fn relation_set_is_transactional_and_reads_back_pending_values() {
-    let f = Fixture::new();
-    f.deploy(2);
+    let f = Fixture::deployed(2);
     f.ok(&["relate", "alertmanager", "demo"]);
     f.probe_in(
         "demo/0",
@@ -352,8 +346,7 @@ t noid relation-set x=1
 
 #[test]
 fn peer_data_changes_reach_the_other_units() {
-    let f = Fixture::new();
-    f.deploy(2);
+    let f = Fixture::deployed(2);
     f.clear_hooks();
     f.probe_in(
         "demo/0",
@@ -371,8 +364,7 @@ fn peer_data_changes_reach_the_other_units() {
 
 #[test]
 fn status_set_get_and_application_version() {
-    let f = Fixture::new();
-    f.deploy(2);
+    let f = Fixture::deployed(2);
     f.probe_in(
         "demo/0",
         r#"
@@ -463,8 +455,7 @@ t dash status-set --application=False maintenance -- "--dashed"
 
 #[test]
 fn juju_log_levels_and_relation_prefix() {
-    let f = Fixture::new();
-    f.deploy(1);
+    let f = Fixture::deployed(1);
     f.probe_in(
         "demo/0",
         r#"
@@ -496,8 +487,7 @@ t none juju-log
 
 #[test]
 fn network_get_answers_with_the_pod_and_service_addresses() {
-    let f = Fixture::new();
-    f.deploy(1);
+    let f = Fixture::deployed(1);
     f.probe_in(
         "demo/0",
         r#"
@@ -532,8 +522,7 @@ t none network-get
 
 #[test]
 fn resource_get_prints_a_path_to_the_image_details() {
-    let f = Fixture::new();
-    f.deploy(1);
+    let f = Fixture::deployed(1);
     f.probe_in(
         "demo/0",
         "t path resource-get demo-image\nt cat cat \"$(resource-get demo-image)\"\nt unknown resource-get nope\nt none resource-get\n",
@@ -559,8 +548,7 @@ fn resource_get_prints_a_path_to_the_image_details() {
 
 #[test]
 fn state_is_per_unit_and_transactional() {
-    let f = Fixture::new();
-    f.deploy(1);
+    let f = Fixture::deployed(1);
     f.probe_in(
         "demo/0",
         r#"
@@ -600,8 +588,7 @@ t nokey state-delete
 
 #[test]
 fn action_tools_only_work_in_actions() {
-    let f = Fixture::new();
-    f.deploy(1);
+    let f = Fixture::deployed(1);
     f.probe_in(
         "demo/0",
         "t get action-get\nt set action-set a=1\nt fail action-fail\nt log action-log hi\nt set_bad action-set Foo=1\n",
@@ -620,8 +607,7 @@ fn action_tools_only_work_in_actions() {
 
 #[test]
 fn unknown_flags_and_help() {
-    let f = Fixture::new();
-    f.deploy(1);
+    let f = Fixture::deployed(1);
     f.probe_in(
         "demo/0",
         "t unknown is-leader --app\nt short status-get -x\nt help relation-get --help\nt needs relation-get -r\n",
@@ -636,8 +622,7 @@ fn unknown_flags_and_help() {
 
 #[test]
 fn fail_tool_injects_a_failure_until_cleared() {
-    let f = Fixture::new();
-    f.deploy(1);
+    let f = Fixture::deployed(1);
     f.ok(&["fail-tool", "status-set", "--message", "boom"]);
     f.probe_in("demo/0", "t s status-set active ok\n");
     err_out(&f, "s", 1, "boom");
@@ -654,8 +639,7 @@ fn fail_tool_injects_a_failure_until_cleared() {
 
 #[test]
 fn pod_spec_set_is_leader_only_strict_and_committed_on_success() {
-    let f = Fixture::new();
-    f.deploy(2);
+    let f = Fixture::deployed(2);
     common::write(&f.probe().join("spec.yaml"), SPEC);
     common::write(&f.probe().join("bad.yaml"), &format!("{SPEC}bogus: 1\n"));
     common::write(

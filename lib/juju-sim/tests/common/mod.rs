@@ -81,6 +81,13 @@ exit 0
         f
     }
 
+    /// A fixture with `units` units of its charm deployed.
+    pub fn deployed(units: u32) -> Fixture {
+        let f = Fixture::new();
+        f.deploy(units);
+        f
+    }
+
     pub fn charm(&self) -> PathBuf {
         self.root.path().join("charm")
     }
