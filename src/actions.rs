@@ -19,7 +19,7 @@ use std::process::Command;
 use juju::{Hook, HookContext, HookTools, ToolError};
 use thiserror::Error;
 
-use crate::charm::{self, Observed, Plan};
+use crate::charm::{self, Observed, Plan, PEERS};
 use crate::config::ConfigError;
 use crate::error::CharmError;
 use crate::pod_spec::ConfigFiles;
@@ -32,7 +32,6 @@ pub const VALIDATE_CONFIGURATION: &str = "validate-configuration";
 pub const RELOAD: &str = "reload";
 
 /// The peer endpoint: every other unit of the application is in it.
-const PEERS: &str = "prometheus-peers";
 /// Juju's own key for a unit's address in every unit databag.
 const PRIVATE_ADDRESS: &str = "private-address";
 
@@ -229,21 +228,22 @@ pub mod results {
     }
 }
 
-/// What the hooks would render now (moved out of the plan), or `None` after failing the
-/// action on invalid options: the only reason `plan` renders nothing.
+/// What the hooks would render now, and the files as the pod mounts them (moved out of the
+/// plan), or `None` after failing the action on invalid options: the only reason `plan`
+/// renders nothing.
 fn rendered<T: HookTools + ?Sized>(
     tools: &T,
     ctx: &HookContext,
     name: &str,
-) -> Result<Option<(Observed, Plan, Rendered)>, CharmError> {
+) -> Result<Option<(Observed, Plan, Rendered, ConfigFiles)>, CharmError> {
     let hook = Hook::Action(name.to_string());
     let observed = charm::observe(tools, ctx, Some(&hook))?;
     let mut plan = charm::plan(&observed)?;
-    let Some(rendered) = plan.rendered.take() else {
+    let (Some(rendered), Some(files)) = (plan.rendered.take(), plan.files.take()) else {
         tools.action_fail(&config_failure(&plan.config_errors))?;
         return Ok(None);
     };
-    Ok(Some((observed, plan, rendered)))
+    Ok(Some((observed, plan, rendered, files)))
 }
 
 /// The action-fail message for invalid options, naming each.
@@ -272,10 +272,9 @@ fn show_config<T: HookTools + ?Sized>(
     ctx: &HookContext,
     name: &str,
 ) -> Result<(), CharmError> {
-    let Some((_, _, rendered)) = rendered(tools, ctx, name)? else {
+    let Some((_, _, _, files)) = rendered(tools, ctx, name)? else {
         return Ok(());
     };
-    let files = charm::config_files(&rendered)?;
     publish(tools, show_config_results(&files))?;
     Ok(())
 }
@@ -369,10 +368,9 @@ fn validate_configuration<T: HookTools + ?Sized>(
     name: &str,
     promtool: &Promtool,
 ) -> Result<(), CharmError> {
-    let Some((_, _, rendered)) = rendered(tools, ctx, name)? else {
+    let Some((_, _, _, files)) = rendered(tools, ctx, name)? else {
         return Ok(());
     };
-    let files = charm::config_files(&rendered)?;
     match promtool.check_config(&files) {
         Ok(verdict) => {
             publish(
@@ -498,7 +496,7 @@ fn reload<T: HookTools + ?Sized, A: PrometheusApi + ?Sized>(
     name: &str,
     api: &A,
 ) -> Result<(), CharmError> {
-    let Some((observed, plan, rendered)) = rendered(tools, ctx, name)? else {
+    let Some((observed, plan, rendered, _)) = rendered(tools, ctx, name)? else {
         return Ok(());
     };
     let outcomes: Vec<ReloadOutcome> = reload_targets(&observed, &plan)

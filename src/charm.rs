@@ -35,7 +35,7 @@ pub const POD_SPEC_FINGERPRINT: &str = "pod-spec-fingerprint";
 pub const UNIT_LEAVING: &str = "unit-leaving";
 
 /// Our peer relation (metadata.yaml).
-const PEERS: &str = "prometheus-peers";
+pub(crate) const PEERS: &str = "prometheus-peers";
 
 /// Kubernetes' default cluster DNS domain, when the pod's resolv.conf does not tell.
 const DEFAULT_CLUSTER_DOMAIN: &str = "cluster.local";
@@ -132,6 +132,8 @@ pub struct Plan {
     pub pod_spec: Option<PlannedSpec>,
     /// prometheus.yml and the rule files; `None` while the options are invalid.
     pub rendered: Option<Rendered>,
+    /// The same, serialized as the pod mounts them (`Some` exactly when `rendered` is).
+    pub files: Option<ConfigFiles>,
     /// This unit's Prometheus: the pod's address and the `port` option (`None` while either
     /// is unknown).
     pub target: Option<Target>,
@@ -338,6 +340,7 @@ pub fn plan(observed: &Observed) -> Result<Plan, CharmError> {
     let mut relation_warnings = Vec::new();
     let mut render_warnings = Vec::new();
     let mut rendered_config = None;
+    let mut config_files_out = None;
     let mut target = None;
     let mut unappliable = None;
     if let Some(config) = &config {
@@ -409,6 +412,7 @@ pub fn plan(observed: &Observed) -> Result<Plan, CharmError> {
             .as_ref()
             .map(|address| Target::new(address.clone(), config.port));
         rendered_config = Some(rendered);
+        config_files_out = Some(files);
     }
     let statuses = status::decide(StatusInput {
         leader: observed.leader,
@@ -421,6 +425,7 @@ pub fn plan(observed: &Observed) -> Result<Plan, CharmError> {
     Ok(Plan {
         pod_spec,
         rendered: rendered_config,
+        files: config_files_out,
         target,
         publish,
         statuses,
