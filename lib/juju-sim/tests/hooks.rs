@@ -237,11 +237,17 @@ fn remove_relation_departs_each_remote_unit_then_breaks() {
     assert_eq!(out.status.code(), Some(1));
 }
 
-#[test]
-fn add_unit_runs_the_additional_unit_sequence_and_joins_everyone() {
+/// Two units of demo related to one of alertmanager, with the hooks so far forgotten.
+fn two_units_related_to_alertmanager() -> Fixture {
     let f = Fixture::deployed(2);
     f.ok(&["relate", "alertmanager", "demo"]);
     f.clear_hooks();
+    f
+}
+
+#[test]
+fn add_unit_runs_the_additional_unit_sequence_and_joins_everyone() {
+    let f = two_units_related_to_alertmanager();
     f.ok(&["add-unit", "demo"]);
     assert_eq!(
         f.hooks_of("demo/2"),
@@ -284,9 +290,7 @@ fn add_unit_runs_the_additional_unit_sequence_and_joins_everyone() {
 
 #[test]
 fn remove_unit_departs_breaks_stops_and_moves_leadership() {
-    let f = Fixture::deployed(2);
-    f.ok(&["relate", "alertmanager", "demo"]);
-    f.clear_hooks();
+    let f = two_units_related_to_alertmanager();
     f.ok(&["remove-unit", "demo/0"]);
     assert_eq!(
         f.hooks(),
@@ -400,9 +404,7 @@ fn dispatch_wins_else_the_hook_file_runs_else_the_hook_is_skipped() {
 
 #[test]
 fn update_status_and_run_hook() {
-    let f = Fixture::deployed(2);
-    f.ok(&["relate", "alertmanager", "demo"]);
-    f.clear_hooks();
+    let f = two_units_related_to_alertmanager();
     f.ok(&["update-status"]);
     assert_eq!(f.hooks_of("demo/0"), strings(&["update-status"]));
     assert_eq!(f.hooks_of("demo/1"), strings(&["update-status"]));
