@@ -1009,6 +1009,16 @@ fn older_peers_relate_over_their_own_interface_names() {
     // Three generations of Alertmanager at once, one alerting section between them.
     let config = checked(&sim);
     let alertmanagers = config["alerting"]["alertmanagers"].as_array().unwrap();
-    assert!(alertmanagers.len() >= 2, "{alertmanagers:?}");
+    // The current and pod-spec ones share (http, /); the charmed-lma one is discovered.
+    assert_eq!(alertmanagers.len(), 2, "{alertmanagers:?}");
+    assert!(alertmanagers
+        .iter()
+        .any(|am| am["kubernetes_sd_configs"].is_array()));
+    let static_targets: Vec<&Value> = alertmanagers
+        .iter()
+        .flat_map(|am| am["static_configs"].as_array().into_iter().flatten())
+        .flat_map(|sc| sc["targets"].as_array().into_iter().flatten())
+        .collect();
+    assert_eq!(static_targets.len(), 2, "{static_targets:?}");
     sim.assert_not_blocked("prometheus/0");
 }
