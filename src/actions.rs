@@ -255,16 +255,12 @@ fn config_failure(errors: &[ConfigError]) -> String {
     )
 }
 
-/// `show-config` results: `prometheus-yml`, and per rule file `rule-files.<n>.name` and
-/// `.content` (file names are no action-set keys: they hold underscores and dots).
+/// `show-config` results: `prometheus-yml` and `rules-yml`, the two files as mounted.
 pub fn show_config_results(files: &ConfigFiles) -> BTreeMap<String, String> {
-    let mut results =
-        BTreeMap::from([("prometheus-yml".to_string(), files.prometheus_yml.clone())]);
-    for (n, (name, content)) in files.rule_files.iter().enumerate() {
-        results.insert(format!("rule-files.{n}.name"), name.clone());
-        results.insert(format!("rule-files.{n}.content"), content.clone());
-    }
-    results
+    BTreeMap::from([
+        ("prometheus-yml".to_string(), files.prometheus_yml.clone()),
+        ("rules-yml".to_string(), files.rules_yml.clone()),
+    ])
 }
 
 fn show_config<T: HookTools + ?Sized>(
@@ -319,9 +315,7 @@ impl Promtool {
     /// output names the files and not a temporary path.
     pub fn check_config(&self, files: &ConfigFiles) -> Result<Verdict, PromtoolError> {
         let dir = tempfile::tempdir().map_err(PromtoolError::Write)?;
-        std::fs::write(dir.path().join(CONFIG_FILE), &files.prometheus_yml)
-            .map_err(PromtoolError::Write)?;
-        for (name, content) in &files.rule_files {
+        for (name, content) in files.files() {
             std::fs::write(dir.path().join(name), content).map_err(PromtoolError::Write)?;
         }
         let out = Command::new(&self.program)
@@ -585,13 +579,8 @@ mod tests {
         assert_eq!(m.action_failure, None);
         let yml = &m.action_results["prometheus-yml"];
         assert!(yml.contains("job_name: prometheus\n"), "{yml}");
-        let name = &m.action_results["rule-files.0.name"];
-        assert!(
-            name.starts_with("juju_cos_f4d59020_zinc.") && name.ends_with(".rules"),
-            "{name}"
-        );
-        assert!(yml.contains(&format!("- {name}\n")), "{yml}");
-        assert!(m.action_results["rule-files.0.content"].contains("alert: ZincDown"));
+        assert!(yml.contains("rule_files:\n- rules.yml\n"), "{yml}");
+        assert!(m.action_results["rules-yml"].contains("alert: ZincDown"));
         // An action sets no spec, relation data or status.
         assert!(!m.calls.iter().any(|c| c.starts_with("pod-spec-set")
             || c.starts_with("relation-set")
@@ -631,16 +620,13 @@ mod tests {
         assert_eq!(m.action_results["valid"], "true");
         let output = &m.action_results["output"];
         assert!(output.contains("SUCCESS: 1 rule files found"), "{output}");
-        assert!(
-            output.contains("Checking juju_cos_f4d59020_zinc."),
-            "{output}"
-        );
+        assert!(output.contains("Checking rules.yml"), "{output}");
     }
 
     fn files(yml: &str) -> ConfigFiles {
         ConfigFiles {
             prometheus_yml: yml.to_string(),
-            rule_files: BTreeMap::new(),
+            rules_yml: "groups: []\n".to_string(),
         }
     }
 

@@ -363,10 +363,9 @@ pub fn plan(observed: &Observed) -> Result<Plan, CharmError> {
         let files = config_files(&rendered)?;
         if files.size() > pod_spec::CONFIG_FILES_BUDGET {
             unappliable = Some(format!(
-                "the configuration is too large for Kubernetes: prometheus.yml and {} rule \
-                 file(s) take {} bytes, over the {} a ConfigMap holds (relate fewer scrape \
-                 targets, or have the related charms send fewer jobs or rules)",
-                files.rule_files.len(),
+                "the configuration is too large for Kubernetes: prometheus.yml and the rules \
+                 take {} bytes, over the {} a ConfigMap holds (relate fewer scrape targets, \
+                 or have the related charms send fewer jobs or rules)",
                 files.size(),
                 pod_spec::CONFIG_FILES_BUDGET
             ));
@@ -434,18 +433,12 @@ pub fn plan(observed: &Observed) -> Result<Plan, CharmError> {
     })
 }
 
-/// prometheus.yml and the rule files as the pod mounts them.
+/// prometheus.yml and the rule file as the pod mounts them.
 pub fn config_files(rendered: &Rendered) -> Result<ConfigFiles, YamlError> {
-    let mut files = ConfigFiles {
+    Ok(ConfigFiles {
         prometheus_yml: crate::yaml::to_string(&rendered.config)?,
-        rule_files: BTreeMap::new(),
-    };
-    for (name, file) in &rendered.rule_files {
-        files
-            .rule_files
-            .insert(name.clone(), crate::yaml::to_string(file)?);
-    }
-    Ok(files)
+        rules_yml: crate::yaml::to_string(&rendered.rules)?,
+    })
 }
 
 /// What [`apply`] did, for the log and the tests.
@@ -577,7 +570,7 @@ fn check_workload<T: HookTools + ?Sized, A: PrometheusApi + ?Sized>(
     if going_away || plan.statuses.unit.kind == juju::StatusKind::Blocked {
         return Ok(plan.statuses.clone());
     }
-    let report = workload::check(api, plan.target.as_ref(), &rendered.config);
+    let report = workload::check(api, plan.target.as_ref(), rendered);
     tracing::info!("{}", report.state);
     if let Some(version) = &report.version {
         tools.application_version_set(version)?;
@@ -617,23 +610,39 @@ mod tests {
     use juju::{Status, StatusKind};
     use serde_json::json;
 
-    /// prometheus.yml in the spec `tools` holds, as the pod would mount it.
-    fn mounted_config(tools: &FakeTools) -> Result<String, String> {
+    /// A file of the spec `tools` holds, as the pod would mount it.
+    fn mounted(tools: &FakeTools, name: &str) -> Result<String, String> {
         let spec = tools.model().pod_spec.clone().ok_or("no pod spec yet")?;
         let spec: pod_spec::PodSpec = crate::yaml::from_str(&spec).map_err(|e| e.to_string())?;
         spec.containers
             .iter()
             .flat_map(|c| &c.volume_config)
             .flat_map(|set| &set.files)
-            .find(|f| f.path == render::CONFIG_FILE)
+            .find(|f| f.path == name)
             .map(|f| f.content.clone())
-            .ok_or_else(|| "no prometheus.yml in the spec".to_string())
+            .ok_or_else(|| format!("no {name} in the spec"))
+    }
+
+    fn mounted_config(tools: &FakeTools) -> Result<String, String> {
+        mounted(tools, render::CONFIG_FILE)
+    }
+
+    /// The names of the rule groups in the mounted rule file.
+    fn mounted_rule_groups(tools: &FakeTools) -> Vec<String> {
+        mounted(tools, render::RULES_FILE)
+            .and_then(|text| {
+                crate::yaml::from_str::<crate::prometheus::config::RuleFile>(&text)
+                    .map_err(|e| e.to_string())
+            })
+            .map(|file| file.groups.into_iter().map(|g| g.name).collect())
+            .unwrap_or_default()
     }
 
     /// The pod's Prometheus at the address the fake network-get gives, loading the spec that
     /// `leader` set (at once: the fake kubelet is quick).
     fn pod(leader: &FakeTools) -> FakePrometheus<'_> {
         FakePrometheus::new(move || mounted_config(leader))
+            .with_rules(move || mounted_rule_groups(leader))
             .with(Target::new("10.1.36.80", 9090), FakeServer::up())
             .with(Target::new("10.1.36.80", 9091), FakeServer::up())
     }

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::CharmConfig;
 use crate::image::ImageDetails;
-use crate::prometheus::render::{CONFIG_DIR, CONFIG_FILE, POD_NAME_ENV};
+use crate::prometheus::render::{CONFIG_DIR, CONFIG_FILE, POD_NAME_ENV, RULES_FILE};
 use crate::yaml::YamlError;
 
 /// The workload container's name.
@@ -152,12 +152,12 @@ pub struct PolicyRule {
     pub verbs: Vec<String>,
 }
 
-/// The files mounted in [`CONFIG_DIR`]: prometheus.yml and the rule files, as text.
+/// The files mounted in [`CONFIG_DIR`]: prometheus.yml and the one rule file, as text.
+/// Always these two, whatever the relations: only their contents change.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ConfigFiles {
     pub prometheus_yml: String,
-    /// File name → content.
-    pub rule_files: BTreeMap<String, String>,
+    pub rules_yml: String,
 }
 
 /// What the files may take in all: Kubernetes keeps a file set in one ConfigMap, which holds
@@ -166,15 +166,20 @@ pub struct ConfigFiles {
 pub const CONFIG_FILES_BUDGET: usize = 1_000_000;
 
 impl ConfigFiles {
+    /// Every file as (name in [`CONFIG_DIR`], content), in a fixed order.
+    pub fn files(&self) -> [(&'static str, &str); 2] {
+        [
+            (CONFIG_FILE, self.prometheus_yml.as_str()),
+            (RULES_FILE, self.rules_yml.as_str()),
+        ]
+    }
+
     /// Bytes the ConfigMap's data takes: every file's name and content.
     pub fn size(&self) -> usize {
-        crate::prometheus::render::CONFIG_FILE.len()
-            + self.prometheus_yml.len()
-            + self
-                .rule_files
-                .iter()
-                .map(|(name, content)| name.len() + content.len())
-                .sum::<usize>()
+        self.files()
+            .iter()
+            .map(|(name, content)| name.len() + content.len())
+            .sum()
     }
 }
 
@@ -308,16 +313,15 @@ pub fn build(input: PodSpecInput<'_>) -> PodSpec {
         files,
         remote_write_receiver,
     } = input;
-    let mut file_list = vec![File {
-        path: CONFIG_FILE.to_string(),
-        content: files.prometheus_yml.clone(),
-        mode: FILE_MODE,
-    }];
-    file_list.extend(files.rule_files.iter().map(|(name, content)| File {
-        path: name.clone(),
-        content: content.clone(),
-        mode: FILE_MODE,
-    }));
+    let file_list = files
+        .files()
+        .iter()
+        .map(|(name, content)| File {
+            path: (*name).to_string(),
+            content: (*content).to_string(),
+            mode: FILE_MODE,
+        })
+        .collect();
     let env_config = BTreeMap::from([(
         POD_NAME_ENV.to_string(),
         EnvValue::Field {
@@ -397,10 +401,7 @@ mod tests {
     fn files() -> ConfigFiles {
         ConfigFiles {
             prometheus_yml: "global:\n  scrape_interval: 1m\n".into(),
-            rule_files: BTreeMap::from([(
-                "zinc.rules".to_string(),
-                "groups:\n- name: zinc\n  rules: []\n".to_string(),
-            )]),
+            rules_yml: "groups:\n- name: zinc\n  rules: []\n".to_string(),
         }
     }
 
@@ -447,7 +448,7 @@ mod tests {
         let fs = &c.volume_config[0];
         assert_eq!(fs.mount_path, "/etc/prometheus");
         let paths: Vec<&str> = fs.files.iter().map(|f| f.path.as_str()).collect();
-        assert_eq!(paths, vec!["prometheus.yml", "zinc.rules"]);
+        assert_eq!(paths, vec!["prometheus.yml", "rules.yml"]);
         assert!(fs.files.iter().all(|f| f.mode == 420));
         assert!(s.service_account.is_none());
         assert_eq!(
@@ -590,11 +591,22 @@ mod tests {
         let before = spec(&c, &files(), false);
         let mut changed = files();
         changed.prometheus_yml.push_str("  scrape_timeout: 5s\n");
-        changed
-            .rule_files
-            .insert("more.rules".into(), "groups: []\n".into());
+        changed.rules_yml = "groups: []\n".into();
         let mut after = spec(&c, &changed, false);
         assert_ne!(before, after);
+        // The file set keeps its names and modes: only contents differ.
+        let shape = |s: &PodSpec| -> Vec<(String, String, u32)> {
+            s.containers[0]
+                .volume_config
+                .iter()
+                .flat_map(|v| {
+                    v.files
+                        .iter()
+                        .map(|f| (v.name.clone(), f.path.clone(), f.mode))
+                })
+                .collect()
+        };
+        assert_eq!(shape(&before), shape(&after));
         after.containers[0].volume_config = before.containers[0].volume_config.clone();
         assert_eq!(before, after);
     }

@@ -6,7 +6,7 @@
 use std::fmt;
 
 use crate::prometheus::api::{ApiError, PrometheusApi, Readiness, Target};
-use crate::prometheus::config::PrometheusConfig;
+use crate::prometheus::render::{Rendered, RULES_FILE, RULES_MARKER_PREFIX};
 use crate::prometheus::served::{self, Difference};
 
 #[cfg(test)]
@@ -43,12 +43,12 @@ pub struct WorkloadReport {
     pub state: WorkloadState,
 }
 
-/// Ready? → version → served configuration; only when it differs from the rendered one:
-/// reload → served configuration again. Stops at the first thing missing.
+/// Ready? → version → served configuration and rules; only when they differ from the
+/// rendered ones: reload → served again. Stops at the first thing missing.
 pub fn check<A: PrometheusApi + ?Sized>(
     api: &A,
     target: Option<&Target>,
-    rendered: &PrometheusConfig,
+    rendered: &Rendered,
 ) -> WorkloadReport {
     let without_version = |state| WorkloadReport {
         version: None,
@@ -79,10 +79,10 @@ pub fn check<A: PrometheusApi + ?Sized>(
 fn configuration_state<A: PrometheusApi + ?Sized>(
     api: &A,
     target: &Target,
-    rendered: &PrometheusConfig,
+    rendered: &Rendered,
 ) -> WorkloadState {
-    // Compare first: serving what was rendered means nothing to do. Rule files are named
-    // after their content, so the served prometheus.yml covers the rules too.
+    // Compare first: serving what was rendered means nothing to do (a reload restarts
+    // service discovery).
     match served_state(api, target, rendered) {
         WorkloadState::Behind { .. } | WorkloadState::Unreadable { .. } => {}
         settled => return settled,
@@ -97,20 +97,18 @@ fn configuration_state<A: PrometheusApi + ?Sized>(
     }
 }
 
-/// What the served configuration says: current, behind, or unreadable.
+/// What the served configuration and rules say: current, behind, or unreadable.
 fn served_state<A: PrometheusApi + ?Sized>(
     api: &A,
     target: &Target,
-    rendered: &PrometheusConfig,
+    rendered: &Rendered,
 ) -> WorkloadState {
     let text = match api.served_config(target) {
         Ok(text) => text,
         Err(e) => return unreachable(target, &e),
     };
-    match served::difference(rendered, &text) {
-        Ok(None) => WorkloadState::Current {
-            target: target.clone(),
-        },
+    match served::difference(&rendered.config, &text) {
+        Ok(None) => rules_state(api, target, &rendered.rules_marker),
         Ok(Some(difference)) => WorkloadState::Behind {
             target: target.clone(),
             difference,
@@ -118,6 +116,32 @@ fn served_state<A: PrometheusApi + ?Sized>(
         Err(e) => WorkloadState::Unreadable {
             target: target.clone(),
             reason: e.to_string(),
+        },
+    }
+}
+
+/// The rule file keeps its name whatever it holds, so prometheus.yml cannot tell which rules
+/// were loaded; the marker group, named after every other group's content, does.
+fn rules_state<A: PrometheusApi + ?Sized>(api: &A, target: &Target, marker: &str) -> WorkloadState {
+    let groups = match api.rule_groups(target) {
+        Ok(groups) => groups,
+        Err(e) => return unreachable(target, &e),
+    };
+    if groups.iter().any(|g| g == marker) {
+        return WorkloadState::Current {
+            target: target.clone(),
+        };
+    }
+    let fingerprint = |name: &str| name.strip_prefix(RULES_MARKER_PREFIX).map(str::to_string);
+    WorkloadState::Behind {
+        target: target.clone(),
+        difference: Difference {
+            path: format!("{RULES_FILE} fingerprint"),
+            rendered: fingerprint(marker).unwrap_or_default(),
+            served: groups
+                .iter()
+                .find_map(|g| fingerprint(g))
+                .unwrap_or_else(|| "none".to_string()),
         },
     }
 }
@@ -165,20 +189,30 @@ impl fmt::Display for WorkloadState {
 mod tests {
     use super::fake::{FakePrometheus, FakeServer};
     use super::*;
-    use crate::prometheus::config::GlobalConfig;
+    use crate::prometheus::config::{GlobalConfig, PrometheusConfig};
 
-    fn rendered(interval: &str) -> PrometheusConfig {
-        PrometheusConfig {
-            global: GlobalConfig {
-                scrape_interval: Some(interval.into()),
-                ..GlobalConfig::default()
+    const MARKER: &str = "juju_charm_rules_00000000000000aa";
+
+    fn rendered(interval: &str) -> Rendered {
+        Rendered {
+            config: PrometheusConfig {
+                global: GlobalConfig {
+                    scrape_interval: Some(interval.into()),
+                    ..GlobalConfig::default()
+                },
+                ..PrometheusConfig::default()
             },
-            ..PrometheusConfig::default()
+            rules_marker: MARKER.to_string(),
+            ..Rendered::default()
         }
     }
 
     fn yml(interval: &str) -> String {
-        crate::yaml::to_string(&rendered(interval)).unwrap()
+        crate::yaml::to_string(&rendered(interval).config).unwrap()
+    }
+
+    fn marker() -> Vec<String> {
+        vec!["other".to_string(), MARKER.to_string()]
     }
 
     fn target() -> Target {
@@ -188,7 +222,9 @@ mod tests {
     #[test]
     fn a_current_server_reports_its_version() {
         let disk = yml("1m");
-        let api = FakePrometheus::new(|| Ok(disk.clone())).with(target(), FakeServer::up());
+        let api = FakePrometheus::new(|| Ok(disk.clone()))
+            .with_rules(marker)
+            .with(target(), FakeServer::up());
         let report = check(&api, Some(&target()), &rendered("60s"));
         assert_eq!(report.version.as_deref(), Some("2.42.0+ds"));
         assert_eq!(report.state, WorkloadState::Current { target: target() });
@@ -199,7 +235,8 @@ mod tests {
                 "build_info 10.1.36.80:9090",
                 "served_config 10.1.36.80:9090",
                 "reload 10.1.36.80:9090",
-                "served_config 10.1.36.80:9090"
+                "served_config 10.1.36.80:9090",
+                "rule_groups 10.1.36.80:9090"
             ]
         );
     }
@@ -211,12 +248,39 @@ mod tests {
             target(),
             FakeServer {
                 loaded: Some(yml("1m")),
+                rule_groups: marker(),
                 ..FakeServer::up()
             },
         );
         let report = check(&api, Some(&target()), &rendered("1m"));
         assert_eq!(report.state, WorkloadState::Current { target: target() });
         assert!(!api.calls().iter().any(|c| c.starts_with("reload")));
+    }
+
+    #[test]
+    fn changed_rules_alone_are_reloaded_and_told_apart() {
+        let disk = yml("1m");
+        let old_rules = || vec!["juju_charm_rules_00000000000000bb".to_string()];
+        let served = FakeServer {
+            loaded: Some(yml("1m")),
+            rule_groups: old_rules(),
+            ..FakeServer::up()
+        };
+        let behind = FakePrometheus::new(|| Ok(disk.clone()))
+            .with_rules(old_rules)
+            .with(target(), served.clone());
+        let report = check(&behind, Some(&target()), &rendered("1m"));
+        assert_eq!(
+            report.state.to_string(),
+            "Prometheus at 10.1.36.80:9090 serves an older configuration \
+             (rules.yml fingerprint: rendered 00000000000000aa, served 00000000000000bb)"
+        );
+        assert!(behind.calls().iter().any(|c| c.starts_with("reload")));
+        let synced = FakePrometheus::new(|| Ok(disk.clone()))
+            .with_rules(marker)
+            .with(target(), served);
+        let report = check(&synced, Some(&target()), &rendered("1m"));
+        assert_eq!(report.state, WorkloadState::Current { target: target() });
     }
 
     #[test]

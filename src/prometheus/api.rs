@@ -88,6 +88,17 @@ pub struct ServedConfig {
     pub yaml: String,
 }
 
+/// `GET /api/v1/rules` → `data`: the loaded rule groups (only their names are read).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct RuleGroups {
+    pub groups: Vec<RuleGroupName>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct RuleGroupName {
+    pub name: String,
+}
+
 /// The envelope of every `/api/v1` answer.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -159,12 +170,16 @@ pub trait PrometheusApi {
     fn reload(&self, target: &Target) -> Result<(), ApiError>;
     /// The YAML of the configuration Prometheus has loaded.
     fn served_config(&self, target: &Target) -> Result<String, ApiError>;
+    /// The names of the rule groups Prometheus has loaded.
+    fn rule_groups(&self, target: &Target) -> Result<Vec<String>, ApiError>;
 }
 
 pub const READY: &str = "/-/ready";
 pub const BUILD_INFO: &str = "/api/v1/status/buildinfo";
 pub const RELOAD: &str = "/-/reload";
 pub const CONFIG: &str = "/api/v1/status/config";
+/// Only the groups and rules, not every active alert (older servers ignore the parameter).
+pub const RULES: &str = "/api/v1/rules?exclude_alerts=true";
 
 /// The real client.
 pub struct HttpApi {
@@ -275,6 +290,11 @@ impl PrometheusApi for HttpApi {
     fn served_config(&self, target: &Target) -> Result<String, ApiError> {
         self.get_data::<ServedConfig>(target, CONFIG)
             .map(|config| config.yaml)
+    }
+
+    fn rule_groups(&self, target: &Target) -> Result<Vec<String>, ApiError> {
+        self.get_data::<RuleGroups>(target, RULES)
+            .map(|rules| rules.groups.into_iter().map(|g| g.name).collect())
     }
 }
 
@@ -421,6 +441,18 @@ mod tests {
         let body = r#"{"status":"success","data":{"yaml":"global:\n  scrape_interval: 1m\n"}}"#;
         let config: ServedConfig = decode_envelope(&target(), CONFIG, 200, body).unwrap();
         assert_eq!(config.yaml, "global:\n  scrape_interval: 1m\n");
+    }
+
+    #[test]
+    fn rule_groups_decode_what_prometheus_2_42_answers() {
+        let body = r#"{"status":"success","data":{"groups":[{"name":"g1","file":"rules.yml",
+            "rules":[{"state":"inactive","name":"A","query":"up == 0","duration":300,
+            "labels":{},"annotations":{},"alerts":[],"health":"ok","type":"alerting"}],
+            "interval":1,"limit":0},{"name":"juju_charm_rules_0123","file":"rules.yml",
+            "rules":[],"interval":60,"limit":0}]}}"#;
+        let rules: RuleGroups = decode_envelope(&target(), RULES, 200, body).unwrap();
+        let names: Vec<&str> = rules.groups.iter().map(|g| g.name.as_str()).collect();
+        assert_eq!(names, vec!["g1", "juju_charm_rules_0123"]);
     }
 
     #[test]

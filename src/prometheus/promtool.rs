@@ -13,27 +13,22 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::prometheus::config::{PrometheusConfig, RuleFile, StaticConfig};
-use crate::prometheus::render::{Rendered, CONFIG_FILE};
+use crate::prometheus::render::{Rendered, CONFIG_FILE, RULES_FILE};
 
 /// Where `make test` gets promtool from (Debian's `prometheus` package).
 const PROMTOOL: &str = "promtool";
 
 /// Writes prometheus.yml and the rule files into a fresh directory and runs
 /// `promtool check config` on them; the error carries promtool's output and the file.
-pub(crate) fn check_config(
-    config: &PrometheusConfig,
-    rule_files: &BTreeMap<String, RuleFile>,
-) -> Result<(), String> {
+pub(crate) fn check_config(config: &PrometheusConfig, rules: &RuleFile) -> Result<(), String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let mut config = config.clone();
     stand_in_service_account(&mut config, dir.path())?;
     let text = crate::yaml::to_string(&config).map_err(|e| e.to_string())?;
     let path = dir.path().join(CONFIG_FILE);
     std::fs::write(&path, &text).map_err(|e| e.to_string())?;
-    for (name, file) in rule_files {
-        let rules = crate::yaml::to_string(file).map_err(|e| e.to_string())?;
-        std::fs::write(dir.path().join(name), rules).map_err(|e| e.to_string())?;
-    }
+    let rules = crate::yaml::to_string(rules).map_err(|e| e.to_string())?;
+    std::fs::write(dir.path().join(RULES_FILE), rules).map_err(|e| e.to_string())?;
     run(&path).map_err(|out| format!("{out}\n--- {CONFIG_FILE} ---\n{text}"))
 }
 
@@ -90,7 +85,7 @@ pub(crate) fn check_rendered(rendered: &Rendered) -> Result<(), String> {
             labels: BTreeMap::new(),
         });
     }
-    check_config(&config, &rendered.rule_files)
+    check_config(&config, &rendered.rules)
 }
 
 /// `kubernetes_sd_config.role` values Prometheus 2.x accepts.

@@ -1,12 +1,13 @@
 //! prometheus.yml and the rule files, from the options and what the relations contribute.
 //! Pure: identical inputs give identical values (and so byte-identical YAML).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::config::CharmConfig;
 use crate::prometheus::config::{
     AlertingConfig, Authorization, GlobalConfig, KubernetesSdConfig, PrometheusConfig,
-    RelabelConfig, RemoteWriteConfig, RuleFile, ScrapeConfig, StaticConfig, TlsConfig,
+    RelabelConfig, RemoteWriteConfig, Rule, RuleFile, RuleGroup, ScrapeConfig, StaticConfig,
+    TlsConfig,
 };
 use crate::relations::RelationsPlan;
 
@@ -21,12 +22,23 @@ pub const SELF_JOB: &str = "prometheus";
 
 const SA_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
 
-/// What Prometheus reads: prometheus.yml and the rule files it lists, by file name.
+/// The one rule file, in [`CONFIG_DIR`] beside prometheus.yml. The set of files the pod
+/// mounts never changes (on Juju 2.9.30 and later a changed set rolls every pod, before it
+/// a new file is never mounted), so every relation's rules go into this file.
+pub const RULES_FILE: &str = "rules.yml";
+/// The rule group whose name tells which rule file Prometheus loaded.
+pub const RULES_MARKER_PREFIX: &str = "juju_charm_rules_";
+/// The marker group's inert alert.
+pub const RULES_MARKER_ALERT: &str = "JujuCharmRulesLoaded";
+
+/// What Prometheus reads: prometheus.yml and the one rule file.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Rendered {
     pub config: PrometheusConfig,
-    pub rule_files: BTreeMap<String, RuleFile>,
-    /// Contributions left out (a job name already taken, a rule file name clash).
+    pub rules: RuleFile,
+    /// The name of the marker group in `rules`: Prometheus lists it once it has loaded them.
+    pub rules_marker: String,
+    /// Contributions left out (a job name already taken, a reserved group name).
     pub warnings: Vec<String>,
 }
 
@@ -41,7 +53,7 @@ impl Rendered {
 /// Renders the whole configuration.
 pub fn render(config: &CharmConfig, relations: &RelationsPlan) -> Rendered {
     let mut warnings = Vec::new();
-    let rule_files = rule_files(relations, &mut warnings);
+    let (rules, rules_marker) = rules(relations, &mut warnings);
     let scrape_configs = scrape_configs(config, relations, &mut warnings);
     let prometheus = PrometheusConfig {
         global: GlobalConfig {
@@ -51,14 +63,15 @@ pub fn render(config: &CharmConfig, relations: &RelationsPlan) -> Rendered {
             external_labels: external_labels(config),
         },
         // Relative paths resolve against prometheus.yml's own directory, wherever it is.
-        rule_files: rule_files.keys().cloned().collect(),
+        rule_files: vec![RULES_FILE.to_string()],
         alerting: alerting(config, relations),
         scrape_configs,
         remote_write: remote_write(config, relations),
     };
     Rendered {
         config: prometheus,
-        rule_files,
+        rules,
+        rules_marker,
         warnings,
     }
 }
@@ -79,54 +92,65 @@ fn external_labels(config: &CharmConfig) -> BTreeMap<String, String> {
     }
 }
 
-/// A file name Kubernetes accepts as a ConfigMap key (`[-._a-zA-Z0-9]+`), kept apart from
-/// prometheus.yml.
-pub fn rule_file_name(name: &str) -> String {
-    let mut clean: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_') {
-                c
-            } else {
-                '_'
+/// The rule groups of every relation, in source order (the relations' rule file names),
+/// with the group names made unique within the one file: Prometheus refuses a repeated name
+/// in a file. The first source keeps a name; a later one gets `<name>_<n>`.
+fn merged_groups(relations: &RelationsPlan, warnings: &mut Vec<String>) -> Vec<RuleGroup> {
+    let mut taken = BTreeSet::new();
+    let mut groups = Vec::new();
+    for (source, file) in &relations.rule_files {
+        for group in &file.groups {
+            if group.name.starts_with(RULES_MARKER_PREFIX) {
+                warnings.push(format!(
+                    "rule group {:?} from {source:?} left out: names starting with \
+                     {RULES_MARKER_PREFIX:?} are the charm's own",
+                    group.name
+                ));
+                continue;
             }
-        })
-        .collect();
-    if clean.is_empty() || clean.chars().all(|c| c == '.') {
-        clean = format!("_{clean}");
-    }
-    if clean == CONFIG_FILE {
-        clean.push_str(".rules");
-    }
-    clean
-}
-
-/// The name a rule file is mounted and listed under: its clean name with a fingerprint of its
-/// content (`<stem>.<fingerprint>.rules`). A change to any rule then changes `rule_files` in
-/// prometheus.yml, so the served configuration tells exactly which rules Prometheus loaded,
-/// and the charm reloads only when it serves something else.
-fn versioned_name(clean: &str, file: &RuleFile) -> String {
-    let stem = clean.strip_suffix(".rules").unwrap_or(clean);
-    // Serializing plain structs of strings, vectors and ordered maps cannot fail.
-    let content = serde_json::to_string(file).unwrap_or_default();
-    let fingerprint = crate::pod_spec::fingerprint(&content);
-    format!("{stem}.{}.rules", &fingerprint[..8])
-}
-
-fn rule_files(relations: &RelationsPlan, warnings: &mut Vec<String>) -> BTreeMap<String, RuleFile> {
-    let mut clean_names = std::collections::BTreeSet::new();
-    let mut files = BTreeMap::new();
-    for (name, file) in &relations.rule_files {
-        let clean = rule_file_name(name);
-        if !clean_names.insert(clean.clone()) {
-            warnings.push(format!(
-                "rule file {name:?} left out: its name clashes with another as {clean:?}"
-            ));
-            continue;
+            let mut name = group.name.clone();
+            let mut n = 1;
+            while !taken.insert(name.clone()) {
+                n += 1;
+                name = format!("{}_{n}", group.name);
+            }
+            groups.push(RuleGroup {
+                name,
+                ..group.clone()
+            });
         }
-        files.insert(versioned_name(&clean, file), file.clone());
     }
-    files
+    groups
+}
+
+/// The marker group: its name carries a fingerprint of every other group, so the rule groups
+/// a running Prometheus lists (`/api/v1/rules`) tell whether it loaded this very file. Its
+/// one alert can never fire (`vector(1) < 0` selects nothing): Prometheus 2.54 and later
+/// leave groups without rules out of that list.
+fn marker_group(groups: &[RuleGroup]) -> RuleGroup {
+    // Serializing plain structs of strings, vectors and ordered maps cannot fail.
+    let content = serde_json::to_string(groups).unwrap_or_default();
+    RuleGroup {
+        name: format!(
+            "{RULES_MARKER_PREFIX}{}",
+            crate::pod_spec::fingerprint(&content)
+        ),
+        rules: vec![Rule {
+            alert: Some(RULES_MARKER_ALERT.to_string()),
+            expr: "vector(1) < 0".to_string(),
+            ..Rule::default()
+        }],
+        ..RuleGroup::default()
+    }
+}
+
+/// The one rule file: the relations' groups, then the marker.
+fn rules(relations: &RelationsPlan, warnings: &mut Vec<String>) -> (RuleFile, String) {
+    let mut groups = merged_groups(relations, warnings);
+    let marker = marker_group(&groups);
+    let marker_name = marker.name.clone();
+    groups.push(marker);
+    (RuleFile { groups }, marker_name)
 }
 
 fn alerting(config: &CharmConfig, relations: &RelationsPlan) -> Option<AlertingConfig> {
@@ -435,7 +459,9 @@ mod tests {
         );
         assert!(r.config.alerting.is_none());
         assert!(r.config.remote_write.is_empty());
-        assert!(r.config.rule_files.is_empty());
+        assert_eq!(r.config.rule_files, vec![RULES_FILE]);
+        assert_eq!(r.rules.groups.len(), 1, "the marker alone");
+        assert_eq!(r.rules.groups[0].name, r.rules_marker);
         assert!(r.warnings.is_empty());
     }
 
@@ -542,9 +568,26 @@ mod tests {
                         }],
                     },
                 ),
-                ("prometheus.yml".to_string(), RuleFile::default()),
-                ("weird/name".to_string(), RuleFile::default()),
-                ("weird_name".to_string(), RuleFile::default()),
+                (
+                    "juju_cos_f4d59020_zinc_2.rules".to_string(),
+                    RuleFile {
+                        groups: vec![
+                            RuleGroup {
+                                name: "zinc".into(),
+                                rules: vec![Rule {
+                                    record: Some("zinc:up".into()),
+                                    expr: "up".into(),
+                                    ..Rule::default()
+                                }],
+                                ..RuleGroup::default()
+                            },
+                            RuleGroup {
+                                name: format!("{RULES_MARKER_PREFIX}0123456789abcdef"),
+                                ..RuleGroup::default()
+                            },
+                        ],
+                    },
+                ),
             ]),
             remote_write: vec![
                 RemoteWriteConfig {
@@ -576,7 +619,7 @@ mod tests {
         );
         assert_eq!(r.warnings.len(), 2, "{:?}", r.warnings);
         assert!(r.warnings.iter().any(|w| w.contains("\"prometheus\"")));
-        assert!(r.warnings.iter().any(|w| w.contains("weird")));
+        assert!(r.warnings.iter().any(|w| w.contains(RULES_MARKER_PREFIX)));
         let alerting = r.config.alerting.unwrap();
         assert_eq!(alerting.alertmanagers[0].timeout.as_deref(), Some("20s"));
         assert_eq!(alerting.alertmanagers[1].timeout.as_deref(), Some("3s"));
@@ -593,51 +636,38 @@ mod tests {
                 "http://cortex:80/api/v1/push"
             ]
         );
-        let unversioned: Vec<String> = r
-            .config
-            .rule_files
-            .iter()
-            .map(|n| {
-                let (stem, fingerprint) =
-                    n.strip_suffix(".rules").unwrap().rsplit_once('.').unwrap();
-                assert_eq!(fingerprint.len(), 8, "{n}");
-                assert!(fingerprint.chars().all(|c| c.is_ascii_hexdigit()), "{n}");
-                stem.to_string()
-            })
-            .collect();
-        assert_eq!(
-            unversioned,
-            vec!["juju_cos_f4d59020_zinc", "prometheus.yml", "weird_name"]
-        );
-        assert_eq!(
-            r.rule_files.keys().collect::<Vec<_>>(),
-            r.config.rule_files.iter().collect::<Vec<_>>()
-        );
+        assert_eq!(r.config.rule_files, vec![RULES_FILE]);
+        let names: Vec<&str> = r.rules.groups.iter().map(|g| g.name.as_str()).collect();
+        assert_eq!(names, vec!["zinc", "zinc_2", r.rules_marker.as_str()]);
+        assert_eq!(r.rules.groups[1].rules[0].record.as_deref(), Some("zinc:up"));
     }
 
     #[test]
-    fn a_rule_file_is_named_after_its_content() {
+    fn the_marker_follows_every_rule_and_nothing_else() {
         let c = config(&[]);
         let mut plan = relations_plan();
-        let before = render(&c, &plan).config.rule_files;
-        assert_eq!(render(&c, &plan).config.rule_files, before);
+        let before = render(&c, &plan);
+        assert_eq!(render(&c, &plan), before);
+        assert!(before.rules_marker.starts_with(RULES_MARKER_PREFIX));
+        let other = render(&config(&[("scrape-interval", json!("30s"))]), &plan);
+        assert_eq!(other.rules_marker, before.rules_marker, "options leave it");
         let zinc = plan
             .rule_files
             .get_mut("juju_cos_f4d59020_zinc.rules")
             .unwrap();
         zinc.groups[0].rules[0].expr = "up < 0.5".into();
-        let after = render(&c, &plan).config.rule_files;
-        assert_ne!(after[0], before[0], "a changed rule gets a new name");
-        assert_eq!(after[1..], before[1..], "the others keep theirs");
+        let after = render(&c, &plan);
+        assert_ne!(after.rules_marker, before.rules_marker, "a changed rule moves it");
+        assert_eq!(after.config.rule_files, before.config.rule_files);
     }
 
     #[test]
-    fn rule_file_names_are_configmap_keys() {
-        assert_eq!(rule_file_name("a b/c.rules"), "a_b_c.rules");
-        assert_eq!(rule_file_name(""), "_");
-        assert_eq!(rule_file_name(".."), "_..");
-        assert_eq!(rule_file_name("prometheus.yml"), "prometheus.yml.rules");
-        assert_eq!(rule_file_name("ok-1.rules"), "ok-1.rules");
+    fn the_marker_is_valid_and_inert_for_promtool() {
+        let r = render(&config(&[]), &relations_plan());
+        crate::prometheus::promtool::check_rendered(&r).unwrap();
+        let marker = r.rules.groups.last().unwrap();
+        assert_eq!(marker.rules.len(), 1);
+        assert_eq!(marker.rules[0].expr, "vector(1) < 0");
     }
 
     #[test]

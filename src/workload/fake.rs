@@ -13,6 +13,8 @@ pub(crate) struct FakeServer {
     pub version: String,
     /// What it loaded last; `None` before the first reload.
     pub loaded: Option<String>,
+    /// The rule groups it loaded last.
+    pub rule_groups: Vec<String>,
 }
 
 impl FakeServer {
@@ -21,16 +23,20 @@ impl FakeServer {
             ready: true,
             version: "2.42.0+ds".into(),
             loaded: None,
+            rule_groups: Vec::new(),
         }
     }
 }
 
 type Disk<'a> = Box<dyn Fn() -> Result<String, String> + 'a>;
+type RulesDisk<'a> = Box<dyn Fn() -> Vec<String> + 'a>;
 
 pub(crate) struct FakePrometheus<'a> {
     servers: RefCell<BTreeMap<Target, FakeServer>>,
     /// prometheus.yml as a reload reads it, or the error Prometheus gives for it.
     disk: Disk<'a>,
+    /// The names of the rule groups in the rule file a reload reads (none unless told).
+    rules_disk: RulesDisk<'a>,
     calls: RefCell<Vec<String>>,
 }
 
@@ -39,8 +45,15 @@ impl<'a> FakePrometheus<'a> {
         FakePrometheus {
             servers: RefCell::new(BTreeMap::new()),
             disk: Box::new(disk),
+            rules_disk: Box::new(Vec::new),
             calls: RefCell::new(Vec::new()),
         }
+    }
+
+    /// What a reload finds in the rule file: the names of its groups.
+    pub fn with_rules(mut self, rules_disk: impl Fn() -> Vec<String> + 'a) -> Self {
+        self.rules_disk = Box::new(rules_disk);
+        self
     }
 
     pub fn with(self, target: Target, server: FakeServer) -> Self {
@@ -97,9 +110,11 @@ impl PrometheusApi for FakePrometheus<'_> {
 
     fn reload(&self, target: &Target) -> Result<(), ApiError> {
         let disk = (self.disk)();
+        let rule_groups = (self.rules_disk)();
         self.call("reload", target, |s| match disk {
             Ok(text) => {
                 s.loaded = Some(text);
+                s.rule_groups = rule_groups;
                 Ok(())
             }
             Err(message) => Err(ApiError::ReloadRefused {
@@ -113,5 +128,9 @@ impl PrometheusApi for FakePrometheus<'_> {
         self.call("served_config", target, |s| {
             Ok(s.loaded.clone().unwrap_or_default())
         })
+    }
+
+    fn rule_groups(&self, target: &Target) -> Result<Vec<String>, ApiError> {
+        self.call("rule_groups", target, |s| Ok(s.rule_groups.clone()))
     }
 }

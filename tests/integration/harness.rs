@@ -1,7 +1,6 @@
 //! Runs the charm under juju-sim, the local stand-in for Juju, the way an operator would:
 //! `deploy`, `config`, `relate`, then reads back the pod spec, status and tool calls.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -153,18 +152,42 @@ impl Sim {
     }
 
     /// The rule files the pod spec mounts beside prometheus.yml, by file name.
-    pub fn rule_files(&self) -> BTreeMap<String, String> {
+    /// The mounted rule file, as text.
+    pub fn rules_yml(&self) -> String {
         let root = self.extract();
-        let dir = root.path().join("etc/prometheus");
-        std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|name| name != "prometheus.yml")
-            .map(|name| {
-                let text = std::fs::read_to_string(dir.join(&name)).unwrap();
-                (name, text)
-            })
-            .collect()
+        std::fs::read_to_string(root.path().join("etc/prometheus/rules.yml")).unwrap()
+    }
+
+    /// The rule groups from the relations, without the charm's marker group (always last).
+    pub fn rule_groups(&self) -> Vec<Value> {
+        let file: Value = prometheus_charm::yaml::from_str(&self.rules_yml()).unwrap();
+        let mut groups = file["groups"].as_array().cloned().unwrap_or_default();
+        let marker = groups.pop().expect("the marker group is always there");
+        assert!(
+            marker["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("juju_charm_rules_")),
+            "{marker}"
+        );
+        groups
+    }
+
+    /// The file set of the spec: (volume, file name, mode) of every mounted file.
+    pub fn file_set(&self) -> Vec<(String, String, u64)> {
+        let spec: Value = prometheus_charm::yaml::from_str(&self.pod_spec()).unwrap();
+        let mut set = Vec::new();
+        for container in spec["containers"].as_array().unwrap() {
+            for volume in container["volumeConfig"].as_array().unwrap() {
+                for file in volume["files"].as_array().unwrap() {
+                    set.push((
+                        volume["name"].as_str().unwrap().to_string(),
+                        file["path"].as_str().unwrap().to_string(),
+                        file["mode"].as_u64().unwrap_or_default(),
+                    ));
+                }
+            }
+        }
+        set
     }
 
     /// Asserts that real `promtool check config` accepts what the pod would mount, and

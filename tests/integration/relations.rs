@@ -181,11 +181,11 @@ fn metrics_endpoint_current_library_relate_change_depart_break() {
         );
     }
     // The alert rules: one file, listed in rule_files, topology matchers in every expr.
-    let rule_file = only_rule_file(&config, &format!("juju_{MODEL}_{}_zinc", &uuid[..8]));
-    let rules = sim.rule_files();
-    assert_eq!(rules.keys().collect::<Vec<_>>(), [&rule_file]);
-    let file: Value = prometheus_charm::yaml::from_str(&rules[&rule_file]).unwrap();
-    let rule = &file["groups"][0]["rules"][0];
+    assert_eq!(config["rule_files"], json!(["rules.yml"]));
+    let file_set = sim.file_set();
+    let groups = sim.rule_groups();
+    assert_eq!(groups.len(), 1, "{groups:?}");
+    let rule = &groups[0]["rules"][0];
     assert_eq!(rule["alert"], "ZincDown");
     let expr = rule["expr"].as_str().unwrap();
     for matcher in [
@@ -302,14 +302,15 @@ fn metrics_endpoint_current_library_relate_change_depart_break() {
             format!("{prefix}zinc-0")
         ]
     );
-    assert_eq!(config["rule_files"], json!([rule_file]));
+    assert_eq!(sim.rule_groups().len(), 1);
 
-    // Break: the jobs and the rule file go.
+    // Break: the jobs and the rules go; the file set stays as it was.
     sim.ok(&["remove-relation", &id.to_string()]);
     let config = checked(&sim);
     assert_eq!(job_names(&config), ["prometheus"]);
-    assert_eq!(config.get("rule_files"), None, "{config}");
-    assert!(sim.rule_files().is_empty());
+    assert_eq!(config["rule_files"], json!(["rules.yml"]), "{config}");
+    assert!(sim.rule_groups().is_empty());
+    assert_eq!(sim.file_set(), file_set);
 }
 
 #[test]
@@ -331,11 +332,7 @@ fn metrics_endpoint_legacy_scrape_host_relate_change_depart_break() {
         zinc0["metrics_path"], "/metrics",
         "the library's default path"
     );
-    assert_eq!(
-        config.get("rule_files"),
-        None,
-        "no alert_rules, no rule file"
-    );
+    assert!(sim.rule_groups().is_empty(), "no alert_rules, no rules");
 
     set_data(&sim, id, "zinc/0", &["prometheus_scrape_host=10.1.77.3"]);
     let config = checked(&sim);
@@ -931,10 +928,9 @@ fn receive_remote_write_enables_the_receiver_and_publishes_each_units_url() {
     }
     // The agent's alert rules become a rule file (promtool checks it).
     let config = checked(&sim);
-    let stem = format!("juju_receive-remote-write_{id}_agent");
-    let rule_file = only_rule_file(&config, &stem);
-    let rules: Value = prometheus_charm::yaml::from_str(&sim.rule_files()[&rule_file]).unwrap();
-    assert_eq!(rules["groups"][0]["rules"][0]["alert"], "AgentDown");
+    assert_eq!(config["rule_files"], json!(["rules.yml"]));
+    let file_set = sim.file_set();
+    assert_eq!(sim.rule_groups()[0]["rules"][0]["alert"], "AgentDown");
 
     // Change the rules: the file follows.
     let new_rules = json!({"groups": [{"name": "agent_alerts", "rules": [
@@ -947,43 +943,26 @@ fn receive_remote_write_enables_the_receiver_and_publishes_each_units_url() {
         "agent",
         json!({"alert_rules": new_rules.to_string()}),
     );
-    let changed = only_rule_file(&checked(&sim), &stem);
-    assert_ne!(changed, rule_file, "new rules, new file name");
-    let rule_file = changed;
-    let rules: Value = prometheus_charm::yaml::from_str(&sim.rule_files()[&rule_file]).unwrap();
-    let rules = &rules["groups"][0]["rules"];
+    checked(&sim);
+    assert_eq!(sim.file_set(), file_set, "new rules, same files");
+    let groups = sim.rule_groups();
+    let rules = &groups[0]["rules"];
     assert_eq!(rules[0]["alert"], "AgentSlow");
     assert_eq!(rules[1]["record"], "job:agent_errors:rate5m");
 
     // Depart: the last unit leaving takes the rules; the receiver stays while related.
     sim.ok(&["remove-unit", "agent/0"]);
-    assert_eq!(checked(&sim)["rule_files"], json!([rule_file]));
+    checked(&sim);
+    assert_eq!(sim.rule_groups().len(), 1);
     sim.ok(&["remove-unit", "agent/1"]);
-    assert_eq!(checked(&sim).get("rule_files"), None);
+    checked(&sim);
+    assert!(sim.rule_groups().is_empty());
     assert!(sim.pod_spec().contains(receiver));
 
     // Break: the receiver is switched off again.
     sim.ok(&["remove-relation", &id.to_string()]);
     checked(&sim);
     assert!(!sim.pod_spec().contains(receiver));
-}
-
-/// The one rule file prometheus.yml lists: `<stem>.<content fingerprint>.rules`.
-fn only_rule_file(config: &Value, stem: &str) -> String {
-    let files = config["rule_files"]
-        .as_array()
-        .expect("rule_files is a list");
-    assert_eq!(files.len(), 1, "{files:?}");
-    let name = files[0].as_str().unwrap().to_string();
-    let fingerprint = name
-        .strip_prefix(&format!("{stem}."))
-        .and_then(|rest| rest.strip_suffix(".rules"))
-        .unwrap_or_else(|| panic!("{name} is not {stem}.<fingerprint>.rules"));
-    assert!(
-        fingerprint.len() == 8 && fingerprint.chars().all(|c| c.is_ascii_hexdigit()),
-        "{name}"
-    );
-    name
 }
 
 /// Juju relates two charms only over one interface name: each older generation of peer
