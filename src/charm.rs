@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 use crate::config::{CharmConfig, ConfigError};
 use crate::error::CharmError;
 use crate::image::{self, ImageDetails, ImageError};
+use crate::k8s_names;
 use crate::pod_spec::{self, ConfigFiles, PodSpecInput};
 use crate::prometheus::api::{PrometheusApi, Target};
 use crate::prometheus::render::{self, Rendered};
@@ -377,11 +378,14 @@ pub fn plan(observed: &Observed) -> Result<Plan, CharmError> {
                 files: &files,
                 remote_write_receiver: relations.remote_write_receiver,
             });
-            let yaml = spec.to_yaml()?;
-            pod_spec = Some(PlannedSpec {
-                fingerprint: pod_spec::fingerprint(&yaml),
-                yaml,
-            });
+            unappliable = k8s_names::refusal(&observed.app, &spec);
+            if unappliable.is_none() {
+                let yaml = spec.to_yaml()?;
+                pod_spec = Some(PlannedSpec {
+                    fingerprint: pod_spec::fingerprint(&yaml),
+                    yaml,
+                });
+            }
         }
         // Inside a relation hook, juju-log prefixes every line with that relation already.
         warnings.extend(relations.warnings.iter().map(|w| match &w.relation {

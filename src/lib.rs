@@ -6,6 +6,7 @@ pub mod charm;
 pub mod config;
 pub mod error;
 pub mod image;
+pub mod k8s_names;
 pub mod pod_spec;
 pub mod prometheus;
 pub mod relations;

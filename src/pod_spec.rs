@@ -20,8 +20,10 @@ use crate::yaml::YamlError;
 pub const CONTAINER: &str = "prometheus";
 /// Where the `database` storage is mounted (metadata.yaml).
 pub const TSDB_PATH: &str = "/var/lib/prometheus";
-/// The file set holding prometheus.yml and the rule files.
-pub const CONFIG_VOLUME: &str = "prometheus-config";
+/// The file set holding prometheus.yml and the rule file. Juju names the pod volume and its
+/// ConfigMap `<app>-<this>-config`, a 63-character label: short, so long application
+/// names fit (see `k8s_names`).
+pub const CONFIG_VOLUME: &str = "config";
 /// 0644: Prometheus only reads these files.
 pub const FILE_MODE: u32 = 0o644;
 

@@ -639,7 +639,10 @@ mod tests {
         assert_eq!(r.config.rule_files, vec![RULES_FILE]);
         let names: Vec<&str> = r.rules.groups.iter().map(|g| g.name.as_str()).collect();
         assert_eq!(names, vec!["zinc", "zinc_2", r.rules_marker.as_str()]);
-        assert_eq!(r.rules.groups[1].rules[0].record.as_deref(), Some("zinc:up"));
+        assert_eq!(
+            r.rules.groups[1].rules[0].record.as_deref(),
+            Some("zinc:up")
+        );
     }
 
     #[test]
@@ -657,7 +660,10 @@ mod tests {
             .unwrap();
         zinc.groups[0].rules[0].expr = "up < 0.5".into();
         let after = render(&c, &plan);
-        assert_ne!(after.rules_marker, before.rules_marker, "a changed rule moves it");
+        assert_ne!(
+            after.rules_marker, before.rules_marker,
+            "a changed rule moves it"
+        );
         assert_eq!(after.config.rule_files, before.config.rule_files);
     }
 

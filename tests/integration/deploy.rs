@@ -242,3 +242,35 @@ fn removing_the_leader_keeps_the_spec_and_the_next_leader_knows_it() {
     assert_eq!(last["unit"], "prometheus/1");
     assert_eq!(sim.prometheus_config()["global"]["scrape_interval"], "30s");
 }
+
+/// Kubernetes refuses names over 63 characters only when Juju applies the spec, after the
+/// hook: a name too long for what Juju derives from it blocks before `pod-spec-set`.
+#[test]
+fn an_application_name_kubernetes_cannot_take_blocks_before_the_spec_is_set() {
+    let deploy = |name: &str| {
+        let sim = Sim::new();
+        let charm = sim.charm.display().to_string();
+        let resource = format!("prometheus-image={IMAGE}");
+        sim.ok(&["deploy", &charm, name, "--resource", &resource]);
+        let status = sim.status();
+        let unit = &status["applications"][name]["units"][format!("{name}/0")];
+        let workload = unit["workload-status"].clone();
+        (sim.calls(Some("pod-spec-set")).len(), workload)
+    };
+    let long = format!("prometheus-{}", "x".repeat(49));
+    assert_eq!(long.len(), 60);
+    let (sets, workload) = deploy(&long);
+    assert_eq!(sets, 0, "no spec Kubernetes would refuse");
+    assert_eq!(workload["current"], "blocked", "{workload}");
+    let message = workload["message"].as_str().unwrap();
+    assert!(
+        message.contains("too long for Kubernetes") && message.contains("at most 49 characters"),
+        "{message}"
+    );
+
+    let longest = format!("prometheus-{}", "x".repeat(38));
+    assert_eq!(longest.len(), 49);
+    let (sets, workload) = deploy(&longest);
+    assert_eq!(sets, 1);
+    assert_ne!(workload["current"], "blocked", "{workload}");
+}
