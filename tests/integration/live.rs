@@ -259,3 +259,73 @@ fn an_invalid_option_blocks_and_the_fix_brings_the_unit_back_to_active() {
     );
     assert_eq!(sim.workload_pid("prometheus/0"), pid);
 }
+
+/// The alert rule names Prometheus has loaded, with the charm's marker left out.
+fn loaded_alerts(address: &str) -> Result<Vec<String>, String> {
+    let data = api_get(address, "/api/v1/rules")?;
+    let mut names: Vec<String> = data["groups"]
+        .as_array()
+        .ok_or_else(|| format!("{data}"))?
+        .iter()
+        .flat_map(|g| g["rules"].as_array().cloned().unwrap_or_default())
+        .filter_map(|r| r["name"].as_str().map(str::to_string))
+        .filter(|name| name != "JujuCharmRulesLoaded")
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// Waits (firing update-status, as Juju does) until Prometheus has loaded exactly `wanted`.
+fn wait_for_alerts(sim: &Sim, address: &str, wanted: &[&str]) {
+    sim.wait_for(
+        &format!("alerts {wanted:?}"),
+        SETTLE,
+        true,
+        |_| match loaded_alerts(address)? {
+            names if names == wanted => Ok(()),
+            names => Err(format!("loaded {names:?}")),
+        },
+    );
+}
+
+fn rules_data(group: &str, alert: &str, expr: &str) -> Value {
+    let rules = serde_json::json!({"groups": [{"name": group, "rules": [
+        {"alert": alert, "expr": expr, "for": "1m"}
+    ]}]});
+    serde_json::json!({ "alert_rules": rules.to_string() })
+}
+
+/// Rules come, change, are joined by another application's and go with their relation:
+/// each time Prometheus loads exactly the current rules, and the pod is never restarted
+/// (the mounted file set never changes, only the rule file's content).
+#[test]
+fn alert_rule_changes_are_loaded_without_restarting_prometheus() {
+    let (sim, address) = live(1);
+    sim.wait_active("prometheus/0", START);
+    let pid = sim.workload_pid("prometheus/0");
+
+    let zinc = sim.relate(&["zinc", "prometheus", "--profile", "scrape-target", "--live"]);
+    wait_for_alerts(&sim, &address, &["ZincDown"]);
+
+    let file = sim.dir.path().join("zinc-rules.json");
+    let data = rules_data("zinc_alerts", "ZincSlow", "up{job=\"zinc\"} < 0.5");
+    std::fs::write(&file, data.to_string()).unwrap();
+    let file = file.display().to_string();
+    sim.ok(&[
+        "set-relation-data",
+        &zinc.to_string(),
+        "zinc",
+        "--file",
+        &file,
+    ]);
+    wait_for_alerts(&sim, &address, &["ZincSlow"]);
+
+    let tin = sim.relate(&["tin", "prometheus", "--profile", "scrape-target", "--live"]);
+    assert_ne!(tin, zinc);
+    wait_for_alerts(&sim, &address, &["ZincDown", "ZincSlow"]);
+
+    sim.ok(&["remove-relation", &zinc.to_string()]);
+    wait_for_alerts(&sim, &address, &["ZincDown"]);
+    sim.wait_active("prometheus/0", SETTLE);
+    assert_eq!(sim.workload_pid("prometheus/0"), pid, "never restarted");
+}
