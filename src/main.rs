@@ -50,5 +50,9 @@ fn run(tools: &ProcessTools) -> Result<(), CharmError> {
         }
         Err(other) => return Err(other.into()),
     };
-    charm::run(tools, &ctx, hook.as_ref(), &HttpApi::new())
+    charm::run(tools, &ctx, hook.as_ref(), &HttpApi::new())?;
+    match tools.log_timeout() {
+        Some(timeout) => Err(timeout.into()),
+        None => Ok(()),
+    }
 }

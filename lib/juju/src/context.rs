@@ -73,8 +73,12 @@ impl HookContext {
         Ok(HookContext {
             unit_name,
             app_name,
-            model_name: non_empty("JUJU_MODEL_NAME").unwrap_or_default(),
-            model_uuid: non_empty("JUJU_MODEL_UUID").unwrap_or_default(),
+            // Both name what the charm publishes (pod DNS names, topology labels): a default
+            // would publish something broken, so a missing one fails the hook, naming it.
+            model_name: non_empty("JUJU_MODEL_NAME")
+                .ok_or(ContextError::Missing("JUJU_MODEL_NAME"))?,
+            model_uuid: non_empty("JUJU_MODEL_UUID")
+                .ok_or(ContextError::Missing("JUJU_MODEL_UUID"))?,
             charm_dir,
             relation,
             remote_unit: non_empty("JUJU_REMOTE_UNIT"),
@@ -116,6 +120,7 @@ mod tests {
                 "/var/lib/juju/agents/unit-prometheus-2/charm",
             ),
             ("JUJU_MODEL_NAME", "cos"),
+            ("JUJU_MODEL_UUID", "f4d59020-c8e7-4053-8044-a2c1e5591c7f"),
             ("JUJU_RELATION_ID", "alertmanager:4"),
             ("JUJU_REMOTE_UNIT", ""),
             ("JUJU_REMOTE_APP", "alertmanager"),
@@ -134,6 +139,14 @@ mod tests {
             ctx(&[("JUJU_CHARM_DIR", "/x")]),
             Err(ContextError::Missing("JUJU_UNIT_NAME"))
         );
+    }
+
+    #[test]
+    fn a_missing_model_name_or_uuid_is_named() {
+        let unit = [("JUJU_UNIT_NAME", "prometheus/0"), ("JUJU_CHARM_DIR", "/x")];
+        assert_eq!(ctx(&unit), Err(ContextError::Missing("JUJU_MODEL_NAME")));
+        let named = [unit[0], unit[1], ("JUJU_MODEL_NAME", "cos")];
+        assert_eq!(ctx(&named), Err(ContextError::Missing("JUJU_MODEL_UUID")));
     }
 
     #[test]

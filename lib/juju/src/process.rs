@@ -1,7 +1,12 @@
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use wait_timeout::ChildExt;
 
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -11,24 +16,60 @@ use crate::tools::{
     HookTools, NetworkInfo, RelationData, RelationId, Status, StatusInfo, StatusScope, ToolError,
 };
 
+/// How long one tool call may take. A tool is an RPC to the unit agent; one that never
+/// answers would hang the hook (and the unit) for ever, so it is killed and the hook fails,
+/// naming it, for Juju to retry.
+pub const TOOL_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Runs the hook tools as processes, found on `PATH` (where Juju puts its tools directory)
 /// or in an explicit directory.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ProcessTools {
     tools_dir: Option<PathBuf>,
+    timeout: Duration,
+    /// Set once `juju-log` timed out: it is not called again in this hook (each line would
+    /// wait the whole timeout), shared by every clone (the log layer holds one).
+    log_hung: Arc<AtomicBool>,
+}
+
+impl Default for ProcessTools {
+    fn default() -> Self {
+        ProcessTools {
+            tools_dir: None,
+            timeout: TOOL_TIMEOUT,
+            log_hung: Arc::new(AtomicBool::new(false)),
+        }
+    }
 }
 
 impl ProcessTools {
     /// Tools found on `PATH`, as in a real hook.
     pub fn new() -> Self {
-        ProcessTools { tools_dir: None }
+        ProcessTools::default()
     }
 
     /// Tools found in `dir` (a tools directory of symlinks, like Juju's).
     pub fn in_dir(dir: impl Into<PathBuf>) -> Self {
         ProcessTools {
             tools_dir: Some(dir.into()),
+            ..ProcessTools::default()
         }
+    }
+
+    /// The `juju-log` timeout, if one happened: the logging layer cannot fail the hook
+    /// itself, so the entry point asks before exiting. A hung agent is worth a retry.
+    pub fn log_timeout(&self) -> Option<ToolError> {
+        self.log_hung
+            .load(Ordering::Relaxed)
+            .then(|| ToolError::Timeout {
+                tool: "juju-log".to_string(),
+                seconds: self.timeout.as_secs(),
+            })
+    }
+
+    /// The same tools with another bound on each call (tests).
+    pub fn with_timeout(self, timeout: Duration) -> Self {
+        ProcessTools { timeout, ..self }
     }
 
     fn command(&self, tool: &str) -> Command {
@@ -57,30 +98,80 @@ impl ProcessTools {
             // A tool that exits early closes its stdin; its exit status tells the story.
             let _ = pipe.write_all(input);
         }
-        let out = child
-            .wait_with_output()
-            .map_err(|source| ToolError::Spawn {
-                tool: tool.to_string(),
-                source,
-            })?;
-        if !out.status.success() {
+        let (status, stdout, stderr) = self.wait(tool, &mut child)?;
+        if !status.success() {
             return Err(ToolError::Failed {
                 tool: tool.to_string(),
                 args: args.to_vec(),
-                code: out.status.code(),
-                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+                code: status.code(),
+                stderr,
             });
         }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        Ok(stdout)
+    }
+
+    /// Waits for the tool at most `timeout`, reading its output meanwhile (a tool whose
+    /// output fills the pipe would otherwise never exit); kills it past the bound.
+    fn wait(
+        &self,
+        tool: &str,
+        child: &mut Child,
+    ) -> Result<(ExitStatus, String, String), ToolError> {
+        let spawn_error = |source| ToolError::Spawn {
+            tool: tool.to_string(),
+            source,
+        };
+        let reader = |pipe: Option<Box<dyn Read + Send>>| {
+            std::thread::spawn(move || {
+                let mut bytes = Vec::new();
+                if let Some(mut pipe) = pipe {
+                    let _ = pipe.read_to_end(&mut bytes);
+                }
+                String::from_utf8_lossy(&bytes).into_owned()
+            })
+        };
+        let stdout = reader(
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        );
+        let stderr = reader(
+            child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        );
+        let status = match child.wait_timeout(self.timeout).map_err(spawn_error)? {
+            Some(status) => status,
+            None => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(ToolError::Timeout {
+                    tool: tool.to_string(),
+                    seconds: self.timeout.as_secs(),
+                });
+            }
+        };
+        // The pipes close when the tool exits (unless it left a child holding them).
+        let stdout = stdout.join().unwrap_or_default();
+        let stderr = stderr.join().unwrap_or_default();
+        Ok((status, stdout, stderr))
     }
 
     fn run_json<T: DeserializeOwned>(&self, tool: &str, args: &[&str]) -> Result<T, ToolError> {
         let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         args.push("--format=json".to_string());
         let out = self.run(tool, &args, None)?;
-        // An empty answer is Juju's way of saying null in some releases.
-        let text = if out.trim().is_empty() { "null" } else { &out };
-        serde_json::from_str(text).map_err(|source| ToolError::Output {
+        // Juju prints nothing only for a single key that is not set, which the charm never
+        // asks for; a nil map or list is `null`. Nothing at all is a broken tool, not "none".
+        if out.trim().is_empty() {
+            return Err(ToolError::Unexpected {
+                tool: tool.to_string(),
+                what: "nothing where JSON was expected".to_string(),
+            });
+        }
+        serde_json::from_str(&out).map_err(|source| ToolError::Output {
             tool: tool.to_string(),
             args,
             source,
@@ -135,11 +226,15 @@ impl HookTools for ProcessTools {
 
     fn relation_ids(&self, endpoint: &str) -> Result<Vec<RelationId>, ToolError> {
         let raw: Option<Vec<String>> = self.run_json("relation-ids", &[endpoint])?;
-        Ok(raw
-            .unwrap_or_default()
+        raw.unwrap_or_default()
             .iter()
-            .filter_map(|r| RelationId::parse(r))
-            .collect())
+            .map(|r| {
+                RelationId::parse(r).ok_or_else(|| ToolError::Unexpected {
+                    tool: "relation-ids".to_string(),
+                    what: format!("{r:?}, which is no relation id"),
+                })
+            })
+            .collect()
     }
 
     fn relation_list(&self, relation: &RelationId) -> Result<Vec<String>, ToolError> {
@@ -226,7 +321,18 @@ impl HookTools for ProcessTools {
     }
 
     fn juju_log(&self, level: LogLevel, message: &str) -> Result<(), ToolError> {
-        self.run_plain("juju-log", &["--log-level", level.as_str(), "--", message])
+        let tool = "juju-log";
+        if self.log_hung.load(Ordering::Relaxed) {
+            return Err(ToolError::Timeout {
+                tool: tool.to_string(),
+                seconds: self.timeout.as_secs(),
+            });
+        }
+        let result = self.run_plain(tool, &["--log-level", level.as_str(), "--", message]);
+        if matches!(result, Err(ToolError::Timeout { .. })) {
+            self.log_hung.store(true, Ordering::Relaxed);
+        }
+        result
     }
 
     fn network_get(
@@ -311,6 +417,77 @@ mod tests {
                 RelationId::new("alertmanager", 11)
             ]
         );
+    }
+
+    #[test]
+    fn output_that_cannot_be_what_juju_prints_is_a_failure_not_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let tools = ProcessTools::in_dir(dir.path());
+        for (body, what) in [
+            ("true", "nothing where JSON"),
+            ("echo", "nothing where JSON"),
+            ("echo '[\"metrics-endpoint\"]'", "which is no relation id"),
+            ("echo '[\"metrics-endpoint:x\"]'", "which is no relation id"),
+        ] {
+            fake_tool(dir.path(), "relation-ids", body);
+            let e = tools.relation_ids("metrics-endpoint").unwrap_err();
+            assert!(e.to_string().contains(what), "{body}: {e}");
+        }
+        fake_tool(dir.path(), "relation-ids", "echo '<html>'");
+        assert!(matches!(
+            tools.relation_ids("metrics-endpoint"),
+            Err(ToolError::Output { .. })
+        ));
+        // `null` is how Juju prints a nil list: none.
+        fake_tool(dir.path(), "relation-ids", "echo null");
+        assert_eq!(tools.relation_ids("metrics-endpoint").unwrap(), vec![]);
+        fake_tool(dir.path(), "relation-list", "true");
+        assert!(tools
+            .relation_list(&RelationId::new("metrics-endpoint", 1))
+            .is_err());
+    }
+
+    #[test]
+    fn a_tool_that_never_returns_is_killed_and_named() {
+        let dir = tempfile::tempdir().unwrap();
+        fake_tool(dir.path(), "is-leader", "exec sleep 30");
+        fake_tool(
+            dir.path(),
+            "juju-log",
+            "echo $$ >> \"$(dirname \"$0\")/log-calls\"; exec sleep 30",
+        );
+        let tools = ProcessTools::in_dir(dir.path()).with_timeout(Duration::from_millis(300));
+        let started = std::time::Instant::now();
+        let e = tools.is_leader().unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(10));
+        assert_eq!(e.to_string(), "is-leader did not finish within 0s");
+        assert!(tools.log_timeout().is_none());
+        let logger = tools.clone();
+        assert!(logger.juju_log(LogLevel::Info, "one").is_err());
+        assert!(logger.juju_log(LogLevel::Info, "two").is_err());
+        let calls = std::fs::read_to_string(dir.path().join("log-calls")).unwrap();
+        assert_eq!(
+            calls.lines().count(),
+            1,
+            "not called again after timing out"
+        );
+        assert!(tools.log_timeout().is_some(), "every clone knows");
+    }
+
+    #[test]
+    fn a_large_output_does_not_block_the_tool() {
+        let dir = tempfile::tempdir().unwrap();
+        // Over a pipe's buffer (64 KiB): the tool only exits once it is read.
+        fake_tool(
+            dir.path(),
+            "relation-get",
+            r#"printf '{"k":"'; head -c 300000 /dev/zero | tr '\0' a; printf '"}'"#,
+        );
+        let tools = ProcessTools::in_dir(dir.path()).with_timeout(Duration::from_secs(20));
+        let data = tools
+            .relation_get(&RelationId::new("metrics-endpoint", 1), "zinc/0", false)
+            .unwrap();
+        assert_eq!(data["k"].len(), 300_000);
     }
 
     #[test]

@@ -176,6 +176,13 @@ pub enum ToolError {
         #[source]
         source: std::io::Error,
     },
+    /// Output that parses but cannot be what Juju prints (nothing where JSON is due, a
+    /// relation id without its number): as untrustworthy as a failure.
+    #[error("{tool} printed {what}")]
+    Unexpected { tool: String, what: String },
+    /// The tool did not exit in time; it was killed.
+    #[error("{tool} did not finish within {seconds}s")]
+    Timeout { tool: String, seconds: u64 },
 }
 
 /// The arguments as a shell would show them (quoted where a space or quote is in them).
