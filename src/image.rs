@@ -47,13 +47,33 @@ struct ResourceFile {
     password: Option<String>,
 }
 
-/// Reads the resource file's YAML (`registrypath`, `username`, `password`).
+/// Reads the resource file's YAML (`registrypath`, `username`, `password`). The file holds a
+/// registry password: no message quotes its text (a YAML parser's error does, so only the
+/// field at fault is named).
 pub fn parse(text: &str) -> Result<ImageDetails, ImageError> {
-    let file: ResourceFile = crate::yaml::from_str(text).map_err(|e| {
-        ImageError::Invalid(format!(
-            "expected YAML with registrypath, username and password ({e})"
-        ))
-    })?;
+    let not_yaml = || {
+        ImageError::Invalid(
+            "it is not YAML with registrypath, username and password (its text is not \
+             shown: it may hold a password)"
+                .to_string(),
+        )
+    };
+    let value: serde_json::Value = crate::yaml::from_str(text).map_err(|_| not_yaml())?;
+    let fields = match &value {
+        serde_json::Value::Null => serde_json::Map::new(),
+        serde_json::Value::Object(fields) => fields.clone(),
+        _ => return Err(not_yaml()),
+    };
+    for field in ["registrypath", "username", "password"] {
+        if !matches!(
+            fields.get(field),
+            None | Some(serde_json::Value::Null | serde_json::Value::String(_))
+        ) {
+            return Err(ImageError::Invalid(format!("{field} is not a string")));
+        }
+    }
+    let file: ResourceFile =
+        serde_json::from_value(serde_json::Value::Object(fields)).map_err(|_| not_yaml())?;
     let image_path = file
         .registrypath
         .map(|p| p.trim().to_string())
@@ -120,8 +140,14 @@ mod tests {
             ("username: x\n", "registrypath is empty"),
             ("registrypath: ''\n", "registrypath is empty"),
             ("registrypath: 'a b'\n", "is not an image reference"),
-            ("- just\n- a list\n", "expected YAML with registrypath"),
-            ("registrypath: [1]\n", "expected YAML with registrypath"),
+            ("- just\n- a list\n", "is not YAML with registrypath"),
+            ("password: [s3cr3t\n", "is not YAML with registrypath"),
+            ("registrypath: [a]\n", "registrypath is not a string"),
+            ("registrypath: [1]\n", "registrypath is not a string"),
+            (
+                "registrypath: r/p\npassword: {s3cr3t: 1}\n",
+                "password is not a string",
+            ),
         ] {
             let err = parse(text).unwrap_err();
             assert!(matches!(err, ImageError::Invalid(_)));
@@ -129,6 +155,7 @@ mod tests {
             assert!(err
                 .to_string()
                 .starts_with("resource prometheus-image is invalid: "));
+            assert!(!err.to_string().contains("s3cr3t"), "{err}");
         }
     }
 }

@@ -8,12 +8,14 @@ mod context;
 mod hook;
 mod log;
 mod process;
+mod text;
 mod tools;
 
 pub use context::{ContextError, HookContext};
 pub use hook::{Hook, HookError, RelationHookKind, StorageHookKind};
 pub use log::{JujuLogLayer, LogLevel};
 pub use process::ProcessTools;
+pub use text::printable;
 pub use tools::{
     HookTools, NetworkInfo, RelationData, RelationId, Status, StatusInfo, StatusKind, StatusScope,
     ToolError,

@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::log::LogLevel;
+use crate::text::printable;
 use crate::tools::{
     HookTools, NetworkInfo, RelationData, RelationId, Status, StatusInfo, StatusScope, ToolError,
 };
@@ -306,10 +307,8 @@ impl HookTools for ProcessTools {
             StatusScope::Unit => "--application=False",
             StatusScope::Application => "--application=True",
         };
-        self.run_plain(
-            "status-set",
-            &[app, status.kind.as_str(), "--", status.message.as_str()],
-        )
+        let message = printable(&status.message, false);
+        self.run_plain("status-set", &[app, status.kind.as_str(), "--", &message])
     }
 
     fn status_get(&self) -> Result<StatusInfo, ToolError> {
@@ -328,7 +327,8 @@ impl HookTools for ProcessTools {
                 seconds: self.timeout.as_secs(),
             });
         }
-        let result = self.run_plain(tool, &["--log-level", level.as_str(), "--", message]);
+        let message = printable(message, true);
+        let result = self.run_plain(tool, &["--log-level", level.as_str(), "--", &message]);
         if matches!(result, Err(ToolError::Timeout { .. })) {
             self.log_hung.store(true, Ordering::Relaxed);
         }
@@ -370,11 +370,11 @@ impl HookTools for ProcessTools {
     }
 
     fn action_fail(&self, message: &str) -> Result<(), ToolError> {
-        self.run_plain("action-fail", &[message])
+        self.run_plain("action-fail", &[&printable(message, true)])
     }
 
     fn action_log(&self, message: &str) -> Result<(), ToolError> {
-        self.run_plain("action-log", &["--", message])
+        self.run_plain("action-log", &["--", &printable(message, true)])
     }
 
     fn state_get(&self) -> Result<BTreeMap<String, String>, ToolError> {
@@ -472,6 +472,40 @@ mod tests {
             "not called again after timing out"
         );
         assert!(tools.log_timeout().is_some(), "every clone knows");
+    }
+
+    #[test]
+    fn operator_facing_text_reaches_the_tools_without_control_characters() {
+        let dir = tempfile::tempdir().unwrap();
+        for tool in ["status-set", "juju-log", "action-fail"] {
+            fake_tool(
+                dir.path(),
+                tool,
+                &format!("for a; do printf '%s|' \"$a\"; done > \"$(dirname \"$0\")/{tool}.args\""),
+            );
+        }
+        let tools = ProcessTools::in_dir(dir.path());
+        let hostile = "reload failed: \u{1b}[2J\u{1b}[31mboom\nline two";
+        tools
+            .status_set(
+                StatusScope::Unit,
+                &Status::new(crate::StatusKind::Blocked, hostile),
+            )
+            .unwrap();
+        tools.juju_log(LogLevel::Warning, hostile).unwrap();
+        tools.action_fail(hostile).unwrap();
+        let said =
+            |tool: &str| std::fs::read_to_string(dir.path().join(format!("{tool}.args"))).unwrap();
+        for tool in ["status-set", "juju-log", "action-fail"] {
+            assert!(!said(tool).contains('\u{1b}'), "{tool}: {:?}", said(tool));
+            assert!(
+                said(tool).contains("\\u{1b}[31mboom"),
+                "{tool}: {:?}",
+                said(tool)
+            );
+        }
+        assert!(said("status-set").contains("boom\\u{a}line two"));
+        assert!(said("juju-log").contains("boom\nline two"));
     }
 
     #[test]
