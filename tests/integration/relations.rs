@@ -705,6 +705,9 @@ fn alertmanager_in_its_four_dialects_relate_change_depart_break() {
 fn grafana_source_publishes_for_every_generation() {
     let sim = Sim::deployed(2);
     let current = sim.relate(&["grafana", "prometheus"]);
+    // grafana-k8s of July to September 2021 *provides* grafana_datasource: it lands on our
+    // grafana-source-provider (see older_peers_relate_over_their_own_interface_names).
+    let mid_2021 = sim.relate(&["grafana-mid2021", "prometheus", "--profile", "grafana-2021"]);
     let legacy = sim.relate(&["grafana-old", "prometheus", "--profile", "grafana-legacy"]);
     let uuid = {
         // Our model's uuid, as the current library publishes it.
@@ -713,18 +716,7 @@ fn grafana_source_publishes_for_every_generation() {
     };
     assert_eq!(uuid.len(), 36, "{uuid}");
 
-    let expect = |id: u32, interval: &str| {
-        assert_eq!(
-            parsed(&local_app(&sim, id)["grafana_source_data"]),
-            json!({
-                "model": MODEL,
-                "model_uuid": uuid,
-                "application": "prometheus",
-                "type": "prometheus",
-                "extra_fields": {"timeInterval": interval},
-                "secure_extra_fields": null,
-            })
-        );
+    let units = |id: u32| {
         for n in 0..2 {
             let bag = local_unit(&sim, id, &format!("prometheus/{n}"));
             assert_eq!(
@@ -738,8 +730,36 @@ fn grafana_source_publishes_for_every_generation() {
             assert!(bag["private-address"].is_string(), "{bag}");
         }
     };
+    let expect = |id: u32, interval: &str| {
+        let app = local_app(&sim, id);
+        assert_eq!(
+            parsed(&app["grafana_source_data"]),
+            json!({
+                "model": MODEL,
+                "model_uuid": uuid,
+                "application": "prometheus",
+                "type": "prometheus",
+                "extra_fields": {"timeInterval": interval},
+                "secure_extra_fields": null,
+            })
+        );
+        // grafana_source v1: one data source for the application, at our Service.
+        assert_eq!(
+            app["grafana_source_app_host"],
+            format!("http://prometheus.{MODEL}.svc.cluster.local:9090").as_str()
+        );
+        units(id);
+    };
+    // The 2020 pod-spec Grafana never reads an application bag and warns whenever ours
+    // changes there: we publish none.
+    let no_app_bag = || {
+        let app = local_app(&sim, legacy);
+        assert!(app.as_object().is_none_or(|bag| bag.is_empty()), "{app}");
+        units(legacy);
+    };
     expect(current, "1m");
-    expect(legacy, "1m");
+    expect(mid_2021, "1m");
+    no_app_bag();
     let config = checked(&sim);
     sim.assert_not_blocked("prometheus/1");
     assert_eq!(
@@ -761,17 +781,20 @@ fn grafana_source_publishes_for_every_generation() {
     expect(current, "1m");
     sim.ok(&["config", "prometheus", "scrape-interval=30s"]);
     expect(current, "30s");
-    expect(legacy, "30s");
+    expect(mid_2021, "30s");
+    no_app_bag();
     checked(&sim);
 
-    // Depart and break: the other relation keeps its data, nothing blocks.
+    // Depart and break: the other relations keep their data, nothing blocks.
     sim.ok(&["add-unit", "grafana"]);
     sim.ok(&["remove-unit", "grafana/0"]);
     checked(&sim);
     sim.ok(&["remove-relation", &current.to_string()]);
     checked(&sim);
-    expect(legacy, "30s");
+    expect(mid_2021, "30s");
+    no_app_bag();
     sim.ok(&["remove-relation", "grafana-old", "prometheus"]);
+    sim.ok(&["remove-relation", &mid_2021.to_string()]);
     checked(&sim);
 }
 
@@ -999,6 +1022,7 @@ fn older_peers_relate_over_their_own_interface_names() {
         ("grafana-lma", "grafana-lma", "prometheus-api"),
         ("am-current", "alertmanager", "alertmanager"),
         ("grafana-current", "grafana", "grafana-source"),
+        ("grafana-mid2021", "grafana-2021", "grafana-source-provider"),
     ] {
         let out = sim.ok(&["relate", app, "prometheus", "--profile", profile]);
         assert!(
