@@ -312,6 +312,40 @@ fn metrics_endpoint_current_library_relate_change_depart_break() {
     assert!(sim.rule_files().is_empty());
 }
 
+/// A `scrape_metadata` we refuse takes the application's jobs and its alert rules: the
+/// library's `event` says so for both (`valid` false), never that the rules are valid.
+#[test]
+fn refused_scrape_metadata_reports_the_lost_rules_as_well_as_the_jobs() {
+    let sim = Sim::deployed(1);
+    let id = relate_units(&sim, "zinc", "scrape-target", 1);
+    let before = parsed(&local_app(&sim, id)["event"]);
+    assert_eq!(before["valid"], true, "{before}");
+    // The library's shape, with a model name that is no Juju model name.
+    let metadata = json!({
+        "model": "cos\"}", "model_uuid": "f4d59020-c8e7-4053-8044-a2c1e5591c7f",
+        "application": "zinc", "unit": "zinc/0", "charm_name": "zinc-k8s"
+    });
+    set_data_file(
+        &sim,
+        id,
+        "zinc",
+        json!({"scrape_metadata": metadata.to_string()}),
+    );
+    let config = checked(&sim);
+    assert_eq!(job_names(&config), ["prometheus"]);
+    assert_eq!(config.get("rule_files"), None, "{config}");
+    let event = parsed(&local_app(&sim, id)["event"]);
+    assert_eq!(event["valid"], false, "{event}");
+    let errors = event["errors"].as_str().unwrap();
+    assert!(
+        errors.starts_with(
+            "scrape_metadata refused, skipping this application's scrape jobs and alert rules"
+        ),
+        "{errors}"
+    );
+    assert_eq!(event["scrape_job_errors"], event["errors"]);
+}
+
 #[test]
 fn metrics_endpoint_legacy_scrape_host_relate_change_depart_break() {
     let sim = Sim::deployed(1);
@@ -958,6 +992,33 @@ fn receive_remote_write_enables_the_receiver_and_publishes_each_units_url() {
     let rule_file = only_rule_file(&config, &stem);
     let rules: Value = prometheus_charm::yaml::from_str(&sim.rule_files()[&rule_file]).unwrap();
     assert_eq!(rules["groups"][0]["rules"][0]["alert"], "AgentDown");
+    // prometheus_remote_write v1: nothing refused, an empty `event`.
+    assert_eq!(parsed(&local_app(&sim, id)["event"]), json!({}));
+
+    // Rules we refuse: the sender is told in our app `event` (`{"errors": ...}`, read by its
+    // library), the good rules still apply; fixed rules clear the errors.
+    let with_a_bad_rule = json!({"groups": [{"name": "agent_alerts", "rules": [
+        {"alert": "AgentDown", "expr": "up < 1", "for": "5m"},
+        {"alert": "AgentBroken", "expr": "rate(up[5m]"},
+    ]}]});
+    set_data_file(
+        &sim,
+        id,
+        "agent",
+        json!({"alert_rules": with_a_bad_rule.to_string()}),
+    );
+    let event = parsed(&local_app(&sim, id)["event"]);
+    let errors = event["errors"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{event}"));
+    assert!(
+        errors.starts_with("alert rule refused: ") && errors.contains("rate(up[5m]"),
+        "{errors}"
+    );
+    assert_eq!(event.as_object().map(|o| o.len()), Some(1), "{event}");
+    let kept = only_rule_file(&checked(&sim), &stem);
+    let kept: Value = prometheus_charm::yaml::from_str(&sim.rule_files()[&kept]).unwrap();
+    assert_eq!(kept["groups"][0]["rules"].as_array().map(Vec::len), Some(1));
 
     // Change the rules: the file follows.
     let new_rules = json!({"groups": [{"name": "agent_alerts", "rules": [
@@ -977,6 +1038,7 @@ fn receive_remote_write_enables_the_receiver_and_publishes_each_units_url() {
     let rules = &rules["groups"][0]["rules"];
     assert_eq!(rules[0]["alert"], "AgentSlow");
     assert_eq!(rules[1]["record"], "job:agent_errors:rate5m");
+    assert_eq!(parsed(&local_app(&sim, id)["event"]), json!({}));
 
     // Depart: the last unit leaving takes the rules; the receiver stays while related.
     sim.ok(&["remove-unit", "agent/0"]);
