@@ -20,6 +20,10 @@ use crate::model::{write_atomic, Model, ModelDir, ModelError, CLUSTER_DOMAIN};
 const HOST_HOSTS: &str = "/etc/hosts";
 const HOST_RESOLV_CONF: &str = "/etc/resolv.conf";
 const UNSHARE: &str = "/usr/bin/unshare";
+/// Names another `unshare` (tests of the fallback point it at nothing).
+const UNSHARE_ENV: &str = "JUJU_SIM_UNSHARE";
+/// The probe's PATH, for `mount` (hooks get Juju's PATH, which has these too).
+const PROBE_PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
 const SHELL: &str = "/bin/sh";
 /// Mounts the files (`$1`, `$2`) over the real ones, then runs the handler (`$3`) in
 /// place of the shell, with the same argv[0], environment, cwd and standard streams.
@@ -98,7 +102,8 @@ pub fn write(model_dir: &ModelDir, model: &Model) -> Result<PodFiles, ModelError
 
 /// The command running `handler` with the pod files mounted.
 pub fn command(handler: &Path, files: &PodFiles) -> Command {
-    let mut command = Command::new(UNSHARE);
+    let unshare = std::env::var_os(UNSHARE_ENV).unwrap_or_else(|| UNSHARE.into());
+    let mut command = Command::new(unshare);
     command
         .args([
             "--mount",
@@ -122,6 +127,7 @@ pub fn available(files: &PodFiles) -> bool {
     *AVAILABLE.get_or_init(|| {
         command(Path::new("/bin/true"), files)
             .env_clear()
+            .env("PATH", PROBE_PATH)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

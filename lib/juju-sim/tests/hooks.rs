@@ -493,3 +493,36 @@ fn hooks_resolve_every_units_pod_name_as_in_a_pod() {
     );
     assert_eq!(std::fs::read_to_string("/etc/hosts").unwrap(), host_hosts);
 }
+
+/// Without a usable `unshare` (not root, say), hooks run directly, and the debug log says so
+/// once.
+#[test]
+fn without_unshare_hooks_run_directly_and_the_log_says_so_once() {
+    let f = Fixture::new();
+    let run = |args: &[&str]| {
+        let out = f
+            .sim()
+            .env("JUJU_SIM_UNSHARE", "/nonexistent/unshare")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    };
+    let charm = f.charm().display().to_string();
+    run(&[
+        "deploy",
+        &charm,
+        "--resource",
+        "demo-image=demo/image:1",
+        "-n",
+        "2",
+    ]);
+    run(&["update-status"]);
+    assert!(f.hooks_of("demo/1").contains(&"update-status".to_string()));
+    let log = f.debug_log();
+    let said = log
+        .lines()
+        .filter(|l| l.contains("cannot give hooks a pod's DNS"))
+        .count();
+    assert_eq!(said, 1, "{log}");
+}
