@@ -15,7 +15,7 @@ use super::alert_rules;
 use super::databag::{bag, publish};
 use super::grafana_source::unit_host;
 use super::metrics_endpoint::fallback_rule_file_name;
-use super::report::publish_remote_write_event;
+use super::report::{clear_remote_write_event, publish_remote_write_event};
 use super::validate::{parse_json, HttpUrl, Refused};
 use super::{remote_app_name, Contribution, LocalIdentity, RelationSnapshot};
 use crate::prometheus::config::RemoteWriteConfig;
@@ -71,6 +71,9 @@ pub fn contribute_receive(
             continue;
         }
         let Some(raw) = snapshot.remote_app_data.get("alert_rules") else {
+            // Rules withdrawn: errors about them no longer stand.
+            out.publish
+                .extend(clear_remote_write_event(local, snapshot));
             continue;
         };
         let app = remote_app_name(snapshot);
@@ -229,6 +232,20 @@ mod tests {
             .as_str()
             .unwrap()
             .starts_with("alert_rules refused: "));
+        // Rules withdrawn: the errors go, and a relation never told anything is left alone.
+        let mut withdrawn = sender(2, bad_rule);
+        withdrawn.remote_app_data.clear();
+        withdrawn.local_app_data = bag(&[("event", r#"{"errors":"x"}"#)]);
+        let mut quiet = sender(3, "");
+        quiet.remote_app_data.clear();
+        let p = plan(&RelationsInput {
+            local: local(true),
+            endpoints: [(RECEIVE_REMOTE_WRITE.to_string(), vec![withdrawn, quiet])].into(),
+        });
+        let app: Vec<_> = p.publish.iter().filter(|x| x.app).collect();
+        assert_eq!(app.len(), 1, "{app:?}");
+        assert_eq!(app[0].relation.id, 2);
+        assert_eq!(app[0].data["event"], "{}");
         // A follower writes no app bag.
         let p = plan(&RelationsInput {
             local: local(false),

@@ -66,6 +66,19 @@ pub fn remote_write_event_json(rule_errors: &[String]) -> String {
     serde_json::to_string(&event).unwrap_or_default()
 }
 
+/// `{}` in place of a report that no longer stands (the sender withdrew its rules), on a
+/// relation that has one; nothing on a relation never told anything.
+pub fn clear_remote_write_event(
+    local: &LocalIdentity,
+    snapshot: &RelationSnapshot,
+) -> Option<Publish> {
+    snapshot
+        .local_app_data
+        .contains_key(EVENT)
+        .then(|| publish_remote_write_event(local, snapshot, &[]))
+        .flatten()
+}
+
 /// Leader only, like [`publish_event`].
 pub fn publish_remote_write_event(
     local: &LocalIdentity,
