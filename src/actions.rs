@@ -6,7 +6,8 @@
 //! - `show-config`: the rendered prometheus.yml and rule files.
 //! - `validate-configuration`: `promtool check config` on them, where the action runs (in the
 //!   workload pod on Kubernetes, so the promtool that ships with the running Prometheus).
-//! - `reload`: `POST /-/reload` on every unit, then what each one serves.
+//! - `reload`: `POST /-/reload` on every unit, each at its pod's DNS name, then what each
+//!   one serves.
 //!
 //! Results go through [`publish`]: a value too big for one `action-set` argument is set in
 //! parts (see [`results`]), and an error from a hook tool still ends in an `action-fail`
@@ -20,20 +21,16 @@ use juju::{Hook, HookContext, HookTools, ToolError};
 use thiserror::Error;
 
 use crate::charm::{self, Observed, Plan, PEERS};
-use crate::config::ConfigError;
+use crate::config::{CharmConfig, ConfigError};
 use crate::error::CharmError;
 use crate::pod_spec::ConfigFiles;
-use crate::prometheus::api::{PrometheusApi, Target};
+use crate::prometheus::api::{ApiError, PrometheusApi, Target};
 use crate::prometheus::render::{Rendered, CONFIG_FILE};
 use crate::prometheus::served;
 
 pub const SHOW_CONFIG: &str = "show-config";
 pub const VALIDATE_CONFIGURATION: &str = "validate-configuration";
 pub const RELOAD: &str = "reload";
-
-/// The peer endpoint: every other unit of the application is in it.
-/// Juju's own key for a unit's address in every unit databag.
-const PRIVATE_ADDRESS: &str = "private-address";
 
 /// Runs the action `name`. An error that stops it (a hook tool failing) is also reported
 /// through `action-fail`, whose message is what the operator reads; it is still returned,
@@ -388,24 +385,27 @@ pub fn unit_key(unit: &str) -> String {
     unit.replace('/', "-")
 }
 
-/// Every unit to reload, ours first, with its Prometheus when its address is known: ours
-/// from network-get, the peers' from their `private-address`.
-pub fn reload_targets(observed: &Observed, plan: &Plan) -> Vec<(String, Option<Target>)> {
-    let mut units = vec![(observed.unit.clone(), plan.target.clone())];
-    let port = plan.target.as_ref().map(|t| t.port);
-    let mut peers: BTreeMap<String, Option<Target>> = BTreeMap::new();
-    for snapshot in observed.relations.get(PEERS).into_iter().flatten() {
-        for (unit, data) in &snapshot.remote_units {
-            let target = match (data.get(PRIVATE_ADDRESS), port) {
-                (Some(address), Some(port)) if !address.is_empty() => {
-                    Some(Target::new(address.clone(), port))
-                }
-                _ => None,
-            };
-            peers.insert(unit.clone(), target);
-        }
-    }
-    units.extend(peers);
+/// Every unit to reload, ours first, each at its pod's stable DNS name
+/// (`<app>-<n>.<app>-endpoints.<model>.svc.<cluster domain>`) and the `port` option. Not at
+/// a `private-address`: on Kubernetes that is the application's Service, which hands each
+/// request to any one of the pods.
+pub fn reload_targets(observed: &Observed, port: u16) -> Vec<(String, Target)> {
+    let at = |unit: &str| {
+        Target::new(
+            charm::unit_fqdn(unit, &observed.model, &observed.cluster_domain),
+            port,
+        )
+    };
+    let mut units = vec![(observed.unit.clone(), at(&observed.unit))];
+    let peers: std::collections::BTreeSet<&String> = observed
+        .relations
+        .get(PEERS)
+        .into_iter()
+        .flatten()
+        .flat_map(|snapshot| snapshot.remote_units.keys())
+        .filter(|unit| **unit != observed.unit)
+        .collect();
+    units.extend(peers.into_iter().map(|unit| (unit.clone(), at(unit))));
     units
 }
 
@@ -413,8 +413,8 @@ pub fn reload_targets(observed: &Observed, plan: &Plan) -> Vec<(String, Option<T
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReloadOutcome {
     pub unit: String,
-    pub target: Option<Target>,
-    pub result: Result<Served, String>,
+    pub target: Target,
+    pub result: Result<Served, Failure>,
 }
 
 /// What a unit served after its reload.
@@ -425,15 +425,39 @@ pub struct Served {
     pub difference: Option<String>,
 }
 
+/// Why a unit could not be reloaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// Nothing answered at the unit's address (refused, unresolvable, no answer in time):
+    /// its Prometheus is down, as far as anyone can tell.
+    pub down: bool,
+    pub reason: String,
+}
+
+impl Failure {
+    fn from_api(error: &ApiError, context: &str) -> Failure {
+        let down = matches!(
+            error,
+            ApiError::Unreachable { .. } | ApiError::Timeout { .. }
+        );
+        let reason = match (down, context.is_empty()) {
+            (true, _) => format!("Prometheus is down: {}", error.reason()),
+            (false, true) => error.reason(),
+            (false, false) => format!("{context}{}", error.reason()),
+        };
+        Failure { down, reason }
+    }
+}
+
 fn reload_one<A: PrometheusApi + ?Sized>(
     api: &A,
     target: &Target,
     rendered: &Rendered,
-) -> Result<Served, String> {
-    api.reload(target).map_err(|e| e.reason())?;
+) -> Result<Served, Failure> {
+    api.reload(target).map_err(|e| Failure::from_api(&e, ""))?;
     let yaml = api
         .served_config(target)
-        .map_err(|e| format!("reloaded, but then {}", e.reason()))?;
+        .map_err(|e| Failure::from_api(&e, "reloaded, but then "))?;
     let difference = match served::difference(&rendered.config, &yaml) {
         Ok(d) => d.map(|d| d.to_string()),
         Err(e) => Some(e.to_string()),
@@ -451,11 +475,10 @@ pub fn reload_results(outcomes: &[ReloadOutcome]) -> (BTreeMap<String, String>, 
         let mut put = |k: &str, v: String| {
             results.insert(format!("{key}.{k}"), v);
         };
-        if let Some(target) = &outcome.target {
-            put("address", target.to_string());
-        }
+        put("address", outcome.target.to_string());
         match &outcome.result {
             Ok(served) => {
+                put("up", "true".into());
                 put("reloaded", "true".into());
                 put("config-current", served.difference.is_none().to_string());
                 if let Some(d) = &served.difference {
@@ -463,13 +486,14 @@ pub fn reload_results(outcomes: &[ReloadOutcome]) -> (BTreeMap<String, String>, 
                 }
                 put("served-config", served.yaml.clone());
             }
-            Err(error) => {
+            Err(failure) => {
+                put("up", (!failure.down).to_string());
                 put("reloaded", "false".into());
-                put("error", error.clone());
-                match &outcome.target {
-                    Some(target) => failed.push(format!("{} at {target}: {error}", outcome.unit)),
-                    None => failed.push(format!("{}: {error}", outcome.unit)),
-                }
+                put("error", failure.reason.clone());
+                failed.push(format!(
+                    "{} at {}: {}",
+                    outcome.unit, outcome.target, failure.reason
+                ));
             }
         }
     }
@@ -490,21 +514,22 @@ fn reload<T: HookTools + ?Sized, A: PrometheusApi + ?Sized>(
     name: &str,
     api: &A,
 ) -> Result<(), CharmError> {
-    let Some((observed, plan, rendered, _)) = rendered(tools, ctx, name)? else {
+    let Some((observed, _, rendered, _)) = rendered(tools, ctx, name)? else {
         return Ok(());
     };
-    let outcomes: Vec<ReloadOutcome> = reload_targets(&observed, &plan)
+    let port = match CharmConfig::parse(&observed.config) {
+        Ok(config) => config.port,
+        Err(errors) => {
+            tools.action_fail(&config_failure(&errors))?;
+            return Ok(());
+        }
+    };
+    let outcomes: Vec<ReloadOutcome> = reload_targets(&observed, port)
         .into_iter()
-        .map(|(unit, target)| {
-            let result = match &target {
-                Some(t) => reload_one(api, t, &rendered),
-                None => Err("Juju gives no address for it".to_string()),
-            };
-            ReloadOutcome {
-                unit,
-                target,
-                result,
-            }
+        .map(|(unit, target)| ReloadOutcome {
+            result: reload_one(api, &target, &rendered),
+            unit,
+            target,
         })
         .collect();
     let (results, failure) = reload_results(&outcomes);
@@ -710,16 +735,26 @@ mod tests {
     }
 
     fn with_peers(tools: &FakeTools) {
+        // Juju's private-address on Kubernetes is the Service: no way to reach one pod.
+        let service = [("private-address", "10.152.183.7")];
         tools.model().relations.insert(
             RelationId::new(PEERS, 0),
             FakeRelation::new("prometheus")
-                .unit("prometheus/1", &[(PRIVATE_ADDRESS, "10.1.36.81")])
-                .unit("prometheus/2", &[(PRIVATE_ADDRESS, "10.1.36.82")]),
+                .unit("prometheus/1", &service)
+                .unit("prometheus/2", &service),
         );
     }
 
+    /// Unit `n`'s pod by its stable DNS name.
+    fn pod(n: u32, port: u16) -> Target {
+        Target::new(
+            format!("prometheus-{n}.prometheus-endpoints.cos.svc.cluster.local"),
+            port,
+        )
+    }
+
     #[test]
-    fn reload_reaches_every_unit_and_reports_what_each_serves() {
+    fn reload_reaches_every_unit_at_its_pod_and_reports_what_each_serves() {
         let tools = unit("prometheus/0", true);
         with_peers(&tools);
         // What this unit renders: the leader's show-config.
@@ -727,71 +762,85 @@ mod tests {
         let current = tools.model().action_results["prometheus-yml"].clone();
         tools.model().action_results.clear();
         let api = FakePrometheus::new(|| Ok(current.clone()))
-            .with(Target::new("10.1.36.80", 9090), FakeServer::up())
-            .with(Target::new("10.1.36.81", 9090), FakeServer::up())
-            .with(Target::new("10.1.36.82", 9090), FakeServer::up());
+            .with(pod(0, 9090), FakeServer::up())
+            .with(pod(1, 9090), FakeServer::up())
+            .with(pod(2, 9090), FakeServer::up());
         act(&tools, "prometheus/0", RELOAD, &api).unwrap();
         let m = tools.model();
         assert_eq!(m.action_failure, None);
-        for (n, address) in [(0, "10.1.36.80"), (1, "10.1.36.81"), (2, "10.1.36.82")] {
+        for n in 0..3 {
             let key = |k: &str| format!("units.prometheus-{n}.{k}");
-            assert_eq!(m.action_results[&key("address")], format!("{address}:9090"));
+            assert_eq!(m.action_results[&key("address")], pod(n, 9090).to_string());
+            assert_eq!(m.action_results[&key("up")], "true");
             assert_eq!(m.action_results[&key("reloaded")], "true");
             assert_eq!(m.action_results[&key("config-current")], "true");
             assert_eq!(m.action_results[&key("served-config")], current);
         }
-        assert_eq!(
-            api.calls(),
-            vec![
-                "reload 10.1.36.80:9090",
-                "served_config 10.1.36.80:9090",
-                "reload 10.1.36.81:9090",
-                "served_config 10.1.36.81:9090",
-                "reload 10.1.36.82:9090",
-                "served_config 10.1.36.82:9090",
-            ]
-        );
+        let calls: Vec<String> = (0..3)
+            .flat_map(|n| {
+                let at = pod(n, 9090);
+                [format!("reload {at}"), format!("served_config {at}")]
+            })
+            .collect();
+        assert_eq!(api.calls(), calls);
     }
 
     #[test]
-    fn reload_fails_naming_the_units_it_could_not_reach() {
+    fn reload_reports_a_unit_whose_prometheus_is_down_and_fails_naming_it() {
         let tools = unit("prometheus/1", false);
         tools.model().relations.insert(
             RelationId::new(PEERS, 0),
             FakeRelation::new("prometheus")
-                .unit("prometheus/0", &[(PRIVATE_ADDRESS, "10.1.36.79")])
+                .unit("prometheus/0", &[])
                 .unit("prometheus/2", &[]),
         );
         tools.model().config.insert("port".into(), json!(9091));
         let old = "global:\n  scrape_interval: 5m\n  scrape_timeout: 10s\n  \
                    evaluation_interval: 1m\n  external_labels:\n    replica: prometheus-1\n"
             .to_string();
+        // prometheus/0's pod answers nothing; prometheus/2's refuses to reload.
         let api = FakePrometheus::new(|| Ok(old.clone()))
-            .with(Target::new("10.1.36.80", 9091), FakeServer::up());
+            .with(pod(1, 9091), FakeServer::up())
+            .with(pod(2, 9091), FakeServer::up());
         act(&tools, "prometheus/1", RELOAD, &api).unwrap();
-        let m = tools.model();
-        let r = &m.action_results;
+        let r = tools.model().action_results.clone();
+        assert_eq!(r["units.prometheus-1.up"], "true");
         assert_eq!(r["units.prometheus-1.reloaded"], "true");
         assert_eq!(r["units.prometheus-1.config-current"], "false");
         assert_eq!(
             r["units.prometheus-1.difference"],
             "global.scrape_interval: rendered 1m, served 5m"
         );
-        assert_eq!(r["units.prometheus-0.address"], "10.1.36.79:9091");
+        let zero = pod(0, 9091).to_string();
+        assert_eq!(r["units.prometheus-0.address"], zero);
+        assert_eq!(r["units.prometheus-0.up"], "false");
         assert_eq!(r["units.prometheus-0.reloaded"], "false");
         assert_eq!(
             r["units.prometheus-0.error"],
-            "Connection refused (os error 111)"
+            "Prometheus is down: Connection refused (os error 111)"
         );
-        assert!(!r.contains_key("units.prometheus-2.address"));
+        assert!(!r.contains_key("units.prometheus-0.served-config"));
+        assert_eq!(r["units.prometheus-2.up"], "true");
         assert_eq!(
-            m.action_failure.as_deref(),
+            tools.model().action_failure.as_deref(),
             Some(
-                "reload failed on 2 of 3 unit(s): \
-                 prometheus/0 at 10.1.36.79:9091: Connection refused (os error 111); \
-                 prometheus/2: Juju gives no address for it"
+                format!(
+                    "reload failed on 1 of 3 unit(s): prometheus/0 at {zero}: \
+                     Prometheus is down: Connection refused (os error 111)"
+                )
+                .as_str()
             )
         );
+
+        // A Prometheus that answers but refuses the configuration is up, not reloaded.
+        let refusing = FakePrometheus::new(|| Err("bad rule file".to_string()))
+            .with(pod(0, 9090), FakeServer::up());
+        let tools = unit("prometheus/0", true);
+        act(&tools, "prometheus/0", RELOAD, &refusing).unwrap();
+        let r = tools.model().action_results.clone();
+        assert_eq!(r["units.prometheus-0.up"], "true");
+        assert_eq!(r["units.prometheus-0.reloaded"], "false");
+        assert_eq!(r["units.prometheus-0.error"], "bad rule file");
     }
 
     #[test]
@@ -952,8 +1001,7 @@ mod tests {
             "global:\n  scrape_interval: 1m\n# {}\n",
             "x".repeat(200_000)
         );
-        let api = FakePrometheus::new(|| Ok(served.clone()))
-            .with(Target::new("10.1.36.80", 9090), FakeServer::up());
+        let api = FakePrometheus::new(|| Ok(served.clone())).with(pod(0, 9090), FakeServer::up());
         act(&tools, "prometheus/0", RELOAD, &api).unwrap();
         let m = tools.model();
         assert_eq!(m.action_failure, None);

@@ -311,6 +311,12 @@ pub fn unit_fqdn(unit: &str, model: &str, domain: &str) -> String {
     format!("{app}-{number}.{app}-endpoints.{model}.svc.{domain}")
 }
 
+/// `prometheus.<model>.svc.<domain>`: the application's Kubernetes Service, which Juju
+/// names after the application in the model's namespace.
+pub fn app_fqdn(app: &str, model: &str, domain: &str) -> String {
+    format!("{app}.{model}.svc.{domain}")
+}
+
 /// The cluster's DNS domain from a pod's resolv.conf: Kubernetes puts
 /// `<namespace>.svc.<domain> svc.<domain> <domain>` in every pod's search list, and the
 /// operator pod running the hooks lives in the model's namespace like the workload.
@@ -354,6 +360,7 @@ pub fn plan(observed: &Observed) -> Result<Plan, CharmError> {
                 leader: observed.leader,
                 unit_address: observed.address.clone().unwrap_or_default(),
                 unit_fqdn: unit_fqdn(&observed.unit, &observed.model, &observed.cluster_domain),
+                app_fqdn: app_fqdn(&observed.app, &observed.model, &observed.cluster_domain),
                 port: config.port,
                 scrape_interval: config.scrape_interval.to_string(),
             },
@@ -697,6 +704,7 @@ mod tests {
                 "alertmanager-podspec",
                 "grafana-datasource",
                 "grafana-source",
+                "grafana-source-provider",
                 "metrics-endpoint",
                 "monitoring",
                 "prometheus-api",
@@ -725,6 +733,10 @@ mod tests {
 
     #[test]
     fn unit_fqdns_follow_juju_naming() {
+        assert_eq!(
+            app_fqdn("prometheus", "cos", "cluster.local"),
+            "prometheus.cos.svc.cluster.local"
+        );
         assert_eq!(
             unit_fqdn("prometheus/1", "cos", "cluster.local"),
             "prometheus-1.prometheus-endpoints.cos.svc.cluster.local"

@@ -1,8 +1,17 @@
-//! `grafana-source` (interface `grafana_datasource`): we publish what every generation of
-//! grafana-k8s reads — app `grafana_source_data` (mid-2021 and current library), unit
-//! `grafana_source_host` (both libraries; scheme-less `host:port`, which both prefix with
-//! `http://`), and the pod-spec era unit keys `port`, `source-type`, `source-name` (Grafana
-//! pairs them with Juju's own `private-address`).
+//! Grafana data source, for every generation of grafana-k8s.
+//!
+//! - [`Generation::Library`]: `grafana-source` (interface `grafana_datasource`, today's
+//!   Grafana requires it) and `grafana-source-provider` (the same interface for the
+//!   grafana-k8s of July to September 2021, which *provides* it). Their libraries read app
+//!   `grafana_source_data`, app `grafana_source_app_host` (grafana_source v1: one data
+//!   source for the application, at our Service) and unit `grafana_source_host` (one data
+//!   source per unit; scheme-less `host:port`, which every library prefixes with `http://`).
+//! - [`Generation::PodSpec`]: `grafana-datasource` (interface `grafana-datasource`, the 2020
+//!   pod-spec Grafana): unit `port`, `source-type`, `source-name`, paired with Juju's own
+//!   `private-address`. That Grafana never reads an application bag and logs a warning
+//!   whenever ours changes, so we publish none there.
+//!
+//! Every unit bag carries the keys of both, harmless to the generation that ignores them.
 
 use std::collections::BTreeMap;
 
@@ -10,6 +19,15 @@ use serde::Serialize;
 
 use super::databag::{bag, publish};
 use super::{Contribution, LocalIdentity, RelationSnapshot};
+
+/// Which generation of Grafana the relations given to [`contribute`] lead to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Generation {
+    /// The `grafana_source` library (2021 on): app and unit keys.
+    Library,
+    /// The 2020 pod-spec Grafana: unit keys only.
+    PodSpec,
+}
 
 #[derive(Serialize)]
 struct SourceData<'a> {
@@ -31,7 +49,18 @@ pub fn unit_host(local: &LocalIdentity) -> &str {
     }
 }
 
-pub fn contribute(local: &LocalIdentity, relations: &[RelationSnapshot], out: &mut Contribution) {
+/// `grafana_source_app_host`: our Service as grafana_source v1 builds it,
+/// `http://<app>.<model>.svc.<cluster domain>:<port>`.
+pub fn app_host(local: &LocalIdentity) -> String {
+    format!("http://{}:{}", local.app_fqdn, local.port)
+}
+
+pub fn contribute(
+    local: &LocalIdentity,
+    relations: &[RelationSnapshot],
+    generation: Generation,
+    out: &mut Contribution,
+) {
     let mut extra_fields = BTreeMap::new();
     if !local.scrape_interval.is_empty() {
         extra_fields.insert("timeInterval", local.scrape_interval.as_str());
@@ -46,8 +75,11 @@ pub fn contribute(local: &LocalIdentity, relations: &[RelationSnapshot], out: &m
     };
     let source_data = serde_json::to_string(&data).unwrap_or_default();
     for snapshot in relations {
-        if local.leader {
-            let app_bag = bag([("grafana_source_data", source_data.clone())]);
+        if local.leader && generation == Generation::Library {
+            let app_bag = bag([
+                ("grafana_source_data", source_data.clone()),
+                ("grafana_source_app_host", app_host(local)),
+            ]);
             out.publish.extend(publish(snapshot, true, app_bag));
         }
         let unit_bag = bag([
@@ -66,7 +98,9 @@ pub fn contribute(local: &LocalIdentity, relations: &[RelationSnapshot], out: &m
 #[cfg(test)]
 mod tests {
     use crate::relations::test_support::*;
-    use crate::relations::{plan, RelationsInput, GRAFANA_SOURCE};
+    use crate::relations::{
+        plan, RelationsInput, GRAFANA_DATASOURCE, GRAFANA_SOURCE, GRAFANA_SOURCE_PROVIDER,
+    };
 
     #[test]
     fn publishes_for_every_generation() {
@@ -83,6 +117,11 @@ mod tests {
             serde_json::json!({"model": "cos", "model_uuid": "1e2a3b4c-0000-4000-8000-000000000001",
                 "application": "prometheus", "type": "prometheus",
                 "extra_fields": {"timeInterval": "1m"}, "secure_extra_fields": null})
+        );
+        // grafana_source v1: one data source for the application, at our Service.
+        assert_eq!(
+            app.data["grafana_source_app_host"],
+            "http://prometheus.cos.svc.cluster.local:9090"
         );
         let unit = p.publish.iter().find(|x| !x.app).unwrap();
         assert_eq!(
@@ -108,5 +147,58 @@ mod tests {
             endpoints: [(GRAFANA_SOURCE.to_string(), vec![settled])].into(),
         });
         assert_eq!(p.publish, vec![]);
+    }
+
+    /// The grafana-k8s of mid-2021 provides `grafana_datasource`: on our requiring endpoint
+    /// it gets exactly what today's Grafana gets.
+    #[test]
+    fn the_2021_grafana_gets_what_todays_gets() {
+        let today = relation(GRAFANA_SOURCE, 3, "grafana");
+        let mid_2021 = relation(GRAFANA_SOURCE_PROVIDER, 4, "grafana-2021");
+        let p = plan(&RelationsInput {
+            local: local(true),
+            endpoints: [
+                (GRAFANA_SOURCE.to_string(), vec![today]),
+                (GRAFANA_SOURCE_PROVIDER.to_string(), vec![mid_2021]),
+            ]
+            .into(),
+        });
+        assert_eq!(p.publish.len(), 4);
+        for app in [true, false] {
+            let of = |id: u32| {
+                p.publish
+                    .iter()
+                    .find(|x| x.app == app && x.relation.id == id)
+                    .unwrap()
+                    .data
+                    .clone()
+            };
+            assert_eq!(of(3), of(4), "app bag: {app}");
+        }
+    }
+
+    /// The 2020 pod-spec Grafana reads only unit data, and warns whenever our app bag
+    /// changes: the leader publishes no app bag there, whatever the options.
+    #[test]
+    fn the_2020_grafana_gets_no_application_bag() {
+        let r = relation(GRAFANA_DATASOURCE, 5, "grafana-old");
+        let p = plan(&RelationsInput {
+            local: local(true),
+            endpoints: [(GRAFANA_DATASOURCE.to_string(), vec![r])].into(),
+        });
+        assert_eq!(p.publish.len(), 1, "{:?}", p.publish);
+        assert!(!p.publish[0].app);
+        assert_eq!(
+            p.publish[0].data,
+            bag(&[
+                (
+                    "grafana_source_host",
+                    "prometheus-0.prometheus-endpoints.cos.svc.cluster.local:9090"
+                ),
+                ("port", "9090"),
+                ("source-type", "prometheus"),
+                ("source-name", "prometheus"),
+            ])
+        );
     }
 }

@@ -183,6 +183,10 @@ fn contribute_relation(
                     "scrape_metadata refused, skipping this application's scrape jobs and alert rules: {e}"
                 );
                 out.warn(snapshot, &app, message.clone());
+                // The rules go with the jobs: `event` must not call them valid.
+                if data.contains_key("alert_rules") {
+                    report.rule_errors.push(message.clone());
+                }
                 report.job_errors.push(message);
                 return report;
             }
@@ -1008,6 +1012,43 @@ mod tests {
         assert!(p
             .rule_files
             .contains_key("juju_metrics-endpoint_4_zinc.rules"));
+    }
+
+    /// A refused `scrape_metadata` takes the application's jobs and its alert rules: the
+    /// `event` says both, and never that the rules are valid.
+    #[test]
+    fn refused_metadata_reports_the_rules_lost_with_the_jobs() {
+        let mut spoof = zinc_relation(1, 1);
+        spoof
+            .remote_app_data
+            .insert("scrape_metadata".into(), r#"{"model": 7}"#.into());
+        let mut jobs_only = zinc_relation(2, 1);
+        jobs_only
+            .remote_app_data
+            .insert("scrape_metadata".into(), r#"{"model": 7}"#.into());
+        jobs_only.remote_app_data.remove("alert_rules");
+        let p = run(vec![spoof, jobs_only]);
+        assert_eq!(p.scrape_configs, vec![]);
+        assert!(p.rule_files.is_empty(), "{:?}", p.rule_files.keys());
+        let event = |id: u32| -> serde_json::Value {
+            let publish = p.publish.iter().find(|x| x.relation.id == id).unwrap();
+            serde_json::from_str(&publish.data["event"]).unwrap()
+        };
+        let lost = event(1);
+        assert_eq!(lost["valid"], false, "{lost}");
+        let errors = lost["errors"].as_str().unwrap();
+        assert!(
+            errors.starts_with(
+                "scrape_metadata refused, skipping this application's scrape jobs and alert rules"
+            ),
+            "{errors}"
+        );
+        assert_eq!(lost["scrape_job_errors"], lost["errors"]);
+        // No rules sent, none lost: only the jobs are reported.
+        let jobs = event(2);
+        assert_eq!(jobs["valid"], true, "{jobs}");
+        assert_eq!(jobs["errors"], "");
+        assert!(jobs["scrape_job_errors"].is_string(), "{jobs}");
     }
 
     #[test]

@@ -58,6 +58,8 @@ pub struct LocalIdentity {
     pub unit_address: String,
     /// Our unit's stable in-cluster name: `<app>-<n>.<app>-endpoints.<model>.svc.cluster.local`.
     pub unit_fqdn: String,
+    /// Our application's Service in the cluster: `<app>.<model>.svc.cluster.local`.
+    pub app_fqdn: String,
     /// The port Prometheus listens on.
     pub port: u16,
     /// The scrape interval in effect, for the Grafana data source's `timeInterval`.
@@ -121,6 +123,9 @@ pub const ALERTMANAGER_PODSPEC: &str = "alertmanager-podspec";
 pub const ALERTING_CONFIG: &str = "alerting-config";
 /// Canonical pod-spec Grafana (interface `grafana-datasource`, Grafana provides).
 pub const GRAFANA_DATASOURCE: &str = "grafana-datasource";
+/// grafana-k8s of July to September 2021 (interface `grafana_datasource`, Grafana provides):
+/// it reads what today's Grafana reads on [`GRAFANA_SOURCE`].
+pub const GRAFANA_SOURCE_PROVIDER: &str = "grafana-source-provider";
 /// charmed-lma Grafana (interface `prometheus-http-api`): it reads no relation data.
 pub const PROMETHEUS_API: &str = "prometheus-api";
 
@@ -188,7 +193,18 @@ pub fn plan(input: &RelationsInput) -> RelationsPlan {
         &of(&[ALERTMANAGER, ALERTMANAGER_PODSPEC, ALERTING_CONFIG]),
         &mut out,
     );
-    grafana_source::contribute(local, &of(&[GRAFANA_SOURCE, GRAFANA_DATASOURCE]), &mut out);
+    grafana_source::contribute(
+        local,
+        &of(&[GRAFANA_SOURCE, GRAFANA_SOURCE_PROVIDER]),
+        grafana_source::Generation::Library,
+        &mut out,
+    );
+    grafana_source::contribute(
+        local,
+        relations(GRAFANA_DATASOURCE),
+        grafana_source::Generation::PodSpec,
+        &mut out,
+    );
     self_metrics::contribute(local, relations(SELF_METRICS_ENDPOINT), &mut out);
     remote_write::contribute_send(relations(SEND_REMOTE_WRITE), &mut out);
     remote_write::contribute_receive(local, relations(RECEIVE_REMOTE_WRITE), &mut out);

@@ -4,7 +4,8 @@
 //!   option, if that exists).
 //! - `receive-remote-write` (we provide): the receiver is switched on while any relation
 //!   exists, each of our units publishes its `/api/v1/write` URL, and the senders'
-//!   app `alert_rules` become rule files, scoped by the `juju_*` labels each rule carries.
+//!   app `alert_rules` become rule files, scoped by the `juju_*` labels each rule carries;
+//!   the leader tells each sender which rules it refused in our app `event` (see `report`).
 
 use std::collections::BTreeSet;
 
@@ -14,6 +15,7 @@ use super::alert_rules;
 use super::databag::{bag, publish};
 use super::grafana_source::unit_host;
 use super::metrics_endpoint::fallback_rule_file_name;
+use super::report::{clear_remote_write_event, publish_remote_write_event};
 use super::validate::{parse_json, HttpUrl, Refused};
 use super::{remote_app_name, Contribution, LocalIdentity, RelationSnapshot};
 use crate::prometheus::config::RemoteWriteConfig;
@@ -69,21 +71,33 @@ pub fn contribute_receive(
             continue;
         }
         let Some(raw) = snapshot.remote_app_data.get("alert_rules") else {
+            // Rules withdrawn: errors about them no longer stand.
+            out.publish
+                .extend(clear_remote_write_event(local, snapshot));
             continue;
         };
         let app = remote_app_name(snapshot);
+        let mut errors = Vec::new();
         match alert_rules::process(raw, None) {
             Ok(processed) => {
-                for e in processed.errors {
-                    out.warn(snapshot, &app, format!("alert rule refused: {e}"));
-                }
+                errors.extend(
+                    processed
+                        .errors
+                        .into_iter()
+                        .map(|e| format!("alert rule refused: {e}")),
+                );
                 if let Some(file) = processed.file {
                     out.rule_files
                         .push((fallback_rule_file_name(snapshot, &app), file));
                 }
             }
-            Err(e) => out.warn(snapshot, &app, format!("alert_rules refused: {e}")),
+            Err(e) => errors.push(format!("alert_rules refused: {e}")),
         }
+        for message in &errors {
+            out.warn(snapshot, &app, message.clone());
+        }
+        out.publish
+            .extend(publish_remote_write_event(local, snapshot, &errors));
     }
 }
 
@@ -167,5 +181,76 @@ mod tests {
         agent.remote_units.clear();
         assert!(run(RECEIVE_REMOTE_WRITE, vec![agent]).rule_files.is_empty());
         assert!(!run(RECEIVE_REMOTE_WRITE, vec![]).remote_write_receiver);
+    }
+
+    /// prometheus_remote_write v1: the leader writes `event` = `{"errors": "..."}` in its
+    /// app bag when it refuses a sender's alert rules, `{}` when it refuses none; the
+    /// sender's library raises `alert_rule_status_changed` from it.
+    #[test]
+    fn senders_hear_which_rules_were_refused() {
+        let bad_rule = r#"{"groups": [{"name": "cos_f4d59020_agent_agent_alerts", "rules": [
+            {"alert": "AgentDown", "expr": "up{juju_application=\"agent\"} < 1", "for": "5m",
+             "labels": {"severity": "critical", "juju_model": "cos", "juju_application": "agent"}},
+            {"alert": "Broken", "expr": "rate(up[5m]", "labels": {"juju_model": "cos", "juju_application": "agent"}}
+        ]}]}"#;
+        let sender = |id: u32, rules: &str| {
+            let mut r = relation(RECEIVE_REMOTE_WRITE, id, "agent");
+            r.remote_units.insert("agent/0".into(), bag(&[]));
+            r.remote_app_data = bag(&[("alert_rules", rules)]);
+            r
+        };
+        let p = plan(&RelationsInput {
+            local: local(true),
+            endpoints: [(
+                RECEIVE_REMOTE_WRITE.to_string(),
+                vec![
+                    sender(1, ZINC_RULES),
+                    sender(2, bad_rule),
+                    sender(3, "{not json"),
+                ],
+            )]
+            .into(),
+        });
+        let event = |id: u32| -> serde_json::Value {
+            let publish = p
+                .publish
+                .iter()
+                .find(|x| x.app && x.relation.id == id)
+                .unwrap_or_else(|| panic!("no app bag on {id}: {:?}", p.publish));
+            serde_json::from_str(&publish.data["event"]).unwrap()
+        };
+        assert_eq!(event(1), serde_json::json!({}));
+        let errors = event(2)["errors"].as_str().unwrap().to_string();
+        assert!(errors.starts_with("alert rule refused: "), "{errors}");
+        assert!(errors.contains("rule #1: expr \"rate(up[5m]\""), "{errors}");
+        assert!(!errors.contains("AgentDown"), "{errors}");
+        assert_eq!(event(2).as_object().map(|o| o.len()), Some(1));
+        // The good rule of that sender is still applied.
+        let file = &p.rule_files["juju_receive-remote-write_2_agent.rules"];
+        assert_eq!(file.groups[0].rules.len(), 1);
+        assert!(event(3)["errors"]
+            .as_str()
+            .unwrap()
+            .starts_with("alert_rules refused: "));
+        // Rules withdrawn: the errors go, and a relation never told anything is left alone.
+        let mut withdrawn = sender(2, bad_rule);
+        withdrawn.remote_app_data.clear();
+        withdrawn.local_app_data = bag(&[("event", r#"{"errors":"x"}"#)]);
+        let mut quiet = sender(3, "");
+        quiet.remote_app_data.clear();
+        let p = plan(&RelationsInput {
+            local: local(true),
+            endpoints: [(RECEIVE_REMOTE_WRITE.to_string(), vec![withdrawn, quiet])].into(),
+        });
+        let app: Vec<_> = p.publish.iter().filter(|x| x.app).collect();
+        assert_eq!(app.len(), 1, "{app:?}");
+        assert_eq!(app[0].relation.id, 2);
+        assert_eq!(app[0].data["event"], "{}");
+        // A follower writes no app bag.
+        let p = plan(&RelationsInput {
+            local: local(false),
+            endpoints: [(RECEIVE_REMOTE_WRITE.to_string(), vec![sender(2, bad_rule)])].into(),
+        });
+        assert!(p.publish.iter().all(|x| !x.app));
     }
 }

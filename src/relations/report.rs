@@ -1,10 +1,18 @@
-//! The `event` key in our application bag on each metrics-endpoint relation: how the
-//! provider library learns that we refused some of its alert rules or scrape jobs.
+//! The `event` key in our application bag: how a peer's library learns that we refused some
+//! of what it sent.
+//! - metrics-endpoint (`prometheus_scrape`): `{"valid", "errors", "scrape_job_errors"}`
+//!   about its alert rules and scrape jobs.
+//! - receive-remote-write (`prometheus_remote_write` v1): `{"errors": "..."}` when we
+//!   refused alert rules, `{}` once we refuse none, as the Prometheus charm writes it; the
+//!   sender's library raises `alert_rule_status_changed` from it.
 
 use serde::Serialize;
 
 use super::databag::{bag, publish};
 use super::{LocalIdentity, Publish, RelationSnapshot};
+
+/// Our application bag's key for the report, on both interfaces.
+const EVENT: &str = "event";
 
 /// What went wrong with one relation's data.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -40,7 +48,51 @@ pub fn publish_event(
     if !local.leader {
         return None;
     }
-    publish(snapshot, true, bag([("event", event_json(report))]))
+    publish(snapshot, true, bag([(EVENT, event_json(report))]))
+}
+
+/// What `prometheus_remote_write` v1 reads: `errors` only while there are some (its
+/// provider drops the key once the rules validate).
+#[derive(Serialize)]
+struct RemoteWriteEvent {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<String>,
+}
+
+pub fn remote_write_event_json(rule_errors: &[String]) -> String {
+    let event = RemoteWriteEvent {
+        errors: (!rule_errors.is_empty()).then(|| rule_errors.join("; ")),
+    };
+    serde_json::to_string(&event).unwrap_or_default()
+}
+
+/// `{}` in place of a report that no longer stands (the sender withdrew its rules), on a
+/// relation that has one; nothing on a relation never told anything.
+pub fn clear_remote_write_event(
+    local: &LocalIdentity,
+    snapshot: &RelationSnapshot,
+) -> Option<Publish> {
+    snapshot
+        .local_app_data
+        .contains_key(EVENT)
+        .then(|| publish_remote_write_event(local, snapshot, &[]))
+        .flatten()
+}
+
+/// Leader only, like [`publish_event`].
+pub fn publish_remote_write_event(
+    local: &LocalIdentity,
+    snapshot: &RelationSnapshot,
+    rule_errors: &[String],
+) -> Option<Publish> {
+    if !local.leader {
+        return None;
+    }
+    publish(
+        snapshot,
+        true,
+        bag([(EVENT, remote_write_event_json(rule_errors))]),
+    )
 }
 
 #[cfg(test)]
@@ -61,6 +113,15 @@ mod tests {
         assert_eq!(
             event_json(&r),
             r#"{"valid":false,"errors":"a; b","scrape_job_errors":"c"}"#
+        );
+    }
+
+    #[test]
+    fn remote_write_event_matches_the_library() {
+        assert_eq!(remote_write_event_json(&[]), "{}");
+        assert_eq!(
+            remote_write_event_json(&["a".into(), "b".into()]),
+            r#"{"errors":"a; b"}"#
         );
     }
 

@@ -16,6 +16,7 @@ pub fn local(leader: bool) -> LocalIdentity {
         leader,
         unit_address: "10.1.36.80".into(),
         unit_fqdn: "prometheus-0.prometheus-endpoints.cos.svc.cluster.local".into(),
+        app_fqdn: "prometheus.cos.svc.cluster.local".into(),
         port: 9090,
         scrape_interval: "1m".into(),
     }

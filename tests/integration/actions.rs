@@ -155,16 +155,12 @@ fn every_action_fails_on_invalid_options_naming_them() {
     }
 }
 
+/// Nothing listens in a model that is not live: the action reaches each unit's pod by its
+/// DNS name (which resolves, to the model's loopback block) and finds its Prometheus down.
 #[test]
 fn reload_reports_every_unit_it_cannot_reach() {
     let sim = Sim::deployed(2);
-    let status = sim.status();
-    let address = |unit: &str| {
-        status["applications"]["prometheus"]["units"][unit]["address"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
+    let model = sim.status()["model"]["name"].as_str().unwrap().to_string();
     let report = sim.run_action("prometheus/1", "reload", &[]);
     assert_eq!(report["status"], "failed", "{report}");
     let message = report["message"].as_str().unwrap();
@@ -172,13 +168,17 @@ fn reload_reports_every_unit_it_cannot_reach() {
         message.starts_with("reload failed on 2 of 2 unit(s): "),
         "{message}"
     );
-    for unit in ["prometheus/0", "prometheus/1"] {
+    for (n, unit) in ["prometheus/0", "prometheus/1"].iter().enumerate() {
         let r = &results(&report)["units"][unit.replace('/', "-")];
-        let at = format!("{}:9090", address(unit));
+        let at = format!("prometheus-{n}.prometheus-endpoints.{model}.svc.cluster.local:9090");
         assert_eq!(r["address"], at.as_str(), "{report}");
+        assert_eq!(r["up"], "false");
         assert_eq!(r["reloaded"], "false");
         let error = r["error"].as_str().unwrap();
-        assert!(error.contains("refused"), "{error}");
+        assert!(
+            error.starts_with("Prometheus is down: ") && error.contains("refused"),
+            "{error}"
+        );
         assert!(message.contains(&format!("{unit} at {at}: ")), "{message}");
     }
 }

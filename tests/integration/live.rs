@@ -168,29 +168,73 @@ fn relations_and_option_changes_reach_the_running_process() {
     assert_eq!(sim.workload("prometheus/0")["restarts"], 0);
 }
 
+/// The reload action reaches each unit at its own pod's DNS name (juju-sim gives the hooks a
+/// pod's /etc/hosts and resolv.conf), and each answers for itself: its replica label is its
+/// own pod's name. A unit whose Prometheus is gone is reported down; the others are fine.
 #[test]
-fn reload_action_reaches_every_live_unit() {
-    let (sim, _) = live(2);
-    for unit in ["prometheus/0", "prometheus/1"] {
-        sim.wait_active(unit, START);
+fn reload_action_reaches_every_live_unit_at_its_pod_and_reports_one_that_is_down() {
+    let (sim, _) = live(3);
+    for n in 0..3 {
+        sim.wait_active(&format!("prometheus/{n}"), START);
     }
-    let report = sim.run_action("prometheus/1", "reload", &[]);
-    assert_eq!(report["status"], "completed", "{report}");
+    let model = sim.status()["model"]["name"].as_str().unwrap().to_string();
     let port = sim.workload("prometheus/0")["address"]
         .as_str()
         .and_then(|a| a.rsplit_once(':'))
         .map(|(_, p)| p.to_string())
         .unwrap();
-    for (n, ip) in [(0, "127.0.0.1"), (1, "127.0.0.2")] {
+    let pod =
+        |n: u32| format!("prometheus-{n}.prometheus-endpoints.{model}.svc.cluster.local:{port}");
+    let report = sim.run_action("prometheus/1", "reload", &[]);
+    assert_eq!(report["status"], "completed", "{report}");
+    for n in 0..3 {
         let r = &report["results"]["units"][format!("prometheus-{n}")];
-        assert_eq!(r["address"], format!("{ip}:{port}").as_str(), "{report}");
-        assert_eq!(r["reloaded"], "true");
+        assert_eq!(r["address"], pod(n).as_str(), "{report}");
+        assert_eq!(r["up"], "true", "{r}");
+        assert_eq!(r["reloaded"], "true", "{r}");
         assert_eq!(r["config-current"], "true", "{r}");
         let served = r["served-config"].as_str().unwrap();
         assert!(
-            served.contains(&format!("replica: prometheus-{n}")),
-            "{served}"
+            served.contains(&format!("replica: prometheus-{n}\n")),
+            "prometheus-{n} answered for another pod: {served}"
         );
+    }
+
+    // Stop prometheus/2's Prometheus behind juju-sim's back.
+    let pid = sim.workload_pid("prometheus/2").to_string();
+    let killed = Command::new("kill").args(["-KILL", &pid]).status().unwrap();
+    assert!(killed.success());
+    let address = sim.workload("prometheus/2")["address"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    sim.wait_for("prometheus/2 to stop answering", SETTLE, false, |_| {
+        match std::net::TcpStream::connect(&address) {
+            Ok(_) => Err(format!("{address} still accepts connections")),
+            Err(_) => Ok(()),
+        }
+    });
+    let report = sim.run_action("prometheus/0", "reload", &[]);
+    assert_eq!(report["status"], "failed", "{report}");
+    let down = &report["results"]["units"]["prometheus-2"];
+    assert_eq!(down["address"], pod(2).as_str(), "{report}");
+    assert_eq!(down["up"], "false", "{down}");
+    assert_eq!(down["reloaded"], "false", "{down}");
+    let error = down["error"].as_str().unwrap();
+    assert!(error.starts_with("Prometheus is down: "), "{error}");
+    assert_eq!(
+        report["message"],
+        format!(
+            "reload failed on 1 of 3 unit(s): prometheus/2 at {}: {error}",
+            pod(2)
+        )
+        .as_str()
+    );
+    for n in 0..2 {
+        let r = &report["results"]["units"][format!("prometheus-{n}")];
+        assert_eq!(r["up"], "true", "{r}");
+        assert_eq!(r["reloaded"], "true", "{r}");
+        assert_eq!(r["config-current"], "true", "{r}");
     }
     // The show-config and validate-configuration actions work on a live unit too.
     let report = sim.run_action("prometheus/0", "validate-configuration", &[]);

@@ -313,6 +313,40 @@ fn metrics_endpoint_current_library_relate_change_depart_break() {
     assert_eq!(sim.file_set(), file_set);
 }
 
+/// A `scrape_metadata` we refuse takes the application's jobs and its alert rules: the
+/// library's `event` says so for both (`valid` false), never that the rules are valid.
+#[test]
+fn refused_scrape_metadata_reports_the_lost_rules_as_well_as_the_jobs() {
+    let sim = Sim::deployed(1);
+    let id = relate_units(&sim, "zinc", "scrape-target", 1);
+    let before = parsed(&local_app(&sim, id)["event"]);
+    assert_eq!(before["valid"], true, "{before}");
+    // The library's shape, with a model name that is no Juju model name.
+    let metadata = json!({
+        "model": "cos\"}", "model_uuid": "f4d59020-c8e7-4053-8044-a2c1e5591c7f",
+        "application": "zinc", "unit": "zinc/0", "charm_name": "zinc-k8s"
+    });
+    set_data_file(
+        &sim,
+        id,
+        "zinc",
+        json!({"scrape_metadata": metadata.to_string()}),
+    );
+    let config = checked(&sim);
+    assert_eq!(job_names(&config), ["prometheus"]);
+    assert_eq!(config.get("rule_files"), None, "{config}");
+    let event = parsed(&local_app(&sim, id)["event"]);
+    assert_eq!(event["valid"], false, "{event}");
+    let errors = event["errors"].as_str().unwrap();
+    assert!(
+        errors.starts_with(
+            "scrape_metadata refused, skipping this application's scrape jobs and alert rules"
+        ),
+        "{errors}"
+    );
+    assert_eq!(event["scrape_job_errors"], event["errors"]);
+}
+
 #[test]
 fn metrics_endpoint_legacy_scrape_host_relate_change_depart_break() {
     let sim = Sim::deployed(1);
@@ -702,6 +736,9 @@ fn alertmanager_in_its_four_dialects_relate_change_depart_break() {
 fn grafana_source_publishes_for_every_generation() {
     let sim = Sim::deployed(2);
     let current = sim.relate(&["grafana", "prometheus"]);
+    // grafana-k8s of July to September 2021 *provides* grafana_datasource: it lands on our
+    // grafana-source-provider (see older_peers_relate_over_their_own_interface_names).
+    let mid_2021 = sim.relate(&["grafana-mid2021", "prometheus", "--profile", "grafana-2021"]);
     let legacy = sim.relate(&["grafana-old", "prometheus", "--profile", "grafana-legacy"]);
     let uuid = {
         // Our model's uuid, as the current library publishes it.
@@ -710,18 +747,7 @@ fn grafana_source_publishes_for_every_generation() {
     };
     assert_eq!(uuid.len(), 36, "{uuid}");
 
-    let expect = |id: u32, interval: &str| {
-        assert_eq!(
-            parsed(&local_app(&sim, id)["grafana_source_data"]),
-            json!({
-                "model": MODEL,
-                "model_uuid": uuid,
-                "application": "prometheus",
-                "type": "prometheus",
-                "extra_fields": {"timeInterval": interval},
-                "secure_extra_fields": null,
-            })
-        );
+    let units = |id: u32| {
         for n in 0..2 {
             let bag = local_unit(&sim, id, &format!("prometheus/{n}"));
             assert_eq!(
@@ -735,8 +761,36 @@ fn grafana_source_publishes_for_every_generation() {
             assert!(bag["private-address"].is_string(), "{bag}");
         }
     };
+    let expect = |id: u32, interval: &str| {
+        let app = local_app(&sim, id);
+        assert_eq!(
+            parsed(&app["grafana_source_data"]),
+            json!({
+                "model": MODEL,
+                "model_uuid": uuid,
+                "application": "prometheus",
+                "type": "prometheus",
+                "extra_fields": {"timeInterval": interval},
+                "secure_extra_fields": null,
+            })
+        );
+        // grafana_source v1: one data source for the application, at our Service.
+        assert_eq!(
+            app["grafana_source_app_host"],
+            format!("http://prometheus.{MODEL}.svc.cluster.local:9090").as_str()
+        );
+        units(id);
+    };
+    // The 2020 pod-spec Grafana never reads an application bag and warns whenever ours
+    // changes there: we publish none.
+    let no_app_bag = || {
+        let app = local_app(&sim, legacy);
+        assert!(app.as_object().is_none_or(|bag| bag.is_empty()), "{app}");
+        units(legacy);
+    };
     expect(current, "1m");
-    expect(legacy, "1m");
+    expect(mid_2021, "1m");
+    no_app_bag();
     let config = checked(&sim);
     sim.assert_not_blocked("prometheus/1");
     assert_eq!(
@@ -758,17 +812,20 @@ fn grafana_source_publishes_for_every_generation() {
     expect(current, "1m");
     sim.ok(&["config", "prometheus", "scrape-interval=30s"]);
     expect(current, "30s");
-    expect(legacy, "30s");
+    expect(mid_2021, "30s");
+    no_app_bag();
     checked(&sim);
 
-    // Depart and break: the other relation keeps its data, nothing blocks.
+    // Depart and break: the other relations keep their data, nothing blocks.
     sim.ok(&["add-unit", "grafana"]);
     sim.ok(&["remove-unit", "grafana/0"]);
     checked(&sim);
     sim.ok(&["remove-relation", &current.to_string()]);
     checked(&sim);
-    expect(legacy, "30s");
+    expect(mid_2021, "30s");
+    no_app_bag();
     sim.ok(&["remove-relation", "grafana-old", "prometheus"]);
+    sim.ok(&["remove-relation", &mid_2021.to_string()]);
     checked(&sim);
 }
 
@@ -931,6 +988,33 @@ fn receive_remote_write_enables_the_receiver_and_publishes_each_units_url() {
     assert_eq!(config["rule_files"], json!(["rules.yml"]));
     let file_set = sim.file_set();
     assert_eq!(sim.rule_groups()[0]["rules"][0]["alert"], "AgentDown");
+    // prometheus_remote_write v1: nothing refused, an empty `event`.
+    assert_eq!(parsed(&local_app(&sim, id)["event"]), json!({}));
+
+    // Rules we refuse: the sender is told in our app `event` (`{"errors": ...}`, read by its
+    // library), the good rules still apply; fixed rules clear the errors.
+    let with_a_bad_rule = json!({"groups": [{"name": "agent_alerts", "rules": [
+        {"alert": "AgentDown", "expr": "up < 1", "for": "5m"},
+        {"alert": "AgentBroken", "expr": "rate(up[5m]"},
+    ]}]});
+    set_data_file(
+        &sim,
+        id,
+        "agent",
+        json!({"alert_rules": with_a_bad_rule.to_string()}),
+    );
+    let event = parsed(&local_app(&sim, id)["event"]);
+    let errors = event["errors"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{event}"));
+    assert!(
+        errors.starts_with("alert rule refused: ") && errors.contains("rate(up[5m]"),
+        "{errors}"
+    );
+    assert_eq!(event.as_object().map(|o| o.len()), Some(1), "{event}");
+    checked(&sim);
+    let kept = sim.rule_groups();
+    assert_eq!(kept[0]["rules"].as_array().map(Vec::len), Some(1));
 
     // Change the rules: the file follows.
     let new_rules = json!({"groups": [{"name": "agent_alerts", "rules": [
@@ -949,6 +1033,7 @@ fn receive_remote_write_enables_the_receiver_and_publishes_each_units_url() {
     let rules = &groups[0]["rules"];
     assert_eq!(rules[0]["alert"], "AgentSlow");
     assert_eq!(rules[1]["record"], "job:agent_errors:rate5m");
+    assert_eq!(parsed(&local_app(&sim, id)["event"]), json!({}));
 
     // Depart: the last unit leaving takes the rules; the receiver stays while related.
     sim.ok(&["remove-unit", "agent/0"]);
@@ -978,6 +1063,7 @@ fn older_peers_relate_over_their_own_interface_names() {
         ("grafana-lma", "grafana-lma", "prometheus-api"),
         ("am-current", "alertmanager", "alertmanager"),
         ("grafana-current", "grafana", "grafana-source"),
+        ("grafana-mid2021", "grafana-2021", "grafana-source-provider"),
     ] {
         let out = sim.ok(&["relate", app, "prometheus", "--profile", profile]);
         assert!(

@@ -608,8 +608,8 @@ impl Sim {
         env
     }
 
-    /// Runs the handler; every output line goes to the debug log as it comes (stdout at
-    /// DEBUG, stderr at WARNING).
+    /// Runs the handler as in a pod, with the model's cluster DNS (see `poddns`); every
+    /// output line goes to the debug log as it comes (stdout at DEBUG, stderr at WARNING).
     fn spawn(
         &self,
         unit: &str,
@@ -618,7 +618,24 @@ impl Sim {
         cwd: &Path,
         env: Vec<(String, String)>,
     ) -> Result<(i32, String, String), DriverError> {
-        let child = Command::new(handler)
+        let files = crate::poddns::write(&self.dir, &self.model)?;
+        let mut command = if crate::poddns::available(&files) {
+            crate::poddns::command(handler, &files)
+        } else {
+            if crate::poddns::first_fallback(&self.dir) {
+                let line = debuglog::line(
+                    unit,
+                    "WARNING",
+                    "juju-sim.poddns",
+                    "cannot give hooks a pod's DNS (`unshare --mount` and bind mounts need \
+                     root and util-linux): hooks and actions run directly, with the host's \
+                     /etc/hosts and /etc/resolv.conf, and pod names do not resolve",
+                );
+                debuglog::append(&self.dir, &[line])?;
+            }
+            Command::new(handler)
+        };
+        let child = command
             .env_clear()
             .envs(env)
             .current_dir(cwd)

@@ -11,6 +11,7 @@ mod format;
 mod gojson;
 mod hooks;
 mod model;
+mod poddns;
 mod podspec;
 mod profiles;
 mod tools;

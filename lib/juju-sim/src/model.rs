@@ -191,6 +191,9 @@ pub fn append_lines(path: &Path, lines: &[String]) -> Result<(), ModelError> {
 /// Where live peers listen.
 pub const LIVE_PEER_HOST: &str = "127.0.0.1";
 
+/// The cluster's DNS domain (Kubernetes' default), in every pod name and search list.
+pub const CLUSTER_DOMAIN: &str = "cluster.local";
+
 /// Two octets in 1..=254 from the model UUID: a non-live model's own 127.a.b.0/24.
 pub fn uuid_octets(uuid: &str) -> (u32, u32) {
     let mut h: u32 = 0x811c9dc5;
@@ -620,7 +623,10 @@ impl Model {
     /// `<app>-<n>.<app>-endpoints.<model>.svc.cluster.local`.
     pub fn unit_fqdn(&self, unit: &str) -> String {
         let (app, n) = split_unit(unit).unwrap_or((unit, 0));
-        format!("{app}-{n}.{app}-endpoints.{}.svc.cluster.local", self.name)
+        format!(
+            "{app}-{n}.{app}-endpoints.{}.svc.{CLUSTER_DOMAIN}",
+            self.name
+        )
     }
 
     /// The keys Juju itself puts in every unit databag. A live peer is reached at its

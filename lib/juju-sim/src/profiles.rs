@@ -36,6 +36,10 @@ const SOURCES: &[(&str, &str)] = &[
     ),
     ("grafana", include_str!("../profiles/grafana.json")),
     (
+        "grafana-2021",
+        include_str!("../profiles/grafana-2021.json"),
+    ),
+    (
         "grafana-legacy",
         include_str!("../profiles/grafana-legacy.json"),
     ),

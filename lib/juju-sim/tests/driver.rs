@@ -402,6 +402,7 @@ fn profiles_are_listed_and_relate_picks_endpoints_by_interface_and_role() {
         "alertmanager-podspec",
         "alertmanager-lma",
         "grafana",
+        "grafana-2021",
         "grafana-legacy",
         "grafana-lma",
         "scrape-target",

@@ -460,3 +460,69 @@ fn set_relation_data_changes_remote_bags_and_fires_changed() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
 }
+
+/// Hooks see cluster DNS as a pod does: every unit's pod name resolves to its address
+/// (through the model's /etc/hosts), resolv.conf searches the model's namespace, and the
+/// host's own files are left alone.
+#[test]
+fn hooks_resolve_every_units_pod_name_as_in_a_pod() {
+    let f = Fixture::deployed(2);
+    let host_hosts = std::fs::read_to_string("/etc/hosts").unwrap();
+    f.probe_in(
+        "demo/1",
+        "t hosts getent hosts demo-0.demo-endpoints.lma.svc.cluster.local \
+         demo-1.demo-endpoints.lma.svc.cluster.local\nt resolv cat /etc/resolv.conf\n",
+    );
+    let model: serde_json::Value = f.model_json();
+    let uuid = model["uuid"].as_str().unwrap();
+    let (out, err, code) = f.out("hosts");
+    assert_eq!(code, 0, "{err}");
+    // Not live: the model's own 127.a.b.0/24, unit n at .(1+n).
+    let addresses: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(addresses.len(), 2, "{out}");
+    let block = addresses[0].rsplit_once('.').unwrap().0;
+    assert!(block.starts_with("127."), "{out} ({uuid})");
+    assert_eq!(addresses, [format!("{block}.1"), format!("{block}.2")]);
+    let (resolv, _, _) = f.out("resolv");
+    assert!(
+        resolv.starts_with("search lma.svc.cluster.local svc.cluster.local cluster.local\n"),
+        "{resolv}"
+    );
+    assert_eq!(std::fs::read_to_string("/etc/hosts").unwrap(), host_hosts);
+}
+
+/// Without a usable `unshare` (not root, say), hooks run directly, and the debug log says so
+/// once.
+#[test]
+fn without_unshare_hooks_run_directly_and_the_log_says_so_once() {
+    let f = Fixture::new();
+    let run = |args: &[&str]| {
+        let out = f
+            .sim()
+            .env("JUJU_SIM_UNSHARE", "/nonexistent/unshare")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    };
+    let charm = f.charm().display().to_string();
+    run(&[
+        "deploy",
+        &charm,
+        "--resource",
+        "demo-image=demo/image:1",
+        "-n",
+        "2",
+    ]);
+    run(&["update-status"]);
+    assert!(f.hooks_of("demo/1").contains(&"update-status".to_string()));
+    let log = f.debug_log();
+    let said = log
+        .lines()
+        .filter(|l| l.contains("cannot give hooks a pod's DNS"))
+        .count();
+    assert_eq!(said, 1, "{log}");
+}
