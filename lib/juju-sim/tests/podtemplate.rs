@@ -252,9 +252,21 @@ fn upgrade_charm_replaces_the_charm_runs_upgrade_charm_then_config_changed_and_r
         json!({"revision": 2, "rolls": 1, "rolled-pods": 2, "last-change": ["annotations"]})
     );
 
-    // Without --path the charm comes from where it was deployed from, again.
+    // Without --path the charm comes from where it was deployed from, again. A leader
+    // whose upgrade-charm sets a new spec gets one roll for both changes.
+    write_spec(
+        &f,
+        &SPEC.replace("    ports:", "    args: [--verbose]\n    ports:"),
+    );
+    f.on(
+        "upgrade-charm",
+        "if [ \"$(is-leader)\" = True ]; then pod-spec-set --file \"$probe/spec.yaml\"; fi\n",
+    );
     f.ok(&["upgrade-charm", "demo"]);
-    assert_eq!(pod_template(&f, "demo")["rolls"], 2);
+    assert_eq!(
+        pod_template(&f, "demo"),
+        json!({"revision": 3, "rolls": 2, "rolled-pods": 4, "last-change": ["annotations", "containers"]})
+    );
     let out = f.sim().args(["upgrade-charm", "other"]).output().unwrap();
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),

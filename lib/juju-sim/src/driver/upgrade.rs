@@ -1,14 +1,17 @@
 //! `upgrade-charm`: replace the deployed charm, run `upgrade-charm` then `config-changed`
 //! on every unit (the uniter queues config-changed to follow upgrade-charm,
 //! worker/uniter/operation/runhook.go), and re-apply the spec. Juju bumps the application's
-//! `CharmModifiedVersion`, which the pod template carries as an annotation, so the
-//! workload pods roll even when the spec is unchanged (caas/kubernetes/provider/k8s.go).
+//! `CharmModifiedVersion` (`SetCharm`), which the pod template carries as an annotation, so
+//! the workload pods roll even when the spec is unchanged (caas/kubernetes/provider/k8s.go).
+//! The controller re-applies the spec when the leader's upgrade-charm hook commits: that
+//! commit bumps the pod spec's upgrade counter even without a `pod-spec-set`
+//! (context.go `addCommitHookChangesForCAAS`), which wakes the provisioner.
 
 use std::fs;
 use std::path::PathBuf;
 
 use crate::charm;
-use crate::hooks::{DriverError, HookSpec, Sim};
+use crate::hooks::{Delivery, DriverError, HookSpec, Sim};
 use crate::kubernetes;
 use crate::model::io_err;
 use crate::workload;
@@ -81,16 +84,21 @@ pub fn run(sim: &mut Sim, args: &Args) -> Result<String, DriverError> {
         "local:kubernetes/{}-{}",
         app.charm.metadata.name, app.charm_revision
     );
-    // The controller re-applies the spec at once, with the new charm modified version.
-    kubernetes::apply(&sim.dir, &mut sim.model)?;
     sim.save()?;
-    workload::reconcile(&sim.dir, &sim.model)?;
 
     for u in &units {
-        if sim.model.unit(u)?.installed {
-            sim.hook(u, HookSpec::plain("upgrade-charm"))?;
-            sim.hook(u, HookSpec::plain("config-changed"))?;
+        if !sim.model.unit(u)?.installed {
+            continue;
         }
+        let delivery = sim.hook(u, HookSpec::plain("upgrade-charm"))?;
+        if delivery == Delivery::Ran && sim.model.is_leader(u) {
+            // Applying is idempotent: a spec the hook changed has been applied at its
+            // commit already, with the new charm modified version, and rolls only once.
+            kubernetes::apply(&sim.dir, &mut sim.model)?;
+            sim.save()?;
+            workload::reconcile(&sim.dir, &sim.model)?;
+        }
+        sim.hook(u, HookSpec::plain("config-changed"))?;
     }
     sim.drain()?;
     Ok(format!("Added charm {url:?} to the model.\n"))

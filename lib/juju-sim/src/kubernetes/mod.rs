@@ -104,6 +104,10 @@ pub fn apply(dir: &ModelDir, model: &mut Model) -> Result<Applied, ModelError> {
     let sts = &mut app.statefulset;
     sts.error = None;
     sts.applied = Some(stored);
+    let template = match &sts.template {
+        Some(old) => template.updated(old),
+        None => template,
+    };
     let outcome = match &sts.template {
         None => Applied::Created,
         Some(old) => {

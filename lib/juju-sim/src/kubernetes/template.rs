@@ -4,12 +4,13 @@
 //! in volume.go).
 //!
 //! Since 2.9.30 `ensureStatefulSet` copies exactly these fields into an existing
-//! StatefulSet: the template's annotations, init containers, containers, volumes,
-//! `serviceAccountName` and `automountServiceAccountToken`. Kubernetes rolls every pod when
-//! any of them differs. Everything else of the pod (labels, `kubernetesResources.pod`'s
-//! security context, DNS policy, ...) is set when the StatefulSet is created and never
-//! updated, so it is left out here. So are the parts that do not depend on the spec: Juju's
-//! own `juju-pod-init` init container and the storage mounts (metadata.yaml's storage).
+//! StatefulSet: the template's annotations, containers, volumes, `serviceAccountName` and
+//! `automountServiceAccountToken`. Kubernetes rolls every pod when any of them differs.
+//! Init containers are set when the StatefulSet is created and, in 2.9, never updated
+//! (3.x copies them too): [`PodTemplate::updated`] keeps the old ones. Everything else of the
+//! pod (labels, `imagePullSecrets`, `kubernetesResources.pod`'s security context, DNS
+//! policy, ...) is never updated either, so it is left out here. So are the parts that do
+//! not depend on the spec: Juju's own init container and the storage mounts.
 //!
 //! File *contents* are not in the template: they live in the file set's ConfigMap, which
 //! the kubelet syncs into running pods without a restart. Only each file's key, path and
@@ -190,6 +191,13 @@ impl PodTemplate {
             }
         }
         template
+    }
+
+    /// What an existing StatefulSet holds after Juju 2.9 updates it to `self`: the
+    /// fields `ensureStatefulSet` copies, the old init containers.
+    pub fn updated(mut self, old: &PodTemplate) -> PodTemplate {
+        self.init_containers = old.init_containers.clone();
+        self
     }
 
     /// Which parts differ from `other`, in a stable order.
@@ -395,6 +403,22 @@ containers:
         );
         let upgraded = PodTemplate::build("demo", &podspec::parse(SPEC).unwrap(), 1);
         assert_eq!(upgraded.changes_from(&t), vec![Part::Annotations]);
+    }
+
+    #[test]
+    fn init_containers_of_an_existing_statefulset_are_not_updated() {
+        let with_init = |arg: &str| {
+            build(&SPEC.replace(
+                "containers:\n",
+                &format!(
+                    "containers:\n  - {{name: setup, init: true, image: busybox, args: [{arg}]}}\n"
+                ),
+            ))
+        };
+        let old = with_init("one");
+        let new = with_init("two").updated(&old);
+        assert!(new.changes_from(&old).is_empty());
+        assert_eq!(new.init_containers[0].args, vec!["one"]);
     }
 
     #[test]
