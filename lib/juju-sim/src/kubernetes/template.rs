@@ -197,6 +197,13 @@ impl PodTemplate {
     /// fields `ensureStatefulSet` copies, the old init containers.
     pub fn updated(mut self, old: &PodTemplate) -> PodTemplate {
         self.init_containers = old.init_containers.clone();
+        // Juju clears `serviceAccountName` when the spec drops its service account, but the
+        // object it read back still has the deprecated `serviceAccount` field, which the
+        // API server's v1 conversion takes when `serviceAccountName` is empty: the pods
+        // keep the old account (and the template does not change on that count).
+        if self.service_account_name.is_empty() {
+            self.service_account_name = old.service_account_name.clone();
+        }
         self
     }
 
@@ -403,6 +410,19 @@ containers:
         );
         let upgraded = PodTemplate::build("demo", &podspec::parse(SPEC).unwrap(), 1);
         assert_eq!(upgraded.changes_from(&t), vec![Part::Annotations]);
+    }
+
+    #[test]
+    fn adding_a_service_account_rolls_but_dropping_it_keeps_the_old_one() {
+        let plain = build(SPEC);
+        let with_sa = build(&format!(
+            "{SPEC}serviceAccount:\n  roles: [{{global: true, rules: [{{apiGroups: [''], resources: [pods], verbs: [get]}}]}}]\n"
+        ))
+        .updated(&plain);
+        assert_eq!(with_sa.changes_from(&plain), vec![Part::ServiceAccount]);
+        let dropped = build(SPEC).updated(&with_sa);
+        assert!(dropped.changes_from(&with_sa).is_empty());
+        assert_eq!(dropped.service_account_name, "demo");
     }
 
     #[test]
