@@ -19,6 +19,11 @@ pub fn line(unit: &str, level: &str, module: &str, text: &str) -> String {
     format!("{}: {} {level} {module} {text}\n", unit_tag(unit), clock())
 }
 
+/// A line of the controller's own (the agents that apply the spec to the cluster).
+pub fn controller_line(level: &str, module: &str, text: &str) -> String {
+    format!("controller-0: {} {level} {module} {text}\n", clock())
+}
+
 /// Appends lines (each written whole, so concurrent writers do not interleave within one).
 pub fn append(dir: &ModelDir, lines: &[String]) -> Result<(), ModelError> {
     append_lines(&dir.debug_log(), lines)

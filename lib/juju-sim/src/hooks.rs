@@ -439,7 +439,9 @@ impl Sim {
         }
         let spec_after = self.model.app().ok().and_then(|a| a.pod_spec.clone());
         if spec_after != spec_before {
-            // The kubelet's part: the pods follow the new spec.
+            // The controller applies the committed spec; then the kubelet's part: the
+            // pods follow the applied template and ConfigMaps.
+            crate::kubernetes::apply(&self.dir, &mut self.model)?;
             self.save()?;
             crate::workload::reconcile(&self.dir, &self.model)?;
         }

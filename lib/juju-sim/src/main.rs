@@ -10,6 +10,7 @@ mod flags;
 mod format;
 mod gojson;
 mod hooks;
+mod kubernetes;
 mod model;
 mod poddns;
 mod podspec;

@@ -361,6 +361,20 @@ pub struct Application {
     pub status: Option<StatusValue>,
     pub version: String,
     pub pod_spec: Option<StoredPodSpec>,
+    /// The StatefulSet the controller made from the spec (template, revision, rolls).
+    #[serde(default)]
+    pub statefulset: crate::kubernetes::StatefulSet,
+    /// Juju's `CharmModifiedVersion`: one more on every upgrade-charm; the pod template
+    /// carries it, so an upgrade rolls the pods.
+    #[serde(default)]
+    pub charm_modified_version: u32,
+    /// The local charm's revision (`local:kubernetes/<name>-<rev>`), one more per upgrade.
+    #[serde(default)]
+    pub charm_revision: u32,
+    /// Set by the controller when applying the spec failed; shown as the application's
+    /// status, as Juju shows a CAAS application's operator error.
+    #[serde(default)]
+    pub operator_status: Option<StatusValue>,
 }
 
 impl Application {
@@ -710,6 +724,10 @@ mod tests {
             status: None,
             version: String::new(),
             pod_spec: None,
+            statefulset: Default::default(),
+            charm_modified_version: 0,
+            charm_revision: 0,
+            operator_status: None,
         });
         let (a, b) = uuid_octets(&m.uuid);
         assert!((1..=254).contains(&a) && (1..=254).contains(&b));

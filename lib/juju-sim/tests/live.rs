@@ -112,6 +112,10 @@ fn workload(f: &Fixture, app: &str, unit: &str) -> Value {
     status(f)["applications"][app]["units"][unit]["workload"].clone()
 }
 
+fn pod_template(f: &Fixture) -> Value {
+    status(f)["applications"]["demo"]["pod-template"].clone()
+}
+
 fn wait_ready(f: &Fixture, app: &str, unit: &str) -> Value {
     wait_for(&format!("{unit} to be ready"), READY_WITHIN, || {
         let w = workload(f, app, unit);
@@ -211,7 +215,8 @@ fn config_file(f: &Fixture, unit: &str) -> PathBuf {
 }
 
 #[test]
-fn prometheus_runs_its_pod_spec_keeps_its_process_for_new_files_and_restarts_for_new_args() {
+fn prometheus_runs_its_pod_spec_keeps_its_process_for_new_contents_and_restarts_for_new_args_or_files(
+) {
     let port = free_port();
     let live = live_fixture(&prometheus_spec(port, "one", &[]));
     deploy_live(&live, 1);
@@ -244,6 +249,7 @@ fn prometheus_runs_its_pod_spec_keeps_its_process_for_new_files_and_restarts_for
     let w = workload(&live, "demo", "demo/0");
     assert_eq!(pid_of(&w), first);
     assert_eq!(w["restarts"], 0);
+    assert_eq!(pod_template(&live)["rolls"], 0);
     assert_eq!(http("POST", &address, "/-/reload").unwrap().0, 200);
     let (_, body) = http("GET", &address, "/api/v1/status/config").unwrap();
     assert!(body.contains("marker: two"), "{body}");
@@ -258,12 +264,35 @@ fn prometheus_runs_its_pod_spec_keeps_its_process_for_new_files_and_restarts_for
     let second = pid_of(&w);
     assert_ne!(second, first);
     assert_eq!(w["restarts"], 1);
+    assert_eq!(pod_template(&live)["rolls"], 1);
     assert!(!running(first));
     assert!(running(second));
 
+    // A new file in the volume changes the pod template's items: the pod rolls, as it
+    // would in a cluster, although nothing of the container changed.
+    let with_extra = prometheus_spec(port, "two", &["--web.page-title=Live"]).replace(
+        "    kubernetes:\n",
+        "          - {path: extra.yml, mode: 0644, content: 'x: 1'}\n    kubernetes:\n",
+    );
+    write_spec(&live, &with_extra);
+    live.ok(&["config", "demo", "name=four"]);
+    let w = wait_ready(&live, "demo", "demo/0");
+    let third = pid_of(&w);
+    assert_ne!(third, second);
+    assert_eq!(w["restarts"], 2);
+    assert_eq!(pod_template(&live)["rolls"], 2);
+    assert_eq!(
+        pod_template(&live)["last-change"],
+        serde_json::json!(["volumes"])
+    );
+    assert!(config_file(&live, "demo/0")
+        .with_file_name("extra.yml")
+        .exists());
+    assert!(!running(second));
+
     let out = live.ok(&["destroy-model"]);
     assert!(out.contains("stopped 1 workload process"), "{out}");
-    assert!(!running(second));
+    assert!(!running(third));
     assert!(!live.model().exists());
 }
 

@@ -174,6 +174,10 @@ pub fn run(dir: ModelDir, verbose: bool, args: &Args) -> Result<String, DriverEr
         status: None,
         version: String::new(),
         pod_spec: None,
+        statefulset: Default::default(),
+        charm_modified_version: 0,
+        charm_revision: 0,
+        operator_status: None,
     });
     let mut sim = Sim::new(dir, model, verbose);
     let peers = sequences::peer_relations(&mut sim)?;

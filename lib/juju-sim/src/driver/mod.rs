@@ -9,6 +9,7 @@ mod relate;
 mod sequences;
 mod status;
 mod units;
+mod upgrade;
 
 use std::path::PathBuf;
 
@@ -68,6 +69,9 @@ enum Verb {
     Resolved(units::ResolvedArgs),
     /// Fire update-status on every unit.
     UpdateStatus,
+    /// Replace the application's charm (--path, else the deployed source), run upgrade-charm
+    /// then config-changed on every unit; the pods roll.
+    UpgradeCharm(upgrade::Args),
     /// The model's status, like `juju status`.
     Status(status::Args),
     /// Print the pod spec as the leader set it.
@@ -141,6 +145,7 @@ fn run(cli: &Cli) -> Result<String, DriverError> {
         Verb::RunHook(a) => drive(cli, |sim| units::run_hook(sim, a)),
         Verb::Resolved(a) => drive(cli, |sim| units::resolved(sim, a)),
         Verb::UpdateStatus => drive(cli, units::update_status),
+        Verb::UpgradeCharm(a) => drive(cli, |sim| upgrade::run(sim, a)),
         Verb::Status(a) => status::run(&open(cli)?, a),
         Verb::ShowPodSpec(a) => inspect::pod_spec(&open(cli)?, a),
         Verb::Calls(a) => inspect::calls(&model_dir(cli)?, a),

@@ -61,6 +61,23 @@ struct UnitOut {
     process: Option<WorkloadStatus>,
 }
 
+/// The application's StatefulSet pod template (juju-sim's own addition to the status):
+/// tests read `revision` and `rolls` to see whether a change restarted the pods.
+#[derive(Serialize)]
+struct PodTemplateOut {
+    /// 0 before any spec was applied, 1 for the first template, +1 per change.
+    revision: u32,
+    /// Template changes that rolled the pods.
+    rolls: u32,
+    #[serde(rename = "rolled-pods")]
+    rolled_pods: u32,
+    #[serde(rename = "last-change", skip_serializing_if = "Vec::is_empty")]
+    last_change: Vec<String>,
+    /// The API server's words when the last apply was refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
 #[derive(Serialize)]
 struct AppOut {
     charm: String,
@@ -81,6 +98,8 @@ struct AppOut {
     version: String,
     relations: BTreeMap<String, Vec<String>>,
     units: BTreeMap<String, UnitOut>,
+    #[serde(rename = "pod-template", skip_serializing_if = "Option::is_none")]
+    pod_template: Option<PodTemplateOut>,
 }
 
 #[derive(Serialize)]
@@ -176,20 +195,29 @@ fn document(model: &Model, dir: &ModelDir) -> Result<StatusDoc, DriverError> {
         // As Juju's `Application.Status` (state/application.go): a status a leader once set
         // stays the application's status, also at scale 0 after that leader left; only an
         // application whose status was never set shows the most severe of its units'.
-        let status = app.status.clone().unwrap_or_else(|| {
-            units
-                .values()
-                .max_by_key(|u| severity(&u.workload.current))
-                .map(|u| StatusValue::new(&u.workload.current, &u.workload.message))
-                .unwrap_or_else(|| StatusValue::new("unknown", ""))
-        });
+        // As Juju's `caasApplicationDisplayStatus`: an operator error (a spec the cluster
+        // refused) is the application's status whatever the charm set.
+        let status = app
+            .operator_status
+            .clone()
+            .or_else(|| app.status.clone())
+            .unwrap_or_else(|| {
+                units
+                    .values()
+                    .max_by_key(|u| severity(&u.workload.current))
+                    .map(|u| StatusValue::new(&u.workload.current, &u.workload.message))
+                    .unwrap_or_else(|| StatusValue::new("unknown", ""))
+            });
         applications.insert(
             app.name.clone(),
             AppOut {
-                charm: format!("local:kubernetes/{}-0", app.charm.metadata.name),
+                charm: format!(
+                    "local:kubernetes/{}-{}",
+                    app.charm.metadata.name, app.charm_revision
+                ),
                 charm_origin: "local",
                 charm_name: app.charm.metadata.name.clone(),
-                charm_rev: 0,
+                charm_rev: app.charm_revision,
                 series: "kubernetes",
                 os: "kubernetes",
                 exposed: false,
@@ -199,6 +227,13 @@ fn document(model: &Model, dir: &ModelDir) -> Result<StatusDoc, DriverError> {
                 version: app.version.clone(),
                 relations: app_relations(model, &app.name),
                 units,
+                pod_template: Some(PodTemplateOut {
+                    revision: app.statefulset.revision,
+                    rolls: app.statefulset.rolls,
+                    rolled_pods: app.statefulset.rolled_pods,
+                    last_change: app.statefulset.last_change.clone(),
+                    error: app.statefulset.error.clone(),
+                }),
             },
         );
     }
@@ -245,6 +280,7 @@ fn document(model: &Model, dir: &ModelDir) -> Result<StatusDoc, DriverError> {
                 version: String::new(),
                 relations: app_relations(model, &remote.name),
                 units,
+                pod_template: None,
             },
         );
     }
@@ -389,6 +425,28 @@ fn human(doc: &StatusDoc) -> String {
                 ]);
             }
         }
+    }
+    let mut templates = vec![vec![
+        "Pod template".to_string(),
+        "Revision".into(),
+        "Rolls".into(),
+        "Last change".into(),
+        "Error".into(),
+    ]];
+    for (name, a) in &doc.applications {
+        if let Some(t) = &a.pod_template {
+            templates.push(vec![
+                name.clone(),
+                t.revision.to_string(),
+                t.rolls.to_string(),
+                t.last_change.join(","),
+                t.error.clone().unwrap_or_default(),
+            ]);
+        }
+    }
+    if templates.len() > 1 {
+        out.push('\n');
+        out.push_str(&table(&templates));
     }
     if workloads.len() > 1 {
         out.push('\n');

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde::de::{self, Visitor};
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// `intstr.IntOrString`: a port number or a port name (also used for quantities).
 #[derive(Debug, Clone, PartialEq)]
@@ -16,6 +16,15 @@ pub enum IntOrString {
 impl Default for IntOrString {
     fn default() -> Self {
         IntOrString::Int(0)
+    }
+}
+
+impl Serialize for IntOrString {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            IntOrString::Int(i) => s.serialize_i64(*i),
+            IntOrString::String(v) => s.serialize_str(v),
+        }
     }
 }
 
@@ -46,7 +55,7 @@ impl<'de> Deserialize<'de> for IntOrString {
     }
 }
 
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Probe {
     pub exec: Option<ExecAction>,
@@ -68,13 +77,13 @@ pub struct Probe {
     pub termination_grace_period_seconds: Option<i64>,
 }
 
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct ExecAction {
     pub command: Vec<String>,
 }
 
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct HttpGetAction {
     pub path: String,
@@ -85,28 +94,28 @@ pub struct HttpGetAction {
     pub http_headers: Vec<HttpHeader>,
 }
 
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct HttpHeader {
     pub name: String,
     pub value: String,
 }
 
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct TcpSocketAction {
     pub port: IntOrString,
     pub host: String,
 }
 
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Capabilities {
     pub add: Vec<String>,
     pub drop: Vec<String>,
 }
 
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct SeLinuxOptions {
     pub user: String,
@@ -116,7 +125,7 @@ pub struct SeLinuxOptions {
     pub level: String,
 }
 
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct WindowsSecurityContextOptions {
     #[serde(rename = "gmsaCredentialSpecName")]
@@ -127,7 +136,7 @@ pub struct WindowsSecurityContextOptions {
     pub run_as_user_name: Option<String>,
 }
 
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct SeccompProfile {
     #[serde(rename = "type")]
@@ -137,7 +146,7 @@ pub struct SeccompProfile {
 }
 
 /// `core.SecurityContext` (container level).
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct SecurityContext {
     pub capabilities: Option<Capabilities>,
@@ -162,7 +171,7 @@ pub struct SecurityContext {
     pub seccomp_profile: Option<SeccompProfile>,
 }
 
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Sysctl {
     pub name: String,
@@ -170,7 +179,7 @@ pub struct Sysctl {
 }
 
 /// `core.PodSecurityContext`.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct PodSecurityContext {
     #[serde(rename = "seLinuxOptions")]
@@ -194,7 +203,7 @@ pub struct PodSecurityContext {
     pub seccomp_profile: Option<SeccompProfile>,
 }
 
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct PodReadinessGate {
     #[serde(rename = "conditionType")]
@@ -202,7 +211,7 @@ pub struct PodReadinessGate {
 }
 
 /// Juju's subset of `core.PodSpec` under `kubernetesResources.pod` (2.9).
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct PodSpec {
     pub annotations: BTreeMap<String, String>,

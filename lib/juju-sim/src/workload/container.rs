@@ -1,7 +1,7 @@
 //! A pod spec container as a local process: the pure mapping from the spec and the unit's
 //! place (its pod IP and root directory) to what runs and which files it sees. The
-//! [`Definition`] is everything but file contents: when it is unchanged the running process
-//! is kept and only its files are replaced, as a kubelet updates a ConfigMap volume.
+//! [`Definition`] is what the process is started from; whether a new spec restarts it is
+//! the pod template's call (`kubernetes::template`), not a comparison of definitions.
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
@@ -42,7 +42,7 @@ pub struct HttpProbe {
     pub path: String,
 }
 
-/// What a running process was started from: a change to any of it restarts the process.
+/// What a running process was started from (derived from the pod template's container).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Definition {
     pub container: String,

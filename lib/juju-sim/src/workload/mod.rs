@@ -51,6 +51,10 @@ pub struct State {
     /// Set when the workload could not be planned or started.
     #[serde(default)]
     pub failed: bool,
+    /// The StatefulSet's pod template revision this pod runs: a new revision rolls the
+    /// pod (restart), the same one only gets its ConfigMap files updated.
+    #[serde(default)]
+    pub template_revision: Option<u32>,
 }
 
 impl State {
@@ -157,8 +161,12 @@ pub fn reconcile(dir: &ModelDir, model: &Model) -> Result<(), WorkloadError> {
     let Ok(app) = model.app() else {
         return Ok(());
     };
+    // The pods run what the controller applied, which may lag the stored spec (an apply
+    // the API server refused leaves the old template and files in force).
+    let revision = app.statefulset.revision;
     let spec = app
-        .pod_spec
+        .statefulset
+        .applied
         .as_ref()
         .map(|s| podspec::parse(&s.text()).map_err(|e| format!("pod spec: {e}")));
     for unit in app.unit_names() {
@@ -169,7 +177,7 @@ pub fn reconcile(dir: &ModelDir, model: &Model) -> Result<(), WorkloadError> {
         };
         let outcome = match wanted {
             None => stop_unit(dir, &unit, "no pod spec has been set").map(|_| Outcome::Stopped),
-            Some(plan) => apply(dir, &unit, plan),
+            Some(plan) => apply(dir, &unit, plan, revision),
         }?;
         if let Some(text) = describe(outcome, &load(dir, &unit)?) {
             log_line(dir, &unit, &text)?;
@@ -195,11 +203,15 @@ fn describe(outcome: Outcome, state: &State) -> Option<String> {
     })
 }
 
-/// Runs `plan` for `unit`: writes its files, then keeps, starts or restarts the process.
+/// Runs `plan` for `unit` (from pod template `revision`): writes its files, then keeps,
+/// starts or restarts the process. Whether to restart is not decided here: a process that
+/// is alive keeps running as long as the template revision it runs is still in force
+/// (the StatefulSet controller rolls a pod only for a new template; see `kubernetes`).
 pub fn apply(
     dir: &ModelDir,
     unit: &str,
     plan: Result<Plan, String>,
+    revision: u32,
 ) -> Result<Outcome, WorkloadError> {
     let mut state = load(dir, unit)?;
     let plan = match plan {
@@ -224,8 +236,9 @@ pub fn apply(
     state.files = plan.files.iter().map(|f| f.path.clone()).collect();
     state.notes = plan.notes.clone();
     let alive = state.running().is_some_and(process::alive);
-    let same = state.definition.as_ref() == Some(&plan.definition);
-    if same && alive {
+    let same_template = state.template_revision == Some(revision) && state.definition.is_some();
+    state.template_revision = Some(revision);
+    if same_template && alive {
         save(dir, unit, &state)?;
         return Ok(if files_changed {
             Outcome::FilesUpdated

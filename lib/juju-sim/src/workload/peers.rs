@@ -20,7 +20,7 @@ pub const HOST: &str = "127.0.0.1";
 const READY_WITHIN: Duration = Duration::from_secs(20);
 
 /// Attempts, each on a new port (another process may take a free port before we bind it).
-const ATTEMPTS: usize = 3;
+const ATTEMPTS: u32 = 3;
 
 #[derive(Serialize)]
 struct Route {
@@ -97,11 +97,12 @@ pub fn start(dir: &ModelDir, unit: &str) -> Result<u16, WorkloadError> {
     let root = unit_dir(dir, unit);
     std::fs::create_dir_all(&root).map_err(io_err(&root))?;
     let mut last = String::new();
-    for _ in 0..ATTEMPTS {
+    for attempt in 0..ATTEMPTS {
         let port = process::free_port().map_err(io_err(&root))?;
         let plan = plan(dir, unit, port)?;
         let readiness = plan.definition.readiness.clone();
-        apply(dir, unit, Ok(plan))?;
+        // A live peer is no pod of ours: every attempt (a new port) is a new "template".
+        apply(dir, unit, Ok(plan), attempt)?;
         let state = load(dir, unit)?;
         let Some(running) = state.running() else {
             last = state.message;

@@ -1,0 +1,565 @@
+//! Every Kubernetes name Juju 2.9 derives for a pod-spec application, and the limits the
+//! API server holds them to. Juju checks none of them at `pod-spec-set`: a name that does
+//! not fit only fails when the controller applies the spec, object by object, in the order
+//! of `ensureService` (caas/kubernetes/provider/k8s.go). [`check`] walks that order and
+//! stops at the first object the API server would refuse, with the error Juju reports.
+
+use std::fmt;
+
+use thiserror::Error;
+
+use super::template::PodTemplate;
+use crate::podspec::PodSpecV3;
+
+/// `validation.DNS1123LabelMaxLength`, also the DNS-1035 label limit.
+pub const LABEL_MAX: usize = 63;
+/// `validation.DNS1123SubdomainMaxLength`.
+pub const SUBDOMAIN_MAX: usize = 253;
+/// `IsValidPortName`: an IANA service name.
+pub const PORT_NAME_MAX: usize = 15;
+/// `core.MaxSecretSize`, which ConfigMaps share.
+pub const CONFIG_MAP_MAX_BYTES: usize = 1024 * 1024;
+
+/// The Service in front of the pods (`deploymentName`, the application's name in a 2.9 model).
+pub fn service(app: &str) -> String {
+    app.to_string()
+}
+
+/// The headless Service of a StatefulSet (`headlessServiceName`).
+pub fn headless_service(app: &str) -> String {
+    format!("{app}-endpoints")
+}
+
+pub fn statefulset(app: &str) -> String {
+    app.to_string()
+}
+
+/// `applicationConfigMapName`: the ConfigMap of a file set, and the pod volume of the
+/// same name that mounts it.
+pub fn file_set_volume(app: &str, file_set: &str) -> String {
+    format!("{app}-{file_set}-config")
+}
+
+/// The pod spec's primary service account (`serviceAccount:`) takes the application's name.
+pub fn service_account(app: &str) -> String {
+    app.to_string()
+}
+
+/// `getRoleClusterRoleName` (rbac.go): a role's own name, else the service account's with
+/// its index from the second role on; a global role (ClusterRole) is prefixed with the
+/// namespace.
+pub fn role(namespace: &str, role_name: &str, account: &str, index: usize, global: bool) -> String {
+    let name = if !role_name.is_empty() {
+        role_name.to_string()
+    } else if index == 0 {
+        account.to_string()
+    } else {
+        format!("{account}{index}")
+    };
+    if global {
+        format!("{namespace}-{name}")
+    } else {
+        name
+    }
+}
+
+/// `getBindingName` (rbac.go).
+pub fn binding(account: &str, role: &str) -> String {
+    if account == role {
+        account.to_string()
+    } else {
+        format!("{account}-{role}")
+    }
+}
+
+/// One `field.Error` of the API server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldError {
+    Invalid {
+        field: String,
+        value: String,
+        detail: String,
+    },
+    TooLong {
+        field: String,
+        max: usize,
+    },
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            FieldError::Invalid {
+                field,
+                value,
+                detail,
+            } => write!(f, "{field}: Invalid value: {value:?}: {detail}"),
+            FieldError::TooLong { field, max } => {
+                write!(f, "{field}: Too long: must have at most {max} bytes")
+            }
+        }
+    }
+}
+
+/// The API server's `StatusError` for an invalid object (`errors.NewInvalid`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    /// Kind and group, as Kubernetes prints them: `Service`, `StatefulSet.apps`, ...
+    pub kind: &'static str,
+    pub name: String,
+    pub errors: Vec<FieldError>,
+}
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "{} {:?} is invalid: ", self.kind, self.name)?;
+        // `ToAggregate`: one error as itself, several in brackets.
+        match self.errors.as_slice() {
+            [one] => write!(f, "{one}"),
+            all => {
+                let parts: Vec<String> = all.iter().map(ToString::to_string).collect();
+                write!(f, "[{}]", parts.join(", "))
+            }
+        }
+    }
+}
+
+impl std::error::Error for Invalid {}
+
+/// Why the controller could not apply a spec, in Juju's words (the operator status).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ApplyError {
+    #[error("creating or updating configmaps: {0}")]
+    ConfigMaps(Invalid),
+    #[error("creating or updating service account: {0}")]
+    ServiceAccount(Invalid),
+    #[error("ports are required for kubernetes service {0:?}")]
+    NoPorts(String),
+    #[error("creating or updating service for {app}: {source}")]
+    Service { app: String, source: Invalid },
+    #[error("creating or updating headless service: {0}")]
+    HeadlessService(Invalid),
+    #[error("creating or updating StatefulSet: creating or updating ConfigMap for file set {name}: {source}")]
+    FileSetConfigMap { name: String, source: Invalid },
+    /// `createStatefulSet`/`updateStatefulSet` replace an Invalid error from the API server
+    /// with `errors.NotValidf("stateful set %q")`: the operator status does not carry
+    /// Kubernetes' reason, which [`ApplyError::kubernetes`] still gives.
+    #[error("creating or updating StatefulSet: {}stateful set {name:?} not valid", if *.existing { String::new() } else { format!("ensuring stateful set {name:?}: ") })]
+    StatefulSet {
+        name: String,
+        existing: bool,
+        source: Invalid,
+    },
+}
+
+impl ApplyError {
+    /// What the API server said, when it refused an object.
+    pub fn kubernetes(&self) -> Option<&Invalid> {
+        match self {
+            ApplyError::ConfigMaps(i)
+            | ApplyError::ServiceAccount(i)
+            | ApplyError::HeadlessService(i)
+            | ApplyError::Service { source: i, .. }
+            | ApplyError::FileSetConfigMap { source: i, .. }
+            | ApplyError::StatefulSet { source: i, .. } => Some(i),
+            ApplyError::NoPorts(_) => None,
+        }
+    }
+}
+
+fn is_lower_alnum(c: char) -> bool {
+    c.is_ascii_lowercase() || c.is_ascii_digit()
+}
+
+/// `[a-z0-9]([-a-z0-9]*[a-z0-9])?`
+fn label_shape(s: &str) -> bool {
+    s.starts_with(is_lower_alnum)
+        && s.ends_with(is_lower_alnum)
+        && s.chars().all(|c| is_lower_alnum(c) || c == '-')
+}
+
+const DNS1123_LABEL: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
+const DNS1035_LABEL: &str = "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')";
+const DNS1123_SUBDOMAIN: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+const CONFIG_KEY: &str = "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')";
+
+fn too_long(max: usize) -> String {
+    format!("must be no more than {max} characters")
+}
+
+/// `validation.IsDNS1123Label`.
+pub fn dns1123_label(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if s.len() > LABEL_MAX {
+        out.push(too_long(LABEL_MAX));
+    }
+    if !label_shape(s) {
+        out.push(DNS1123_LABEL.to_string());
+    }
+    out
+}
+
+/// `validation.IsDNS1035Label` (Service names).
+pub fn dns1035_label(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if s.len() > LABEL_MAX {
+        out.push(too_long(LABEL_MAX));
+    }
+    if !(label_shape(s) && s.starts_with(|c: char| c.is_ascii_lowercase())) {
+        out.push(DNS1035_LABEL.to_string());
+    }
+    out
+}
+
+/// `validation.IsDNS1123Subdomain`.
+pub fn dns1123_subdomain(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if s.len() > SUBDOMAIN_MAX {
+        out.push(too_long(SUBDOMAIN_MAX));
+    }
+    if !s.split('.').all(label_shape) {
+        out.push(DNS1123_SUBDOMAIN.to_string());
+    }
+    out
+}
+
+/// `validation.IsValidPortName` (IANA_SVC_NAME).
+pub fn port_name(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if s.len() > PORT_NAME_MAX {
+        out.push(too_long(PORT_NAME_MAX));
+    }
+    if !s.chars().all(|c| is_lower_alnum(c) || c == '-') {
+        out.push("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)".into());
+    }
+    if s.contains("--") {
+        out.push("must not contain consecutive hyphens".into());
+    }
+    if !s.chars().any(is_lower_alnum) {
+        out.push("must contain at least one letter or number (a-z, 0-9)".into());
+    }
+    if s.starts_with('-') || s.ends_with('-') {
+        out.push("must not begin or end with a hyphen".into());
+    }
+    out
+}
+
+/// `validation.IsConfigMapKey`.
+pub fn config_map_key(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if s.len() > SUBDOMAIN_MAX {
+        out.push(too_long(SUBDOMAIN_MAX));
+    }
+    if s.is_empty()
+        || !s
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        out.push(CONFIG_KEY.to_string());
+    }
+    if s == "." || s == ".." || s.starts_with("..") {
+        out.push("must not be '.' or '..' or start with '..'".into());
+    }
+    out
+}
+
+/// `path.IsValidPathSegmentName` (RBAC object names).
+pub fn path_segment(s: &str) -> Vec<String> {
+    if s == "." || s == ".." {
+        return vec![format!("may not be '{s}'")];
+    }
+    let mut out = Vec::new();
+    for bad in ["/", "%"] {
+        if s.contains(bad) {
+            out.push(format!("may not contain '{bad}'"));
+        }
+    }
+    out
+}
+
+/// Collects the field errors of one object.
+struct Object {
+    kind: &'static str,
+    name: String,
+    errors: Vec<FieldError>,
+}
+
+impl Object {
+    fn new(kind: &'static str, name: &str) -> Object {
+        Object {
+            kind,
+            name: name.to_string(),
+            errors: Vec::new(),
+        }
+    }
+
+    fn field(mut self, field: &str, value: &str, check: fn(&str) -> Vec<String>) -> Object {
+        for detail in check(value) {
+            self.errors.push(FieldError::Invalid {
+                field: field.to_string(),
+                value: value.to_string(),
+                detail,
+            });
+        }
+        self
+    }
+
+    fn name_is(self, check: fn(&str) -> Vec<String>) -> Object {
+        let name = self.name.clone();
+        self.field("metadata.name", &name, check)
+    }
+
+    fn result(self) -> Result<(), Invalid> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Invalid {
+                kind: self.kind,
+                name: self.name,
+                errors: self.errors,
+            })
+        }
+    }
+}
+
+/// What the controller applies, as far as names and sizes go.
+pub struct Apply<'a> {
+    pub app: &'a str,
+    /// The model's namespace (the model name).
+    pub namespace: &'a str,
+    pub spec: &'a PodSpecV3,
+    pub template: &'a PodTemplate,
+    /// Whether the StatefulSet exists already (an update rather than a create).
+    pub existing: bool,
+}
+
+/// Walks the objects in `ensureService`'s order; the first one refused ends the apply.
+pub fn check(a: &Apply) -> Result<(), ApplyError> {
+    for name in a.spec.config_maps.keys() {
+        Object::new("ConfigMap", name)
+            .name_is(dns1123_subdomain)
+            .result()
+            .map_err(ApplyError::ConfigMaps)?;
+    }
+    check_service_accounts(a).map_err(ApplyError::ServiceAccount)?;
+    check_services(a)?;
+    for (name, data) in super::template::config_map_data(a.app, a.spec) {
+        let mut cm = Object::new("ConfigMap", &name).name_is(dns1123_subdomain);
+        for key in data.keys() {
+            cm = cm.field(&format!("data[{key}]"), key, config_map_key);
+        }
+        let bytes: usize = data.iter().map(|(k, v)| k.len() + v.len()).sum();
+        if bytes > CONFIG_MAP_MAX_BYTES {
+            cm.errors.push(FieldError::TooLong {
+                field: "[]".into(),
+                max: CONFIG_MAP_MAX_BYTES,
+            });
+        }
+        cm.result().map_err(|source| ApplyError::FileSetConfigMap {
+            name: name.clone(),
+            source,
+        })?;
+    }
+    check_statefulset(a).map_err(|source| ApplyError::StatefulSet {
+        name: statefulset(a.app),
+        existing: a.existing,
+        source,
+    })
+}
+
+fn check_service_accounts(a: &Apply) -> Result<(), Invalid> {
+    let mut accounts: Vec<(String, Vec<(String, bool)>)> = Vec::new();
+    if let Some(sa) = &a.spec.service_account {
+        let roles = sa
+            .roles
+            .iter()
+            .map(|r| (r.name.clone(), r.global))
+            .collect();
+        accounts.push((service_account(a.app), roles));
+    }
+    if let Some(r) = &a.spec.kubernetes_resources {
+        for sa in &r.service_accounts {
+            let roles = sa
+                .roles
+                .iter()
+                .map(|r| (r.name.clone(), r.global))
+                .collect();
+            accounts.push((sa.name.clone(), roles));
+        }
+    }
+    for (account, roles) in accounts {
+        Object::new("ServiceAccount", &account)
+            .name_is(dns1123_subdomain)
+            .result()?;
+        for (index, (role_name, global)) in roles.iter().enumerate() {
+            let role = role(a.namespace, role_name, &account, index, *global);
+            let (kind, binding_kind) = if *global {
+                (
+                    "ClusterRole.rbac.authorization.k8s.io",
+                    "ClusterRoleBinding.rbac.authorization.k8s.io",
+                )
+            } else {
+                (
+                    "Role.rbac.authorization.k8s.io",
+                    "RoleBinding.rbac.authorization.k8s.io",
+                )
+            };
+            Object::new(kind, &role).name_is(path_segment).result()?;
+            Object::new(binding_kind, &binding(&account, &role))
+                .name_is(path_segment)
+                .result()?;
+        }
+    }
+    Ok(())
+}
+
+fn check_services(a: &Apply) -> Result<(), ApplyError> {
+    if a.spec.omit_service_frontend {
+        return Ok(());
+    }
+    let ports: Vec<&str> = a
+        .template
+        .containers
+        .iter()
+        .flat_map(|c| &c.ports)
+        .filter(|p| p.container_port != 0)
+        .map(|p| p.name.as_str())
+        .collect();
+    if ports.is_empty() {
+        return Err(ApplyError::NoPorts(a.app.to_string()));
+    }
+    let mut svc = Object::new("Service", &service(a.app)).name_is(dns1035_label);
+    for (i, name) in ports.iter().enumerate().filter(|(_, n)| !n.is_empty()) {
+        svc = svc.field(&format!("spec.ports[{i}].name"), name, dns1123_label);
+    }
+    svc.result().map_err(|source| ApplyError::Service {
+        app: a.app.to_string(),
+        source,
+    })?;
+    Object::new("Service", &headless_service(a.app))
+        .name_is(dns1035_label)
+        .result()
+        .map_err(ApplyError::HeadlessService)
+}
+
+fn check_statefulset(a: &Apply) -> Result<(), Invalid> {
+    let t = a.template;
+    let mut sts = Object::new("StatefulSet.apps", &statefulset(a.app)).name_is(dns1123_subdomain);
+    for (i, v) in t.volumes.iter().enumerate() {
+        sts = sts.field(
+            &format!("spec.template.spec.volumes[{i}].name"),
+            &v.name,
+            dns1123_label,
+        );
+    }
+    for (list, containers) in [
+        ("initContainers", &t.init_containers),
+        ("containers", &t.containers),
+    ] {
+        for (i, c) in containers.iter().enumerate() {
+            let at = format!("spec.template.spec.{list}[{i}]");
+            sts = sts.field(&format!("{at}.name"), &c.name, dns1123_label);
+            for (j, p) in c
+                .ports
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| !p.name.is_empty())
+            {
+                sts = sts.field(&format!("{at}.ports[{j}].name"), &p.name, port_name);
+            }
+        }
+    }
+    if !t.service_account_name.is_empty() {
+        sts = sts.field(
+            "spec.template.spec.serviceAccountName",
+            &t.service_account_name,
+            dns1123_subdomain,
+        );
+    }
+    sts.result()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_are_kubernetes_own() {
+        assert!(dns1123_label(&"a".repeat(63)).is_empty());
+        assert_eq!(dns1123_label(&"a".repeat(64)), vec![too_long(63)]);
+        assert_eq!(dns1123_label("A"), vec![DNS1123_LABEL.to_string()]);
+        assert!(dns1035_label("abc-1").is_empty());
+        assert_eq!(dns1035_label("1abc"), vec![DNS1035_LABEL.to_string()]);
+        assert!(dns1123_subdomain("a.b-c").is_empty());
+        assert_eq!(
+            dns1123_subdomain("a..b"),
+            vec![DNS1123_SUBDOMAIN.to_string()]
+        );
+        assert!(port_name("http").is_empty());
+        assert_eq!(port_name("a-very-long-port-name"), vec![too_long(15)]);
+        assert_eq!(
+            port_name("a--b"),
+            vec!["must not contain consecutive hyphens".to_string()]
+        );
+        assert!(config_map_key("prometheus.yml").is_empty());
+        assert_eq!(
+            config_map_key("rules/a.rules"),
+            vec![CONFIG_KEY.to_string()]
+        );
+    }
+
+    #[test]
+    fn rbac_names_follow_juju() {
+        assert_eq!(role("lma", "", "prometheus", 0, true), "lma-prometheus");
+        assert_eq!(role("lma", "", "prometheus", 1, false), "prometheus1");
+        assert_eq!(role("lma", "reader", "prometheus", 0, false), "reader");
+        assert_eq!(binding("prometheus", "prometheus"), "prometheus");
+        assert_eq!(
+            binding("prometheus", "lma-prometheus"),
+            "prometheus-lma-prometheus"
+        );
+    }
+
+    #[test]
+    fn errors_read_as_the_api_servers() {
+        let one = Invalid {
+            kind: "StatefulSet.apps",
+            name: "x".into(),
+            errors: vec![FieldError::Invalid {
+                field: "spec.template.spec.volumes[0].name".into(),
+                value: "v".into(),
+                detail: too_long(63),
+            }],
+        };
+        assert_eq!(
+            one.to_string(),
+            "StatefulSet.apps \"x\" is invalid: spec.template.spec.volumes[0].name: Invalid value: \"v\": must be no more than 63 characters"
+        );
+        let mut two = one.clone();
+        two.errors.push(FieldError::TooLong {
+            field: "[]".into(),
+            max: 5,
+        });
+        assert!(two.to_string().ends_with(
+            "is invalid: [spec.template.spec.volumes[0].name: Invalid value: \"v\": must be no more than 63 characters, []: Too long: must have at most 5 bytes]"
+        ));
+        let update = ApplyError::StatefulSet {
+            name: "x".into(),
+            existing: true,
+            source: one.clone(),
+        };
+        assert_eq!(
+            update.to_string(),
+            "creating or updating StatefulSet: stateful set \"x\" not valid"
+        );
+        let create = ApplyError::StatefulSet {
+            name: "x".into(),
+            existing: false,
+            source: one,
+        };
+        assert_eq!(
+            create.to_string(),
+            "creating or updating StatefulSet: ensuring stateful set \"x\": stateful set \"x\" not valid"
+        );
+    }
+}
