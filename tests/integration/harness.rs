@@ -219,6 +219,15 @@ impl Sim {
         self.json(&["status"])
     }
 
+    /// How often juju-sim's StatefulSet has rolled our pods (the pod template changed).
+    pub fn pod_rolls(&self) -> u64 {
+        let status = self.status();
+        let template = &status["applications"]["prometheus"]["pod-template"];
+        template["rolls"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no pod-template rolls in status: {template}"))
+    }
+
     /// (status, message) of a unit's workload.
     pub fn unit_status(&self, unit: &str) -> (String, String) {
         let status = self.status();

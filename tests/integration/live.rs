@@ -242,33 +242,35 @@ fn reload_action_reaches_every_live_unit_at_its_pod_and_reports_one_that_is_down
 }
 
 /// Debian's Prometheus has no Kubernetes service discovery, so the `monitor-k8s` jobs are a
-/// configuration the running process refuses to reload: the unit says so (blocked, with
-/// Prometheus's words) and keeps serving the last good configuration; undoing the option
-/// recovers, all without a restart.
+/// configuration it refuses. The option also adds a service account, which changes the pod
+/// template, so the pod rolls (as on Juju 2.9.30+) and the new Prometheus will not start: the
+/// unit waits for it, naming the address, and undoing the option (another roll) recovers.
+/// (A refused *reload* of a running Prometheus blocks the unit with its words: charm tests.)
 #[test]
-fn a_configuration_prometheus_refuses_blocks_until_undone() {
+fn a_configuration_prometheus_refuses_to_start_with_waits_until_undone() {
     let (sim, address) = live(1);
     sim.wait_active("prometheus/0", START);
-    let pid = sim.workload_pid("prometheus/0");
+    let rolls = sim.pod_rolls();
+    // monitor-k8s adds a service account: a new pod template, so the pod rolls, and the new
+    // Prometheus (Debian's, without Kubernetes discovery) refuses the file and exits.
     sim.ok(&["config", "prometheus", "monitor-k8s=true"]);
-    let message = sim.wait_for("the unit to be blocked", SETTLE, true, |sim| {
-        match sim.unit_status("prometheus/0") {
-            (status, message) if status == "blocked" => Ok(message),
+    assert_eq!(sim.pod_rolls(), rolls + 1);
+    let message = sim.wait_for(
+        "the unit to wait for its Prometheus",
+        SETTLE,
+        true,
+        |sim| match sim.unit_status("prometheus/0") {
+            (status, message) if status == "waiting" && message.contains(&address) => Ok(message),
             (status, message) => Err(format!("{status}: {message}")),
-        }
-    });
-    assert!(
-        message.starts_with(&format!(
-            "Prometheus at {address} refused the configuration: parsing YAML file "
-        )) && message.contains("kubernetes_sd_configs"),
-        "{message}"
+        },
     );
-    let served = served_config(&address).unwrap();
-    assert_eq!(served["scrape_configs"].as_array().map(Vec::len), Some(1));
+    assert!(message.contains("Connection refused"), "{message}");
 
     sim.ok(&["config", "prometheus", "monitor-k8s=false"]);
-    assert_eq!(sim.wait_active("prometheus/0", SETTLE), "");
-    assert_eq!(sim.workload_pid("prometheus/0"), pid);
+    assert_eq!(sim.pod_rolls(), rolls + 2);
+    assert_eq!(sim.wait_active("prometheus/0", START), "");
+    let served = served_config(&address).unwrap();
+    assert_eq!(served["scrape_configs"].as_array().map(Vec::len), Some(1));
 }
 
 /// An invalid option blocks at once, naming it; the running Prometheus keeps its spec and
@@ -347,6 +349,7 @@ fn alert_rule_changes_are_loaded_without_restarting_prometheus() {
     let (sim, address) = live(1);
     sim.wait_active("prometheus/0", START);
     let pid = sim.workload_pid("prometheus/0");
+    let rolls = sim.pod_rolls();
 
     let zinc = sim.relate(&["zinc", "prometheus", "--profile", "scrape-target", "--live"]);
     wait_for_alerts(&sim, &address, &["ZincDown"]);
@@ -372,4 +375,5 @@ fn alert_rule_changes_are_loaded_without_restarting_prometheus() {
     wait_for_alerts(&sim, &address, &["ZincDown"]);
     sim.wait_active("prometheus/0", SETTLE);
     assert_eq!(sim.workload_pid("prometheus/0"), pid, "never restarted");
+    assert_eq!(sim.pod_rolls(), rolls, "the StatefulSet never rolled");
 }
