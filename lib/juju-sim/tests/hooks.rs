@@ -34,7 +34,7 @@ fn hooks_get_exactly_jujus_environment() {
         ("DEBIAN_FRONTEND", "noninteractive".into()),
         ("JUJU_AGENT_SOCKET_ADDRESS", format!("{model}/agents/unit-demo-0/agent.socket")),
         ("JUJU_AGENT_SOCKET_NETWORK", "unix".into()),
-        ("JUJU_API_ADDRESSES", "10.152.183.2:17070".into()),
+        ("JUJU_API_ADDRESSES", "127.152.183.2:17070".into()),
         ("JUJU_AVAILABILITY_ZONE", String::new()),
         ("JUJU_CHARM_DIR", charm.clone()),
         ("JUJU_CHARM_FTP_PROXY", String::new()),

@@ -148,7 +148,7 @@ t all leader-get --format=json
 
 #[test]
 fn relation_ids_list_and_get() {
-    let f = Fixture::deployed(2);
+    let f = Fixture::deployed_with_spec(2);
     f.ok(&["relate", "alertmanager", "demo", "--units", "2"]);
     f.probe_in(
         "demo/0",
@@ -208,9 +208,9 @@ t peer_get relation-get -r demo-peers:0 - demo/1 --format=json
     assert_eq!(
         json_out(&f, "get"),
         json!({
-            "egress-subnets": "10.152.183.12/32",
-            "ingress-address": "10.152.183.12",
-            "private-address": "10.1.2.10",
+            "egress-subnets": "127.152.183.12/32",
+            "ingress-address": "127.152.183.12",
+            "private-address": "127.152.183.12",
             "url": "http://alertmanager-0.alertmanager-endpoints.lma.svc.cluster.local:9093"
         })
     );
@@ -238,11 +238,15 @@ t peer_get relation-get -r demo-peers:0 - demo/1 --format=json
     );
     assert_eq!(
         json_out(&f, "get_own"),
-        json!({"egress-subnets": "10.152.183.11/32", "ingress-address": "10.152.183.11", "private-address": "127.20.111.1"})
+        json!({"egress-subnets": "127.152.183.11/32", "ingress-address": "127.152.183.11", "private-address": "127.152.183.11"})
     );
     assert_eq!(json_out(&f, "get_own_app"), json!({}));
     assert_eq!(json_out(&f, "peer_list"), json!(["demo/1"]));
-    assert_eq!(json_out(&f, "peer_get")["private-address"], "127.20.111.2");
+    // On Kubernetes every unit's private-address is its application's Service address.
+    assert_eq!(
+        json_out(&f, "peer_get")["private-address"],
+        "127.152.183.11"
+    );
 
     f.probe_in(
         "demo/1",
@@ -487,7 +491,7 @@ t none juju-log
 
 #[test]
 fn network_get_answers_with_the_pod_and_service_addresses() {
-    let f = Fixture::deployed(1);
+    let f = Fixture::deployed_with_spec(1);
     f.probe_in(
         "demo/0",
         r#"
@@ -502,15 +506,15 @@ t none network-get
     );
     assert_eq!(
         f.out("full").0,
-        "{\"bind-addresses\":[{\"mac-address\":\"\",\"interface-name\":\"\",\"addresses\":[{\"hostname\":\"\",\"value\":\"127.20.111.1\",\"cidr\":\"\"}]}],\"egress-subnets\":[\"10.152.183.11/32\"],\"ingress-addresses\":[\"10.152.183.11\"]}\n"
+        "{\"bind-addresses\":[{\"mac-address\":\"\",\"interface-name\":\"\",\"addresses\":[{\"hostname\":\"\",\"value\":\"127.20.111.1\",\"cidr\":\"\"}]}],\"egress-subnets\":[\"127.152.183.11/32\"],\"ingress-addresses\":[\"127.152.183.11\"]}\n"
     );
-    assert_eq!(f.out("ingress").0, "10.152.183.11\n");
+    assert_eq!(f.out("ingress").0, "127.152.183.11\n");
     assert_eq!(f.out("bind").0, "\"127.20.111.1\"\n");
     assert_eq!(
         json_out(&f, "two"),
-        json!({"bind-address": "127.20.111.1", "egress-subnets": ["10.152.183.11/32"]})
+        json!({"bind-address": "127.20.111.1", "egress-subnets": ["127.152.183.11/32"]})
     );
-    assert_eq!(f.out("egress").0, "10.152.183.11/32\n");
+    assert_eq!(f.out("egress").0, "127.152.183.11/32\n");
     err_out(
         &f,
         "unknown",
