@@ -116,7 +116,12 @@ fn departed_broken_actions_and_storage_have_their_variables() {
     assert!(!broken.contains_key("JUJU_DEPARTING_UNIT"));
     let action = vars("action-env");
     assert_eq!(action["JUJU_DISPATCH_PATH"], "actions/backup");
+    // Juju's ActionContext never sets the hook name: present and empty.
+    assert_eq!(action["JUJU_HOOK_NAME"], "");
     assert_eq!(action["JUJU_ACTION_NAME"], "backup");
+    // 2.9 action ids come from a sequence: a number, not a UUID.
+    assert!(action["JUJU_ACTION_UUID"].parse::<u32>().is_ok());
+    assert!(action["JUJU_CONTEXT_ID"].starts_with("demo/0-backup-"));
     assert_eq!(
         action["JUJU_ACTION_TAG"],
         format!("action-{}", action["JUJU_ACTION_UUID"])

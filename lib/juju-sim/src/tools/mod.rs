@@ -543,7 +543,8 @@ fn help(def: &ToolDef) -> String {
     )
 }
 
-/// juju/utils `keyvalues.Parse(args, allowEmptyValues=true)`.
+/// juju/utils `keyvalues.Parse(args, allowEmptyValues=true)`: plain strings, not YAML
+/// (so control characters pass), trimmed of surrounding white space.
 pub fn parse_key_values(
     args: &[String],
 ) -> Result<std::collections::BTreeMap<String, String>, ToolError> {
@@ -556,8 +557,9 @@ pub fn parse_key_values(
         };
         let (k, v) = (k.trim(), v.trim());
         if k.is_empty() {
+            // Go's `"%s=%s"` of the trimmed parts, unquoted.
             return Err(ToolError::Init(format!(
-                "expected \"key=value\", got {kv:?}"
+                "expected \"key=value\", got \"{k}={v}\""
             )));
         }
         if out.insert(k.to_string(), v.to_string()).is_some() {
