@@ -504,10 +504,16 @@ fn monitoring_one_job_per_relation_relate_change_depart_break() {
     let sim = Sim::deployed(1);
     let ksm = relate_units(&sim, "ksm", "monitoring-target", 2);
     let node = sim.relate(&["node", "prometheus", "--profile", "monitoring-target"]);
-    let addresses = |id: u32, app: &str, units: u32| -> BTreeSet<String> {
+    // The targets are the units' own (pod) addresses; their private-address is their
+    // application's Service address, as on Kubernetes.
+    let status = sim.status();
+    let addresses = |_id: u32, app: &str, units: u32| -> BTreeSet<String> {
         (0..units)
             .map(|n| {
-                let address = remote_text(&sim, id, &format!("{app}/{n}"), "private-address");
+                let address = status["applications"][app]["units"][format!("{app}/{n}")]["address"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{app}/{n} has no address"))
+                    .to_string();
                 format!("{address}:8080")
             })
             .collect()
@@ -856,8 +862,11 @@ fn self_metrics_endpoint_publishes_our_scrape_job_in_the_current_format() {
         assert_eq!(bag["prometheus_scrape_unit_name"], unit);
         assert_eq!(bag["prometheus_scrape_unit_address"], fqdn("prometheus", n));
         assert_eq!(bag["prometheus_scrape_unit_fqdn"], fqdn("prometheus", n));
-        // The 2021 library's key: the pod's address, which Juju also gives as private-address.
-        assert_eq!(
+        // The 2021 library's key: the pod's (bind) address. Juju's private-address is
+        // the Service's on Kubernetes, so the two differ.
+        let pod = sim.status()["applications"]["prometheus"]["units"][&unit]["address"].clone();
+        assert_eq!(bag["prometheus_scrape_host"], pod, "{bag}");
+        assert_ne!(
             bag["prometheus_scrape_host"], bag["private-address"],
             "{bag}"
         );

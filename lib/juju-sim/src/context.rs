@@ -31,8 +31,8 @@ pub struct ActionState {
 /// Key changes: `None` deletes the key.
 pub type Changes = BTreeMap<String, Option<String>>;
 
-/// Records `settings` as changes, as `relation-set` and `state-set` do: an empty
-/// value deletes its key.
+/// Records `settings` as changes, as `relation-set` does: an empty value deletes its
+/// key. (`state-set` stores empty values.)
 pub fn stage(changes: &mut Changes, settings: BTreeMap<String, String>) {
     for (k, v) in settings {
         changes.insert(k, (!v.is_empty()).then_some(v));

@@ -19,7 +19,8 @@ use crate::charm::{self, CharmError, Storage};
 use crate::context::{apply_changes, ActionState, Context, ContextRelation, Pending};
 use crate::debuglog;
 use crate::model::{
-    io_err, split_unit, Model, ModelDir, ModelError, StatusValue, StoredPodSpec, JUJU_VERSION,
+    io_err, service_ip, split_unit, Model, ModelDir, ModelError, StatusValue, StoredPodSpec,
+    JUJU_VERSION,
 };
 use crate::tools;
 
@@ -380,13 +381,9 @@ impl Sim {
                 Some(state.clone()),
             ),
         };
+        // Juju's contextFactory.newId: `<unit>-<hook or action name>-<random>`.
         let context_id = format!(
-            "{unit}-{}-{}",
-            if action.is_some() {
-                "run-action"
-            } else {
-                &hook_name
-            },
+            "{unit}-{hook_name}-{}",
             pseudo_random(&self.model.uuid, self.model.context_seq)
         );
         let ctx = Context {
@@ -438,6 +435,23 @@ impl Sim {
             }
         }
         let spec_after = self.model.app().ok().and_then(|a| a.pod_spec.clone());
+        if spec_before.is_none() && spec_after.is_some() {
+            // The first spec creates the application's Service: its address is new, and
+            // on Kubernetes a change of the Service addresses hash runs config-changed on
+            // every unit (uniter resolver, WatchUnitAddressesHash), whose commit then
+            // publishes the address in the unit's relation data.
+            // (A unit not installed yet runs its own config-changed after install.)
+            let app = self.model.app()?;
+            let installed: Vec<String> = app
+                .units
+                .values()
+                .filter(|u| u.installed)
+                .map(|u| app.unit_name(u.number))
+                .collect();
+            for u in installed {
+                self.queue(&u, HookSpec::plain("config-changed"));
+            }
+        }
         if spec_after != spec_before {
             // The controller applies the committed spec; then the kubelet's part: the
             // pods follow the applied template and ConfigMaps.
@@ -537,15 +551,20 @@ impl Sim {
             "{}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             self.dir.tools_dir(unit).display()
         );
-        let api = self
-            .model
-            .service_address("controller")
-            .unwrap_or_else(|| "10.152.183.2".to_string());
+        // The controller's Service, in loopback space like every cluster IP here.
+        let api = service_ip(2);
         let mut env: Vec<(String, String)> = [
             ("JUJU_CHARM_DIR", charm_dir.clone()),
             ("CHARM_DIR", charm_dir),
             ("JUJU_CONTEXT_ID", ctx.id.clone()),
-            ("JUJU_HOOK_NAME", ctx.hook.clone()),
+            // Juju's ActionContext leaves the hook name unset: "" for actions.
+            (
+                "JUJU_HOOK_NAME",
+                match job {
+                    Job::Action(_) => String::new(),
+                    Job::Hook(_) => ctx.hook.clone(),
+                },
+            ),
             ("JUJU_UNIT_NAME", unit.to_string()),
             ("JUJU_MODEL_UUID", self.model.uuid.clone()),
             ("JUJU_MODEL_NAME", self.model.name.clone()),
@@ -790,6 +809,31 @@ pub fn commit(model: &mut Model, ctx: &Context) -> Result<Vec<(String, HookSpec)
             }
             if app_changed {
                 follow_ups.push((other.clone(), HookSpec::relation("changed", relation(None))));
+            }
+        }
+    }
+    // Committing config-changed also refreshes the unit's Juju keys in its relations
+    // (runner/context `doFlush` asks for UpdateNetworkInfo). The Service a spec set in
+    // this very hook creates comes later, so this runs before the spec is stored.
+    if ctx.action.is_none() && ctx.hook == "config-changed" {
+        for id in model.refresh_juju_unit_keys(&unit) {
+            let Some(r) = model.relations.get(&id) else {
+                continue;
+            };
+            if !r.is_peer() || r.dying {
+                continue;
+            }
+            for (other, seen) in &r.views {
+                if *other != unit && seen.contains(&unit) {
+                    let relation = ContextRelation {
+                        id,
+                        endpoint: r.local.endpoint.clone(),
+                        remote_app: app_name.clone(),
+                        remote_unit: Some(unit.clone()),
+                        departing_unit: None,
+                    };
+                    follow_ups.push((other.clone(), HookSpec::relation("changed", relation)));
+                }
             }
         }
     }

@@ -194,13 +194,27 @@ pub const LIVE_PEER_HOST: &str = "127.0.0.1";
 /// The cluster's DNS domain (Kubernetes' default), in every pod name and search list.
 pub const CLUSTER_DOMAIN: &str = "cluster.local";
 
+/// The keys Juju writes in every unit databag.
+pub const JUJU_UNIT_KEYS: [&str; 3] = ["private-address", "ingress-address", "egress-subnets"];
+
+/// A cluster IP (Service address): loopback, where nothing listens (see
+/// [`Model::cluster_ip`]).
+pub fn service_ip(host: u32) -> String {
+    format!("127.152.183.{host}")
+}
+
 /// Two octets in 1..=254 from the model UUID: a non-live model's own 127.a.b.0/24.
 pub fn uuid_octets(uuid: &str) -> (u32, u32) {
     let mut h: u32 = 0x811c9dc5;
     for byte in uuid.bytes() {
         h = (h ^ u32::from(byte)).wrapping_mul(0x01000193);
     }
-    (1 + h % 254, 1 + (h / 254) % 254)
+    let (a, b) = (1 + h % 254, 1 + (h / 254) % 254);
+    // 127.152.183.0/24 holds the Services' cluster IPs; pods never share it.
+    if (a, b) == (152, 183) {
+        return (a, b + 1);
+    }
+    (a, b)
 }
 
 /// `prometheus/0` → `unit-prometheus-0`.
@@ -628,10 +642,35 @@ impl Model {
         }
     }
 
-    /// An application's Kubernetes Service (cluster IP).
+    /// The cluster IP an application's Kubernetes Service has (or will have), whether or
+    /// not the Service exists yet; stable per application (it follows the application's
+    /// index). Loopback space on purpose: a charm that wrongly connects to a Service
+    /// address is refused at once instead of sending traffic to a private range. Nothing
+    /// listens on 127.152.183.0/24.
+    pub fn cluster_ip(&self, app: &str) -> Option<String> {
+        self.app_index(app).map(|i| service_ip(10 + i % 240))
+    }
+
+    /// An application's Kubernetes Service address, once the Service exists. Juju creates
+    /// ours when it first applies a pod spec (so not before the leader's `pod-spec-set`
+    /// has committed); the other side's applications are deployed and running already.
     pub fn service_address(&self, app: &str) -> Option<String> {
-        self.app_index(app)
-            .map(|i| format!("10.152.183.{}", 10 + i % 240))
+        match &self.application {
+            Some(a) if a.name == app && a.pod_spec.is_none() => None,
+            _ => self.cluster_ip(app),
+        }
+    }
+
+    /// The pod address of one of our units, once its pod exists: the StatefulSet's pods
+    /// are made from the first pod spec Juju applies, and a unit added later gets its pod
+    /// as it is provisioned. Before that Juju knows no address for the unit at all.
+    pub fn pod_address(&self, unit: &str) -> Option<String> {
+        let app = self.app().ok()?;
+        let ours = split_unit(unit).is_some_and(|(a, _)| a == app.name);
+        if !ours || app.pod_spec.is_none() {
+            return None;
+        }
+        self.unit_address(unit)
     }
 
     /// `<app>-<n>.<app>-endpoints.<model>.svc.cluster.local`.
@@ -643,21 +682,53 @@ impl Model {
         )
     }
 
-    /// The keys Juju itself puts in every unit databag. A live peer is reached at its
-    /// own address: it has no Service in front of it.
+    /// The keys Juju itself puts in a unit's databag (apiserver uniter `EnterScope` and
+    /// `updateUnitNetworkInfo`): `private-address` and `ingress-address` are both the first
+    /// ingress address, which on Kubernetes is the application's Service address (the pod
+    /// IP is machine-local scoped and never an ingress address); `egress-subnets` is its
+    /// /32. With no ingress address (our Service does not exist yet) the keys are absent.
+    /// A live peer is the exception: juju-sim runs it as one local process with no
+    /// Service in front of it, so its own address is the only one that reaches it.
     pub fn juju_unit_keys(&self, unit: &str) -> Databag {
         let (app, _) = split_unit(unit).unwrap_or((unit, 0));
-        let private = self.unit_address(unit).unwrap_or_default();
         let ingress = if self.remote_apps.get(app).is_some_and(|r| r.live) {
-            private.clone()
+            self.unit_address(unit)
         } else {
-            self.service_address(app).unwrap_or_default()
+            self.service_address(app)
+        };
+        let Some(ingress) = ingress.filter(|a| !a.is_empty()) else {
+            return Databag::new();
         };
         BTreeMap::from([
-            ("private-address".to_string(), private),
+            ("private-address".to_string(), ingress.clone()),
             ("egress-subnets".to_string(), format!("{ingress}/32")),
             ("ingress-address".to_string(), ingress),
         ])
+    }
+
+    /// Brings our unit's Juju keys in every relation it is in up to date, as Juju does
+    /// when a `config-changed` hook commits (`UpdateNetworkInfo`); keys with no address
+    /// are removed. Returns the ids of the relations whose bag changed.
+    pub fn refresh_juju_unit_keys(&mut self, unit: &str) -> Vec<u32> {
+        let keys = self.juju_unit_keys(unit);
+        let mut changed = Vec::new();
+        for r in self.relations.values_mut() {
+            if !r.views.contains_key(unit) {
+                continue;
+            }
+            let bag = r.unit_data.entry(unit.to_string()).or_default();
+            let before = bag.clone();
+            for k in JUJU_UNIT_KEYS {
+                match keys.get(k) {
+                    Some(v) => bag.insert(k.to_string(), v.clone()),
+                    None => bag.remove(k),
+                };
+            }
+            if *bag != before {
+                changed.push(r.id);
+            }
+        }
+        changed
     }
 
     /// The relations with the remote application `app` that are not being removed, by id.

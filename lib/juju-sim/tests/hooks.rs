@@ -34,7 +34,7 @@ fn hooks_get_exactly_jujus_environment() {
         ("DEBIAN_FRONTEND", "noninteractive".into()),
         ("JUJU_AGENT_SOCKET_ADDRESS", format!("{model}/agents/unit-demo-0/agent.socket")),
         ("JUJU_AGENT_SOCKET_NETWORK", "unix".into()),
-        ("JUJU_API_ADDRESSES", "10.152.183.2:17070".into()),
+        ("JUJU_API_ADDRESSES", "127.152.183.2:17070".into()),
         ("JUJU_AVAILABILITY_ZONE", String::new()),
         ("JUJU_CHARM_DIR", charm.clone()),
         ("JUJU_CHARM_FTP_PROXY", String::new()),
@@ -116,7 +116,12 @@ fn departed_broken_actions_and_storage_have_their_variables() {
     assert!(!broken.contains_key("JUJU_DEPARTING_UNIT"));
     let action = vars("action-env");
     assert_eq!(action["JUJU_DISPATCH_PATH"], "actions/backup");
+    // Juju's ActionContext never sets the hook name: present and empty.
+    assert_eq!(action["JUJU_HOOK_NAME"], "");
     assert_eq!(action["JUJU_ACTION_NAME"], "backup");
+    // 2.9 action ids come from a sequence: a number, not a UUID.
+    assert!(action["JUJU_ACTION_UUID"].parse::<u32>().is_ok());
+    assert!(action["JUJU_CONTEXT_ID"].starts_with("demo/0-backup-"));
     assert_eq!(
         action["JUJU_ACTION_TAG"],
         format!("action-{}", action["JUJU_ACTION_UUID"])

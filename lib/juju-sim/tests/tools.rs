@@ -148,7 +148,7 @@ t all leader-get --format=json
 
 #[test]
 fn relation_ids_list_and_get() {
-    let f = Fixture::deployed(2);
+    let f = Fixture::deployed_with_spec(2);
     f.ok(&["relate", "alertmanager", "demo", "--units", "2"]);
     f.probe_in(
         "demo/0",
@@ -208,9 +208,9 @@ t peer_get relation-get -r demo-peers:0 - demo/1 --format=json
     assert_eq!(
         json_out(&f, "get"),
         json!({
-            "egress-subnets": "10.152.183.12/32",
-            "ingress-address": "10.152.183.12",
-            "private-address": "10.1.2.10",
+            "egress-subnets": "127.152.183.12/32",
+            "ingress-address": "127.152.183.12",
+            "private-address": "127.152.183.12",
             "url": "http://alertmanager-0.alertmanager-endpoints.lma.svc.cluster.local:9093"
         })
     );
@@ -238,11 +238,15 @@ t peer_get relation-get -r demo-peers:0 - demo/1 --format=json
     );
     assert_eq!(
         json_out(&f, "get_own"),
-        json!({"egress-subnets": "10.152.183.11/32", "ingress-address": "10.152.183.11", "private-address": "127.20.111.1"})
+        json!({"egress-subnets": "127.152.183.11/32", "ingress-address": "127.152.183.11", "private-address": "127.152.183.11"})
     );
     assert_eq!(json_out(&f, "get_own_app"), json!({}));
     assert_eq!(json_out(&f, "peer_list"), json!(["demo/1"]));
-    assert_eq!(json_out(&f, "peer_get")["private-address"], "127.20.111.2");
+    // On Kubernetes every unit's private-address is its application's Service address.
+    assert_eq!(
+        json_out(&f, "peer_get")["private-address"],
+        "127.152.183.11"
+    );
 
     f.probe_in(
         "demo/1",
@@ -487,7 +491,7 @@ t none juju-log
 
 #[test]
 fn network_get_answers_with_the_pod_and_service_addresses() {
-    let f = Fixture::deployed(1);
+    let f = Fixture::deployed_with_spec(1);
     f.probe_in(
         "demo/0",
         r#"
@@ -502,15 +506,15 @@ t none network-get
     );
     assert_eq!(
         f.out("full").0,
-        "{\"bind-addresses\":[{\"mac-address\":\"\",\"interface-name\":\"\",\"addresses\":[{\"hostname\":\"\",\"value\":\"127.20.111.1\",\"cidr\":\"\"}]}],\"egress-subnets\":[\"10.152.183.11/32\"],\"ingress-addresses\":[\"10.152.183.11\"]}\n"
+        "{\"bind-addresses\":[{\"mac-address\":\"\",\"interface-name\":\"\",\"addresses\":[{\"hostname\":\"\",\"value\":\"127.20.111.1\",\"cidr\":\"\"}]}],\"egress-subnets\":[\"127.152.183.11/32\"],\"ingress-addresses\":[\"127.152.183.11\"]}\n"
     );
-    assert_eq!(f.out("ingress").0, "10.152.183.11\n");
+    assert_eq!(f.out("ingress").0, "127.152.183.11\n");
     assert_eq!(f.out("bind").0, "\"127.20.111.1\"\n");
     assert_eq!(
         json_out(&f, "two"),
-        json!({"bind-address": "127.20.111.1", "egress-subnets": ["10.152.183.11/32"]})
+        json!({"bind-address": "127.20.111.1", "egress-subnets": ["127.152.183.11/32"]})
     );
-    assert_eq!(f.out("egress").0, "10.152.183.11/32\n");
+    assert_eq!(f.out("egress").0, "127.152.183.11/32\n");
     err_out(
         &f,
         "unknown",
@@ -518,6 +522,250 @@ t none network-get
         "no network config found for binding \"nope\"",
     );
     err_out(&f, "none", 2, "no arguments specified");
+}
+
+#[test]
+fn before_the_first_spec_there_is_no_pod_and_no_service_address() {
+    let f = Fixture::deployed(2);
+    f.probe_in(
+        "demo/0",
+        r#"
+t full network-get demo-peers --format=json
+t ingress network-get demo-peers --ingress-address
+t primary network-get demo-peers --primary-address
+t bind network-get demo-peers --bind-address
+t egress network-get demo-peers --egress-subnets --format=json
+t two network-get demo-peers --ingress-address --bind-address
+t own relation-get -r 0 - demo/0 --format=json
+t peer relation-get -r 0 - demo/1 --format=json
+"#,
+    );
+    // networkinfocaas.go: one bind entry whose addresses are the pod's (none yet); no
+    // ingress, no egress, and network-get.go omits empty lists.
+    assert_eq!(
+        f.out("full").0,
+        "{\"bind-addresses\":[{\"mac-address\":\"\",\"interface-name\":\"\",\"addresses\":[]}]}\n"
+    );
+    let none = "no addresses attached to space for binding \"demo-peers\"";
+    err_out(&f, "ingress", 1, none);
+    err_out(&f, "primary", 1, none);
+    err_out(&f, "bind", 1, "unexpected EOF");
+    assert_eq!(f.out("egress").0, "null\n");
+    err_out(&f, "two", 1, none);
+    // EnterScope with no ingress address writes none of Juju's keys.
+    assert_eq!(json_out(&f, "own"), json!({}));
+    assert_eq!(json_out(&f, "peer"), json!({}));
+    let status = f.json(&["status"]);
+    assert_eq!(status["applications"]["demo"]["address"], "");
+
+    // The leader's first spec creates the Service: config-changed on every unit, whose
+    // commit publishes the Service address as both private- and ingress-address.
+    write_spec_on_leader_config_changed(&f);
+    f.clear_hooks();
+    f.ok(&["config", "demo", "port=9191"]);
+    f.on("config-changed", "");
+    let cc = |u: &str| {
+        f.hooks_of(u)
+            .iter()
+            .filter(|h| *h == "config-changed")
+            .count()
+    };
+    assert_eq!((cc("demo/0"), cc("demo/1")), (2, 2), "{:?}", f.hooks());
+    let service = "127.152.183.11";
+    let keys = json!({
+        "egress-subnets": format!("{service}/32"),
+        "ingress-address": service,
+        "private-address": service,
+    });
+    let data = f.json(&["show-relation-data", "0"]);
+    assert_eq!(data["local"]["units"]["demo/0"], keys);
+    assert_eq!(data["local"]["units"]["demo/1"], keys);
+    // Each unit saw the other's bag change.
+    assert!(f
+        .hooks_of("demo/1")
+        .contains(&"demo-peers-relation-changed(demo/0)".to_string()));
+    f.probe_in("demo/1", "t full network-get demo-peers --format=json\n");
+    assert_eq!(
+        json_out(&f, "full"),
+        json!({
+            "bind-addresses": [{"mac-address": "", "interface-name": "", "addresses": [
+                {"hostname": "", "value": "127.20.111.2", "cidr": ""}]}],
+            "egress-subnets": [format!("{service}/32")],
+            "ingress-addresses": [service],
+        })
+    );
+    let status = f.json(&["status"]);
+    assert_eq!(status["applications"]["demo"]["address"], service);
+}
+
+fn write_spec_on_leader_config_changed(f: &Fixture) {
+    common::write(&f.probe().join("spec.yaml"), SPEC);
+    f.on(
+        "config-changed",
+        "if [ \"$(is-leader)\" = True ]; then pod-spec-set --file \"$probe/spec.yaml\"; fi\n",
+    );
+}
+
+#[test]
+fn service_addresses_are_loopback_and_stable_per_application() {
+    let f = Fixture::deployed_with_spec(1);
+    f.ok(&["relate", "alertmanager", "demo"]);
+    f.ok(&["relate", "grafana", "demo:grafana-source"]);
+    let status = f.json(&["status"]);
+    let address = |app: &str| {
+        status["applications"][app]["address"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let all = [address("demo"), address("alertmanager"), address("grafana")];
+    for a in &all {
+        assert!(a.starts_with("127.152.183."), "{all:?}");
+    }
+    assert_ne!(all[0], all[1]);
+    assert_ne!(all[1], all[2]);
+    // A remote unit's private-address is its application's Service address too.
+    let data = f.json(&["show-relation-data", "1"]);
+    assert_eq!(
+        data["remote"]["units"]["alertmanager/0"]["private-address"],
+        all[1]
+    );
+    f.ok(&["add-unit", "demo"]);
+    assert_eq!(
+        f.json(&["status"])["applications"]["demo"]["address"],
+        all[0]
+    );
+}
+
+#[test]
+fn settings_files_are_read_as_yaml_v2_reads_them() {
+    let f = Fixture::deployed(1);
+    f.ok(&["relate", "alertmanager", "demo"]);
+    f.probe_in(
+        "demo/0",
+        r#"
+printf 'int: 1\nfloat: 1.50\nbool: yes\nhex: 0x1F\noctal: 0644\nnull1: ~\nquoted: "~"\nesc: "a\\x01b"\ndup: 1\ndup: 2\nanc: &s val\nali: *s\n<<: {m: merged}\nlit: |\n  two\n  lines\n' > "$probe/types.yaml"
+t types relation-set -r 1 --file "$probe/types.yaml"
+t own relation-get -r 1 - demo/0 --format=json
+printf 'a: x\001y\n' > "$probe/ctrl.yaml"
+t ctrl relation-set -r 1 --file "$probe/ctrl.yaml"
+printf 'a: x\177y\n' | relation-set -r 1 --file - ; echo $? > "$probe/out/del.code"
+t del_state state-set --file "$probe/ctrl.yaml"
+printf 'a: \377\n' > "$probe/utf8.yaml"
+t utf8 relation-set -r 1 --file "$probe/utf8.yaml"
+printf 'a: ok\nlist:\n  - 1\nmap: {x: 1}\n' > "$probe/nested.yaml"
+t nested relation-set -r 1 --file "$probe/nested.yaml"
+printf -- '- a\n' > "$probe/seq.yaml"
+t seq relation-set -r 1 --file "$probe/seq.yaml"
+printf 'just a string\n' > "$probe/str.yaml"
+t str state-set --file "$probe/str.yaml"
+t arg relation-set -r 1 "argctl=$(printf 'p\001q')" "  spaced  =  v  "
+t arg_own relation-get -r 1 - demo/0 --format=json
+t empty_key relation-set -r 1 " =v"
+"#,
+    );
+    assert_eq!(f.out("types").2, 0, "{:?}", f.out("types"));
+    let own = json_out(&f, "own");
+    // Scalars keep the text they were written with; null is "" (which deletes).
+    assert_eq!(own["int"], "1");
+    assert_eq!(own["float"], "1.50");
+    assert_eq!(own["bool"], "yes");
+    assert_eq!(own["hex"], "0x1F");
+    assert_eq!(own["octal"], "0644");
+    assert!(own.get("null1").is_none());
+    assert_eq!(own["quoted"], "~");
+    assert_eq!(own["esc"], "a\u{1}b");
+    assert_eq!(own["dup"], "2");
+    assert_eq!(own["m"], "merged");
+    assert_eq!(own["lit"], "two\nlines\n");
+    assert_eq!(own["ali"], "val");
+    let control = "yaml: control characters are not allowed";
+    err_out(&f, "ctrl", 1, control);
+    assert_eq!(
+        std::fs::read_to_string(f.probe().join("out/del.code")).unwrap(),
+        "1\n"
+    );
+    err_out(&f, "del_state", 1, control);
+    err_out(&f, "utf8", 1, "yaml: invalid leading UTF-8 octet");
+    err_out(
+        &f,
+        "nested",
+        1,
+        "yaml: unmarshal errors:\n  line 3: cannot unmarshal !!seq into string\n  line 4: cannot unmarshal !!map into string",
+    );
+    err_out(
+        &f,
+        "seq",
+        1,
+        "yaml: unmarshal errors:\n  line 1: cannot unmarshal !!seq into map[string]string",
+    );
+    err_out(
+        &f,
+        "str",
+        1,
+        "yaml: unmarshal errors:\n  line 1: cannot unmarshal !!str `just a ...` into map[string]string",
+    );
+    // key=value arguments are not YAML (keyvalues.Parse): trimmed, control characters kept.
+    assert_eq!(f.out("arg").2, 0, "{:?}", f.out("arg"));
+    let own = json_out(&f, "arg_own");
+    assert_eq!(own["argctl"], "p\u{1}q");
+    assert_eq!(own["spaced"], "v");
+    err_out(&f, "empty_key", 2, "expected \"key=value\", got \"=v\"");
+}
+
+#[test]
+fn state_set_stores_empty_values_and_enforces_juju_quotas() {
+    let f = Fixture::deployed(1);
+    f.probe_in(
+        "demo/0",
+        r#"
+t set state-set a=1 empty=
+t all state-get --format=json
+t key state-set "$(head -c 257 /dev/zero | tr '\0' k)=v"
+t value state-set "k=$(head -c 65537 /dev/zero | tr '\0' v)"
+"#,
+    );
+    assert_eq!(json_out(&f, "all"), json!({"a": "1", "empty": ""}));
+    err_out(&f, "key", 1, "max allowed key length (256) exceeded");
+    err_out(&f, "value", 1, "max allowed value length (65536) exceeded");
+}
+
+#[test]
+fn action_set_refuses_reserved_keys_in_any_segment() {
+    let f = Fixture::deployed(1);
+    f.on(
+        "backup",
+        r#"
+t top action-set stdout=x
+t nested action-set result.stderr=x
+t first action-set stdout-encoding.a=x
+t deep action-set a.b.stderr-encoding=x
+t invalid_first action-set Foo.stdout=x
+t fine action-set result.stdout-ish=ok
+"#,
+    );
+    f.ok(&["run-action", "demo/0", "backup", "target=/srv"]);
+    err_out(&f, "top", 2, "cannot set reserved action key \"stdout\"");
+    err_out(&f, "nested", 2, "cannot set reserved action key \"stderr\"");
+    err_out(
+        &f,
+        "first",
+        2,
+        "cannot set reserved action key \"stdout-encoding\"",
+    );
+    err_out(
+        &f,
+        "deep",
+        2,
+        "cannot set reserved action key \"stderr-encoding\"",
+    );
+    err_out(
+        &f,
+        "invalid_first",
+        2,
+        "key \"Foo\" must start and end with lowercase alphanumeric, and contain only lowercase alphanumeric, hyphens and periods",
+    );
+    assert_eq!(f.out("fine").2, 0);
 }
 
 #[test]

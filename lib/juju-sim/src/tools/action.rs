@@ -36,11 +36,13 @@ pub fn action_get(env: &mut Env, args: &[String]) -> ToolResult {
     out.write(&output)
 }
 
+/// charm's `GetActionNameRule()`: `^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$`.
 fn valid_key(k: &str) -> bool {
     let ok = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
     !k.is_empty() && k.starts_with(ok) && k.ends_with(ok) && k.chars().all(|c| ok(c) || c == '-')
 }
 
+/// action-set.go's `reservedKeys`: result keys Juju fills in itself.
 const RESERVED: [&str; 4] = ["stdout", "stdout-encoding", "stderr", "stderr-encoding"];
 
 pub fn action_set(env: &mut Env, args: &[String]) -> ToolResult {
@@ -53,16 +55,19 @@ pub fn action_set(env: &mut Env, args: &[String]) -> ToolResult {
             )));
         };
         let path: Vec<String> = key.split('.').map(String::from).collect();
-        if let Some(bad) = path.iter().find(|k| !valid_key(k)) {
-            return Err(ToolError::Init(format!(
-                "key {bad:?} must start and end with lowercase alphanumeric, and contain only lowercase alphanumeric, hyphens and periods"
-            )));
-        }
-        if RESERVED.contains(&path[0].as_str()) {
-            return Err(ToolError::Init(format!(
-                "cannot set reserved action key {:?}",
-                path[0]
-            )));
+        // As action-set.go's Init: each segment in turn is checked against keyRule, then
+        // against the reserved keys, so `a.stdout` is refused as well as `stdout`.
+        for segment in &path {
+            if !valid_key(segment) {
+                return Err(ToolError::Init(format!(
+                    "key {segment:?} must start and end with lowercase alphanumeric, and contain only lowercase alphanumeric, hyphens and periods"
+                )));
+            }
+            if RESERVED.contains(&segment.as_str()) {
+                return Err(ToolError::Init(format!(
+                    "cannot set reserved action key \"{segment}\""
+                )));
+            }
         }
         pairs.push((path, value.to_string()));
     }

@@ -274,6 +274,15 @@ impl Env {
         read_path(path).map_err(ToolError::Run)
     }
 
+    /// [`Env::read_file_var`] as raw bytes, for input whose reader checks the encoding
+    /// itself (yaml.v2).
+    pub fn read_file_var_bytes(&mut self, path: &str) -> Result<Vec<u8>, ToolError> {
+        if path == "-" {
+            return self.read_stdin().map(String::into_bytes);
+        }
+        std::fs::read(path).map_err(|e| ToolError::Run(go_open_error(path, &e)))
+    }
+
     /// Relations this unit is in, as `ctx.Relation(id)` knows them.
     pub fn relation(&self, id: u32) -> Option<&Relation> {
         self.model
@@ -305,15 +314,17 @@ impl Env {
 
 /// Go's `os.Open` error text for a path.
 pub fn read_path(path: &str) -> Result<String, String> {
-    std::fs::read_to_string(path).map_err(|e| {
-        let reason = match e.kind() {
-            std::io::ErrorKind::NotFound => "no such file or directory".to_string(),
-            std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
-            std::io::ErrorKind::IsADirectory => "is a directory".to_string(),
-            _ => e.to_string(),
-        };
-        format!("open {path}: {reason}")
-    })
+    std::fs::read_to_string(path).map_err(|e| go_open_error(path, &e))
+}
+
+fn go_open_error(path: &str, e: &std::io::Error) -> String {
+    let reason = match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".to_string(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        std::io::ErrorKind::IsADirectory => "is a directory".to_string(),
+        _ => e.to_string(),
+    };
+    format!("open {path}: {reason}")
 }
 
 /// Parses flags; `None` when help was asked for.
@@ -414,11 +425,18 @@ fn run(name: &str, args: &[String]) -> (i32, String, String) {
         );
     };
     let preread = if wants_stdin(name, args) {
-        let mut text = String::new();
-        if let Err(e) = std::io::stdin().read_to_string(&mut text) {
+        let mut bytes = Vec::new();
+        if let Err(e) = std::io::stdin().read_to_end(&mut bytes) {
             return (1, String::new(), format!("ERROR cannot read stdin: {e}\n"));
         }
-        Some(text)
+        // Every tool that reads stdin parses it with yaml.v2, whose reader refuses
+        // malformed UTF-8 before anything else.
+        match crate::yaml::check_reader(&bytes) {
+            Err(e @ crate::yaml::YamlError::Other(_)) if std::str::from_utf8(&bytes).is_err() => {
+                return (1, String::new(), format!("ERROR {e}\n"));
+            }
+            _ => Some(String::from_utf8_lossy(&bytes).into_owned()),
+        }
     } else {
         None
     };
@@ -525,7 +543,8 @@ fn help(def: &ToolDef) -> String {
     )
 }
 
-/// juju/utils `keyvalues.Parse(args, allowEmptyValues=true)`.
+/// juju/utils `keyvalues.Parse(args, allowEmptyValues=true)`: plain strings, not YAML
+/// (so control characters pass), trimmed of surrounding white space.
 pub fn parse_key_values(
     args: &[String],
 ) -> Result<std::collections::BTreeMap<String, String>, ToolError> {
@@ -538,8 +557,9 @@ pub fn parse_key_values(
         };
         let (k, v) = (k.trim(), v.trim());
         if k.is_empty() {
+            // Go's `"%s=%s"` of the trimmed parts, unquoted.
             return Err(ToolError::Init(format!(
-                "expected \"key=value\", got {kv:?}"
+                "expected \"key=value\", got \"{k}={v}\""
             )));
         }
         if out.insert(k.to_string(), v.to_string()).is_some() {
@@ -559,59 +579,20 @@ pub fn settings_with_file(
     overrides: std::collections::BTreeMap<String, String>,
 ) -> Result<std::collections::BTreeMap<String, String>, ToolError> {
     let mut settings = match file {
-        Some(path) => parse_settings_file(&env.read_file_var(path)?)?,
+        Some(path) => parse_settings_file(&env.read_file_var_bytes(path)?)?,
         None => Default::default(),
     };
     settings.extend(overrides);
     Ok(settings)
 }
 
-/// A `--file` of settings: a YAML map whose scalar values become strings (yaml.v2
-/// decoding into `map[string]string`); `null` becomes "" (delete).
+/// A `--file` of settings, as Juju's `readSettings` reads it: yaml.v2 decoding into
+/// `map[string]string` (see [`crate::yaml::string_map_v2`]); any YAML error fails the
+/// tool (exit 1).
 pub fn parse_settings_file(
-    text: &str,
+    bytes: &[u8],
 ) -> Result<std::collections::BTreeMap<String, String>, ToolError> {
-    use serde_json::Value;
-    let value: Value = crate::yaml::from_str(text).map_err(|e| ToolError::Run(e.to_string()))?;
-    let map = match value {
-        Value::Null => return Ok(Default::default()),
-        Value::Object(map) => map,
-        other => {
-            return Err(ToolError::Run(format!(
-                "yaml: unmarshal errors:\n  line 1: cannot unmarshal {} into map[string]string",
-                yaml_kind(&other)
-            )))
-        }
-    };
-    map.into_iter()
-        .map(|(k, v)| {
-            let s = match v {
-                Value::Null => String::new(),
-                Value::String(s) => s,
-                Value::Bool(b) => b.to_string(),
-                Value::Number(n) => n.to_string(),
-                other => {
-                    return Err(ToolError::Run(format!(
-                        "yaml: unmarshal errors:\n  cannot unmarshal {} into string",
-                        yaml_kind(&other)
-                    )))
-                }
-            };
-            Ok((k, s))
-        })
-        .collect()
-}
-
-fn yaml_kind(v: &serde_json::Value) -> String {
-    use serde_json::Value;
-    match v {
-        Value::Array(_) => "!!seq".into(),
-        Value::Object(_) => "!!map".into(),
-        Value::String(s) => format!("!!str `{s}`"),
-        Value::Bool(b) => format!("!!bool `{b}`"),
-        Value::Number(n) => format!("!!int `{n}`"),
-        Value::Null => "!!null".into(),
-    }
+    crate::yaml::string_map_v2(bytes).map_err(|e| ToolError::Run(e.to_string()))
 }
 
 #[cfg(test)]

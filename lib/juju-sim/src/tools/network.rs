@@ -12,9 +12,10 @@ use crate::format::Output;
 struct NetworkInfoResult {
     #[serde(rename = "bind-addresses")]
     bind_addresses: Vec<NetworkInfo>,
-    #[serde(rename = "egress-subnets")]
+    /// `omitempty` in Juju's display struct, as both lists are.
+    #[serde(rename = "egress-subnets", skip_serializing_if = "Vec::is_empty")]
     egress_subnets: Vec<String>,
-    #[serde(rename = "ingress-addresses")]
+    #[serde(rename = "ingress-addresses", skip_serializing_if = "Vec::is_empty")]
     ingress_addresses: Vec<String>,
 }
 
@@ -78,20 +79,17 @@ pub fn network_get(env: &mut Env, args: &[String]) -> ToolResult {
             "no network config found for binding {binding:?}"
         )));
     }
-    let pod = env.model.unit_address(env.unit()).unwrap_or_default();
-    let service = env.model.service_address(&app.name).unwrap_or_default();
-    let info = NetworkInfoResult {
-        bind_addresses: vec![NetworkInfo {
-            mac_address: String::new(),
-            interface_name: String::new(),
-            addresses: vec![InterfaceAddress {
-                hostname: String::new(),
-                value: pod.clone(),
-                cidr: String::new(),
-            }],
-        }],
-        egress_subnets: vec![format!("{service}/32")],
-        ingress_addresses: vec![service.clone()],
+    // Juju's NetworkInfoCAAS: the pod address (machine-local scope) is the only bind
+    // address and never an ingress address; the Service address is the ingress. Before
+    // the pod and the Service exist Juju knows neither: one bind entry with no
+    // addresses, and no ingress or egress at all.
+    let pod: Vec<String> = env.model.pod_address(env.unit()).into_iter().collect();
+    let ingress: Vec<String> = env.model.service_address(&app.name).into_iter().collect();
+    let egress: Vec<String> = ingress.iter().map(|a| format!("{a}/32")).collect();
+    let no_addresses = || {
+        ToolError::Run(format!(
+            "no addresses attached to space for binding {binding:?}"
+        ))
     };
     if primary {
         if !keys.is_empty() {
@@ -99,19 +97,50 @@ pub fn network_get(env: &mut Env, args: &[String]) -> ToolResult {
                 "--primary-address must be the only flag specified".into(),
             ));
         }
-        return out.write(&Output::Str(pod));
+        return out.write(&Output::Str(pod.first().cloned().ok_or_else(no_addresses)?));
     }
-    let value_of = |key: &str| match key {
-        "bind-address" => Value::from(pod.clone()),
-        "ingress-address" => Value::from(service.clone()),
-        _ => Value::from(vec![format!("{service}/32")]),
+    let value_of = |key: &str| -> Result<Value, ToolError> {
+        Ok(match key {
+            "bind-address" => match pod.first() {
+                Some(a) => Value::from(a.clone()),
+                // network-get.go indexes Info[0].Addresses[0] unchecked here: the unit
+                // agent panics and the tool's connection to it drops.
+                None => return Err(ToolError::Run("unexpected EOF".into())),
+            },
+            "ingress-address" => Value::from(
+                ingress
+                    .first()
+                    .or(pod.first())
+                    .cloned()
+                    .ok_or_else(no_addresses)?,
+            ),
+            // A nil slice when there are none: JSON `null`.
+            _ if egress.is_empty() => Value::Null,
+            _ => Value::from(egress.clone()),
+        })
     };
     match keys.as_slice() {
         [] => {
+            let info = NetworkInfoResult {
+                bind_addresses: vec![NetworkInfo {
+                    mac_address: String::new(),
+                    interface_name: String::new(),
+                    addresses: pod
+                        .iter()
+                        .map(|a| InterfaceAddress {
+                            hostname: String::new(),
+                            value: a.clone(),
+                            cidr: String::new(),
+                        })
+                        .collect(),
+                }],
+                egress_subnets: egress.clone(),
+                ingress_addresses: ingress.clone(),
+            };
             let output = Output::from_struct(&info).map_err(|e| ToolError::Run(e.to_string()))?;
             out.write(&output)
         }
-        [one] => out.write(&match value_of(one) {
+        [one] => out.write(&match value_of(one)? {
             Value::Array(items) => Output::Strings(
                 items
                     .into_iter()
@@ -121,8 +150,13 @@ pub fn network_get(env: &mut Env, args: &[String]) -> ToolResult {
             v => Output::from_value(v),
         }),
         many => {
-            let map: Map<String, Value> =
-                many.iter().map(|k| (k.to_string(), value_of(k))).collect();
+            // In network-get.go's order, which decides whose error comes first.
+            let mut map = Map::new();
+            for k in ["egress-subnets", "ingress-address", "bind-address"] {
+                if many.contains(&k) {
+                    map.insert(k.to_string(), value_of(k)?);
+                }
+            }
             out.write(&Output::Value(Value::Object(map)))
         }
     }

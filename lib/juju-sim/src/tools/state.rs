@@ -6,7 +6,7 @@ use super::{
     check_empty, key_arg, only_arg, parse_flags, parse_key_values, settings_with_file, with_output,
     Env, OutputOpts, ToolError, ToolResult,
 };
-use crate::context::{apply_changes, stage};
+use crate::context::apply_changes;
 use crate::flags::Flag;
 use crate::format::Output;
 
@@ -60,21 +60,23 @@ pub fn state_set(env: &mut Env, args: &[String]) -> ToolResult {
     })?;
     let overrides = parse_key_values(&args)?;
     let settings = settings_with_file(env, file.as_deref(), overrides)?;
+    // core/quota CheckTupleSize, as SetCharmStateValue applies it to each pair.
     for (k, v) in &settings {
         if k.len() > MAX_KEY {
             return Err(ToolError::Run(format!(
-                "key {k:?} too long: {} bytes, the limit is {MAX_KEY}",
-                k.len()
+                "max allowed key length ({MAX_KEY}) exceeded"
             )));
         }
         if v.len() > MAX_VALUE {
             return Err(ToolError::Run(format!(
-                "value of key {k:?} too long: {} bytes, the limit is {MAX_VALUE}",
-                v.len()
+                "max allowed value length ({MAX_VALUE}) exceeded"
             )));
         }
     }
-    stage(&mut env.ctx.pending.state, settings);
+    // Unlike relation-set, an empty value is stored, not deleted (SetCharmStateValue).
+    for (k, v) in settings {
+        env.ctx.pending.state.insert(k, Some(v));
+    }
     Ok(String::new())
 }
 

@@ -88,6 +88,20 @@ exit 0
         f
     }
 
+    /// A fixture with `units` units whose leader sets [`SPEC`] in config-changed: the
+    /// application then has its Service and pods (and so addresses).
+    pub fn deployed_with_spec(units: u32) -> Fixture {
+        let f = Fixture::new();
+        write(&f.probe().join("spec.yaml"), SPEC);
+        f.on(
+            "config-changed",
+            "if [ \"$(is-leader)\" = True ]; then pod-spec-set --file \"$probe/spec.yaml\"; fi\n",
+        );
+        f.deploy(units);
+        f.on("config-changed", "");
+        f
+    }
+
     pub fn charm(&self) -> PathBuf {
         self.root.path().join("charm")
     }
