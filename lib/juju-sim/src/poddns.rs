@@ -166,6 +166,10 @@ mod tests {
             status: None,
             version: String::new(),
             pod_spec: None,
+            statefulset: Default::default(),
+            charm_modified_version: 0,
+            charm_revision: 0,
+            operator_status: None,
         };
         for n in [0, 2] {
             app.units.insert(n, Unit::allocating(n, n == 0));
