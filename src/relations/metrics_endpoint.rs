@@ -176,7 +176,10 @@ fn contribute_relation(
 
     let topology = match data.get("scrape_metadata") {
         None => None,
-        Some(raw) => match Topology::from_scrape_metadata(raw) {
+        Some(raw) => match Topology::from_scrape_metadata(raw).and_then(|t| {
+            t.agrees_with_juju(&app, &local.model, &local.model_uuid)
+                .map(|()| t)
+        }) {
             Ok(t) => Some(t),
             Err(e) => {
                 let message = format!(
@@ -724,6 +727,61 @@ mod tests {
         assert_eq!(relabel.target_label.as_deref(), Some("instance"));
         // And the rules became a file.
         assert!(p.rule_files.contains_key("juju_cos_f4d59020_zinc.rules"));
+    }
+
+    /// In our own model Juju names the remote application: data claiming to be another
+    /// application (its labels, its job names) is refused and reported; in another model's
+    /// name (a cross-model relation, where Juju knows only the offer's local alias) it stands.
+    #[test]
+    fn scrape_metadata_cannot_claim_another_applications_topology() {
+        let ours = local(true);
+        let claim = |model: &str, uuid: &str, app: &str, unit: &str| {
+            let mut r = app_relation(7, "zinc", 1);
+            r.remote_app_data.insert(
+                "scrape_metadata".into(),
+                serde_json::json!({"model": model, "model_uuid": uuid,
+                    "application": app, "unit": unit})
+                .to_string(),
+            );
+            run(vec![r])
+        };
+        for (model, app, unit, why) in [
+            (
+                "cos",
+                "grafana",
+                "grafana/0",
+                "Juju says the relation is with \"zinc\"",
+            ),
+            ("cos", "zinc", "grafana/0", "not a unit of \"zinc\""),
+            (
+                "other",
+                "zinc",
+                "zinc/0",
+                "the relation is in model \"cos\"",
+            ),
+        ] {
+            let p = claim(model, &ours.model_uuid, app, unit);
+            assert!(p.scrape_configs.is_empty(), "{app} {unit}");
+            assert_eq!(p.warnings.len(), 1);
+            assert!(
+                p.warnings[0].message.contains(why),
+                "{}",
+                p.warnings[0].message
+            );
+            let event: serde_json::Value =
+                serde_json::from_str(&p.publish[0].data["event"]).unwrap();
+            let job_errors = event["scrape_job_errors"].as_str().unwrap();
+            assert!(job_errors.contains(why), "{event}");
+        }
+        let honest = claim("cos", &ours.model_uuid, "zinc", "zinc/0");
+        assert_eq!(honest.warnings, vec![]);
+        assert_eq!(
+            honest.scrape_configs[0].static_configs[0].labels["juju_application"],
+            "zinc"
+        );
+        let offered = claim("edge", ZINC_UUID, "zinc-offer", "zinc-offer/0");
+        assert_eq!(offered.warnings, vec![]);
+        assert_eq!(offered.scrape_configs.len(), 1);
     }
 
     #[test]

@@ -113,6 +113,47 @@ impl Topology {
         Ok(())
     }
 
+    /// Topology is what Juju says about the relation, not what the data claims: a remote
+    /// application naming itself as another (and so labelling its targets and rules as that
+    /// application's, and taking over its job names) is refused. Juju names the remote
+    /// application and its units; for our own model it also names the model. A model other
+    /// than ours is a cross-model relation, where Juju gives only the local alias of the
+    /// offer, so there the claimed names stand (they cannot pass for an application of ours).
+    pub fn agrees_with_juju(
+        &self,
+        remote_app: &str,
+        model: &str,
+        model_uuid: &str,
+    ) -> Result<(), Refused> {
+        if self.model_uuid != model_uuid {
+            return Ok(());
+        }
+        if self.model != model {
+            return Err(Refused::invalid(
+                "model",
+                &self.model,
+                format!("the relation is in model {model:?}"),
+            ));
+        }
+        if self.application != remote_app {
+            return Err(Refused::invalid(
+                "application",
+                &self.application,
+                format!("Juju says the relation is with {remote_app:?}"),
+            ));
+        }
+        if let Some(unit) = &self.unit {
+            if unit.rsplit_once('/').map(|(app, _)| app) != Some(remote_app) {
+                return Err(Refused::invalid(
+                    "unit",
+                    unit,
+                    format!("not a unit of {remote_app:?}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn uuid8(&self) -> &str {
         self.model_uuid.get(..8).unwrap_or(&self.model_uuid)
     }
