@@ -335,6 +335,18 @@ pub fn cluster_domain(resolv_conf: &str) -> Option<String> {
         .map(str::to_ascii_lowercase)
 }
 
+/// What the relations' jobs and rules may add to the files: the ConfigMap's budget less
+/// what the options alone render, less a reserve for Alertmanagers and remote-write targets
+/// (small, and not measured one relation at a time).
+fn relations_budget(config: &CharmConfig) -> Result<usize, CharmError> {
+    const RESERVE: usize = 50_000;
+    let base = config_files(&render::render(
+        config,
+        &relations::RelationsPlan::default(),
+    ))?;
+    Ok(pod_spec::CONFIG_FILES_BUDGET.saturating_sub(base.size() + RESERVE))
+}
+
 /// Decides everything from what was observed. Pure.
 pub fn plan(observed: &Observed) -> Result<Plan, CharmError> {
     let (config, config_errors) = match CharmConfig::parse(&observed.config) {
@@ -365,6 +377,7 @@ pub fn plan(observed: &Observed) -> Result<Plan, CharmError> {
                 scrape_interval: config.scrape_interval.to_string(),
             },
             endpoints: observed.relations.clone(),
+            budget: Some(relations_budget(config)?),
         };
         let relations = relations::plan(&input);
         let rendered = render::render(config, &relations);
@@ -1085,8 +1098,11 @@ mod tests {
             .unit(&format!("{app}/0"), &[])
     }
 
+    /// One exporter whose jobs would push the files past the ConfigMap is left out whole,
+    /// told so in its `event` and in the log; the others, and an option changed in the same
+    /// hook, still apply.
     #[test]
-    fn files_too_large_for_a_config_map_block_and_keep_the_last_spec() {
+    fn a_relation_too_large_for_the_config_map_is_left_out_and_the_rest_applies() {
         let tools = leader();
         tools.model().relations.insert(
             RelationId::new("metrics-endpoint", 1),
@@ -1099,10 +1115,15 @@ mod tests {
             "one big exporter still fits"
         );
 
-        tools.model().relations.insert(
-            RelationId::new("metrics-endpoint", 2),
-            big_exporter("fleet-b"),
-        );
+        let fleet_b = RelationId::new("metrics-endpoint", 2);
+        tools
+            .model()
+            .relations
+            .insert(fleet_b.clone(), big_exporter("fleet-b"));
+        tools
+            .model()
+            .config
+            .insert("scrape-interval".into(), json!("30s"));
         run(
             &tools,
             &ctx("prometheus/0"),
@@ -1110,19 +1131,29 @@ mod tests {
         )
         .unwrap();
         let m = tools.model();
-        assert_eq!(
-            m.pod_spec.as_deref(),
-            Some(spec.as_str()),
-            "the last spec stays"
-        );
-        let status = m.unit_status.clone().unwrap();
-        assert_eq!(status.kind, StatusKind::Blocked);
+        let spec = m.pod_spec.clone().unwrap();
         assert!(
-            status
-                .message
-                .starts_with("the configuration is too large for Kubernetes: prometheus.yml"),
-            "{}",
-            status.message
+            spec.contains("fleet-a-host-19-0999"),
+            "the older relation stays"
+        );
+        assert!(!spec.contains("fleet-b-host"), "the newer one is left out");
+        assert!(spec.contains("scrape_interval: 30s"), "the option applies");
+        let status = m.unit_status.clone().unwrap();
+        assert_ne!(status.kind, StatusKind::Blocked, "{}", status.message);
+        let event: serde_json::Value =
+            serde_json::from_str(&m.relations[&fleet_b].local_app["event"]).unwrap();
+        let errors = event["scrape_job_errors"].as_str().unwrap();
+        assert!(errors.starts_with("left out whole: "), "{errors}");
+        drop(m);
+        // What the shell logs as WARNINGs (through tracing, to juju-log).
+        let observed = observe(&tools, &ctx("prometheus/0"), None).unwrap();
+        let plan = plan(&observed).unwrap();
+        assert!(
+            plan.warnings
+                .iter()
+                .any(|w| w.contains("fleet-b") && w.contains("left out whole")),
+            "{:?}",
+            plan.warnings
         );
     }
 

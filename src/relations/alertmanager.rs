@@ -358,6 +358,7 @@ mod tests {
         plan(&RelationsInput {
             local: local(true),
             endpoints: [(ALERTMANAGER.to_string(), relations)].into(),
+            budget: None,
         })
     }
 

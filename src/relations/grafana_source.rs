@@ -108,6 +108,7 @@ mod tests {
         let p = plan(&RelationsInput {
             local: local(true),
             endpoints: [(GRAFANA_SOURCE.to_string(), vec![r.clone()])].into(),
+            budget: None,
         });
         assert_eq!(p.publish.len(), 2);
         let app = p.publish.iter().find(|x| x.app).unwrap();
@@ -145,6 +146,7 @@ mod tests {
         let p = plan(&RelationsInput {
             local: local(false),
             endpoints: [(GRAFANA_SOURCE.to_string(), vec![settled])].into(),
+            budget: None,
         });
         assert_eq!(p.publish, vec![]);
     }
@@ -162,6 +164,7 @@ mod tests {
                 (GRAFANA_SOURCE_PROVIDER.to_string(), vec![mid_2021]),
             ]
             .into(),
+            budget: None,
         });
         assert_eq!(p.publish.len(), 4);
         for app in [true, false] {
@@ -185,6 +188,7 @@ mod tests {
         let p = plan(&RelationsInput {
             local: local(true),
             endpoints: [(GRAFANA_DATASOURCE.to_string(), vec![r])].into(),
+            budget: None,
         });
         assert_eq!(p.publish.len(), 1, "{:?}", p.publish);
         assert!(!p.publish[0].app);

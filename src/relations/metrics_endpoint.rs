@@ -21,6 +21,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::alert_rules;
+use super::budget;
 use super::report::{publish_event, Report};
 use super::topology::{is_unit_name, unit_number, Topology};
 use super::validate::{
@@ -153,8 +154,17 @@ struct UnitHost {
 }
 
 pub fn contribute(local: &LocalIdentity, relations: &[RelationSnapshot], out: &mut Contribution) {
-    for snapshot in relations {
-        let report = contribute_relation(local, snapshot, out);
+    for snapshot in budget::oldest_first(relations) {
+        let mut part = Contribution::default();
+        let mut report = contribute_relation(local, snapshot, &mut part);
+        let had_rules = !part.rule_files.is_empty();
+        if let Err(why) = out.admit(part) {
+            out.warn(snapshot, &remote_app_name(snapshot), why.clone());
+            if had_rules {
+                report.rule_errors.push(why.clone());
+            }
+            report.job_errors.push(why);
+        }
         out.publish.extend(publish_event(local, snapshot, &report));
     }
 }
@@ -692,6 +702,7 @@ mod tests {
         plan(&RelationsInput {
             local: local(true),
             endpoints: [(METRICS_ENDPOINT.to_string(), relations)].into(),
+            budget: None,
         })
     }
 
@@ -1187,6 +1198,7 @@ mod tests {
         let p = plan(&RelationsInput {
             local: local(false),
             endpoints: [(METRICS_ENDPOINT.to_string(), vec![zinc_relation(1, 1)])].into(),
+            budget: None,
         });
         assert_eq!(p.publish, vec![]);
         assert_eq!(p.scrape_configs.len(), 1);

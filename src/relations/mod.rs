@@ -5,6 +5,7 @@
 
 mod alert_rules;
 mod alertmanager;
+mod budget;
 mod databag;
 mod grafana_source;
 mod jobs;
@@ -71,6 +72,9 @@ pub struct LocalIdentity {
 pub struct RelationsInput {
     pub local: LocalIdentity,
     pub endpoints: BTreeMap<String, Vec<RelationSnapshot>>,
+    /// Bytes the relations' scrape jobs and rules may add to the rendered files in all, or
+    /// `None` for no limit.
+    pub budget: Option<usize>,
 }
 
 /// One databag write we want: only keys whose value differs from what is there now.
@@ -139,9 +143,40 @@ struct Contribution {
     remote_write: Vec<RemoteWriteConfig>,
     publish: Vec<Publish>,
     warnings: Vec<RelationWarning>,
+    /// What the relations' jobs and rules may still add (`None`: no limit).
+    room: Option<usize>,
+    /// The whole budget, for messages.
+    budget: Option<usize>,
 }
 
 impl Contribution {
+    /// Takes one relation's `part` if its jobs and rules fit in the room left; otherwise
+    /// keeps only its warnings and publications and says why the rest was left out.
+    fn admit(&mut self, part: Contribution) -> Result<(), String> {
+        let refused = match (self.room, self.budget) {
+            (Some(room), Some(total)) => {
+                let size = budget::size(&part);
+                if size <= room {
+                    self.room = Some(room - size);
+                    None
+                } else {
+                    Some(budget::refusal(size, room, total))
+                }
+            }
+            _ => None,
+        };
+        self.warnings.extend(part.warnings);
+        self.publish.extend(part.publish);
+        if let Some(why) = refused {
+            return Err(why);
+        }
+        self.scrape_configs.extend(part.scrape_configs);
+        self.alertmanagers.extend(part.alertmanagers);
+        self.rule_files.extend(part.rule_files);
+        self.remote_write.extend(part.remote_write);
+        Ok(())
+    }
+
     fn warn(&mut self, snapshot: &RelationSnapshot, source: &str, message: impl Into<String>) {
         self.warnings.push(RelationWarning {
             relation: snapshot.id.clone(),
@@ -186,7 +221,11 @@ pub fn plan(input: &RelationsInput) -> RelationsPlan {
             .flat_map(|e| relations(e).iter().cloned())
             .collect()
     };
-    let mut out = Contribution::default();
+    let mut out = Contribution {
+        room: input.budget,
+        budget: input.budget,
+        ..Contribution::default()
+    };
     metrics_endpoint::contribute(local, relations(METRICS_ENDPOINT), &mut out);
     monitoring::contribute(relations(MONITORING), &mut out);
     alertmanager::contribute(
@@ -208,6 +247,26 @@ pub fn plan(input: &RelationsInput) -> RelationsPlan {
     self_metrics::contribute(local, relations(SELF_METRICS_ENDPOINT), &mut out);
     remote_write::contribute_send(relations(SEND_REMOTE_WRITE), &mut out);
     remote_write::contribute_receive(local, relations(RECEIVE_REMOTE_WRITE), &mut out);
+
+    // Endpoints whose modules have no report of their own tell each sender what was refused.
+    for snapshot in of(&[
+        MONITORING,
+        ALERTMANAGER,
+        ALERTMANAGER_PODSPEC,
+        ALERTING_CONFIG,
+        SEND_REMOTE_WRITE,
+    ])
+    .iter()
+    {
+        let errors: Vec<&str> = out
+            .warnings
+            .iter()
+            .filter(|w| w.relation.is_some() && w.relation == snapshot.id)
+            .map(|w| w.message.as_str())
+            .collect();
+        let report = report::publish_errors(local, snapshot, &errors);
+        out.publish.extend(report);
+    }
 
     RelationsPlan {
         scrape_configs: jobs::finalize(out.scrape_configs),

@@ -8,14 +8,23 @@ use super::validate::{
     check_count, host_port, parse_json, sanitize_job_name, split_host_port, Refused,
     MAX_TARGETS_PER_STATIC_CONFIG,
 };
-use super::{remote_app_name, Contribution, RelationSnapshot};
+use super::{budget, remote_app_name, Contribution, RelationSnapshot};
 use crate::prometheus::config::{ScrapeConfig, StaticConfig};
 
 pub fn contribute(relations: &[RelationSnapshot], out: &mut Contribution) {
-    for snapshot in relations.iter().filter(|r| !r.remote_units.is_empty()) {
+    let live = relations.iter().filter(|r| !r.remote_units.is_empty());
+    for snapshot in budget::oldest_first(live) {
         let app = remote_app_name(snapshot);
         match job(snapshot, &app) {
-            Ok(Some(job)) => out.scrape_configs.push(job),
+            Ok(Some(job)) => {
+                let part = Contribution {
+                    scrape_configs: vec![job],
+                    ..Contribution::default()
+                };
+                if let Err(why) = out.admit(part) {
+                    out.warn(snapshot, &app, why);
+                }
+            }
             Ok(None) => {}
             Err(e) => out.warn(snapshot, &app, format!("targets refused: {e}")),
         }
@@ -67,6 +76,7 @@ mod tests {
         plan(&RelationsInput {
             local: local(true),
             endpoints: [(MONITORING.to_string(), relations)].into(),
+            budget: None,
         })
     }
 
@@ -124,6 +134,37 @@ mod tests {
         assert!(p.warnings[1]
             .message
             .starts_with("targets refused: targets is not valid"));
+    }
+
+    /// No library reads a report on this interface; the sender is told anyway, in our app
+    /// bag's `event`, and the key goes once nothing is refused.
+    #[test]
+    fn refusals_are_reported_to_the_sender_and_withdrawn_when_fixed() {
+        let mut bad = relation(MONITORING, 3, "evil");
+        bad.remote_app_data = bag(&[("targets", r#"["x:80\n- job_name: injected"]"#)]);
+        bad.remote_units.insert("evil/0".into(), Default::default());
+        let p = run(vec![bad.clone(), ksm(7)]);
+        let reports: Vec<_> = p
+            .publish
+            .iter()
+            .filter(|w| w.data.contains_key("event"))
+            .collect();
+        assert_eq!(reports.len(), 1, "the good relation is told nothing");
+        assert_eq!(reports[0].relation.id, 3);
+        let event: serde_json::Value = serde_json::from_str(&reports[0].data["event"]).unwrap();
+        assert!(event["errors"]
+            .as_str()
+            .unwrap()
+            .starts_with("targets refused: host"));
+
+        bad.local_app_data = reports[0].data.clone();
+        bad.remote_app_data = bag(&[("targets", r#"["10.1.36.99:80"]"#)]);
+        let fixed = run(vec![bad]);
+        assert_eq!(fixed.publish.len(), 1);
+        assert_eq!(
+            fixed.publish[0].data["event"], "",
+            "the report is withdrawn"
+        );
     }
 
     #[test]

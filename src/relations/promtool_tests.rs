@@ -193,6 +193,7 @@ fn every_dialect() -> RelationsInput {
             (RECEIVE_REMOTE_WRITE.to_string(), vec![agent]),
         ]
         .into(),
+        budget: None,
     }
 }
 
@@ -240,6 +241,7 @@ fn validators_never_accept_what_prometheus_refuses() {
     let p = plan(&RelationsInput {
         local: local(true),
         endpoints: [(METRICS_ENDPOINT.to_string(), vec![r, rules])].into(),
+        budget: None,
     });
     assert_eq!(p.warnings, vec![]);
     let edge_jobs: usize = serde_json::from_str::<Vec<serde_json::Value>>(include_str!(
@@ -385,6 +387,7 @@ fn corrupted_peer_data_never_reaches_prometheus() {
             (SEND_REMOTE_WRITE.to_string(), writers),
         ]
         .into(),
+        budget: None,
     });
     // Both outcomes happen: plenty refused, plenty kept.
     assert!(p.warnings.len() > 100, "{}", p.warnings.len());
@@ -522,6 +525,7 @@ fn large_models_plan_quickly() {
     let input = RelationsInput {
         local: local(true),
         endpoints: [(METRICS_ENDPOINT.to_string(), relations)].into(),
+        budget: None,
     };
     let started = std::time::Instant::now();
     let p = plan(&input);

@@ -12,6 +12,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use super::alert_rules;
+use super::budget;
 use super::databag::{bag, publish};
 use super::grafana_source::unit_host;
 use super::metrics_endpoint::fallback_rule_file_name;
@@ -61,7 +62,7 @@ pub fn contribute_receive(
         url: format!("http://{}:{}/api/v1/write", unit_host(local), local.port),
     };
     let value = serde_json::to_string(&ours).unwrap_or_default();
-    for snapshot in relations {
+    for snapshot in budget::oldest_first(relations) {
         out.publish.extend(publish(
             snapshot,
             false,
@@ -87,8 +88,13 @@ pub fn contribute_receive(
                         .map(|e| format!("alert rule refused: {e}")),
                 );
                 if let Some(file) = processed.file {
-                    out.rule_files
-                        .push((fallback_rule_file_name(snapshot, &app), file));
+                    let part = Contribution {
+                        rule_files: vec![(fallback_rule_file_name(snapshot, &app), file)],
+                        ..Contribution::default()
+                    };
+                    if let Err(why) = out.admit(part) {
+                        errors.push(why);
+                    }
                 }
             }
             Err(e) => errors.push(format!("alert_rules refused: {e}")),
@@ -113,6 +119,7 @@ mod tests {
         plan(&RelationsInput {
             local: local(false),
             endpoints: [(endpoint.to_string(), relations)].into(),
+            budget: None,
         })
     }
 
@@ -210,6 +217,7 @@ mod tests {
                 ],
             )]
             .into(),
+            budget: None,
         });
         let event = |id: u32| -> serde_json::Value {
             let publish = p
@@ -241,6 +249,7 @@ mod tests {
         let p = plan(&RelationsInput {
             local: local(true),
             endpoints: [(RECEIVE_REMOTE_WRITE.to_string(), vec![withdrawn, quiet])].into(),
+            budget: None,
         });
         let app: Vec<_> = p.publish.iter().filter(|x| x.app).collect();
         assert_eq!(app.len(), 1, "{app:?}");
@@ -250,6 +259,7 @@ mod tests {
         let p = plan(&RelationsInput {
             local: local(false),
             endpoints: [(RECEIVE_REMOTE_WRITE.to_string(), vec![sender(2, bad_rule)])].into(),
+            budget: None,
         });
         assert!(p.publish.iter().all(|x| !x.app));
     }

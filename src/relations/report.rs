@@ -5,6 +5,10 @@
 //! - receive-remote-write (`prometheus_remote_write` v1): `{"errors": "..."}` when we
 //!   refused alert rules, `{}` once we refuse none, as the Prometheus charm writes it; the
 //!   sender's library raises `alert_rule_status_changed` from it.
+//! - every other endpoint that reads data (monitoring, alertmanager in each dialect,
+//!   send-remote-write): no peer library reads a report there, so the same
+//!   `{"errors": "..."}` shape is written while something is refused, for the operator
+//!   (`juju show-unit`) and any charm that looks, and the key is removed once nothing is.
 
 use serde::Serialize;
 
@@ -49,6 +53,28 @@ pub fn publish_event(
         return None;
     }
     publish(snapshot, true, bag([(EVENT, event_json(report))]))
+}
+
+/// The report for an endpoint with no report of its own: `{"errors": ...}` while `errors`
+/// is not empty; the key removed (an empty value) once it is, if it was there.
+pub fn publish_errors(
+    local: &LocalIdentity,
+    snapshot: &RelationSnapshot,
+    errors: &[&str],
+) -> Option<Publish> {
+    if !local.leader {
+        return None;
+    }
+    let value = if errors.is_empty() {
+        if !snapshot.local_app_data.contains_key(EVENT) {
+            return None;
+        }
+        String::new()
+    } else {
+        let owned: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        remote_write_event_json(&owned)
+    };
+    publish(snapshot, true, bag([(EVENT, value)]))
 }
 
 /// What `prometheus_remote_write` v1 reads: `errors` only while there are some (its

@@ -97,6 +97,7 @@ mod tests {
                 vec![relation(SELF_METRICS_ENDPOINT, 2, "cos-prometheus")],
             )]
             .into(),
+            budget: None,
         });
         let app = p.publish.iter().find(|x| x.app).unwrap().data.clone();
         let unit = p.publish.iter().find(|x| !x.app).unwrap().data.clone();
@@ -110,6 +111,7 @@ mod tests {
         let back = plan(&RelationsInput {
             local: local(false),
             endpoints: [(METRICS_ENDPOINT.to_string(), vec![seen])].into(),
+            budget: None,
         });
         assert_eq!(back.warnings, vec![]);
         let job = &back.scrape_configs[0];
@@ -135,6 +137,7 @@ mod tests {
                 vec![relation(SELF_METRICS_ENDPOINT, 2, "cos-prometheus")],
             )]
             .into(),
+            budget: None,
         });
         let unit = &p.publish.iter().find(|x| !x.app).unwrap().data;
         assert!(!unit.contains_key("prometheus_scrape_host"), "{unit:?}");
@@ -150,6 +153,7 @@ mod tests {
                 vec![relation(SELF_METRICS_ENDPOINT, 2, "cos-prometheus")],
             )]
             .into(),
+            budget: None,
         });
         assert_eq!(p.publish.len(), 1);
         assert!(!p.publish[0].app);
