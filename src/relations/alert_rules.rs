@@ -13,8 +13,8 @@ use super::promql_check::check_rule_expr;
 use super::template;
 use super::topology::Topology;
 use super::validate::{
-    check_count, duration_ms, is_label_name, is_metric_name, label_value, parse_json, short_text,
-    Refused, MAX_RULES_PER_APP,
+    check_count, duration_ms, from_json_value, is_label_name, is_metric_name, label_value,
+    parse_json, short_text, Refused, MAX_RULES_PER_APP,
 };
 use crate::prometheus::config::{Rule, RuleFile, RuleGroup};
 
@@ -73,7 +73,7 @@ pub fn process(raw: &str, topology: Option<&Topology>) -> Result<ProcessedRules,
     let mut names = BTreeSet::new();
     let mut total_rules = 0usize;
     for (gi, value) in remote.groups.into_iter().enumerate() {
-        let group: RemoteGroup = match serde_json::from_value(value) {
+        let group: RemoteGroup = match from_json_value("alert rule group", value) {
             Ok(g) => g,
             Err(e) => {
                 out.errors.push(format!("alert rule group #{gi}: {e}"));
@@ -116,12 +116,8 @@ fn process_group(
     }
     let mut rules = Vec::new();
     for (ri, value) in group.rules.into_iter().enumerate() {
-        let result = serde_json::from_value::<RemoteRule>(value)
-            .map_err(|e| Refused::Json {
-                key: "rule".into(),
-                reason: e.to_string().chars().take(200).collect(),
-            })
-            .and_then(|r| process_rule(r, topology));
+        let result =
+            from_json_value::<RemoteRule>("rule", value).and_then(|r| process_rule(r, topology));
         match result {
             Ok(rule) => rules.push(rule),
             Err(e) => errors.push(format!("group {:?} rule #{ri}: {e}", group.name)),

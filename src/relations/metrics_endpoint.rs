@@ -25,11 +25,11 @@ use super::budget;
 use super::report::{publish_event, Report};
 use super::topology::{is_unit_name, unit_number, Topology};
 use super::validate::{
-    check_count, check_size, duration_ms, label_name, label_value, parse_json, relabel_configs,
-    sanitize_job_name, short_text, split_host_port, target_relabel_configs, url_path, HttpUrl,
-    Refused, MAX_JOBS_PER_APP, MAX_LABELS, MAX_RENDERED_JOBS_PER_RELATION,
-    MAX_RENDERED_TARGETS_PER_RELATION, MAX_STATIC_CONFIGS_PER_JOB, MAX_TARGETS_PER_STATIC_CONFIG,
-    MAX_UNITS_PER_RELATION,
+    check_count, check_size, duration_ms, from_json_value, label_name, label_value, parse_json,
+    relabel_configs, sanitize_job_name, secret_text, short_text, split_host_port,
+    target_relabel_configs, url_path, HttpUrl, Refused, MAX_JOBS_PER_APP, MAX_LABELS,
+    MAX_RENDERED_JOBS_PER_RELATION, MAX_RENDERED_TARGETS_PER_RELATION, MAX_STATIC_CONFIGS_PER_JOB,
+    MAX_TARGETS_PER_STATIC_CONFIG, MAX_UNITS_PER_RELATION,
 };
 use super::{remote_app_name, Contribution, LocalIdentity, RelationSnapshot};
 use crate::prometheus::config::{
@@ -370,11 +370,7 @@ fn scrape_jobs(
             .and_then(Value::as_str)
             .map(|n| format!(" ({})", super::validate::shown(n)))
             .unwrap_or_default();
-        let spec = serde_json::from_value::<RemoteJob>(value)
-            .map_err(|e| Refused::Json {
-                key: "scrape job".into(),
-                reason: e.to_string().chars().take(200).collect(),
-            })
+        let spec = from_json_value::<RemoteJob>("scrape job", value)
             .and_then(|job| job_spec(job, global_interval));
         match spec {
             Ok(spec) => {
@@ -451,8 +447,11 @@ fn job_spec(job: RemoteJob, global_interval_ms: u64) -> Result<JobSpec, Refused>
 
     let basic_auth = match job.basic_auth {
         Some(b) => {
-            for s in [&b.username, &b.password].into_iter().flatten() {
-                short_text("basic_auth field", s)?;
+            if let Some(username) = &b.username {
+                short_text("basic_auth username", username)?;
+            }
+            if let Some(password) = &b.password {
+                secret_text("basic_auth password", password)?;
             }
             Some(BasicAuth {
                 username: b.username,
@@ -477,7 +476,7 @@ fn job_spec(job: RemoteJob, global_interval_ms: u64) -> Result<JobSpec, Refused>
                 }
             }
             if let Some(c) = &a.credentials {
-                short_text("authorization credentials", c)?;
+                secret_text("authorization credentials", c)?;
             }
             Some(Authorization {
                 kind: a.kind,
@@ -793,6 +792,30 @@ mod tests {
         let offered = claim("edge", ZINC_UUID, "zinc-offer", "zinc-offer/0");
         assert_eq!(offered.warnings, vec![]);
         assert_eq!(offered.scrape_configs.len(), 1);
+    }
+
+    /// A refusal names the field, never a secret's value: not in the log, not in `event`.
+    #[test]
+    fn refusals_never_show_a_secret() {
+        let secret = "s3cr3t-T0ken";
+        for job in [
+            serde_json::json!({"job_name": "a", "basic_auth": {"username": "u", "password": format!("{secret}\u{1b}")}}),
+            serde_json::json!({"job_name": "b", "basic_auth": format!("u:{secret}")}),
+            serde_json::json!({"job_name": "c", "authorization": {"credentials": format!("{secret}\n")}}),
+            serde_json::json!({"job_name": "d", "authorization": {"credentials": [secret]}}),
+            serde_json::json!({"job_name": "e", "proxy_url": format!("http://u:{secret}@proxy:3128")}),
+            serde_json::json!({"job_name": "f", "static_configs": [{"targets": ["*:80"]}],
+                "basic_auth": {"username": "u", "password": 12345, "x": secret}}),
+        ] {
+            let mut r = app_relation(7, "zinc", 1);
+            r.remote_app_data
+                .insert("scrape_jobs".into(), serde_json::json!([job]).to_string());
+            let p = run(vec![r]);
+            assert_eq!(p.warnings.len(), 1, "{job}: {:?}", p.warnings);
+            let said = format!("{:?} {:?}", p.warnings, p.publish);
+            assert!(!said.contains(secret), "{job}: {said}");
+            assert!(!said.contains("12345"), "{job}: {said}");
+        }
     }
 
     #[test]

@@ -66,6 +66,33 @@ impl Refused {
             why: why.into(),
         }
     }
+
+    /// As [`Refused::invalid`] for a secret (a password, a token): its value is never shown.
+    pub fn invalid_secret(what: &'static str, why: impl Into<String>) -> Self {
+        Refused::Invalid {
+            what,
+            shown: "(value not shown)".to_string(),
+            why: why.into(),
+        }
+    }
+}
+
+/// A URL for messages, with any credentials in it (`user:password@`) replaced.
+pub fn url_shown(url: &str) -> String {
+    let redacted = match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+            match rest[..authority_end].rfind('@') {
+                Some(at) => format!("{scheme}://<credentials>{}", &rest[at..]),
+                None => url.to_string(),
+            }
+        }
+        None => match url.rfind('@') {
+            Some(at) => format!("<credentials>{}", &url[at..]),
+            None => url.to_string(),
+        },
+    };
+    shown(&redacted)
 }
 
 /// A short, escaped excerpt of `value` for messages.
@@ -94,8 +121,50 @@ pub fn parse_json<T: DeserializeOwned>(key: &str, raw: &str) -> Result<T, Refuse
     check_size(key, raw)?;
     serde_json::from_str(raw).map_err(|e| Refused::Json {
         key: key.to_string(),
-        reason: clip(e.to_string()),
+        reason: json_reason(&e),
     })
+}
+
+/// Reads one already-parsed JSON value (a job, a rule) into `T`, refusing it as `key`
+/// without quoting what it holds.
+pub fn from_json_value<T: DeserializeOwned>(
+    key: &str,
+    value: serde_json::Value,
+) -> Result<T, Refused> {
+    serde_json::from_value(value).map_err(|e| Refused::Json {
+        key: key.to_string(),
+        reason: json_reason(&e),
+    })
+}
+
+/// serde_json's message without the values it quotes (`invalid type: string "user:s3cr3t",
+/// expected …`): the value may be a password or a token. What was expected, and where, is
+/// enough for the sender to find it.
+fn json_reason(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    // A value already parsed (`from_value`) has no place in the text.
+    let place = if e.line() == 0 {
+        String::new()
+    } else {
+        format!(" at line {} column {}", e.line(), e.column())
+    };
+    match e.classify() {
+        serde_json::error::Category::Data => {
+            let expected = text
+                .split_once(", expected ")
+                .map(|(_, rest)| rest.rsplit_once(" at line ").map_or(rest, |(e, _)| e))
+                .map(|expected| format!(": expected {}", clip(expected.to_string())))
+                .unwrap_or_default();
+            // "missing field `x`" and "unknown variant" name only our own words.
+            if text.starts_with("missing field") || text.starts_with("duplicate field") {
+                return clip(text);
+            }
+            format!("a value of the wrong type{place}{expected}")
+        }
+        serde_json::error::Category::Syntax => format!("not JSON{place}"),
+        serde_json::error::Category::Eof => format!("JSON cut short{place}"),
+        serde_json::error::Category::Io => clip(text),
+    }
 }
 
 pub fn check_size(key: &str, raw: &str) -> Result<(), Refused> {
@@ -157,6 +226,21 @@ pub fn label_value(s: &str) -> Result<(), Refused> {
             s,
             "contains control characters",
         ));
+    }
+    Ok(())
+}
+
+/// A secret (basic_auth password, authorization credentials) that must be short and
+/// printable; refused without showing it.
+pub fn secret_text(what: &'static str, s: &str) -> Result<(), Refused> {
+    if s.len() > MAX_SHORT_BYTES {
+        return Err(Refused::invalid_secret(
+            what,
+            format!("longer than {MAX_SHORT_BYTES} bytes"),
+        ));
+    }
+    if s.chars().any(char::is_control) {
+        return Err(Refused::invalid_secret(what, "contains control characters"));
     }
     Ok(())
 }
@@ -338,7 +422,11 @@ pub struct HttpUrl {
 
 impl HttpUrl {
     pub fn parse(s: &str) -> Result<Self, Refused> {
-        let bad = |why: &str| Refused::invalid("URL", s, why.to_string());
+        let bad = |why: &str| Refused::Invalid {
+            what: "URL",
+            shown: url_shown(s),
+            why: why.to_string(),
+        };
         if s.len() > MAX_SHORT_BYTES {
             return Err(bad("too long"));
         }
