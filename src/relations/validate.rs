@@ -908,9 +908,24 @@ pub fn relabel_configs(rcs: &mut [RelabelConfig]) -> Result<(), Refused> {
 /// Labels starting with `__` that a target relabel rule may write: scrape parameters and
 /// scratch labels. The others (`__address__`, `__scheme__`, `__metrics_path__`,
 /// `__scrape_interval__`, ...) make or break the target itself.
+/// Whether a label name written by a relation's target relabel rule can never be one of the
+/// reserved `__` labels a target is made of, whatever its `$1`/`${1}` expansions hold: the
+/// literal text before the first `$` must already rule out a leading `__` (so `_${1}` or
+/// `$1` are refused, since `_` + `_address__` is `__address__`), or start one of the
+/// prefixes Prometheus leaves to relabelling (`__param_`, `__tmp`).
 fn harmless_target_label(name: &str) -> bool {
-    !name.starts_with('$')
-        && (!name.starts_with("__") || name.starts_with("__param_") || name.starts_with("__tmp"))
+    let literal = name.split('$').next().unwrap_or("");
+    let expands = literal.len() < name.len();
+    if literal.starts_with("__param_") || literal.starts_with("__tmp") {
+        return true;
+    }
+    let mut chars = literal.chars();
+    match (chars.next(), chars.next()) {
+        (None, _) => false,
+        (Some('_'), None) => !expands,
+        (Some('_'), Some('_')) => false,
+        _ => true,
+    }
 }
 
 /// Whether a regex cannot fully match any reserved `__` label: it starts with a mandatory
@@ -1183,6 +1198,16 @@ mod tests {
                 regex: Some("x".into()),
                 ..rc("drop")
             },
+            RelabelConfig {
+                source_labels: vec!["x".into()],
+                target_label: Some("_x${1}".into()),
+                ..rc("replace")
+            },
+            RelabelConfig {
+                regex: Some("x(.*)".into()),
+                replacement: Some("__tmp_$1".into()),
+                ..rc("labelmap")
+            },
         ];
         for r in &ok {
             assert!(target_relabel_config(r).is_ok(), "{r:?}");
@@ -1226,6 +1251,27 @@ mod tests {
             },
             RelabelConfig {
                 regex: Some("foo_(.*)".into()),
+                ..rc("labelmap")
+            },
+            // Expansion may not reach a reserved label either: `_` + `_address__`.
+            RelabelConfig {
+                source_labels: vec!["x".into()],
+                regex: Some("(.*)".into()),
+                target_label: Some("_${1}".into()),
+                ..rc("replace")
+            },
+            RelabelConfig {
+                target_label: Some("_$1".into()),
+                ..rc("hashmod")
+            },
+            RelabelConfig {
+                regex: Some("x(.*)".into()),
+                replacement: Some("_$1".into()),
+                ..rc("labelmap")
+            },
+            RelabelConfig {
+                regex: Some("x(.*)".into()),
+                replacement: Some("__$1".into()),
                 ..rc("labelmap")
             },
         ];
