@@ -1,0 +1,23 @@
+//! The one place that knows the grammar Prometheus 2.42 (built with Go 1.19/1.20) reads:
+//! durations, label and metric names, numbers, string literals, RE2 regexes, URLs, and the
+//! FNV-1a fingerprint. Options (`config`) and relation data (`relations`) use the same
+//! functions, so whatever either accepts, Prometheus accepts too: one value it refuses makes
+//! it refuse the whole file, and a new pod would not start.
+//!
+//! Each edge here was checked against the real `promtool` (`syntax::promtool_tests`, which
+//! generates the boundary cases). Where matching Go exactly would take a copy of a large
+//! part of it (RE2's Unicode tables), we refuse more than Prometheus does, never less, and say
+//! so where it happens.
+
+pub mod duration;
+pub mod fingerprint;
+pub mod names;
+pub mod number;
+pub mod quote;
+pub mod regex;
+
+#[cfg(test)]
+mod promtool_tests;
+
+pub use duration::{Duration, DurationError};
+pub use names::{is_label_name, is_metric_name};
