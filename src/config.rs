@@ -2,10 +2,11 @@
 //! applied. Every problem is collected, so an operator fixes them all in one `juju config`.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use serde_json::{Map, Value};
 use thiserror::Error;
+
+use crate::syntax::{is_label_name, Duration};
 
 /// One refused option value: names the option, shows the value, says what is expected.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -61,88 +62,6 @@ impl LogLevel {
     }
 }
 
-/// A Prometheus duration (`1h30m`, `500ms`, `15d`) as the operator wrote it, and its length.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Duration {
-    text: String,
-    millis: u64,
-}
-
-impl Duration {
-    /// Parses Prometheus's grammar (`model.ParseDuration`): `0`, or one or more
-    /// `<digits><unit>` with units y w d h m s ms, each at most once, largest first.
-    pub fn parse(text: &str) -> Option<Duration> {
-        if text == "0" {
-            return Some(Duration {
-                text: text.to_string(),
-                millis: 0,
-            });
-        }
-        const UNITS: [(&str, u128); 7] = [
-            ("y", 365 * 24 * 3_600_000),
-            ("w", 7 * 24 * 3_600_000),
-            ("d", 24 * 3_600_000),
-            ("h", 3_600_000),
-            ("m", 60_000),
-            ("s", 1_000),
-            ("ms", 1),
-        ];
-        // Go's time.Duration (nanoseconds in an i64) bounds what Prometheus accepts.
-        const MAX_MILLIS: u128 = (i64::MAX / 1_000_000) as u128;
-        let bytes = text.as_bytes();
-        let mut pos = 0;
-        let mut next_unit = 0;
-        let mut total: u128 = 0;
-        if bytes.is_empty() {
-            return None;
-        }
-        while pos < bytes.len() {
-            let start = pos;
-            while pos < bytes.len() && bytes[pos].is_ascii_digit() {
-                pos += 1;
-            }
-            if pos == start {
-                return None;
-            }
-            let number: u128 = text[start..pos].parse().ok()?;
-            let rest = &text[pos..];
-            let unit = if rest.starts_with("ms") {
-                "ms"
-            } else {
-                rest.get(..1)?
-            };
-            let index = UNITS.iter().position(|(u, _)| *u == unit)?;
-            if index < next_unit {
-                return None;
-            }
-            next_unit = index + 1;
-            pos += unit.len();
-            total = total.checked_add(number.checked_mul(UNITS[index].1)?)?;
-            if total > MAX_MILLIS {
-                return None;
-            }
-        }
-        Some(Duration {
-            text: text.to_string(),
-            millis: u64::try_from(total).ok()?,
-        })
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.text
-    }
-
-    pub fn millis(&self) -> u64 {
-        self.millis
-    }
-}
-
-impl fmt::Display for Duration {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
-    }
-}
-
 /// A size for `--storage.tsdb.retention.size` (`50GB`; base 2, as Prometheus reads it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ByteSize {
@@ -188,16 +107,6 @@ impl ByteSize {
     pub fn bytes(&self) -> u64 {
         self.bytes
     }
-}
-
-/// Prometheus label names: `[a-zA-Z_][a-zA-Z0-9_]*`.
-pub fn is_label_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    match chars.next() {
-        Some(c) if c.is_ascii_alphabetic() || c == '_' => {}
-        _ => return false,
-    }
-    chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// An absolute `http://` or `https://` URL with a host, and an optional port and path.
@@ -366,13 +275,16 @@ impl<'a> Reader<'a> {
     fn positive_duration(&mut self, option: &'static str, default: &str) -> Option<Duration> {
         let text = self.string(option, default)?;
         match Duration::parse(&text) {
-            Some(d) if d.millis() > 0 => Some(d),
+            Ok(d) if d.millis() > 0 => Some(d),
             _ => {
                 self.errors.push(ConfigError::new(
                     option,
                     &Value::String(text),
-                    "a positive Prometheus duration such as 30s, 1m, 1h30m or 500ms \
-                     (units y w d h m s ms, largest first)",
+                    format!(
+                        "a positive Prometheus duration such as 30s, 1m, 1h30m or 500ms \
+                         (units y w d h m s ms, largest first, at most {})",
+                        crate::syntax::duration::MAX_TEXT
+                    ),
                 ));
                 None
             }
@@ -786,53 +698,6 @@ mod tests {
     }
 
     #[test]
-    fn durations_follow_prometheus_grammar() {
-        for (text, millis) in [
-            ("0", 0),
-            ("1m", 60_000),
-            ("30s", 30_000),
-            ("1h30m", 5_400_000),
-            ("500ms", 500),
-            ("1s500ms", 1_500),
-            ("2d", 172_800_000),
-            ("1w", 604_800_000),
-            ("1y", 31_536_000_000),
-            (
-                "1y2w3d4h5m6s7ms",
-                31_536_000_000 + 1_209_600_000 + 259_200_000 + 14_400_000 + 300_000 + 6_000 + 7,
-            ),
-            ("0s", 0),
-        ] {
-            assert_eq!(
-                Duration::parse(text).map(|d| d.millis()),
-                Some(millis),
-                "{text}"
-            );
-        }
-        for text in [
-            "",
-            "1",
-            "m",
-            "1M",
-            "1.5m",
-            "-1m",
-            "1m1h",
-            "1m1m",
-            "1ms1s",
-            " 1m",
-            "1m ",
-            "1mm",
-            "1us",
-            "1ns",
-            "10000000y",
-            "+1m",
-            "1h 30m",
-        ] {
-            assert_eq!(Duration::parse(text), None, "{text:?}");
-        }
-    }
-
-    #[test]
     fn byte_sizes_follow_prometheus_units() {
         assert_eq!(ByteSize::parse("512B").unwrap().bytes(), 512);
         assert_eq!(ByteSize::parse("1KB").unwrap().bytes(), 1024);
@@ -842,16 +707,6 @@ mod tests {
             "", "GB", "50", "50gb", "1.5GB", "50 GB", "50GiB", "8EB", "-1GB", "50G",
         ] {
             assert_eq!(ByteSize::parse(text), None, "{text:?}");
-        }
-    }
-
-    #[test]
-    fn label_names() {
-        for ok in ["a", "_", "cluster", "Env_2", "__x"] {
-            assert!(is_label_name(ok), "{ok}");
-        }
-        for bad in ["", "1a", "a-b", "a.b", "é", "a b"] {
-            assert!(!is_label_name(bad), "{bad}");
         }
     }
 
@@ -939,6 +794,16 @@ mod tests {
                 "scrape-interval",
                 json!("60"),
                 r#"scrape-interval="60": expected a positive Prometheus duration"#,
+            ),
+            (
+                "scrape-interval",
+                json!("293y"),
+                r#"scrape-interval="293y": expected a positive Prometheus duration"#,
+            ),
+            (
+                "metrics-retention-time",
+                json!("292y24w3d23h47m16s855ms"),
+                r#"at most 292y24w3d23h47m16s854ms"#,
             ),
             (
                 "scrape-timeout",

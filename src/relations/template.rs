@@ -8,7 +8,7 @@
 
 use thiserror::Error;
 
-use super::promql_check::string_value;
+use crate::syntax::quote;
 
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
 #[error("template: {0}")]
@@ -153,7 +153,8 @@ fn lex_action(action: &str) -> Result<Vec<Tok>, TemplateError> {
                 }
                 i += 1;
                 let literal: String = chars[start..i.min(chars.len())].iter().collect();
-                string_value(&literal).map_err(TemplateError::from_str)?;
+                quote::unquote(&literal, quote::Dialect::Go)
+                    .map_err(|e| TemplateError::from_str(e.reason()))?;
                 toks.push(Tok::Literal);
             }
             '`' => {

@@ -12,7 +12,7 @@ pub enum DurationError {
     #[error("not a duration: expected 0 or <number><unit>… with units y w d h m s ms, each at most once, largest first")]
     Malformed,
     /// Go keeps a duration as int64 nanoseconds; Prometheus refuses anything longer.
-    #[error("duration out of range: at most 292y24w3d23h47m16s854ms")]
+    #[error("duration out of range: at most {MAX_TEXT}")]
     OutOfRange,
 }
 
@@ -31,6 +31,9 @@ const UNITS: [(&str, u64); 7] = [
 /// nanoseconds pass `i64::MAX` and a sum that wraps negative, so the total in nanoseconds
 /// must fit an i64: 9223372036854 ms (292y24w3d23h47m16s854ms).
 pub const MAX_MILLIS: u64 = (i64::MAX / 1_000_000) as u64;
+
+/// [`MAX_MILLIS`] as a duration, for messages.
+pub const MAX_TEXT: &str = "292y24w3d23h47m16s854ms";
 
 /// A Prometheus duration (`1h30m`, `500ms`, `15d`) as written, and its length.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,7 +145,7 @@ mod tests {
                 31_536_000_000 + 1_209_600_000 + 259_200_000 + 14_400_000 + 300_000 + 6_000 + 7,
             ),
             ("292y", 292 * 31_536_000_000),
-            ("292y24w3d23h47m16s854ms", MAX_MILLIS),
+            (MAX_TEXT, MAX_MILLIS),
             ("9223372036854ms", MAX_MILLIS),
         ] {
             assert_eq!(millis(text), Ok(ms), "{text}");

@@ -15,23 +15,32 @@ pub enum Dialect {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[error("{}", self.reason())]
 pub enum QuoteError {
-    #[error("not a quoted string")]
     NotQuoted,
-    #[error("unescaped quote or line break inside the string")]
     Unescaped,
-    #[error("unknown escape sequence")]
     UnknownEscape,
-    #[error("escape sequence needs more hex or octal digits")]
     ShortEscape,
-    #[error("escape sequence is an invalid Unicode code point")]
     InvalidCodePoint,
-    #[error("a character literal holds exactly one character")]
     NotOneCharacter,
-    #[error("invalid UTF-8 rune (U+FFFD)")]
     ReplacementCharacter,
-    #[error("the string is not valid UTF-8 once unescaped")]
     InvalidUtf8,
+}
+
+impl QuoteError {
+    /// The message, for callers whose errors carry a `&'static str`.
+    pub fn reason(self) -> &'static str {
+        match self {
+            QuoteError::NotQuoted => "not a quoted string",
+            QuoteError::Unescaped => "unescaped quote or line break inside the string",
+            QuoteError::UnknownEscape => "unknown escape sequence",
+            QuoteError::ShortEscape => "escape sequence needs more hex or octal digits",
+            QuoteError::InvalidCodePoint => "escape sequence is an invalid Unicode code point",
+            QuoteError::NotOneCharacter => "a character literal holds exactly one character",
+            QuoteError::ReplacementCharacter => "invalid UTF-8 rune (U+FFFD)",
+            QuoteError::InvalidUtf8 => "the string is not valid UTF-8 once unescaped",
+        }
+    }
 }
 
 /// The bytes a quoted literal stands for (`\xff` is one byte, not a character), or why the
