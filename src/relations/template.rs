@@ -8,7 +8,7 @@
 
 use thiserror::Error;
 
-use crate::syntax::quote;
+use crate::syntax::{number, quote};
 
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
 #[error("template: {0}")]
@@ -257,6 +257,10 @@ fn number(chars: &[char], mut i: usize, toks: &mut Vec<Tok>) -> Result<usize, Te
     {
         let shown: String = chars[start..(i + 1).min(chars.len())].iter().collect();
         return fail(format!("bad number syntax {shown:?}"));
+    }
+    let text: String = chars[start..i].iter().collect();
+    if number::go_template_number(&text).is_err() {
+        return fail(format!("illegal number syntax {text:?}"));
     }
     toks.push(Tok::Literal);
     Ok(i)

@@ -334,8 +334,12 @@ pub fn sanitize_job_name(s: &str) -> String {
         .collect()
 }
 
-/// A regex Go's RE2 compiles (`syntax::regex`), refused in relation terms.
+/// A regex Go's RE2 compiles (`syntax::regex`), refused in relation terms; control
+/// characters are refused too, as in every short relation string.
 pub fn regex(re: &str) -> Result<(), Refused> {
+    if re.chars().any(char::is_control) {
+        return Err(Refused::invalid("regex", re, "contains control characters"));
+    }
     crate::syntax::regex::check(re).map_err(|e| Refused::invalid("regex", re, e.to_string()))
 }
 

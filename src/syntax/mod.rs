@@ -4,8 +4,8 @@
 //! functions, so whatever either accepts, Prometheus accepts too: one value it refuses makes
 //! it refuse the whole file, and a new pod would not start.
 //!
-//! Each edge here was checked against the real `promtool` (`syntax::promtool_tests`, which
-//! generates the boundary cases). Where matching Go exactly would take a copy of a large
+//! Each edge here is checked against the real `promtool` through the options and relation
+//! entry points (`relations::grammar_tests`, which generates the boundary cases). Where matching Go exactly would take a copy of a large
 //! part of it (RE2's Unicode tables), we refuse more than Prometheus does, never less, and say
 //! so where it happens.
 
@@ -15,9 +15,6 @@ pub mod names;
 pub mod number;
 pub mod quote;
 pub mod regex;
-
-#[cfg(test)]
-mod promtool_tests;
 
 pub use duration::{Duration, DurationError};
 pub use names::{is_label_name, is_metric_name};

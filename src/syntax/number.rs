@@ -239,6 +239,21 @@ pub fn parse_int(s: &str) -> Result<i64, NumberError> {
         Some(b'-') => (true, &s[1..]),
         _ => (false, s),
     };
+    let magnitude = u128::from(parse_uint(unsigned)?);
+    if magnitude > 1u128 << 63 {
+        return Err(NumberError::Range);
+    }
+    let value = if negative {
+        -(magnitude as i128)
+    } else {
+        magnitude as i128
+    };
+    i64::try_from(value).map_err(|_| NumberError::Range)
+}
+
+/// `strconv.ParseUint(s, 0, 64)`: no sign, then `0x`/`0o`/`0b`/`0` prefixed or decimal
+/// digits, underscores as Go allows them with base 0.
+pub fn parse_uint(unsigned: &str) -> Result<u64, NumberError> {
     let lower = unsigned.to_ascii_lowercase();
     let (radix, digits) = if let Some(d) = lower.strip_prefix("0x") {
         (16, d)
@@ -258,16 +273,31 @@ pub fn parse_int(s: &str) -> Result<i64, NumberError> {
     if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
         return Err(NumberError::Syntax);
     }
-    let magnitude = u128::from_str_radix(&digits, radix)
-        .ok()
-        .filter(|m| *m <= 1u128 << 63)
-        .ok_or(NumberError::Range)?;
-    let value = if negative {
-        -(magnitude as i128)
+    u64::from_str_radix(&digits, radix).map_err(|_| NumberError::Range)
+}
+
+/// A number literal of Go's text/template, once its lexer has taken it: an integer that
+/// fits 64 bits (`ParseInt` or `ParseUint`, base 0), else a float (`ParseFloat`) written with
+/// a `.`, an exponent or hex digits and `p` (a whole number past 64 bits is refused as
+/// "integer overflow"). Character and imaginary constants are not read here.
+pub fn go_template_number(s: &str) -> Result<(), NumberError> {
+    if parse_int(s).is_ok() || parse_uint(s).is_ok() {
+        return Ok(());
+    }
+    parse_float(s)?;
+    if s.contains(['.', 'e', 'E', 'p', 'P']) && !is_hex_int(s) {
+        Ok(())
     } else {
-        magnitude as i128
-    };
-    i64::try_from(value).map_err(|_| NumberError::Range)
+        Err(NumberError::Range)
+    }
+}
+
+/// `0x…` without a point or `p`: its `e`s are digits, so it is an integer, not a float.
+fn is_hex_int(s: &str) -> bool {
+    let unsigned = s.trim_start_matches(['+', '-']);
+    unsigned.len() > 1
+        && unsigned.as_bytes()[1] | 0x20 == b'x'
+        && !unsigned.contains(['.', 'p', 'P'])
 }
 
 /// Whether a whole number fits Go's `int` (64 bits), as a rule group's `limit` must.
@@ -409,8 +439,38 @@ mod tests {
         ] {
             assert_eq!(parse_int(s), Err(NumberError::Range), "{s:?}");
         }
+        assert_eq!(parse_uint("18446744073709551615"), Ok(u64::MAX));
+        assert_eq!(parse_uint("18446744073709551616"), Err(NumberError::Range));
+        assert_eq!(parse_uint("+1"), Err(NumberError::Syntax));
         assert!(fits_int64(i64::MAX as u64));
         assert!(!fits_int64(i64::MAX as u64 + 1));
+    }
+
+    #[test]
+    fn go_template_numbers() {
+        for ok in [
+            "1",
+            "-1",
+            "0x1F",
+            "18446744073709551615",
+            "1.5",
+            "1e5",
+            "0x1p3",
+            "1_000.5",
+            "1e-400",
+        ] {
+            assert_eq!(go_template_number(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "18446744073709551616",
+            "1e309",
+            "1.8e308",
+            "0x1.8",
+            "1__0.5",
+            "1e99999",
+        ] {
+            assert!(go_template_number(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
