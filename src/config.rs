@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 use thiserror::Error;
 
-use crate::syntax::{is_label_name, Duration};
+use crate::syntax::{is_label_name, url::is_http_url, Duration};
 
 /// One refused option value: names the option, shows the value, says what is expected.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -107,64 +107,6 @@ impl ByteSize {
     pub fn bytes(&self) -> u64 {
         self.bytes
     }
-}
-
-/// An absolute `http://` or `https://` URL with a host, and an optional port and path.
-/// Deliberately strict: what Prometheus and a browser both read the same way.
-pub fn is_http_url(text: &str) -> bool {
-    let rest = match text
-        .strip_prefix("http://")
-        .or_else(|| text.strip_prefix("https://"))
-    {
-        Some(rest) => rest,
-        None => return false,
-    };
-    if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return false;
-    }
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    let host_port = match authority.rsplit_once('@') {
-        Some((userinfo, host_port)) if !userinfo.is_empty() => host_port,
-        Some(_) => return false,
-        None => authority,
-    };
-    let (host, port) = if let Some(v6) = host_port.strip_prefix('[') {
-        match v6.split_once(']') {
-            Some((addr, after)) => {
-                if addr.is_empty() || !addr.chars().all(|c| c.is_ascii_hexdigit() || c == ':') {
-                    return false;
-                }
-                match after {
-                    "" => (addr, None),
-                    p => match p.strip_prefix(':') {
-                        Some(port) => (addr, Some(port)),
-                        None => return false,
-                    },
-                }
-            }
-            None => return false,
-        }
-    } else {
-        match host_port.split_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (host_port, None),
-        }
-    };
-    let host_ok = !host.is_empty()
-        && (host_port.starts_with('[')
-            || host
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_'));
-    let port_ok = match port {
-        None => true,
-        Some(p) => {
-            !p.is_empty()
-                && p.len() <= 5
-                && p.parse::<u32>().is_ok_and(|n| (1..=65535).contains(&n))
-        }
-    };
-    host_ok && port_ok
 }
 
 /// Every option of config.yaml, typed and validated.
@@ -707,36 +649,6 @@ mod tests {
             "", "GB", "50", "50gb", "1.5GB", "50 GB", "50GiB", "8EB", "-1GB", "50G",
         ] {
             assert_eq!(ByteSize::parse(text), None, "{text:?}");
-        }
-    }
-
-    #[test]
-    fn http_urls() {
-        for ok in [
-            "http://mimir:9009/api/v1/push",
-            "https://thanos.example.com",
-            "http://10.0.0.1:80/",
-            "http://[::1]:9090/api/v1/write",
-            "https://user:pass@host/x?y=1",
-        ] {
-            assert!(is_http_url(ok), "{ok}");
-        }
-        for bad in [
-            "",
-            "mimir:9009",
-            "ftp://host/",
-            "http://",
-            "http:///path",
-            "http://host:port/",
-            "http://host:0/",
-            "http://host:70000/",
-            "http://ho st/",
-            "http://host/a b",
-            "http://[zz]/",
-            "http://@host/",
-            "http://host:/",
-        ] {
-            assert!(!is_http_url(bad), "{bad}");
         }
     }
 

@@ -6,6 +6,8 @@ use serde::de::DeserializeOwned;
 use thiserror::Error;
 
 use crate::prometheus::config::RelabelConfig;
+use crate::syntax::url::UrlError;
+pub use crate::syntax::url::{host_port, port, split_host_port, url_path, HttpUrl};
 use crate::syntax::{duration, is_label_name};
 
 /// Largest relation value we read (one databag key).
@@ -66,6 +68,12 @@ impl Refused {
             shown: shown(value),
             why: why.into(),
         }
+    }
+}
+
+impl From<UrlError> for Refused {
+    fn from(e: UrlError) -> Self {
+        Refused::invalid(e.what, &e.value, e.why)
     }
 }
 
@@ -166,157 +174,6 @@ pub fn short_text(what: &'static str, s: &str) -> Result<(), Refused> {
 /// A Prometheus duration (`syntax::duration`) in milliseconds, refused in relation terms.
 pub fn duration_ms(s: &str) -> Result<u64, Refused> {
     duration::millis(s).map_err(|e| Refused::invalid("duration", s, e.to_string()))
-}
-
-/// Host part of a target or URL: a DNS name, an IPv4 address, or an IPv6 address (bare or in
-/// brackets). Returns the host as it must appear in `host:port`.
-pub fn host(s: &str) -> Result<String, Refused> {
-    let bad = |why: &str| Refused::invalid("host", s, why.to_string());
-    if s.is_empty() || s.len() > 253 + 2 {
-        return Err(bad("empty or too long"));
-    }
-    let ipv6 = |inner: &str| inner.parse::<std::net::Ipv6Addr>().is_ok();
-    if let Some(inner) = s.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
-        return if ipv6(inner) {
-            Ok(s.to_string())
-        } else {
-            Err(bad("not an IPv6 address"))
-        };
-    }
-    if ipv6(s) {
-        return Ok(format!("[{s}]"));
-    }
-    let dns_ok = s
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_')
-        && !s.starts_with(['-', '.']);
-    if dns_ok {
-        Ok(s.to_string())
-    } else {
-        Err(bad("not a host name or IP address"))
-    }
-}
-
-pub fn port(s: &str) -> Result<u16, Refused> {
-    match s.parse::<u16>() {
-        Ok(p) if p > 0 && s.bytes().all(|b| b.is_ascii_digit()) => Ok(p),
-        _ => Err(Refused::invalid("port", s, "not a port number")),
-    }
-}
-
-/// `host[:port]` split into its parts, the host bracketed when it is IPv6.
-pub fn split_host_port(s: &str) -> Result<(String, Option<u16>), Refused> {
-    if let Some(rest) = s.strip_prefix('[') {
-        let (inner, after) = rest
-            .split_once(']')
-            .ok_or_else(|| Refused::invalid("address", s, "unclosed '['"))?;
-        let h = host(&format!("[{inner}]"))?;
-        return match after {
-            "" => Ok((h, None)),
-            _ => match after.strip_prefix(':') {
-                Some(p) => Ok((h, Some(port(p)?))),
-                None => Err(Refused::invalid("address", s, "junk after ']'")),
-            },
-        };
-    }
-    match s.rsplit_once(':') {
-        // More than one colon and no brackets: a bare IPv6 address.
-        Some((h, _)) if h.contains(':') => Ok((host(s)?, None)),
-        Some((h, p)) => Ok((host(h)?, Some(port(p)?))),
-        None => Ok((host(s)?, None)),
-    }
-}
-
-pub fn host_port(host: &str, port: Option<u16>) -> String {
-    match port {
-        Some(p) => format!("{host}:{p}"),
-        None => host.to_string(),
-    }
-}
-
-/// An URL path (or path prefix): empty, or `/`-led, made of URL path characters.
-pub fn url_path(s: &str) -> Result<(), Refused> {
-    if s.is_empty() {
-        return Ok(());
-    }
-    if s.len() > MAX_SHORT_BYTES || !s.starts_with('/') {
-        return Err(Refused::invalid(
-            "path",
-            s,
-            "must start with '/' and be short",
-        ));
-    }
-    let allowed = |c: char| c.is_ascii_alphanumeric() || "/-._~%!$&'()*+,;=:@".contains(c);
-    if !s.chars().all(allowed) {
-        return Err(Refused::invalid(
-            "path",
-            s,
-            "contains characters not allowed in a URL path",
-        ));
-    }
-    if s.split('/').any(|seg| seg == "..") {
-        return Err(Refused::invalid("path", s, "contains '..'"));
-    }
-    // Every '%' must start an escape of two hex digits, or URL parsing fails.
-    let bytes = s.as_bytes();
-    let bad_escape = bytes.iter().enumerate().any(|(i, &b)| {
-        b == b'%'
-            && !(bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
-                && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
-    });
-    if bad_escape {
-        return Err(Refused::invalid("path", s, "has a malformed %-escape"));
-    }
-    Ok(())
-}
-
-/// A parsed `http(s)://host[:port][/path]` URL; anything else (credentials, query, fragment)
-/// is refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpUrl {
-    pub scheme: String,
-    pub host: String,
-    pub port: Option<u16>,
-    pub path: String,
-}
-
-impl HttpUrl {
-    pub fn parse(s: &str) -> Result<Self, Refused> {
-        let bad = |why: &str| Refused::invalid("URL", s, why.to_string());
-        if s.len() > MAX_SHORT_BYTES {
-            return Err(bad("too long"));
-        }
-        let (scheme, rest) = s.split_once("://").ok_or_else(|| bad("no scheme"))?;
-        let scheme = scheme.to_ascii_lowercase();
-        if scheme != "http" && scheme != "https" {
-            return Err(bad("scheme must be http or https"));
-        }
-        if rest.contains(['?', '#', '@']) {
-            return Err(bad("credentials, query or fragment not allowed"));
-        }
-        let (authority, path) = match rest.find('/') {
-            Some(i) => rest.split_at(i),
-            None => (rest, ""),
-        };
-        let (host, port) = split_host_port(authority)?;
-        url_path(path)?;
-        Ok(HttpUrl {
-            scheme,
-            host,
-            port,
-            path: path.to_string(),
-        })
-    }
-
-    pub fn address(&self) -> String {
-        host_port(&self.host, self.port)
-    }
-}
-
-impl std::fmt::Display for HttpUrl {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}://{}{}", self.scheme, self.address(), self.path)
-    }
 }
 
 /// Job names are free text to Prometheus, but they end up in file names, URLs and logs:
@@ -584,61 +441,6 @@ mod tests {
             duration_ms("293y").map_err(|e| e.to_string()),
             Err("duration \"293y\": duration out of range: at most 292y24w3d23h47m16s854ms".into())
         );
-    }
-
-    #[test]
-    fn hosts_and_targets() {
-        assert_eq!(
-            split_host_port("10.1.36.90:8080"),
-            Ok(("10.1.36.90".into(), Some(8080)))
-        );
-        assert_eq!(
-            split_host_port("zinc-0.zinc-endpoints.cos.svc.cluster.local"),
-            Ok(("zinc-0.zinc-endpoints.cos.svc.cluster.local".into(), None))
-        );
-        assert_eq!(
-            split_host_port("[fd00::1]:9090"),
-            Ok(("[fd00::1]".into(), Some(9090)))
-        );
-        assert_eq!(split_host_port("fd00::1"), Ok(("[fd00::1]".into(), None)));
-        for bad in [
-            "",
-            "a b:80",
-            "host:0",
-            "host:99999",
-            "host:+80",
-            "http://x:80",
-            "x/y:80",
-            "[zz]:1",
-            "-x",
-            "a:b:c:",
-        ] {
-            assert!(split_host_port(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn urls() {
-        let u = HttpUrl::parse("http://alertmanager-0.am.cos.svc.cluster.local:9093").unwrap();
-        assert_eq!(u.scheme, "http");
-        assert_eq!(u.port, Some(9093));
-        assert_eq!(u.path, "");
-        let u = HttpUrl::parse("HTTPS://10.0.0.1/cos-am/").unwrap();
-        assert_eq!((u.scheme.as_str(), u.path.as_str()), ("https", "/cos-am/"));
-        assert_eq!(u.to_string(), "https://10.0.0.1/cos-am/");
-        for bad in [
-            "ftp://x",
-            "x:9093",
-            "http://u:p@x",
-            "http://x/?q",
-            "http://x/a b",
-            "http://x/../etc",
-            "http://x/a%i/b",
-            "http://x/a%2",
-            "http:///p",
-        ] {
-            assert!(HttpUrl::parse(bad).is_err(), "{bad}");
-        }
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod names;
 pub mod number;
 pub mod quote;
 pub mod regex;
+pub mod url;
 
 pub use duration::{Duration, DurationError};
 pub use names::{is_label_name, is_metric_name};
