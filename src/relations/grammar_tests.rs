@@ -678,3 +678,58 @@ fn urls_agree_with_promtool() {
     }
     compare(Check::Config, &cases);
 }
+
+/// Scrape job intervals and timeouts from relation data, through the whole plan: what we
+/// render when we accept, the raw job when we refuse.
+#[test]
+fn scrape_job_durations_agree_with_promtool() {
+    use super::test_support::app_relation;
+    use super::{plan, RelationsInput, METRICS_ENDPOINT};
+    use crate::prometheus::config::{GlobalConfig, PrometheusConfig};
+
+    let global = GlobalConfig {
+        scrape_interval: Some("1m".into()),
+        scrape_timeout: Some("10s".into()),
+        evaluation_interval: Some("1m".into()),
+        external_labels: Default::default(),
+    };
+    let mut cases = Vec::new();
+    for d in durations() {
+        for key in ["scrape_interval", "scrape_timeout"] {
+            let mut job = json!({"job_name": "app", "static_configs": [{"targets": ["*:8001"]}]});
+            job[key] = json!(d);
+            if key == "scrape_timeout" {
+                job["scrape_interval"] = json!("292y");
+            }
+            let mut r = app_relation(1, "app", 1);
+            r.remote_app_data
+                .insert("scrape_jobs".into(), json!([job]).to_string());
+            let p = plan(&RelationsInput {
+                local: super::test_support::local(true),
+                endpoints: [(METRICS_ENDPOINT.to_string(), vec![r])].into(),
+            });
+            let (ours, file) = if p.warnings.is_empty() && !p.scrape_configs.is_empty() {
+                let config = PrometheusConfig {
+                    global: global.clone(),
+                    scrape_configs: p.scrape_configs,
+                    ..PrometheusConfig::default()
+                };
+                (Ok(()), crate::yaml::to_string(&config).unwrap_or_default())
+            } else {
+                job["static_configs"] = json!([{"targets": ["10.1.1.0:8001"]}]);
+                let raw = json!({
+                    "global": {"scrape_interval": "1m", "scrape_timeout": "10s"},
+                    "scrape_configs": [job],
+                });
+                (Err(format!("{:?}", p.warnings)), raw.to_string())
+            };
+            cases.push(Case {
+                what: format!("scrape job {key} {d:?}"),
+                file,
+                ours,
+                stricter_on_purpose: None,
+            });
+        }
+    }
+    compare(Check::Config, &cases);
+}
