@@ -733,3 +733,33 @@ fn scrape_job_durations_agree_with_promtool() {
     }
     compare(Check::Config, &cases);
 }
+
+/// Label and metric names in every place a remote rule or an option puts them.
+#[test]
+fn names_agree_with_promtool() {
+    let names = [
+        "a", "_", "__x", "A9_z", "a:b", ":a", "a:", "1a", "a-b", "é", "a.b", "a b", "", "__name__",
+        "le", "job", "ab\u{0}",
+    ];
+    let mut cases = Vec::new();
+    for n in names {
+        cases.push(rule_case(
+            format!("record {n:?}"),
+            json!({"name": "g", "rules": [{"record": n, "expr": "1"}]}),
+        ));
+        cases.push(rule_case(
+            format!("rule label {n:?}"),
+            json!({"name": "g", "rules": [{"alert": "A", "expr": "up", "labels": {n: "v"}}]}),
+        ));
+        cases.push(rule_case(
+            format!("annotation {n:?}"),
+            json!({"name": "g", "rules": [{"alert": "A", "expr": "up", "annotations": {n: "v"}}]}),
+        ));
+        if !n.contains([' ', '\u{0}']) && !n.is_empty() {
+            cases.push(expr_case("metric", &format!("{n} > 0")));
+            cases.push(expr_case("matcher label", &format!("up{{{n}=\"v\"}}")));
+            cases.push(expr_case("grouping label", &format!("sum by ({n}) (up)")));
+        }
+    }
+    compare(Check::Rules, &cases);
+}
