@@ -5,9 +5,10 @@
 //! it refuse the whole file, and a new pod would not start.
 //!
 //! Each edge here is checked against the real `promtool` through the options and relation
-//! entry points (`relations::grammar_tests`, which generates the boundary cases). Where matching Go exactly would take a copy of a large
-//! part of it (RE2's Unicode tables), we refuse more than Prometheus does, never less, and say
-//! so where it happens.
+//! entry points (`relations::grammar_tests`, which generates the boundary cases). Where
+//! matching Go exactly would take a copy of a large part of it (RE2's Unicode tables, `\Q…\E`)
+//! or would let through what nobody means (a zero interval option, ports 0 and 65536 in a
+//! URL), we refuse more than Prometheus does, never less, and say so where it happens.
 
 pub mod duration;
 pub mod fingerprint;
