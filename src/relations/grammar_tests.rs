@@ -102,17 +102,8 @@ fn annotation_case(what: &str, template: &str) -> Case {
 
 /// Durations at and past the int64-nanosecond bound in every unit, zeros, and malformed ones.
 fn durations() -> Vec<String> {
-    let units = [
-        ("y", 365 * 86_400_000u64),
-        ("w", 7 * 86_400_000),
-        ("d", 86_400_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1_000),
-        ("ms", 1),
-    ];
     let mut out = Vec::new();
-    for (unit, ms) in units {
+    for (unit, ms) in crate::syntax::duration::UNITS {
         let most = MAX_MILLIS / ms;
         out.push(format!("{most}{unit}"));
         out.push(format!("{}{unit}", most + 1));

@@ -17,7 +17,7 @@ pub enum DurationError {
 }
 
 /// Units in the only order Prometheus accepts, in milliseconds.
-const UNITS: [(&str, u64); 7] = [
+pub const UNITS: [(&str, u64); 7] = [
     ("y", 365 * 24 * 3_600_000),
     ("w", 7 * 24 * 3_600_000),
     ("d", 24 * 3_600_000),
