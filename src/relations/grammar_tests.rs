@@ -67,18 +67,22 @@ fn compare(check: Check, cases: &[Case]) {
     );
 }
 
-/// A remote charm's `alert_rules` with one group, through our whole rule processing; the
-/// same JSON is the rule file promtool reads (JSON is YAML).
+/// A remote charm's `alert_rules` with one group, through our whole rule processing. What
+/// promtool reads is the rule file we render when we accept it, and the remote JSON as it
+/// came (JSON is YAML) when we refuse it.
 fn rule_case(what: String, group: Value) -> Case {
     let raw = json!({ "groups": [group] }).to_string();
-    let ours = match alert_rules::process(&raw, None) {
-        Ok(p) if p.errors.is_empty() && p.file.is_some() => Ok(()),
-        Ok(p) => Err(p.errors.join("; ")),
-        Err(e) => Err(e.to_string()),
+    let (ours, file) = match alert_rules::process(&raw, None) {
+        Ok(p) if p.errors.is_empty() => match p.file.map(|f| crate::yaml::to_string(&f)) {
+            Some(Ok(rendered)) => (Ok(()), rendered),
+            _ => (Err("nothing rendered".to_string()), raw),
+        },
+        Ok(p) => (Err(p.errors.join("; ")), raw),
+        Err(e) => (Err(e.to_string()), raw),
     };
     Case {
         what,
-        file: raw,
+        file,
         ours,
         stricter_on_purpose: None,
     }
