@@ -402,7 +402,7 @@ pub fn plan(observed: &Observed) -> Result<Plan, CharmError> {
             if unappliable.is_none() {
                 let yaml = spec.to_yaml()?;
                 pod_spec = Some(PlannedSpec {
-                    fingerprint: pod_spec::fingerprint(&yaml),
+                    fingerprint: crate::syntax::fingerprint::hex(&yaml),
                     yaml,
                 });
             }
@@ -786,7 +786,7 @@ mod tests {
         assert_eq!(m.app_status, Some(Status::active("")));
         assert_eq!(
             m.state.get(POD_SPEC_FINGERPRINT),
-            Some(&pod_spec::fingerprint(&spec))
+            Some(&crate::syntax::fingerprint::hex(&spec))
         );
     }
 

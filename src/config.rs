@@ -2,10 +2,12 @@
 //! applied. Every problem is collected, so an operator fixes them all in one `juju config`.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use serde_json::{Map, Value};
 use thiserror::Error;
+
+use crate::syntax::url::{is_http_url, without_credentials};
+use crate::syntax::{is_label_name, Duration};
 
 /// One refused option value: names the option, shows the value, says what is expected.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -61,88 +63,6 @@ impl LogLevel {
     }
 }
 
-/// A Prometheus duration (`1h30m`, `500ms`, `15d`) as the operator wrote it, and its length.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Duration {
-    text: String,
-    millis: u64,
-}
-
-impl Duration {
-    /// Parses Prometheus's grammar (`model.ParseDuration`): `0`, or one or more
-    /// `<digits><unit>` with units y w d h m s ms, each at most once, largest first.
-    pub fn parse(text: &str) -> Option<Duration> {
-        if text == "0" {
-            return Some(Duration {
-                text: text.to_string(),
-                millis: 0,
-            });
-        }
-        const UNITS: [(&str, u128); 7] = [
-            ("y", 365 * 24 * 3_600_000),
-            ("w", 7 * 24 * 3_600_000),
-            ("d", 24 * 3_600_000),
-            ("h", 3_600_000),
-            ("m", 60_000),
-            ("s", 1_000),
-            ("ms", 1),
-        ];
-        // Go's time.Duration (nanoseconds in an i64) bounds what Prometheus accepts.
-        const MAX_MILLIS: u128 = (i64::MAX / 1_000_000) as u128;
-        let bytes = text.as_bytes();
-        let mut pos = 0;
-        let mut next_unit = 0;
-        let mut total: u128 = 0;
-        if bytes.is_empty() {
-            return None;
-        }
-        while pos < bytes.len() {
-            let start = pos;
-            while pos < bytes.len() && bytes[pos].is_ascii_digit() {
-                pos += 1;
-            }
-            if pos == start {
-                return None;
-            }
-            let number: u128 = text[start..pos].parse().ok()?;
-            let rest = &text[pos..];
-            let unit = if rest.starts_with("ms") {
-                "ms"
-            } else {
-                rest.get(..1)?
-            };
-            let index = UNITS.iter().position(|(u, _)| *u == unit)?;
-            if index < next_unit {
-                return None;
-            }
-            next_unit = index + 1;
-            pos += unit.len();
-            total = total.checked_add(number.checked_mul(UNITS[index].1)?)?;
-            if total > MAX_MILLIS {
-                return None;
-            }
-        }
-        Some(Duration {
-            text: text.to_string(),
-            millis: u64::try_from(total).ok()?,
-        })
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.text
-    }
-
-    pub fn millis(&self) -> u64 {
-        self.millis
-    }
-}
-
-impl fmt::Display for Duration {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
-    }
-}
-
 /// A size for `--storage.tsdb.retention.size` (`50GB`; base 2, as Prometheus reads it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ByteSize {
@@ -188,74 +108,6 @@ impl ByteSize {
     pub fn bytes(&self) -> u64 {
         self.bytes
     }
-}
-
-/// Prometheus label names: `[a-zA-Z_][a-zA-Z0-9_]*`.
-pub fn is_label_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    match chars.next() {
-        Some(c) if c.is_ascii_alphabetic() || c == '_' => {}
-        _ => return false,
-    }
-    chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-/// An absolute `http://` or `https://` URL with a host, and an optional port and path.
-/// Deliberately strict: what Prometheus and a browser both read the same way.
-pub fn is_http_url(text: &str) -> bool {
-    let rest = match text
-        .strip_prefix("http://")
-        .or_else(|| text.strip_prefix("https://"))
-    {
-        Some(rest) => rest,
-        None => return false,
-    };
-    if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return false;
-    }
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    let host_port = match authority.rsplit_once('@') {
-        Some((userinfo, host_port)) if !userinfo.is_empty() => host_port,
-        Some(_) => return false,
-        None => authority,
-    };
-    let (host, port) = if let Some(v6) = host_port.strip_prefix('[') {
-        match v6.split_once(']') {
-            Some((addr, after)) => {
-                if addr.is_empty() || !addr.chars().all(|c| c.is_ascii_hexdigit() || c == ':') {
-                    return false;
-                }
-                match after {
-                    "" => (addr, None),
-                    p => match p.strip_prefix(':') {
-                        Some(port) => (addr, Some(port)),
-                        None => return false,
-                    },
-                }
-            }
-            None => return false,
-        }
-    } else {
-        match host_port.split_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (host_port, None),
-        }
-    };
-    let host_ok = !host.is_empty()
-        && (host_port.starts_with('[')
-            || host
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_'));
-    let port_ok = match port {
-        None => true,
-        Some(p) => {
-            !p.is_empty()
-                && p.len() <= 5
-                && p.parse::<u32>().is_ok_and(|n| (1..=65535).contains(&n))
-        }
-    };
-    host_ok && port_ok
 }
 
 /// Every option of config.yaml, typed and validated.
@@ -366,13 +218,16 @@ impl<'a> Reader<'a> {
     fn positive_duration(&mut self, option: &'static str, default: &str) -> Option<Duration> {
         let text = self.string(option, default)?;
         match Duration::parse(&text) {
-            Some(d) if d.millis() > 0 => Some(d),
+            Ok(d) if d.millis() > 0 => Some(d),
             _ => {
                 self.errors.push(ConfigError::new(
                     option,
                     &Value::String(text),
-                    "a positive Prometheus duration such as 30s, 1m, 1h30m or 500ms \
-                     (units y w d h m s ms, largest first)",
+                    format!(
+                        "a positive Prometheus duration such as 30s, 1m, 1h30m or 500ms \
+                         (units y w d h m s ms, largest first, at most {})",
+                        crate::syntax::duration::MAX_TEXT
+                    ),
                 ));
                 None
             }
@@ -654,12 +509,15 @@ fn parse_remote_write_urls(r: &mut Reader<'_>, s: &str) -> Option<Vec<String>> {
     let mut ok = true;
     for url in s.split(',').map(str::trim).filter(|u| !u.is_empty()) {
         if !is_http_url(url) {
+            // The URLs may carry credentials (`https://user:token@host/…`): never shown.
+            let shown: Vec<String> = s.split(',').map(without_credentials).collect();
             r.refuse(
                 "remote-write-urls",
-                s,
+                &shown.join(","),
                 format!(
                     "comma-separated http:// or https:// URLs such as \
-                     http://mimir:9009/api/v1/push; {url:?} is not one"
+                     http://mimir:9009/api/v1/push; {:?} is not one",
+                    without_credentials(url)
                 ),
             );
             ok = false;
@@ -786,53 +644,6 @@ mod tests {
     }
 
     #[test]
-    fn durations_follow_prometheus_grammar() {
-        for (text, millis) in [
-            ("0", 0),
-            ("1m", 60_000),
-            ("30s", 30_000),
-            ("1h30m", 5_400_000),
-            ("500ms", 500),
-            ("1s500ms", 1_500),
-            ("2d", 172_800_000),
-            ("1w", 604_800_000),
-            ("1y", 31_536_000_000),
-            (
-                "1y2w3d4h5m6s7ms",
-                31_536_000_000 + 1_209_600_000 + 259_200_000 + 14_400_000 + 300_000 + 6_000 + 7,
-            ),
-            ("0s", 0),
-        ] {
-            assert_eq!(
-                Duration::parse(text).map(|d| d.millis()),
-                Some(millis),
-                "{text}"
-            );
-        }
-        for text in [
-            "",
-            "1",
-            "m",
-            "1M",
-            "1.5m",
-            "-1m",
-            "1m1h",
-            "1m1m",
-            "1ms1s",
-            " 1m",
-            "1m ",
-            "1mm",
-            "1us",
-            "1ns",
-            "10000000y",
-            "+1m",
-            "1h 30m",
-        ] {
-            assert_eq!(Duration::parse(text), None, "{text:?}");
-        }
-    }
-
-    #[test]
     fn byte_sizes_follow_prometheus_units() {
         assert_eq!(ByteSize::parse("512B").unwrap().bytes(), 512);
         assert_eq!(ByteSize::parse("1KB").unwrap().bytes(), 1024);
@@ -842,46 +653,6 @@ mod tests {
             "", "GB", "50", "50gb", "1.5GB", "50 GB", "50GiB", "8EB", "-1GB", "50G",
         ] {
             assert_eq!(ByteSize::parse(text), None, "{text:?}");
-        }
-    }
-
-    #[test]
-    fn label_names() {
-        for ok in ["a", "_", "cluster", "Env_2", "__x"] {
-            assert!(is_label_name(ok), "{ok}");
-        }
-        for bad in ["", "1a", "a-b", "a.b", "é", "a b"] {
-            assert!(!is_label_name(bad), "{bad}");
-        }
-    }
-
-    #[test]
-    fn http_urls() {
-        for ok in [
-            "http://mimir:9009/api/v1/push",
-            "https://thanos.example.com",
-            "http://10.0.0.1:80/",
-            "http://[::1]:9090/api/v1/write",
-            "https://user:pass@host/x?y=1",
-        ] {
-            assert!(is_http_url(ok), "{ok}");
-        }
-        for bad in [
-            "",
-            "mimir:9009",
-            "ftp://host/",
-            "http://",
-            "http:///path",
-            "http://host:port/",
-            "http://host:0/",
-            "http://host:70000/",
-            "http://ho st/",
-            "http://host/a b",
-            "http://[zz]/",
-            "http://@host/",
-            "http://host:/",
-        ] {
-            assert!(!is_http_url(bad), "{bad}");
         }
     }
 
@@ -939,6 +710,16 @@ mod tests {
                 "scrape-interval",
                 json!("60"),
                 r#"scrape-interval="60": expected a positive Prometheus duration"#,
+            ),
+            (
+                "scrape-interval",
+                json!("293y"),
+                r#"scrape-interval="293y": expected a positive Prometheus duration"#,
+            ),
+            (
+                "metrics-retention-time",
+                json!("292y24w3d23h47m16s855ms"),
+                r#"at most 292y24w3d23h47m16s854ms"#,
             ),
             (
                 "scrape-timeout",
@@ -1089,6 +870,11 @@ mod tests {
                 "remote-write-urls",
                 json!("http://a/ http://b/"),
                 r#""http://a/ http://b/" is not one"#,
+            ),
+            (
+                "remote-write-urls",
+                json!("https://u:s3cr3t@ok/push,https://u:s3cr3t@bad host/push"),
+                r#"remote-write-urls="https://<credentials>@ok/push,https://<credentials>@bad hos…: expected comma-separated http:// or https:// URLs such as http://mimir:9009/api/v1/push; "https://<credentials>@bad host/push" is not one"#,
             ),
             (
                 "monitor-k8s",

@@ -11,5 +11,6 @@ pub mod pod_spec;
 pub mod prometheus;
 pub mod relations;
 pub mod status;
+pub mod syntax;
 pub mod workload;
 pub mod yaml;

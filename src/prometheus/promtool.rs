@@ -98,6 +98,67 @@ const KUBERNETES_ROLES: [&str; 6] = [
     "ingress",
 ];
 
+/// Which `promtool check` a batch runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Check {
+    Rules,
+    Config,
+}
+
+/// Promtool's verdict on each of `files` (file contents, JSON or YAML): each is written to its
+/// own file in a fresh directory and ONE `promtool check rules|config` reads them all, since
+/// its start-up is most of the cost of a small check. `Err` carries promtool's complaint
+/// about that file.
+pub(crate) fn check_each(
+    check: Check,
+    files: &[String],
+) -> Result<Vec<Result<(), String>>, String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let mut paths = Vec::with_capacity(files.len());
+    for (i, text) in files.iter().enumerate() {
+        let path = dir.path().join(format!("case{i:05}.yml"));
+        std::fs::write(&path, text).map_err(|e| e.to_string())?;
+        paths.push(path);
+    }
+    let out = Command::new(PROMTOOL)
+        .arg("check")
+        .arg(match check {
+            Check::Rules => "rules",
+            Check::Config => "config",
+        })
+        .args(&paths)
+        .output()
+        .map_err(|e| format!("cannot run {PROMTOOL} (apt install prometheus): {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // promtool prints "Checking <path>" for each file in order on stdout, then a SUCCESS line
+    // for a file it accepts; complaints go to stderr, naming the file.
+    let blocks: Vec<&str> = stdout.split("Checking ").skip(1).collect();
+    if blocks.len() != paths.len() {
+        return Err(format!(
+            "promtool checked {} of {} files:\n{stdout}{stderr}",
+            blocks.len(),
+            paths.len()
+        ));
+    }
+    Ok(paths
+        .iter()
+        .zip(blocks)
+        .map(|(path, block)| {
+            let path = path.to_string_lossy();
+            if !block.starts_with(path.as_ref()) {
+                return Err(format!("promtool output out of order at {path}"));
+            }
+            if block.contains("SUCCESS") {
+                return Ok(());
+            }
+            let name = path.rsplit('/').next().unwrap_or_default();
+            let complaint: Vec<&str> = stderr.lines().filter(|l| l.contains(name)).collect();
+            Err(complaint.join("\n"))
+        })
+        .collect())
+}
+
 fn run(path: &Path) -> Result<(), String> {
     let out = Command::new(PROMTOOL)
         .arg("check")

@@ -133,7 +133,7 @@ fn marker_group(groups: &[RuleGroup]) -> RuleGroup {
     RuleGroup {
         name: format!(
             "{RULES_MARKER_PREFIX}{}",
-            crate::pod_spec::fingerprint(&content)
+            crate::syntax::fingerprint::hex(&content)
         ),
         rules: vec![Rule {
             alert: Some(RULES_MARKER_ALERT.to_string()),

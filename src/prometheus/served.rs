@@ -15,8 +15,8 @@ use std::fmt;
 use serde_json::{Map, Value};
 use thiserror::Error;
 
-use crate::config::Duration;
 use crate::prometheus::config::PrometheusConfig;
+use crate::syntax::Duration;
 use crate::yaml::YamlError;
 
 /// What Prometheus shows instead of a secret.
@@ -280,7 +280,7 @@ fn scalar_matches(path: &[Segment], rendered: &Value, served: &Value) -> bool {
     }
     let key = last_key(path);
     if key.is_some_and(|k| DURATION_KEYS.contains(&k)) {
-        if let (Some(r), Some(s)) = (Duration::parse(&r), Duration::parse(&s)) {
+        if let (Ok(r), Ok(s)) = (Duration::parse(&r), Duration::parse(&s)) {
             return r.millis() == s.millis();
         }
     }

@@ -13,10 +13,11 @@ use super::promql_check::check_rule_expr;
 use super::template;
 use super::topology::Topology;
 use super::validate::{
-    check_count, duration_ms, from_json_value, is_label_name, is_metric_name, label_value,
-    parse_json, short_text, Refused, MAX_RULES_PER_APP,
+    check_count, duration_ms, from_json_value, label_value, parse_json, short_text, Refused,
+    MAX_RULES_PER_APP,
 };
 use crate::prometheus::config::{Rule, RuleFile, RuleGroup};
+use crate::syntax::{is_label_name, is_metric_name, number::fits_int64};
 
 #[derive(Deserialize)]
 struct RemoteRuleFile {
@@ -106,6 +107,10 @@ fn process_group(
     short_text("group name", &group.name)?;
     if let Some(i) = &group.interval {
         duration_ms(i)?;
+    }
+    // Prometheus reads a group's limit into a Go int.
+    if let Some(limit) = group.limit.filter(|l| !fits_int64(*l)) {
+        return Err(Refused::invalid("limit", &limit.to_string(), "past int64"));
     }
     // Group names must be unique within a file.
     let mut name = group.name.clone();

@@ -5,15 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::prometheus::config::ScrapeConfig;
-
-/// 64-bit FNV-1a: tiny, stable across releases and platforms (unlike `DefaultHasher`).
-pub fn fnv1a64(bytes: &[u8]) -> u64 {
-    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    bytes
-        .iter()
-        .fold(OFFSET, |h, &b| (h ^ u64::from(b)).wrapping_mul(PRIME))
-}
+use crate::syntax::fingerprint::fnv1a64;
 
 /// The job as canonical text: field order is fixed and maps are BTreeMaps.
 fn canonical(job: &ScrapeConfig) -> String {
@@ -60,13 +52,6 @@ mod tests {
             metrics_path: Some(path.to_string()),
             ..ScrapeConfig::default()
         }
-    }
-
-    #[test]
-    fn fnv1a_known_values() {
-        assert_eq!(fnv1a64(b""), 0xcbf29ce484222325);
-        assert_eq!(fnv1a64(b"a"), 0xaf63dc4c8601ec8c);
-        assert_eq!(fnv1a64(b"foobar"), 0x85944171f73967e8);
     }
 
     #[test]

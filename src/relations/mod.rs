@@ -21,6 +21,8 @@ mod topology;
 mod validate;
 
 #[cfg(test)]
+mod grammar_tests;
+#[cfg(test)]
 mod promtool_tests;
 #[cfg(test)]
 pub(crate) mod test_support;

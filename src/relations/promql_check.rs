@@ -6,7 +6,7 @@
 //! rule file, so it is dropped instead. Unknown functions (newer than 2.42) are refused too.
 
 use super::promql::{lex, Kind, PromqlError, Token, AGGREGATORS};
-use super::validate::{duration_ms, is_label_name, is_metric_name, regex};
+use crate::syntax::{duration, is_label_name, is_metric_name, number, quote, regex};
 
 /// Deepest nesting we follow (Prometheus has no limit; our stack does).
 const MAX_DEPTH: usize = 128;
@@ -477,7 +477,7 @@ impl<'a> Parser<'a> {
                         .bump()
                         .ok_or_else(|| self.error("expected a duration"))?;
                     // Prometheus refuses some zero offsets ("-0m"); none is useful.
-                    if d.kind != Kind::Number || !duration_ms(d.text).is_ok_and(|ms| ms > 0) {
+                    if d.kind != Kind::Number || !duration::millis(d.text).is_ok_and(|ms| ms > 0) {
                         return Err(self.error_at(d, "expected a positive duration, found"));
                     }
                     offset = true;
@@ -500,7 +500,10 @@ impl<'a> Parser<'a> {
                             let n = self
                                 .bump()
                                 .ok_or_else(|| self.error("expected a timestamp"))?;
-                            if n.kind != Kind::Number || !is_number(n.text) {
+                            if n.kind != Kind::Number
+                                || !number::promql_number(n.text)
+                                    .is_ok_and(number::is_promql_timestamp)
+                            {
                                 return Err(self.error_at(n, "expected a timestamp, found"));
                             }
                         }
@@ -525,7 +528,7 @@ impl<'a> Parser<'a> {
         let close = self.tokens[close_index];
         let inner = &self.src[open.start + 1..close.start];
         self.pos = close_index + 1;
-        let positive = |d: &str| duration_ms(d.trim()).is_ok_and(|ms| ms > 0);
+        let positive = |d: &str| duration::millis(d.trim()).is_ok_and(|ms| ms > 0);
         match inner.split_once(':') {
             None if positive(inner) => Ok(false),
             Some((range, step))
@@ -547,7 +550,7 @@ impl<'a> Parser<'a> {
         match t.kind {
             Kind::Number => {
                 self.pos += 1;
-                if !is_number(t.text) {
+                if number::promql_number(t.text).is_err() {
                     return Err(self.error_at(t, "not a number:"));
                 }
                 Ok((Type::Scalar, Shape::Other))
@@ -629,7 +632,7 @@ impl<'a> Parser<'a> {
             }
             let value = string_value(v.text).map_err(|why| self.error_at(v, why))?;
             if op.text.ends_with('~') {
-                regex(&value).map_err(|e| PromqlError::Parse(e.to_string()))?;
+                regex::check(&value).map_err(|e| PromqlError::Parse(format!("regex: {e}")))?;
             }
             if t.text == "__name__" {
                 if names_metric {
@@ -760,83 +763,10 @@ struct BinaryModifiers {
     on_labels: Vec<String>,
 }
 
-/// PromQL number literals: decimal (with fraction and exponent), hex. Durations are not
-/// numbers in 2.42.
-fn is_number(s: &str) -> bool {
-    if let Some(hex) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        return !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit());
-    }
-    let digits = |d: &str| d.bytes().all(|b| b.is_ascii_digit());
-    let (mantissa, exponent) = match s.find(['e', 'E']) {
-        Some(i) => (&s[..i], Some(&s[i + 1..])),
-        None => (s, None),
-    };
-    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let mantissa_ok = digits(int) && digits(frac) && !(int.is_empty() && frac.is_empty());
-    let exponent_ok = match exponent {
-        None => true,
-        Some(e) => {
-            let e = e.strip_prefix(['+', '-']).unwrap_or(e);
-            !e.is_empty() && digits(e)
-        }
-    };
-    mantissa_ok && exponent_ok
-}
-
-/// The value of a PromQL string literal (Go quoting rules), or why it is malformed.
-pub fn string_value(literal: &str) -> Result<String, &'static str> {
-    let quote = literal.chars().next().ok_or("empty string literal")?;
-    let inner = literal
-        .get(1..literal.len().saturating_sub(1))
-        .ok_or("malformed string literal")?;
-    if quote == '`' {
-        return Ok(inner.to_string());
-    }
-    let mut out = String::with_capacity(inner.len());
-    let mut chars = inner.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        let e = chars.next().ok_or("trailing backslash")?;
-        let hex = |chars: &mut std::str::Chars<'_>, n: usize| -> Result<u32, &'static str> {
-            let digits: String = chars.by_ref().take(n).collect();
-            if digits.len() != n {
-                return Err("short escape");
-            }
-            u32::from_str_radix(&digits, 16).map_err(|_| "bad hex escape")
-        };
-        let decoded = match e {
-            'a' => '\u{7}',
-            'b' => '\u{8}',
-            'f' => '\u{c}',
-            'n' => '\n',
-            'r' => '\r',
-            't' => '\t',
-            'v' => '\u{b}',
-            '\\' => '\\',
-            c if c == quote => c,
-            'x' => char::from_u32(hex(&mut chars, 2)?).ok_or("bad escape")?,
-            'u' => char::from_u32(hex(&mut chars, 4)?).ok_or("bad escape")?,
-            'U' => char::from_u32(hex(&mut chars, 8)?).ok_or("bad escape")?,
-            '0'..='7' => {
-                let rest: String = chars.by_ref().take(2).collect();
-                if rest.len() != 2 || !rest.chars().all(|c| ('0'..='7').contains(&c)) {
-                    return Err("bad octal escape");
-                }
-                let v = u32::from_str_radix(&format!("{e}{rest}"), 8)
-                    .map_err(|_| "bad octal escape")?;
-                if v > 255 {
-                    return Err("octal escape out of range");
-                }
-                char::from_u32(v).ok_or("bad escape")?
-            }
-            _ => return Err("unknown escape sequence"),
-        };
-        out.push(decoded);
-    }
-    Ok(out)
+/// The value of a PromQL string literal (`syntax::quote`, PromQL dialect), or why it is
+/// malformed.
+fn string_value(literal: &str) -> Result<String, &'static str> {
+    quote::unquote_utf8(literal, quote::Dialect::Promql).map_err(quote::QuoteError::reason)
 }
 
 /// Whether a regex cannot match the empty string: conservatively, every alternative starts

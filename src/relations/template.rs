@@ -8,7 +8,7 @@
 
 use thiserror::Error;
 
-use super::promql_check::string_value;
+use crate::syntax::{number, quote};
 
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
 #[error("template: {0}")]
@@ -153,7 +153,8 @@ fn lex_action(action: &str) -> Result<Vec<Tok>, TemplateError> {
                 }
                 i += 1;
                 let literal: String = chars[start..i.min(chars.len())].iter().collect();
-                string_value(&literal).map_err(TemplateError::from_str)?;
+                quote::unquote(&literal, quote::Dialect::Go)
+                    .map_err(|e| TemplateError::from_str(e.reason()))?;
                 toks.push(Tok::Literal);
             }
             '`' => {
@@ -256,6 +257,10 @@ fn number(chars: &[char], mut i: usize, toks: &mut Vec<Tok>) -> Result<usize, Te
     {
         let shown: String = chars[start..(i + 1).min(chars.len())].iter().collect();
         return fail(format!("bad number syntax {shown:?}"));
+    }
+    let text: String = chars[start..i].iter().collect();
+    if number::go_template_number(&text).is_err() {
+        return fail(format!("illegal number syntax {text:?}"));
     }
     toks.push(Tok::Literal);
     Ok(i)

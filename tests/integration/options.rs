@@ -487,7 +487,7 @@ const INT_OPTIONS: [&str; 3] = [
     "alertmanager-notification-queue-capacity",
 ];
 
-const DURATION: &str = "expected a positive Prometheus duration such as 30s, 1m, 1h30m or 500ms (units y w d h m s ms, largest first)";
+const DURATION: &str = "expected a positive Prometheus duration such as 30s, 1m, 1h30m or 500ms (units y w d h m s ms, largest first, at most 292y24w3d23h47m16s854ms)";
 const LABELS: &str =
     r#"expected a JSON object of label names to non-empty strings, such as {"cluster": "eu-1"}"#;
 const SIZE: &str = "expected empty (no limit) or a positive whole number with a unit of B, KB, MB, GB, TB, PB or EB, such as 50GB";
