@@ -32,9 +32,9 @@ pub const SHOW_CONFIG: &str = "show-config";
 pub const VALIDATE_CONFIGURATION: &str = "validate-configuration";
 pub const RELOAD: &str = "reload";
 
-/// Runs the action `name`. An error that stops it (a hook tool failing) is also reported
-/// through `action-fail`, whose message is what the operator reads; it is still returned,
-/// so the exit status is what `CharmError::exit_code` says.
+/// Runs the action `name`. An error that stops it (a hook tool failing) is reported through
+/// `action-fail`, whose message is what the operator reads, and the action exits 0 as Juju
+/// asks; only when `action-fail` itself fails is the error returned (non-zero exit).
 pub fn run<T: HookTools + ?Sized, A: PrometheusApi + ?Sized>(
     tools: &T,
     ctx: &HookContext,

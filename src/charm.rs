@@ -606,8 +606,9 @@ fn check_workload<T: HookTools + ?Sized, A: PrometheusApi + ?Sized>(
     ))
 }
 
-/// Runs one hook. `hook` is `None` for a hook this charm does not know: it still reconciles,
-/// since observe-plan-apply is right whatever triggered it. `api` reaches the unit's own
+/// Runs one hook (actions go to `actions::run`; `main` dispatches). `hook` is `None` for a
+/// hook this charm does not know: it still reconciles, since observe-plan-apply is right
+/// whatever triggered it. `api` reaches the unit's own
 /// Prometheus; whatever it answers (or not), the hook goes on.
 pub fn run<T: HookTools + ?Sized, A: PrometheusApi + ?Sized>(
     tools: &T,
@@ -615,9 +616,6 @@ pub fn run<T: HookTools + ?Sized, A: PrometheusApi + ?Sized>(
     hook: Option<&Hook>,
     api: &A,
 ) -> Result<(), CharmError> {
-    if let Some(Hook::Action(name)) = hook {
-        return crate::actions::run(tools, ctx, name, api);
-    }
     let observed = observe(tools, ctx, hook)?;
     let plan = plan(&observed)?;
     let applied = apply_changes(tools, &observed, &plan)?;
@@ -1321,22 +1319,6 @@ mod tests {
         for _ in 0..3 {
             assert_eq!(plan(&observed).unwrap().pod_spec.unwrap(), first);
         }
-    }
-
-    #[test]
-    fn actions_change_nothing_a_hook_would() {
-        let tools = leader();
-        run(
-            &tools,
-            &ctx("prometheus/0"),
-            Some(&Hook::Action("show-config".into())),
-        )
-        .unwrap();
-        let m = tools.model();
-        assert_eq!(m.action_failure, None);
-        assert!(m.action_results.contains_key("prometheus-yml"));
-        assert!(m.pod_spec.is_none());
-        assert!(m.unit_status.is_none());
     }
 
     #[test]

@@ -3,9 +3,9 @@
 use std::process::ExitCode;
 
 use juju::{Hook, HookContext, HookError, JujuLogLayer, LogLevel, ProcessTools};
-use prometheus_charm::charm;
 use prometheus_charm::error::CharmError;
 use prometheus_charm::prometheus::api::HttpApi;
+use prometheus_charm::{actions, charm};
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::Layer;
@@ -50,7 +50,12 @@ fn run(tools: &ProcessTools) -> Result<(), CharmError> {
         }
         Err(other) => return Err(other.into()),
     };
-    charm::run(tools, &ctx, hook.as_ref(), &HttpApi::new())?;
+    // Dispatch once, here: an action reports and changes nothing; a hook reconciles.
+    let api = HttpApi::new();
+    match &hook {
+        Some(Hook::Action(name)) => actions::run(tools, &ctx, name, &api)?,
+        hook => charm::run(tools, &ctx, hook.as_ref(), &api)?,
+    }
     match tools.log_timeout() {
         Some(timeout) => Err(timeout.into()),
         None => Ok(()),
