@@ -21,6 +21,8 @@ mod topology;
 mod validate;
 
 #[cfg(test)]
+mod fuzz_tests;
+#[cfg(test)]
 mod grammar_tests;
 #[cfg(test)]
 mod promtool_tests;

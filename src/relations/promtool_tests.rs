@@ -78,7 +78,7 @@ fn check(plan: &RelationsPlan) {
     }
 }
 
-fn every_dialect() -> RelationsInput {
+pub(super) fn every_dialect() -> RelationsInput {
     let mut metrics = vec![zinc_relation(1, 3)];
     metrics.extend((0..3).map(|i| app_relation(10 + i, &format!("app{i}"), 3)));
     let mut malformed = app_relation(20, "broken", 3);
