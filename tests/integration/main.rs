@@ -4,6 +4,7 @@
 mod harness;
 
 mod actions;
+mod architecture;
 mod deploy;
 mod live;
 mod options;

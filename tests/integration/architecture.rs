@@ -1,0 +1,211 @@
+//! ARCHITECTURE.md is a promise about the code; this module holds the code to it (as
+//! rust-analyzer's tidy test does): every source file is on the module map, no module
+//! imports in a circle, and the functional core does no I/O and knows nothing of the shell.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// `src/relations/validate.rs` → `relations::validate`; `src/syntax/mod.rs` → `syntax`.
+fn module_name(path: &Path) -> String {
+    let rel = path.strip_prefix(root().join("src")).unwrap();
+    let text = rel.with_extension("").to_string_lossy().replace('/', "::");
+    text.strip_suffix("::mod").unwrap_or(&text).to_string()
+}
+
+/// The code the charm runs: a file's text before its first `#[cfg(test)]` (test modules and
+/// test-only files are not part of the boundaries).
+fn shipped_code(path: &Path) -> Option<String> {
+    let name = path.file_name()?.to_string_lossy().into_owned();
+    if name.ends_with("_tests.rs") || name == "test_support.rs" || name == "fake.rs" {
+        return None;
+    }
+    let text = std::fs::read_to_string(path).ok()?;
+    let end = text.find("#[cfg(test)]").unwrap_or(text.len());
+    Some(text[..end].to_string())
+}
+
+/// Each module of the charm crate → the modules its shipped code names through `crate::` or
+/// `super::` paths (a parent naming its own children is how Rust nests modules, not an
+/// import).
+fn imports() -> BTreeMap<String, BTreeSet<String>> {
+    let mut files = Vec::new();
+    rust_files(&root().join("src"), &mut files);
+    let names: BTreeSet<String> = files.iter().map(|f| module_name(f)).collect();
+    let longest_module = |parts: &[&str]| {
+        (1..=parts.len())
+            .rev()
+            .map(|k| parts[..k].join("::"))
+            .find(|m| names.contains(m))
+    };
+    let mut graph = BTreeMap::new();
+    for file in &files {
+        let module = module_name(file);
+        if module == "main" || module == "lib" {
+            continue;
+        }
+        let Some(code) = shipped_code(file) else {
+            continue;
+        };
+        // `super::` in `a/b.rs` and in `a/b/mod.rs` both name `a`.
+        let mut parent: Vec<&str> = module.split("::").collect();
+        parent.pop();
+        let mut deps = BTreeSet::new();
+        for (prefix, base) in [("crate::", Vec::new()), ("super::", parent.clone())] {
+            for (i, _) in code.match_indices(prefix) {
+                let rest: String = code[i + prefix.len()..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':')
+                    .collect();
+                let mut parts = base.clone();
+                parts.extend(rest.split("::").filter(|p| !p.is_empty()));
+                match longest_module(&parts) {
+                    Some(m) => deps.insert(m),
+                    None if !base.is_empty() => deps.insert(base.join("::")),
+                    None => false,
+                };
+            }
+        }
+        deps.remove(&module);
+        graph.insert(module, deps);
+    }
+    graph
+}
+
+#[test]
+fn no_module_imports_in_a_circle() {
+    let graph = imports();
+    for start in graph.keys() {
+        let mut stack = vec![(start.clone(), vec![start.clone()])];
+        let mut seen = BTreeSet::new();
+        while let Some((module, path)) = stack.pop() {
+            for next in graph.get(&module).into_iter().flatten() {
+                assert!(
+                    next != start,
+                    "import cycle: {} -> {next}",
+                    path.join(" -> ")
+                );
+                if seen.insert(next.clone()) {
+                    let mut longer = path.clone();
+                    longer.push(next.clone());
+                    stack.push((next.clone(), longer));
+                }
+            }
+        }
+    }
+}
+
+/// The functional core: pure functions of what they are given.
+const CORE: [&str; 12] = [
+    "config",
+    "syntax",
+    "relations",
+    "prometheus::config",
+    "prometheus::render",
+    "prometheus::served",
+    "pod_spec",
+    "k8s_names",
+    "status",
+    "image",
+    "yaml",
+    "error",
+];
+
+/// What the core may not name: the shell's modules, and I/O.
+const NOT_IN_CORE: [&str; 10] = [
+    "crate::charm",
+    "crate::actions",
+    "crate::prometheus::api",
+    "reqwest",
+    "tempfile",
+    "std::fs",
+    "std::process",
+    "std::env",
+    "std::net::Tcp",
+    "std::net::Udp",
+];
+
+#[test]
+fn the_functional_core_does_no_io_and_knows_nothing_of_the_shell() {
+    let mut files = Vec::new();
+    rust_files(&root().join("src"), &mut files);
+    for file in files {
+        let module = module_name(&file);
+        let in_core = CORE
+            .iter()
+            .any(|c| module == *c || module.starts_with(&format!("{c}::")));
+        let Some(code) = shipped_code(&file).filter(|_| in_core) else {
+            continue;
+        };
+        for forbidden in NOT_IN_CORE {
+            assert!(
+                !code.contains(forbidden),
+                "{module} (core) names {forbidden}: move that to the shell (ARCHITECTURE.md)"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_source_file_is_on_the_module_map() {
+    let map = std::fs::read_to_string(root().join("ARCHITECTURE.md")).unwrap();
+    let mut files = Vec::new();
+    rust_files(&root().join("src"), &mut files);
+    for dir in ["lib/juju/src", "lib/juju-sim/src"] {
+        assert!(
+            map.contains(&format!("`{}`", dir.trim_end_matches("/src"))),
+            "{dir}"
+        );
+    }
+    let mut missing = Vec::new();
+    for file in files {
+        let rel = file
+            .strip_prefix(root())
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        // A file is on the map by its own row, or by its directory's (`src/relations/`).
+        let mut covered = map.contains(&format!("`{rel}`"));
+        let mut dir = Path::new(&rel).parent();
+        while let (false, Some(d)) = (covered, dir) {
+            covered = map.contains(&format!("`{}/`", d.display()));
+            dir = d
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty() && *p != Path::new("src"));
+        }
+        if !covered {
+            missing.push(rel);
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "not on ARCHITECTURE.md's module map: {missing:?}"
+    );
+}
+
+#[test]
+fn every_path_on_the_module_map_exists() {
+    let map = std::fs::read_to_string(root().join("ARCHITECTURE.md")).unwrap();
+    for line in map.lines().filter(|l| l.starts_with("| `")) {
+        let path = line.trim_start_matches("| `");
+        let path = &path[..path.find('`').unwrap_or(0)];
+        assert!(
+            root().join(path).exists(),
+            "ARCHITECTURE.md maps {path}, which does not exist"
+        );
+    }
+}
