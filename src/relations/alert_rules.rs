@@ -14,7 +14,7 @@ use super::template;
 use super::topology::Topology;
 use super::validate::{
     check_count, duration_ms, is_label_name, is_metric_name, label_value, parse_json, short_text,
-    Refused, MAX_RULES_PER_APP,
+    Refused, MAX_LABELS, MAX_RULES_PER_APP,
 };
 use crate::prometheus::config::{Rule, RuleFile, RuleGroup};
 
@@ -176,6 +176,9 @@ fn process_rule(r: RemoteRule, topology: Option<&Topology>) -> Result<Rule, Refu
     for d in [&r.for_, &r.keep_firing_for].into_iter().flatten() {
         duration_ms(d)?;
     }
+    // Counted before the topology's labels join them: what the remote sent.
+    check_count("labels", r.labels.len(), MAX_LABELS)?;
+    check_count("annotations", r.annotations.len(), MAX_LABELS)?;
     let mut labels = r.labels;
     if let Some(t) = topology {
         labels.extend(t.labels());
@@ -323,6 +326,65 @@ mod tests {
         assert_eq!(kept, ["Good", "Tabbed"]);
         assert_eq!(p.errors.len(), 12, "{:#?}", p.errors);
         assert!(p.errors[0].starts_with("group \"g\" rule #1: expr"));
+    }
+
+    #[test]
+    fn templates_that_query_are_refused_naming_why() {
+        let raw = r#"{"groups": [{"name": "g", "rules": [
+            {"alert": "Leak", "expr": "up == 0", "annotations": {"d": "{{ range query \"secret\" }}{{ .Value }}{{ end }}"}},
+            {"alert": "LeakLabel", "expr": "up == 0", "labels": {"d": "{{ query \"secret\" }}"}},
+            {"alert": "Fine", "expr": "up == 0", "annotations": {"d": "{{ $labels.query }}"}}
+        ]}]}"#;
+        let p = process(raw, Some(&zinc())).unwrap();
+        assert_eq!(p.errors.len(), 2, "{:?}", p.errors);
+        for e in &p.errors {
+            assert!(e.contains("may not call \"query\""), "{e}");
+        }
+        assert_eq!(p.file.unwrap().groups[0].rules.len(), 1);
+    }
+
+    #[test]
+    fn hostile_shapes_are_refused_quickly() {
+        // JSON nested past serde_json's recursion limit (128), in the value and in a rule.
+        assert!(process(&"[".repeat(100_000), None).is_err());
+        let deep_expr = format!(
+            r#"{{"groups": [{{"name": "g", "rules": [{{"alert": "A", "expr": {}1{}}}]}}]}}"#,
+            "[".repeat(10_000),
+            "]".repeat(10_000)
+        );
+        assert!(process(&deep_expr, None).is_err());
+        // Too many labels or annotations in one rule.
+        let many: BTreeMap<String, String> = (0..=MAX_LABELS)
+            .map(|i| (format!("l{i}"), "v".to_string()))
+            .collect();
+        for key in ["labels", "annotations"] {
+            let raw = serde_json::json!({"groups": [{"name": "g", "rules": [
+                {"alert": "A", "expr": "up", key: many}
+            ]}]})
+            .to_string();
+            let p = process(&raw, None).unwrap();
+            assert_eq!(p.file, None);
+            assert!(p.errors[0].contains(key), "{:?}", p.errors);
+        }
+        // An annotation nested deeper than the template limit; an expression deeper than
+        // PromQL's: refused for that, naming the limit.
+        let parens = |n: usize| format!("{{{{ {}1{} }}}}", "(".repeat(n), ")".repeat(n));
+        let raw = serde_json::json!({"groups": [{"name": "g", "rules": [
+            {"alert": "A", "expr": "up", "annotations": {"a": parens(10_000)}},
+            {"alert": "B", "expr": format!("{}up{}", "(".repeat(10_000), ")".repeat(10_000))}
+        ]}]})
+        .to_string();
+        let p = process(&raw, None).unwrap();
+        assert!(
+            p.errors[0].contains("nests parentheses deeper than 64"),
+            "{:?}",
+            p.errors
+        );
+        assert!(
+            p.errors[1].contains("nests deeper than 128"),
+            "{:?}",
+            p.errors
+        );
     }
 
     #[test]
