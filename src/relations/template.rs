@@ -593,9 +593,14 @@ pub fn check(text: &str) -> Result<(), TemplateError> {
             action = a;
         }
         let trimmed = action.trim();
-        if trimmed.starts_with("/*") {
-            if !trimmed.ends_with("*/") || trimmed.len() < 4 {
-                return fail("unclosed comment");
+        if let Some(comment) = trimmed.strip_prefix("/*") {
+            // Go ends a comment at its first "*/", which must be followed by the "}}".
+            match comment.find("*/") {
+                None => return fail("unclosed comment"),
+                Some(end) if end + 2 != comment.len() => {
+                    return fail("comment ends before closing delimiter")
+                }
+                Some(_) => {}
             }
             if action != trimmed {
                 return fail("comment must be the whole action");
@@ -713,7 +718,7 @@ pub mod tests {
         }
     }
 
-    pub const REFUSED: [&str; 46] = [
+    pub const REFUSED: [&str; 47] = [
         "{{ $labels.instance",
         "{{ if true }}x",
         "{{ end }}",
@@ -763,6 +768,7 @@ pub mod tests {
         "{{ (1)(2) }}",
         "{{ (1)x }}",
         "{{ if }}{{ end }}",
+        "{{- /* c */ -^}{{/**/}}",
     ];
 
     /// Go parses these; we refuse them all the same (a trailing pipe, templates defined
