@@ -387,6 +387,160 @@ mod tests {
         );
     }
 
+    /// `alert_rules` values whose expression or template repeats one hostile unit up to the
+    /// size limits: one such rule, or (`fill_value`) as many as make about 1 MB, the most a
+    /// relation value may hold. (shape, value, how many of its rules are kept.)
+    fn hostile_values(fill_value: bool) -> Vec<(&'static str, String, usize)> {
+        use crate::relations::promql::MAX_EXPR_BYTES;
+        use crate::relations::template::MAX_TEMPLATE_BYTES;
+        use crate::relations::validate::MAX_VALUE_BYTES;
+        let fill = |unit: &str, open: &str, close: &str, max: usize| {
+            // Room for the topology matchers the rewrite adds.
+            let n = (max - 1024 - open.len() - close.len()) / unit.len();
+            format!("{open}{}{close}", unit.repeat(n))
+        };
+        // As many rules as fit in one value.
+        let value = |expr: &str, annotation: &str| {
+            let rule =
+                serde_json::json!({"alert": "A", "expr": expr, "annotations": {"a": annotation}});
+            let n = match fill_value {
+                true => (MAX_VALUE_BYTES - 100) / (rule.to_string().len() + 1),
+                false => 1,
+            };
+            let rules = vec![rule; n.max(1)];
+            (
+                serde_json::json!({"groups": [{"name": "g", "rules": rules}]}).to_string(),
+                n,
+            )
+        };
+        let t = |unit: &str, open: &str, close: &str| fill(unit, open, close, MAX_TEMPLATE_BYTES);
+        let e = |unit: &str, open: &str, close: &str| fill(unit, open, close, MAX_EXPR_BYTES);
+        let mut shapes = vec![
+            ("nested JSON", "[".repeat(MAX_VALUE_BYTES - 1), 0),
+            (
+                "nested JSON objects",
+                r#"{"a":"#.repeat(MAX_VALUE_BYTES / 5),
+                0,
+            ),
+        ];
+        for (shape, expr, annotation, kept) in [
+            (
+                "template: ( nesting",
+                "up".into(),
+                t("(", "{{ ", " }}"),
+                false,
+            ),
+            (
+                "template: {{if}} nesting",
+                "up".into(),
+                t("{{ if true }}", "", ""),
+                false,
+            ),
+            ("template: {{ runs", "up".into(), t("{{", "", ""), false),
+            (
+                "template: long pipeline",
+                "up".into(),
+                t(" | humanize", "{{ $value", " }}"),
+                true,
+            ),
+            (
+                "template: many operands",
+                "up".into(),
+                t(" $value", "{{ print", " }}"),
+                true,
+            ),
+            (
+                "template: many actions",
+                "up".into(),
+                t("{{ $value }}", "", ""),
+                true,
+            ),
+            (
+                "template: many variables",
+                "up".into(),
+                t("{{ $x := 1 }}", "", "{{ $x }}"),
+                true,
+            ),
+            (
+                "template: else-if chain",
+                "up".into(),
+                t("{{ else if true }}", "{{ if true }}", "{{ end }}"),
+                true,
+            ),
+            (
+                "template: field chain",
+                "up".into(),
+                t(".a", "{{ $labels", " }}"),
+                true,
+            ),
+            ("expr: ( nesting", e("(", "", ""), "x".into(), false),
+            ("expr: { runs", e("{", "", ""), "x".into(), false),
+            ("expr: [ runs", e("[", "up", ""), "x".into(), false),
+            ("expr: unary chain", e("-", "", "up"), "x".into(), false),
+            ("expr: ^ chain", e("^2", "2", ""), "x".into(), false),
+            ("expr: call nesting", e("abs(", "", ""), "x".into(), false),
+            (
+                "expr: long + chain of selectors",
+                e("+a", "a", ""),
+                "x".into(),
+                false,
+            ),
+            (
+                "expr: long * chain of numbers",
+                e("*2", "up", ""),
+                "x".into(),
+                true,
+            ),
+            (
+                "expr: many matchers",
+                e(",a=\"b\"", "up{c=\"d\"", "}"),
+                "x".into(),
+                true,
+            ),
+            (
+                "expr: many labels in on()",
+                e(",a", "up * on(b", ") group_left(c) up"),
+                "x".into(),
+                true,
+            ),
+        ] {
+            let (raw, n) = value(&expr, &annotation);
+            shapes.push((shape, raw, if kept { n } else { 0 }));
+        }
+        shapes
+    }
+
+    /// Every shape is answered as it should be, one rule of each (a 1 MB value is 16 of them,
+    /// and the checks take one at a time). How long it takes is `megabyte_bench`'s business;
+    /// here a quadratic or unbounded check shows as a test that does not end.
+    #[test]
+    fn hostile_values_of_every_shape_are_answered() {
+        for (shape, raw, kept) in hostile_values(false) {
+            let got = process(&raw, Some(&zinc())).map(|p| {
+                p.file
+                    .map_or(0, |f| f.groups.iter().map(|g| g.rules.len()).sum())
+            });
+            assert_eq!(got.unwrap_or(0), kept, "{shape}");
+        }
+    }
+
+    /// `cargo test --release --lib megabyte_bench -- --ignored --nocapture`: wall time of each
+    /// shape (generous bound: a linear check takes milliseconds).
+    #[test]
+    #[ignore]
+    fn megabyte_bench() {
+        for (shape, raw, _) in hostile_values(true) {
+            let started = std::time::Instant::now();
+            let _ = process(&raw, Some(&zinc()));
+            let took = started.elapsed();
+            eprintln!("{took:>12.3?}  {shape}");
+            assert!(
+                took < std::time::Duration::from_secs(2),
+                "{shape}: {took:?}"
+            );
+        }
+    }
+
     #[test]
     fn unreadable_or_huge_values_fail_as_a_whole() {
         assert!(process("{not json", None).is_err());

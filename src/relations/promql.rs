@@ -265,8 +265,11 @@ pub fn inject_matchers(expr: &str, matchers: &[(String, String)]) -> Result<Stri
     }
     let tokens = lex(expr)?;
     check_balance(&tokens)?;
-    // (byte offset, text) insertions, applied back to front.
+    // (byte offset, text) insertions; the selector for a bare metric name is always the same.
     let mut inserts: Vec<(usize, String)> = Vec::new();
+    let all: Vec<_> = matchers.iter().collect();
+    let bare_selector = format!("{{{}}}", matcher_list(&all));
+    let mut added = 0usize;
     let mut i = 0;
     while i < tokens.len() {
         let t = tokens[i];
@@ -282,6 +285,7 @@ pub fn inject_matchers(expr: &str, matchers: &[(String, String)]) -> Result<Stri
                     if close > i + 1 {
                         text.push(',');
                     }
+                    added += text.len();
                     inserts.push((t.start + 1, text));
                 }
                 i = close + 1;
@@ -330,25 +334,19 @@ pub fn inject_matchers(expr: &str, matchers: &[(String, String)]) -> Result<Stri
                     continue;
                 }
                 // A metric name: its selector is the following '{…}', or none at all.
-                if next != Some("{") {
-                    let refs: Vec<_> = matchers.iter().collect();
-                    if !refs.is_empty() {
-                        inserts.push((
-                            t.start + t.text.len(),
-                            format!("{{{}}}", matcher_list(&refs)),
-                        ));
-                    }
+                if next != Some("{") && !matchers.is_empty() {
+                    added += bare_selector.len();
+                    inserts.push((t.start + t.text.len(), bare_selector.clone()));
                 }
                 i += 1;
             }
             _ => i += 1,
         }
+        if expr.len() + added > MAX_EXPR_BYTES {
+            return Err(PromqlError::ScopedTooLong);
+        }
     }
     // Built front to back: inserting in place would move the tail once per selector.
-    let added: usize = inserts.iter().map(|(_, text)| text.len()).sum();
-    if expr.len() + added > MAX_EXPR_BYTES {
-        return Err(PromqlError::ScopedTooLong);
-    }
     let mut out = String::with_capacity(expr.len() + added);
     let mut copied = 0;
     for (at, text) in inserts {
