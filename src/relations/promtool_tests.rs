@@ -1012,3 +1012,58 @@ fn generated_rules_accepted_are_accepted_by_promtool() {
         }
     }
 }
+
+/// What the limits let through at their edge, Prometheus loads: templates nested
+/// `MAX_TEMPLATE_DEPTH` deep, expressions `MAX_PROMQL_DEPTH` deep in each nesting construct,
+/// a scoped expression close to `MAX_EXPR_BYTES`. One promtool call.
+#[test]
+fn what_the_limits_let_through_prometheus_loads() {
+    use super::promql::{MAX_EXPR_BYTES, MAX_PROMQL_DEPTH};
+    use super::template::MAX_TEMPLATE_DEPTH;
+    let zinc = super::topology::Topology::from_scrape_metadata(&metadata("zinc", Some("zinc-k8s")))
+        .unwrap();
+    let nest = |open: &str, inner: &str, close: &str, n: usize| {
+        format!("{}{inner}{}", open.repeat(n), close.repeat(n))
+    };
+    let t = MAX_TEMPLATE_DEPTH;
+    let p = MAX_PROMQL_DEPTH;
+    let templates = [
+        format!("{{{{ {}1{} }}}}", "(".repeat(t), ")".repeat(t)),
+        nest("{{ if true }}", "x", "{{ end }}", t),
+        nest(
+            "{{ range $labels }}{{ with . }}",
+            "x",
+            "{{ end }}{{ end }}",
+            t / 2,
+        ),
+        format!(
+            "{{{{ if true }}}}{}{{{{ end }}}}",
+            "{{ else if false }}".repeat(1000)
+        ),
+    ];
+    let exprs = [
+        nest("(", "up", ")", p),
+        nest("abs(", "up", ")", p),
+        nest("sum by (job) (", "up", ")", p),
+        nest("- ", "up", "", p),
+        nest("2 ^ ", "2", "", p),
+        // Every precedence level but `or` between two parentheses, one selector a level (the
+        // topology matchers fill the rest of the size limit quickly).
+        nest("up * 2 ^ 2 + 1 == bool 1 and (", "up", ")", p),
+        format!("a{}", "+a".repeat((MAX_EXPR_BYTES - 2048) / 200)),
+    ];
+    let mut rules = Vec::new();
+    for text in &templates {
+        rules
+            .push(serde_json::json!({"alert": "T", "expr": "up == 0", "annotations": {"t": text}}));
+    }
+    for expr in &exprs {
+        rules.push(serde_json::json!({"alert": "E", "expr": expr}));
+    }
+    let raw = serde_json::json!({"groups": [{"name": "edge", "rules": rules}]}).to_string();
+    let processed = alert_rules::process(&raw, Some(&zinc)).unwrap();
+    assert_eq!(processed.errors, Vec::<String>::new());
+    let file = processed.file.unwrap();
+    assert_eq!(file.groups[0].rules.len(), templates.len() + exprs.len());
+    rules_promtool_refuses(&file).unwrap();
+}
