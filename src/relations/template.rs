@@ -419,6 +419,16 @@ impl Parser<'_> {
         }
     }
 
+    /// Steps over a keyword, which Go ends at a space (or `.`, `(`, …: we take spaces only,
+    /// so `{{if"x"}}` is refused as Go refuses it).
+    fn keyword(&mut self) -> Result<(), TemplateError> {
+        self.pos += 1;
+        match self.peek() {
+            None | Some(Tok::Space) => Ok(()),
+            Some(t) => fail(format!("unexpected {} after keyword", t.describe())),
+        }
+    }
+
     fn ident(&self) -> Option<&str> {
         match self.peek() {
             Some(Tok::Ident(name)) => Some(name),
@@ -625,7 +635,7 @@ pub fn check(text: &str) -> Result<(), TemplateError> {
                     "range" => (BlockKind::Range, Context::Range),
                     _ => (BlockKind::With, Context::Single),
                 };
-                p.pos += 1;
+                p.keyword()?;
                 let vars_before = p.vars.mark();
                 p.pipeline(context, 0)?;
                 blocks.push(Block {
@@ -636,7 +646,7 @@ pub fn check(text: &str) -> Result<(), TemplateError> {
                 });
             }
             Some("else") => {
-                p.pos += 1;
+                p.keyword()?;
                 let Some(block) = blocks.last_mut() else {
                     return fail("unexpected {{else}}");
                 };
@@ -650,7 +660,7 @@ pub fn check(text: &str) -> Result<(), TemplateError> {
                     // `{{else if}}` is an `if` inside the else branch that shares the `end`;
                     // Go 1.19 has it for `if` only.
                     Some("if") if block.kind == BlockKind::If => {
-                        p.pos += 1;
+                        p.keyword()?;
                         p.pipeline(Context::Single, 0)?;
                         block.vars_after_pipeline = p.vars.mark();
                     }
@@ -658,7 +668,7 @@ pub fn check(text: &str) -> Result<(), TemplateError> {
                 }
             }
             Some("end") => {
-                p.pos += 1;
+                p.keyword()?;
                 p.skip_space();
                 if p.peek().is_some() {
                     return fail("unexpected token after end");
@@ -718,7 +728,7 @@ pub mod tests {
         }
     }
 
-    pub const REFUSED: [&str; 47] = [
+    pub const REFUSED: [&str; 49] = [
         "{{ $labels.instance",
         "{{ if true }}x",
         "{{ end }}",
@@ -769,6 +779,8 @@ pub mod tests {
         "{{ (1)x }}",
         "{{ if }}{{ end }}",
         "{{- /* c */ -^}{{/**/}}",
+        "{{ if\"x\" }}{{ end }}",
+        "{{ if true }}{{ else if\"x\" }}{{ end }}",
     ];
 
     /// Go parses these; we refuse them all the same (a trailing pipe, templates defined
