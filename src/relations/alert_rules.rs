@@ -14,7 +14,7 @@ use super::template;
 use super::topology::Topology;
 use super::validate::{
     check_count, duration_ms, from_json_value, label_value, parse_json, short_text, Refused,
-    MAX_RULES_PER_APP,
+    MAX_LABELS, MAX_RULES_PER_APP,
 };
 use crate::prometheus::config::{Rule, RuleFile, RuleGroup};
 use crate::syntax::{is_label_name, is_metric_name, number::fits_int64};
@@ -177,6 +177,9 @@ fn process_rule(r: RemoteRule, topology: Option<&Topology>) -> Result<Rule, Refu
     for d in [&r.for_, &r.keep_firing_for].into_iter().flatten() {
         duration_ms(d)?;
     }
+    // Counted before the topology's labels join them: what the remote sent.
+    check_count("labels", r.labels.len(), MAX_LABELS)?;
+    check_count("annotations", r.annotations.len(), MAX_LABELS)?;
     let mut labels = r.labels;
     if let Some(t) = topology {
         labels.extend(t.labels());
@@ -324,6 +327,219 @@ mod tests {
         assert_eq!(kept, ["Good", "Tabbed"]);
         assert_eq!(p.errors.len(), 12, "{:#?}", p.errors);
         assert!(p.errors[0].starts_with("group \"g\" rule #1: expr"));
+    }
+
+    #[test]
+    fn templates_that_query_are_refused_naming_why() {
+        let raw = r#"{"groups": [{"name": "g", "rules": [
+            {"alert": "Leak", "expr": "up == 0", "annotations": {"d": "{{ range query \"secret\" }}{{ .Value }}{{ end }}"}},
+            {"alert": "LeakLabel", "expr": "up == 0", "labels": {"d": "{{ query \"secret\" }}"}},
+            {"alert": "Fine", "expr": "up == 0", "annotations": {"d": "{{ $labels.query }}"}}
+        ]}]}"#;
+        let p = process(raw, Some(&zinc())).unwrap();
+        assert_eq!(p.errors.len(), 2, "{:?}", p.errors);
+        for e in &p.errors {
+            assert!(e.contains("may not call \"query\""), "{e}");
+        }
+        assert_eq!(p.file.unwrap().groups[0].rules.len(), 1);
+    }
+
+    #[test]
+    fn hostile_shapes_are_refused_quickly() {
+        // JSON nested past serde_json's recursion limit (128), in the value and in a rule.
+        assert!(process(&"[".repeat(100_000), None).is_err());
+        let deep_expr = format!(
+            r#"{{"groups": [{{"name": "g", "rules": [{{"alert": "A", "expr": {}1{}}}]}}]}}"#,
+            "[".repeat(10_000),
+            "]".repeat(10_000)
+        );
+        assert!(process(&deep_expr, None).is_err());
+        // Too many labels or annotations in one rule.
+        let many: BTreeMap<String, String> = (0..=MAX_LABELS)
+            .map(|i| (format!("l{i}"), "v".to_string()))
+            .collect();
+        for key in ["labels", "annotations"] {
+            let raw = serde_json::json!({"groups": [{"name": "g", "rules": [
+                {"alert": "A", "expr": "up", key: many}
+            ]}]})
+            .to_string();
+            let p = process(&raw, None).unwrap();
+            assert_eq!(p.file, None);
+            assert!(p.errors[0].contains(key), "{:?}", p.errors);
+        }
+        // An annotation nested deeper than the template limit; an expression deeper than
+        // PromQL's: refused for that, naming the limit.
+        let parens = |n: usize| format!("{{{{ {}1{} }}}}", "(".repeat(n), ")".repeat(n));
+        let raw = serde_json::json!({"groups": [{"name": "g", "rules": [
+            {"alert": "A", "expr": "up", "annotations": {"a": parens(10_000)}},
+            {"alert": "B", "expr": format!("{}up{}", "(".repeat(10_000), ")".repeat(10_000))}
+        ]}]})
+        .to_string();
+        let p = process(&raw, None).unwrap();
+        assert!(
+            p.errors[0].contains("nests parentheses deeper than 64"),
+            "{:?}",
+            p.errors
+        );
+        assert!(
+            p.errors[1].contains("nests deeper than 128"),
+            "{:?}",
+            p.errors
+        );
+    }
+
+    /// `alert_rules` values whose expression or template repeats one hostile unit up to the
+    /// size limits: one such rule, or (`fill_value`) as many as make about 1 MB, the most a
+    /// relation value may hold. (shape, value, how many of its rules are kept.)
+    fn hostile_values(fill_value: bool) -> Vec<(&'static str, String, usize)> {
+        use crate::relations::promql::MAX_EXPR_BYTES;
+        use crate::relations::template::MAX_TEMPLATE_BYTES;
+        use crate::relations::validate::MAX_VALUE_BYTES;
+        let fill = |unit: &str, open: &str, close: &str, max: usize| {
+            // Room for the topology matchers the rewrite adds.
+            let n = (max - 1024 - open.len() - close.len()) / unit.len();
+            format!("{open}{}{close}", unit.repeat(n))
+        };
+        // As many rules as fit in one value.
+        let value = |expr: &str, annotation: &str| {
+            let rule =
+                serde_json::json!({"alert": "A", "expr": expr, "annotations": {"a": annotation}});
+            let n = match fill_value {
+                true => (MAX_VALUE_BYTES - 100) / (rule.to_string().len() + 1),
+                false => 1,
+            };
+            let rules = vec![rule; n.max(1)];
+            (
+                serde_json::json!({"groups": [{"name": "g", "rules": rules}]}).to_string(),
+                n,
+            )
+        };
+        let t = |unit: &str, open: &str, close: &str| fill(unit, open, close, MAX_TEMPLATE_BYTES);
+        let e = |unit: &str, open: &str, close: &str| fill(unit, open, close, MAX_EXPR_BYTES);
+        let mut shapes = vec![
+            ("nested JSON", "[".repeat(MAX_VALUE_BYTES - 1), 0),
+            (
+                "nested JSON objects",
+                r#"{"a":"#.repeat(MAX_VALUE_BYTES / 5),
+                0,
+            ),
+        ];
+        for (shape, expr, annotation, kept) in [
+            (
+                "template: ( nesting",
+                "up".into(),
+                t("(", "{{ ", " }}"),
+                false,
+            ),
+            (
+                "template: {{if}} nesting",
+                "up".into(),
+                t("{{ if true }}", "", ""),
+                false,
+            ),
+            ("template: {{ runs", "up".into(), t("{{", "", ""), false),
+            (
+                "template: long pipeline",
+                "up".into(),
+                t(" | humanize", "{{ $value", " }}"),
+                true,
+            ),
+            (
+                "template: many operands",
+                "up".into(),
+                t(" $value", "{{ print", " }}"),
+                true,
+            ),
+            (
+                "template: many actions",
+                "up".into(),
+                t("{{ $value }}", "", ""),
+                true,
+            ),
+            (
+                "template: many variables",
+                "up".into(),
+                t("{{ $x := 1 }}", "", "{{ $x }}"),
+                true,
+            ),
+            (
+                "template: else-if chain",
+                "up".into(),
+                t("{{ else if true }}", "{{ if true }}", "{{ end }}"),
+                true,
+            ),
+            (
+                "template: field chain",
+                "up".into(),
+                t(".a", "{{ $labels", " }}"),
+                true,
+            ),
+            ("expr: ( nesting", e("(", "", ""), "x".into(), false),
+            ("expr: { runs", e("{", "", ""), "x".into(), false),
+            ("expr: [ runs", e("[", "up", ""), "x".into(), false),
+            ("expr: unary chain", e("-", "", "up"), "x".into(), false),
+            ("expr: ^ chain", e("^2", "2", ""), "x".into(), false),
+            ("expr: call nesting", e("abs(", "", ""), "x".into(), false),
+            (
+                "expr: long + chain of selectors",
+                e("+a", "a", ""),
+                "x".into(),
+                false,
+            ),
+            (
+                "expr: long * chain of numbers",
+                e("*2", "up", ""),
+                "x".into(),
+                true,
+            ),
+            (
+                "expr: many matchers",
+                e(",a=\"b\"", "up{c=\"d\"", "}"),
+                "x".into(),
+                true,
+            ),
+            (
+                "expr: many labels in on()",
+                e(",a", "up * on(b", ") group_left(c) up"),
+                "x".into(),
+                true,
+            ),
+        ] {
+            let (raw, n) = value(&expr, &annotation);
+            shapes.push((shape, raw, if kept { n } else { 0 }));
+        }
+        shapes
+    }
+
+    /// Every shape is answered as it should be, one rule of each (a 1 MB value is 16 of them,
+    /// and the checks take one at a time). How long it takes is `megabyte_bench`'s business;
+    /// here a quadratic or unbounded check shows as a test that does not end.
+    #[test]
+    fn hostile_values_of_every_shape_are_answered() {
+        for (shape, raw, kept) in hostile_values(false) {
+            let got = process(&raw, Some(&zinc())).map(|p| {
+                p.file
+                    .map_or(0, |f| f.groups.iter().map(|g| g.rules.len()).sum())
+            });
+            assert_eq!(got.unwrap_or(0), kept, "{shape}");
+        }
+    }
+
+    /// `cargo test --release --lib megabyte_bench -- --ignored --nocapture`: wall time of each
+    /// shape (generous bound: a linear check takes milliseconds).
+    #[test]
+    #[ignore]
+    fn megabyte_bench() {
+        for (shape, raw, _) in hostile_values(true) {
+            let started = std::time::Instant::now();
+            let _ = process(&raw, Some(&zinc()));
+            let took = started.elapsed();
+            eprintln!("{took:>12.3?}  {shape}");
+            assert!(
+                took < std::time::Duration::from_secs(2),
+                "{shape}: {took:?}"
+            );
+        }
     }
 
     #[test]

@@ -7,8 +7,14 @@
 
 use thiserror::Error;
 
-/// Longest expression we accept.
+/// Longest expression we accept, as sent and with the topology matchers added.
 pub const MAX_EXPR_BYTES: usize = 64 * 1024;
+
+/// Deepest nesting the parse check follows: parentheses, calls, aggregations, unary signs
+/// and the right-associative `^`. Prometheus has no limit (promtool parses 100,000 nested
+/// parentheses, in 35 s), so any limit keeps us on its accepting side; this one is far
+/// beyond what rules use and keeps the parser's recursion shallow on any stack.
+pub const MAX_PROMQL_DEPTH: usize = 128;
 
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
 pub enum PromqlError {
@@ -16,6 +22,10 @@ pub enum PromqlError {
     Empty,
     #[error("expression is longer than {MAX_EXPR_BYTES} bytes")]
     TooLong,
+    #[error("expression with the topology matchers added is longer than {MAX_EXPR_BYTES} bytes")]
+    ScopedTooLong,
+    #[error("expression nests deeper than {MAX_PROMQL_DEPTH} levels")]
+    TooDeep,
     #[error("unterminated string at byte {0}")]
     UnterminatedString(usize),
     #[error("unexpected character {0:?} at byte {1}")]
@@ -43,7 +53,11 @@ pub(super) struct Token<'a> {
     pub(super) start: usize,
 }
 
+/// Splits `expr` into tokens in one pass; refuses it past [`MAX_EXPR_BYTES`] first.
 pub(super) fn lex(expr: &str) -> Result<Vec<Token<'_>>, PromqlError> {
+    if expr.len() > MAX_EXPR_BYTES {
+        return Err(PromqlError::TooLong);
+    }
     let bytes = expr.as_bytes();
     let mut tokens = Vec::new();
     let mut i = 0;
@@ -249,13 +263,13 @@ pub fn inject_matchers(expr: &str, matchers: &[(String, String)]) -> Result<Stri
     if expr.trim().is_empty() {
         return Err(PromqlError::Empty);
     }
-    if expr.len() > MAX_EXPR_BYTES {
-        return Err(PromqlError::TooLong);
-    }
     let tokens = lex(expr)?;
     check_balance(&tokens)?;
-    // (byte offset, text) insertions, applied back to front.
+    // (byte offset, text) insertions; the selector for a bare metric name is always the same.
     let mut inserts: Vec<(usize, String)> = Vec::new();
+    let all: Vec<_> = matchers.iter().collect();
+    let bare_selector = format!("{{{}}}", matcher_list(&all));
+    let mut added = 0usize;
     let mut i = 0;
     while i < tokens.len() {
         let t = tokens[i];
@@ -271,6 +285,7 @@ pub fn inject_matchers(expr: &str, matchers: &[(String, String)]) -> Result<Stri
                     if close > i + 1 {
                         text.push(',');
                     }
+                    added += text.len();
                     inserts.push((t.start + 1, text));
                 }
                 i = close + 1;
@@ -319,24 +334,27 @@ pub fn inject_matchers(expr: &str, matchers: &[(String, String)]) -> Result<Stri
                     continue;
                 }
                 // A metric name: its selector is the following '{…}', or none at all.
-                if next != Some("{") {
-                    let refs: Vec<_> = matchers.iter().collect();
-                    if !refs.is_empty() {
-                        inserts.push((
-                            t.start + t.text.len(),
-                            format!("{{{}}}", matcher_list(&refs)),
-                        ));
-                    }
+                if next != Some("{") && !matchers.is_empty() {
+                    added += bare_selector.len();
+                    inserts.push((t.start + t.text.len(), bare_selector.clone()));
                 }
                 i += 1;
             }
             _ => i += 1,
         }
+        if expr.len() + added > MAX_EXPR_BYTES {
+            return Err(PromqlError::ScopedTooLong);
+        }
     }
-    let mut out = expr.to_string();
-    for (at, text) in inserts.into_iter().rev() {
-        out.insert_str(at, &text);
+    // Built front to back: inserting in place would move the tail once per selector.
+    let mut out = String::with_capacity(expr.len() + added);
+    let mut copied = 0;
+    for (at, text) in inserts {
+        out.push_str(&expr[copied..at]);
+        out.push_str(&text);
+        copied = at;
     }
+    out.push_str(&expr[copied..]);
     Ok(out)
 }
 
@@ -460,6 +478,23 @@ mod tests {
         assert_eq!(
             inject_matchers(&"u".repeat(MAX_EXPR_BYTES + 1), &zinc()),
             Err(PromqlError::TooLong)
+        );
+    }
+
+    /// The rewrite is one pass (no insertion that moves the tail once per selector), and what
+    /// it makes must fit the same limit as what was sent.
+    #[test]
+    fn rewrites_of_many_selectors_are_bounded() {
+        let many = |n: usize| format!("a{}", "+a".repeat(n));
+        let fits = inject(&many(100));
+        assert_eq!(fits.matches("juju_application").count(), 101);
+        // 32,768 bare selectors: the input fits, its scoped form would not.
+        let err = inject_matchers(&many(MAX_EXPR_BYTES / 2 - 1), &zinc()).unwrap_err();
+        assert_eq!(err, PromqlError::ScopedTooLong);
+        assert!(err.to_string().contains(&MAX_EXPR_BYTES.to_string()));
+        assert_eq!(
+            inject_matchers(&many(MAX_EXPR_BYTES / 2 - 1), &[]).map(|s| s.len()),
+            Ok(MAX_EXPR_BYTES - 1)
         );
     }
 }

@@ -5,11 +5,11 @@
 //! matching). A remote charm's rule that fails here would make Prometheus refuse the whole
 //! rule file, so it is dropped instead. Unknown functions (newer than 2.42) are refused too.
 
-use super::promql::{lex, Kind, PromqlError, Token, AGGREGATORS};
+use std::collections::BTreeSet;
+
 use crate::syntax::{duration, is_label_name, is_metric_name, number, quote, regex};
 
-/// Deepest nesting we follow (Prometheus has no limit; our stack does).
-const MAX_DEPTH: usize = 128;
+use super::promql::{lex, Kind, PromqlError, Token, AGGREGATORS, MAX_PROMQL_DEPTH};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Type {
@@ -259,17 +259,18 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// One level deeper into a nesting construct. Only these recurse without bound; the
+    /// precedence levels between them add at most six frames each.
     fn enter(&mut self) -> Result<(), PromqlError> {
         self.depth += 1;
-        if self.depth > MAX_DEPTH {
-            return Err(PromqlError::Parse("expression nested too deeply".into()));
+        if self.depth > MAX_PROMQL_DEPTH {
+            return Err(PromqlError::TooDeep);
         }
         Ok(())
     }
 
     /// Binary expressions at `min_level` and above (precedence climbing).
     fn expr(&mut self, min_level: usize) -> Result<(Type, Shape), PromqlError> {
-        self.enter()?;
         let mut lhs = if min_level <= 5 {
             self.unary()?
         } else {
@@ -299,7 +300,6 @@ impl<'a> Parser<'a> {
                 Shape::Other,
             );
         }
-        self.depth -= 1;
         Ok(lhs)
     }
 
@@ -322,7 +322,10 @@ impl<'a> Parser<'a> {
         if self.peek_text() == Some("^") {
             let op_token = self.bump().ok_or_else(|| self.error("expected '^'"))?;
             let modifiers = self.binary_modifiers()?;
+            // `a ^ b ^ c …` recurses once per operator.
+            self.enter()?;
             let rhs = self.unary()?;
+            self.depth -= 1;
             return Ok((
                 self.combine("^", &modifiers, lhs.0, rhs.0, op_token)?,
                 Shape::Other,
@@ -353,7 +356,8 @@ impl<'a> Parser<'a> {
             m.grouping = true;
             if self.peek_text() == Some("(") {
                 let include = self.label_list()?;
-                if let Some(l) = include.iter().find(|l| m.on_labels.contains(l)) {
+                let on: BTreeSet<&String> = m.on_labels.iter().collect();
+                if let Some(l) = include.iter().find(|l| on.contains(l)) {
                     return Err(PromqlError::Parse(format!(
                         "label {l:?} must not occur in ON and GROUP clause at once"
                     )));
@@ -789,6 +793,7 @@ fn regex_needs_a_character(re: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::relations::promql::MAX_EXPR_BYTES;
 
     #[test]
     fn accepts_what_prometheus_parses() {
@@ -897,7 +902,76 @@ mod tests {
             assert!(check_rule_expr(odd).is_err(), "{odd}");
         }
         let deep = format!("{}up{}", "(".repeat(500), ")".repeat(500));
-        assert!(check_rule_expr(&deep).is_err());
+        assert_eq!(check_rule_expr(&deep), Err(PromqlError::TooDeep));
+    }
+
+    /// Each nesting construct counts towards the limit, and the refusal names it.
+    #[test]
+    fn nesting_is_limited_and_the_refusal_names_the_limit() {
+        let n = MAX_PROMQL_DEPTH;
+        let shapes: [(&str, &str, &str); 6] = [
+            ("(", "up", ")"),
+            ("abs(", "up", ")"),
+            ("sum(", "up", ")"),
+            ("- ", "up", ""),
+            ("2 ^ ", "2", ""),
+            // Every precedence level between two parentheses: the deepest stack per level.
+            ("up or up and up == bool up + up * up ^ (", "up", ")"),
+        ];
+        for (open, inner, close) in shapes {
+            let at = |n: usize| format!("{}{inner}{}", open.repeat(n), close.repeat(n));
+            assert!(
+                check_rule_expr(&at(n)).is_ok(),
+                "{open} × {n}: {:?}",
+                check_rule_expr(&at(n))
+            );
+            assert_eq!(
+                check_rule_expr(&at(n + 1)),
+                Err(PromqlError::TooDeep),
+                "{open}"
+            );
+        }
+        assert!(PromqlError::TooDeep
+            .to_string()
+            .contains(&MAX_PROMQL_DEPTH.to_string()));
+    }
+
+    /// Expressions just under the size limit in the shapes that cost a naive parser
+    /// quadratic time or deep recursion: each is answered.
+    #[test]
+    fn hostile_shapes_at_the_size_limit_are_answered() {
+        let fill = |unit: &str, open: &str, close: &str| {
+            let n = (MAX_EXPR_BYTES - open.len() - close.len()) / unit.len();
+            format!("{open}{}{close}", unit.repeat(n))
+        };
+        for deep in [
+            fill("(", "", ""),
+            fill("{", "", ""),
+            fill("[", "up", ""),
+            fill("-", "", "1"),
+            fill("2^", "", "2"),
+            fill("abs(", "", ""),
+        ] {
+            assert!(check_rule_expr(&deep).is_err());
+        }
+        for flat in [
+            fill(" + up", "up", ""),
+            fill(" or up", "up", ""),
+            fill(" * 2 + 1", "up", ""),
+            fill(",a=\"b\"", "up{c=\"d\"", "}"),
+            fill(", a", "up * on(b", ") group_left(c) up"),
+            fill(", a", "sum by (b", ") (up)"),
+            fill("up[5m:1m]", "", ""),
+            fill(" ", "up", ""),
+            fill("# c\n", "", "up"),
+        ] {
+            let _ = check_rule_expr(&flat);
+        }
+        assert_eq!(check_rule_expr(&fill(" + up", "up", "")), Ok(Type::Vector));
+        assert_eq!(
+            check_rule_expr(&"u".repeat(MAX_EXPR_BYTES + 1)),
+            Err(PromqlError::TooLong)
+        );
     }
 
     #[test]

@@ -395,39 +395,56 @@ fn corrupted_peer_data_never_reaches_prometheus() {
     check(&p);
 }
 
-/// Our template check against Go's own parser (through promtool): everything it accepts
-/// loads, everything on the refused list fails to load.
-#[test]
-fn template_checks_agree_with_promtool() {
+/// One rule file of alerts `T0`, `T1`, … with `expr` and one annotation each.
+fn alert_file(rules: &[(String, String)]) -> crate::prometheus::config::RuleFile {
     use crate::prometheus::config::{Rule, RuleFile, RuleGroup};
-    let rule_file = |annotations: &[&str]| RuleFile {
+    RuleFile {
         groups: vec![RuleGroup {
-            name: "templates".into(),
+            name: "generated".into(),
             interval: None,
             limit: None,
-            rules: annotations
+            rules: rules
                 .iter()
                 .enumerate()
-                .map(|(i, text)| Rule {
+                .map(|(i, (expr, text))| Rule {
                     alert: Some(format!("T{i}")),
-                    expr: "up == 0".into(),
-                    annotations: [("summary".to_string(), text.to_string())].into(),
+                    expr: expr.clone(),
+                    annotations: [("summary".to_string(), text.clone())].into(),
                     ..Rule::default()
                 })
                 .collect(),
         }],
-    };
+    }
+}
+
+/// `promtool check rules` on `file`: Ok, or the names of the rules it complains about
+/// (promtool reports every rule's errors, so one call checks a whole batch).
+fn rules_promtool_refuses(file: &crate::prometheus::config::RuleFile) -> Result<(), String> {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("t.rules");
-    let write =
-        |file: &RuleFile| std::fs::write(&path, crate::yaml::to_string(file).unwrap()).unwrap();
-    write(&rule_file(&super::template::tests::ACCEPTED));
-    promtool(&["check", "rules"], &path).unwrap();
-    for bad in super::template::tests::REFUSED {
-        write(&rule_file(&[bad]));
+    let path = dir.path().join("generated.rules");
+    std::fs::write(&path, crate::yaml::to_string(file).unwrap()).unwrap();
+    promtool(&["check", "rules"], &path)
+}
+
+/// Our template check against Go's own parser (through promtool), two calls in all:
+/// everything it accepts loads (and so do the `query` templates we refuse on principle),
+/// and every template on the refused list is refused, each for itself.
+#[test]
+fn template_checks_agree_with_promtool() {
+    use super::template::tests::{ACCEPTED, QUERIES, REFUSED};
+    let with_expr = |texts: &[&str]| -> Vec<(String, String)> {
+        texts
+            .iter()
+            .map(|t| ("up == 0".to_string(), t.to_string()))
+            .collect()
+    };
+    let accepted: Vec<&str> = ACCEPTED.iter().chain(&QUERIES).copied().collect();
+    rules_promtool_refuses(&alert_file(&with_expr(&accepted))).unwrap();
+    let out = rules_promtool_refuses(&alert_file(&with_expr(&REFUSED))).unwrap_err();
+    for (i, bad) in REFUSED.iter().enumerate() {
         assert!(
-            promtool(&["check", "rules"], &path).is_err(),
-            "promtool accepts {bad:?}"
+            out.contains(&format!("\"T{i}\": annotation")),
+            "promtool accepts {bad:?}:\n{out}"
         );
     }
 }
@@ -457,7 +474,7 @@ fn corrupted_expressions_and_templates_never_reach_prometheus() {
     seeds.push((
         "sum by (job) (rate(x{a=~\"b.*\"}[5m] @ end())) / on(job) group_left() count(up) > bool 0"
             .into(),
-        "{{ range $i, $e := query \"up\" }}{{ $e.Labels.job | toUpper }}{{ end }}".into(),
+        "{{ range $k, $v := $labels }}{{ $k | toUpper }}={{ $v }}{{ else }}-{{ end }}".into(),
     ));
     let mut rng = Lcg(0xe59);
     let mut rules = Vec::new();
@@ -535,4 +552,522 @@ fn large_models_plan_quickly() {
         "{:?}",
         started.elapsed()
     );
+}
+
+/// Generators for the fuzz tests: random text from the grammars the checks know (Go
+/// templates, PromQL), near misses included (literals at and past Go's limits, keywords out
+/// of place, unknown names, broken structure), so both outcomes happen often.
+mod generate {
+    use super::Lcg;
+
+    fn pick<'a>(rng: &mut Lcg, from: &[&'a str]) -> &'a str {
+        from[rng.below(from.len())]
+    }
+
+    fn digits(rng: &mut Lcg, max: usize) -> String {
+        (0..1 + rng.below(max))
+            .map(|_| char::from(b'0' + rng.below(10) as u8))
+            .collect()
+    }
+
+    /// Decimal numbers around Go's limits (leading zeros, 20 digits, big exponents) and a
+    /// few forms Go has that the checker refuses.
+    pub fn number(rng: &mut Lcg) -> String {
+        if rng.below(8) == 0 {
+            return pick(
+                rng,
+                &[
+                    "18446744073709551615",
+                    "18446744073709551616",
+                    "-9223372036854775808",
+                    "-9223372036854775809",
+                    "+9223372036854775807",
+                    "+9223372036854775808",
+                    "1.7976931348623157e308",
+                    "1.7976931348623159e308",
+                    "4.9e-324",
+                    "1e-400",
+                    "0x1F",
+                    "1_000",
+                    "1i",
+                    "'c'",
+                    "0777",
+                    "0778",
+                    "1.",
+                    ".5",
+                    "-.5e-3",
+                ],
+            )
+            .to_string();
+        }
+        let mut n = pick(rng, &["", "", "-", "+"]).to_string();
+        if rng.below(4) == 0 {
+            n.push('0');
+        }
+        n.push_str(&digits(rng, 21));
+        if rng.below(3) == 0 {
+            n.push('.');
+            n.push_str(&digits(rng, 4));
+        }
+        if rng.below(4) == 0 {
+            n.push_str(pick(rng, &["e", "E", "e+", "e-"]));
+            n.push_str(&digits(rng, 3));
+        }
+        n
+    }
+
+    /// Quoted strings with every kind of escape, good and bad.
+    pub fn string(rng: &mut Lcg) -> String {
+        if rng.below(5) == 0 {
+            return format!("`{}`", pick(rng, &["raw", "raw \\d {{", "", "a\"b"]));
+        }
+        let mut s = String::from("\"");
+        for _ in 0..rng.below(4) {
+            s.push_str(pick(
+                rng,
+                &[
+                    "a",
+                    "%s",
+                    "é",
+                    " ",
+                    "\\n",
+                    "\\t",
+                    "\\\\",
+                    "\\\"",
+                    "\\x41",
+                    "\\u00e9",
+                    "\\U0001F600",
+                    "\\101",
+                    "\\d",
+                    "\\'",
+                    "\\x4",
+                    "\\400",
+                    "\\ud800",
+                    "}",
+                ],
+            ));
+        }
+        s.push('"');
+        s
+    }
+
+    const FUNCTIONS: &[&str] = &[
+        "humanize",
+        "humanizeDuration",
+        "printf",
+        "index",
+        "len",
+        "eq",
+        "gt",
+        "not",
+        "and",
+        "toUpper",
+        "reReplaceAll",
+        "title",
+        "urlquery",
+        "stripPort",
+        "query",
+        "nosuch",
+        "end",
+        "else",
+        "if",
+        "true",
+    ];
+
+    fn template_operand(rng: &mut Lcg, depth: usize) -> String {
+        match rng.below(if depth > 3 { 9 } else { 11 }) {
+            0 => pick(
+                rng,
+                &[
+                    "$labels",
+                    "$value",
+                    "$externalURL",
+                    "$x",
+                    "$i",
+                    "$",
+                    "$nope",
+                ],
+            )
+            .to_string(),
+            1 => format!(
+                "{}{}",
+                pick(rng, &["$labels", ".", "$x", "$value"]),
+                pick(rng, &[".instance", ".a.b", ".1x", "", ".", ".é"])
+            ),
+            2 | 3 => number(rng),
+            4 | 5 => string(rng),
+            6 => pick(rng, &["true", "false", "nil", ".", ".Labels"]).to_string(),
+            7 | 8 => pick(rng, FUNCTIONS).to_string(),
+            _ => format!(
+                "({}){}",
+                template_pipeline(rng, depth + 1, false),
+                pick(rng, &["", "", ".a", "x", "(1)"])
+            ),
+        }
+    }
+
+    fn template_command(rng: &mut Lcg, depth: usize) -> String {
+        let mut parts = Vec::new();
+        if rng.below(3) > 0 {
+            parts.push(pick(rng, FUNCTIONS).to_string());
+        }
+        for _ in 0..rng.below(3) + usize::from(parts.is_empty()) {
+            parts.push(template_operand(rng, depth));
+        }
+        parts.join(pick(rng, &[" ", " ", "  ", "\t", ""]))
+    }
+
+    pub fn template_pipeline(rng: &mut Lcg, depth: usize, top: bool) -> String {
+        let mut p = String::new();
+        if top && rng.below(4) == 0 {
+            p.push_str(pick(
+                rng,
+                &[
+                    "$x := ",
+                    "$x:=",
+                    "$x = ",
+                    "$i, $e := ",
+                    "$x=",
+                    "$a, $b, $c := ",
+                ],
+            ));
+        }
+        let stages = 1 + rng.below(3);
+        let commands: Vec<_> = (0..stages).map(|_| template_command(rng, depth)).collect();
+        p.push_str(&commands.join(pick(rng, &[" | ", "|", " | ", " || "])));
+        if rng.below(20) == 0 {
+            p.push_str(" |");
+        }
+        p
+    }
+
+    /// A template: text, actions, comments and blocks, usually (not always) well nested.
+    pub fn template(rng: &mut Lcg) -> String {
+        let mut out = String::new();
+        let mut open = 0usize;
+        for _ in 0..1 + rng.below(4) {
+            match rng.below(12) {
+                0 | 1 => out.push_str(pick(rng, &["text ", "} { ", "%", "\n", "{ {", "}}"])),
+                2..=5 => {
+                    let (l, r) = [
+                        ("{{ ", " }}"),
+                        ("{{- ", " -}}"),
+                        ("{{", "}}"),
+                        ("{{-", "-}}"),
+                    ][rng.below(4)];
+                    out.push_str(&format!("{l}{}{r}", template_pipeline(rng, 0, true)));
+                }
+                6 | 7 => {
+                    let k = pick(rng, &["if", "range", "with", "if", "define", "break"]);
+                    out.push_str(&format!(
+                        "{{{{ {k} {} }}}}",
+                        template_pipeline(rng, 0, true)
+                    ));
+                    open += 1;
+                }
+                8 => out.push_str(&if rng.below(2) == 0 {
+                    "{{ else }}".to_string()
+                } else {
+                    format!(
+                        "{{{{ else {} {} }}}}",
+                        pick(rng, &["if", "if", "with"]),
+                        template_pipeline(rng, 0, true)
+                    )
+                }),
+                9 if open > 0 => {
+                    out.push_str("{{ end }}");
+                    open -= 1;
+                }
+                9 => out.push_str(pick(rng, &["{{ end }}", "{{end}}"])),
+                _ => out.push_str(pick(
+                    rng,
+                    &[
+                        "{{/* c */}}",
+                        "{{- /* c */ -}}",
+                        "{{/* c */ }}",
+                        "{{ /* c */}}",
+                        "{{/**/}}",
+                    ],
+                )),
+            }
+        }
+        if rng.below(8) > 0 {
+            out.push_str(&"{{ end }}".repeat(open));
+        }
+        out
+    }
+
+    fn selector(rng: &mut Lcg) -> String {
+        let name = pick(
+            rng,
+            &[
+                "up",
+                "up",
+                "http_requests_total",
+                "job:up:rate5m",
+                "x_bucket",
+                "",
+                "sum",
+                "by",
+            ],
+        );
+        if !name.is_empty() && rng.below(2) == 0 {
+            return name.to_string();
+        }
+        let matchers: Vec<_> = (0..rng.below(3) + usize::from(name.is_empty()))
+            .map(|_| {
+                format!(
+                    "{}{}{}",
+                    pick(rng, &["job", "le", "__name__", "juju_model", "1a"]),
+                    pick(rng, &["=", "!=", "=~", "!~", "=="]),
+                    pick(
+                        rng,
+                        &[
+                            "\"x\"", "\"\"", "\".*\"", "\"x.+\"", "\"(\"", "'a'", "`b`", "\"\\d\"",
+                            "x"
+                        ]
+                    )
+                )
+            })
+            .collect();
+        format!("{name}{{{}}}", matchers.join(pick(rng, &[",", ", ", " "])))
+    }
+
+    pub fn expr(rng: &mut Lcg, depth: usize) -> String {
+        match rng.below(if depth > 3 { 3 } else { 11 }) {
+            0 => pick(
+                rng,
+                &[
+                    "1", "0.5", "1e3", "0x1F", "Inf", "NaN", "-1", "1.2.3", "5m", "\"s\"",
+                ],
+            )
+            .to_string(),
+            1 | 2 => selector(rng),
+            3 => format!(
+                "{}{}",
+                selector(rng),
+                pick(
+                    rng,
+                    &["[5m]", "[5m:1m]", "[1h30m:]", "[0s]", "[5x]", "[5m", "[]"]
+                )
+            ),
+            4 => {
+                let args: Vec<_> = (0..rng.below(4)).map(|_| expr(rng, depth + 1)).collect();
+                format!(
+                    "{}({})",
+                    pick(
+                        rng,
+                        &[
+                            "rate",
+                            "abs",
+                            "histogram_quantile",
+                            "label_replace",
+                            "vector",
+                            "time",
+                            "round",
+                            "clamp",
+                            "absent",
+                            "foo",
+                            "sum_over_time",
+                        ]
+                    ),
+                    args.join(", ")
+                )
+            }
+            5 => {
+                let op = pick(
+                    rng,
+                    &["sum", "topk", "count_values", "quantile", "max", "group"],
+                );
+                let grouping = pick(rng, &["", "by (job) ", "without (a, b,) ", "by (1) "]);
+                let param = match rng.below(3) {
+                    0 => format!("{}, ", expr(rng, depth + 1)),
+                    _ => String::new(),
+                };
+                if rng.below(2) == 0 {
+                    format!("{op} {grouping}({param}{})", expr(rng, depth + 1))
+                } else {
+                    format!("{op}({param}{}) {grouping}", expr(rng, depth + 1))
+                }
+            }
+            6 | 7 => format!(
+                "{} {}{} {}",
+                expr(rng, depth + 1),
+                pick(
+                    rng,
+                    &[
+                        "+", "-", "*", "/", "%", "^", "==", "!=", ">", "<=", "and", "or", "unless",
+                        "atan2",
+                    ]
+                ),
+                pick(
+                    rng,
+                    &[
+                        "",
+                        "",
+                        "",
+                        " bool",
+                        " on(job)",
+                        " ignoring(a)",
+                        " on(job) group_left(b)",
+                        " on() group_right",
+                        " group_left",
+                    ]
+                ),
+                expr(rng, depth + 1)
+            ),
+            8 => format!("({})", expr(rng, depth + 1)),
+            9 => format!("{}{}", pick(rng, &["-", "+", "- -"]), expr(rng, depth + 1)),
+            _ => format!(
+                "{}{}",
+                expr(rng, depth + 1),
+                pick(
+                    rng,
+                    &[
+                        " offset 5m",
+                        " offset -5m",
+                        " @ 100",
+                        " @ start()",
+                        " @ end",
+                        "[5m:]"
+                    ]
+                )
+            ),
+        }
+    }
+}
+
+fn fuzz_seed(default: u64) -> u64 {
+    // FUZZ_SEED=<n> explores other inputs; the default keeps `make test` reproducible.
+    std::env::var("FUZZ_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Generated templates and expressions through the whole alert-rules path (JSON → checks →
+/// scoped rule): none may panic, and every rule accepted goes into one rule file that promtool
+/// must accept (three promtool calls in all).
+#[test]
+fn generated_rules_accepted_are_accepted_by_promtool() {
+    let zinc = super::topology::Topology::from_scrape_metadata(&metadata("zinc", Some("zinc-k8s")))
+        .unwrap();
+    let mut rng = Lcg(fuzz_seed(0xf022));
+    let mut batches: [Vec<serde_json::Value>; 3] = Default::default();
+    let mut refused = [0usize; 3];
+    for i in 0..9000 {
+        let kind = i % 3;
+        let (expr, template) = match kind {
+            0 => ("up == 0".to_string(), generate::template(&mut rng)),
+            1 => (generate::expr(&mut rng, 0), "{{ $value }}".to_string()),
+            _ if rng.below(2) == 0 => (
+                mutate(&generate::expr(&mut rng, 0), &mut rng),
+                "{{ $labels.instance }}".to_string(),
+            ),
+            _ => (
+                "up == 0".to_string(),
+                mutate(&generate::template(&mut rng), &mut rng),
+            ),
+        };
+        let rule = serde_json::json!({
+            "alert": format!("R{i}"),
+            "expr": expr,
+            "labels": {"severity": "x"},
+            "annotations": {"summary": template},
+        });
+        let one = serde_json::json!({"groups": [{"name": "g", "rules": [rule]}]}).to_string();
+        let topology = (i % 2 == 0).then_some(&zinc);
+        match alert_rules::process(&one, topology) {
+            Ok(p) if p.errors.is_empty() => {
+                let file = p.file.unwrap();
+                let rule = &file.groups[0].rules[0];
+                batches[kind].push(serde_json::json!({
+                    "alert": rule.alert, "expr": rule.expr,
+                    "labels": rule.labels, "annotations": rule.annotations,
+                }));
+            }
+            _ => refused[kind] += 1,
+        }
+    }
+    eprintln!(
+        "kept {:?}, refused {refused:?}",
+        batches.each_ref().map(Vec::len)
+    );
+    for (kind, batch) in batches.iter().enumerate() {
+        // Both outcomes, plenty of each: the generators reach both sides of every check.
+        assert!(
+            batch.len() > 200 && refused[kind] > 200,
+            "kind {kind}: {} kept, {} refused",
+            batch.len(),
+            refused[kind]
+        );
+        let raw = serde_json::json!({"groups": [{"name": "g", "rules": batch}]}).to_string();
+        let p = alert_rules::process(&raw, None).unwrap();
+        assert_eq!(p.errors, Vec::<String>::new());
+        let file = p.file.unwrap();
+        if let Err(e) = rules_promtool_refuses(&file) {
+            let named: Vec<_> = file.groups[0]
+                .rules
+                .iter()
+                .filter(|r| e.contains(&format!("\"{}\":", r.alert.as_deref().unwrap_or(""))))
+                .map(|r| format!("{:?}: {:?} {:?}", r.alert, r.expr, r.annotations))
+                .collect();
+            panic!("promtool refuses what we accepted (FUZZ_SEED to replay):\n{e}\n{named:#?}");
+        }
+    }
+}
+
+/// What the limits let through at their edge, Prometheus loads: templates nested
+/// `MAX_TEMPLATE_DEPTH` deep, expressions `MAX_PROMQL_DEPTH` deep in each nesting construct,
+/// a scoped expression close to `MAX_EXPR_BYTES`. One promtool call.
+#[test]
+fn what_the_limits_let_through_prometheus_loads() {
+    use super::promql::{MAX_EXPR_BYTES, MAX_PROMQL_DEPTH};
+    use super::template::MAX_TEMPLATE_DEPTH;
+    let zinc = super::topology::Topology::from_scrape_metadata(&metadata("zinc", Some("zinc-k8s")))
+        .unwrap();
+    let nest = |open: &str, inner: &str, close: &str, n: usize| {
+        format!("{}{inner}{}", open.repeat(n), close.repeat(n))
+    };
+    let t = MAX_TEMPLATE_DEPTH;
+    let p = MAX_PROMQL_DEPTH;
+    let templates = [
+        format!("{{{{ {}1{} }}}}", "(".repeat(t), ")".repeat(t)),
+        nest("{{ if true }}", "x", "{{ end }}", t),
+        nest(
+            "{{ range $labels }}{{ with . }}",
+            "x",
+            "{{ end }}{{ end }}",
+            t / 2,
+        ),
+        format!(
+            "{{{{ if true }}}}{}{{{{ end }}}}",
+            "{{ else if false }}".repeat(1000)
+        ),
+    ];
+    let exprs = [
+        nest("(", "up", ")", p),
+        nest("abs(", "up", ")", p),
+        nest("sum by (job) (", "up", ")", p),
+        nest("- ", "up", "", p),
+        nest("2 ^ ", "2", "", p),
+        // Every precedence level but `or` between two parentheses, one selector a level (the
+        // topology matchers fill the rest of the size limit quickly).
+        nest("up * 2 ^ 2 + 1 == bool 1 and (", "up", ")", p),
+        format!("a{}", "+a".repeat((MAX_EXPR_BYTES - 2048) / 200)),
+    ];
+    let mut rules = Vec::new();
+    for text in &templates {
+        rules
+            .push(serde_json::json!({"alert": "T", "expr": "up == 0", "annotations": {"t": text}}));
+    }
+    for expr in &exprs {
+        rules.push(serde_json::json!({"alert": "E", "expr": expr}));
+    }
+    let raw = serde_json::json!({"groups": [{"name": "edge", "rules": rules}]}).to_string();
+    let processed = alert_rules::process(&raw, Some(&zinc)).unwrap();
+    assert_eq!(processed.errors, Vec::<String>::new());
+    let file = processed.file.unwrap();
+    assert_eq!(file.groups[0].rules.len(), templates.len() + exprs.len());
+    rules_promtool_refuses(&file).unwrap();
 }

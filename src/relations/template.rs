@@ -1,25 +1,57 @@
 //! Alert labels and annotations are Go text/templates, parsed when Prometheus loads the rule
 //! file: one that does not parse makes Prometheus refuse the whole file. This checks a
-//! template the way Go's parser would, within a conservative subset: actions made of
-//! pipelines over Prometheus's template functions, `$labels`, `$value`, `$externalLabels`,
-//! `$externalURL` and variables declared in scope, fields, strings and numbers, and the
-//! `if` / `else` / `range` / `with` / `end` structure. `define`, `template`, `block`, `break`,
-//! `continue` and character constants are refused though Go has them.
+//! template the way Go 1.19's parser (Prometheus 2.42's) would, within a conservative subset:
+//! actions made of pipelines over Prometheus's template functions, `$labels`, `$value`,
+//! `$externalLabels`, `$externalURL` and variables declared in scope, fields, strings and
+//! decimal numbers, and the `if` / `else` / `else if` / `range` / `with` / `end` structure.
+//! `define`, `template`, `block`, `break`, `continue`, character, hex and complex constants
+//! are refused though Go has them; so is `query` (see [`TemplateError::Query`]).
+//!
+//! The input is untrusted and may be large, so the check is one pass over the text: every
+//! action is lexed once and parsed by recursive descent whose depth is bounded by
+//! [`MAX_TEMPLATE_DEPTH`], and variables are looked up in a map, not by scanning scopes.
+
+use std::collections::BTreeMap;
 
 use thiserror::Error;
 
 use crate::syntax::{number, quote};
 
-#[derive(Debug, Clone, Error, PartialEq, Eq)]
-#[error("template: {0}")]
-pub struct TemplateError(String);
+/// Longest template (one label value or annotation) we check. Alert texts are a few lines;
+/// the limit keeps one rule from spending its relation's whole megabyte on one text.
+pub const MAX_TEMPLATE_BYTES: usize = 64 * 1024;
 
-fn fail<T>(why: impl Into<String>) -> Result<T, TemplateError> {
-    Err(TemplateError(why.into()))
+/// Deepest nesting we follow, of parentheses within an action and of `if` / `range` /
+/// `with` blocks within a template. Go's parser has none (promtool parses 10,000 nested
+/// parentheses), so any limit keeps us on the accepting side of Prometheus; this one is far
+/// beyond what alert texts use and keeps the recursion shallow on any stack.
+pub const MAX_TEMPLATE_DEPTH: usize = 64;
+
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+pub enum TemplateError {
+    #[error("template is longer than {MAX_TEMPLATE_BYTES} bytes")]
+    TooLong,
+    #[error("template nests {0} deeper than {MAX_TEMPLATE_DEPTH} levels")]
+    TooDeep(&'static str),
+    /// `query` runs any PromQL, unscoped by the topology matchers that scope the rule's own
+    /// expression, and its result goes to every Alertmanager: a remote charm could read any
+    /// series in this Prometheus through its alerts.
+    #[error(
+        "templates from relations may not call \"query\": it would read series outside the \
+         rule's topology and send them to every Alertmanager"
+    )]
+    Query,
+    #[error("{0}")]
+    Syntax(String),
 }
 
-/// Functions a Prometheus 2.42 alert template may call (Go's built-ins and Prometheus's own).
-const FUNCTIONS: [&str; 43] = [
+fn fail<T>(why: impl Into<String>) -> Result<T, TemplateError> {
+    Err(TemplateError::Syntax(why.into()))
+}
+
+/// Functions a Prometheus 2.42 alert template may call (Go's built-ins and Prometheus's own),
+/// less `query` (refused with its own reason).
+const FUNCTIONS: [&str; 44] = [
     "and",
     "call",
     "html",
@@ -44,7 +76,6 @@ const FUNCTIONS: [&str; 43] = [
     "humanizeDuration",
     "humanizePercentage",
     "humanizeTimestamp",
-    "query",
     "first",
     "label",
     "value",
@@ -63,10 +94,17 @@ const FUNCTIONS: [&str; 43] = [
     "externalURL",
     "stripPort",
     "stripDomain",
+    "parseDuration",
+    "toTime",
 ];
 
 /// Variables Prometheus defines before every alert template.
 const PREDEFINED: [&str; 4] = ["labels", "externalLabels", "externalURL", "value"];
+
+/// Go's template keywords: never a function name.
+const KEYWORDS: [&str; 10] = [
+    "if", "else", "end", "range", "with", "define", "template", "block", "break", "continue",
+];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Tok {
@@ -81,41 +119,58 @@ enum Tok {
     Comma,
     Open,
     Close,
+    /// A run of spaces: Go's parser tells `$x .y` from `$x.y` and `f x` from `f"x"` by it.
+    Space,
 }
 
+impl Tok {
+    fn describe(&self) -> String {
+        match self {
+            Tok::Ident(name) => format!("{name:?}"),
+            Tok::Variable(name) => format!("${name}"),
+            Tok::Field => "field".into(),
+            Tok::Dot => "'.'".into(),
+            Tok::Literal => "constant".into(),
+            Tok::Pipe => "'|'".into(),
+            Tok::Declare => "':='".into(),
+            Tok::Assign => "'='".into(),
+            Tok::Comma => "','".into(),
+            Tok::Open => "'('".into(),
+            Tok::Close => "')'".into(),
+            Tok::Space => "space".into(),
+        }
+    }
+}
+
+fn is_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\r' | '\n')
+}
+
+/// Letters, digits and `_` of identifiers, fields and variables. Go takes any Unicode
+/// letter or digit; we take ASCII only (Rust's and Go's Unicode classes differ, and label
+/// names are ASCII).
+fn is_word(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_'
+}
+
+fn is_word_start(c: char) -> bool {
+    c.is_ascii_alphabetic() || c == '_'
+}
+
+/// Splits one action into tokens, in one pass.
 fn lex_action(action: &str) -> Result<Vec<Tok>, TemplateError> {
     let chars: Vec<char> = action.chars().collect();
     let mut toks = Vec::new();
     let mut i = 0;
-    let word = |c: char| c.is_alphanumeric() || c == '_';
-    let mut tokens_at_last_space = 0;
     while i < chars.len() {
         let c = chars[i];
-        // Operands must be followed by a space, a pipe, a closing paren or (for variables
-        // being declared) ',' or ':='; Go refuses `gt$value`, `"a""b"` or `$x=1`.
-        let operand_ended = toks.len() > tokens_at_last_space
-            && matches!(
-                toks.last(),
-                Some(
-                    Tok::Ident(_)
-                        | Tok::Variable(_)
-                        | Tok::Field
-                        | Tok::Dot
-                        | Tok::Literal
-                        | Tok::Close
-                )
-            );
-        if operand_ended && !matches!(c, ' ' | '\t' | '\r' | '\n' | '|' | ')' | ',' | ':') {
-            let field_after_paren = c == '.' && toks.last() == Some(&Tok::Close);
-            if !field_after_paren {
-                return fail(format!("unexpected {c:?} in operand"));
-            }
-        }
-        if c.is_whitespace() {
-            tokens_at_last_space = toks.len();
-        }
         match c {
-            ' ' | '\t' | '\r' | '\n' => i += 1,
+            c if is_space(c) => {
+                while chars.get(i).copied().is_some_and(is_space) {
+                    i += 1;
+                }
+                toks.push(Tok::Space);
+            }
             '|' => {
                 toks.push(Tok::Pipe);
                 i += 1;
@@ -154,30 +209,29 @@ fn lex_action(action: &str) -> Result<Vec<Tok>, TemplateError> {
                 i += 1;
                 let literal: String = chars[start..i.min(chars.len())].iter().collect();
                 quote::unquote(&literal, quote::Dialect::Go)
-                    .map_err(|e| TemplateError::from_str(e.reason()))?;
+                    .map_err(|e| TemplateError::Syntax(e.reason().to_string()))?;
                 toks.push(Tok::Literal);
             }
             '`' => {
                 let close = chars[i + 1..]
                     .iter()
                     .position(|&c| c == '`')
-                    .ok_or_else(|| TemplateError("unterminated raw quoted string".into()))?;
+                    .ok_or_else(|| {
+                        TemplateError::Syntax("unterminated raw quoted string".into())
+                    })?;
                 i += close + 2;
                 toks.push(Tok::Literal);
             }
             '$' => {
                 let start = i + 1;
                 i += 1;
-                while i < chars.len() && word(chars[i]) {
+                while chars.get(i).copied().is_some_and(is_word) {
                     i += 1;
                 }
                 toks.push(Tok::Variable(chars[start..i].iter().collect()));
                 i = fields(&chars, i, &mut toks)?;
             }
-            '.' if chars
-                .get(i + 1)
-                .is_some_and(|c| c.is_alphabetic() || *c == '_') =>
-            {
+            '.' if chars.get(i + 1).copied().is_some_and(is_word_start) => {
                 i = fields(&chars, i, &mut toks)?;
             }
             '.' if chars.get(i + 1).is_some_and(char::is_ascii_digit) => {
@@ -188,9 +242,9 @@ fn lex_action(action: &str) -> Result<Vec<Tok>, TemplateError> {
                 i += 1;
             }
             '+' | '-' | '0'..='9' => i = number(&chars, i, &mut toks)?,
-            c if c.is_alphabetic() || c == '_' => {
+            c if is_word_start(c) => {
                 let start = i;
-                while i < chars.len() && word(chars[i]) {
+                while chars.get(i).copied().is_some_and(is_word) {
                     i += 1;
                 }
                 toks.push(Tok::Ident(chars[start..i].iter().collect()));
@@ -202,28 +256,23 @@ fn lex_action(action: &str) -> Result<Vec<Tok>, TemplateError> {
     Ok(toks)
 }
 
-impl TemplateError {
-    fn from_str(why: &str) -> Self {
-        TemplateError(why.to_string())
-    }
-}
-
 /// `.a.b.c` after an operand (or as one).
 fn fields(chars: &[char], mut i: usize, toks: &mut Vec<Tok>) -> Result<usize, TemplateError> {
     while chars.get(i) == Some(&'.') {
-        let start = i + 1;
         i += 1;
-        while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
-            i += 1;
-        }
-        if i == start || chars[start].is_ascii_digit() {
+        if !chars.get(i).copied().is_some_and(is_word_start) {
             return fail("bad field name");
+        }
+        while chars.get(i).copied().is_some_and(is_word) {
+            i += 1;
         }
         toks.push(Tok::Field);
     }
     Ok(i)
 }
 
+/// A decimal number: `[+-]digits[.digits][e[+-]digits]` or `[+-].digits…`. Go also has hex,
+/// octal, binary, `_` separators, complex and character constants; we refuse those.
 fn number(chars: &[char], mut i: usize, toks: &mut Vec<Tok>) -> Result<usize, TemplateError> {
     let start = i;
     if matches!(chars.get(i), Some('+' | '-')) {
@@ -231,7 +280,7 @@ fn number(chars: &[char], mut i: usize, toks: &mut Vec<Tok>) -> Result<usize, Te
     }
     let digits = |i: &mut usize| {
         let s = *i;
-        while *i < chars.len() && chars[*i].is_ascii_digit() {
+        while chars.get(*i).is_some_and(char::is_ascii_digit) {
             *i += 1;
         }
         *i > s
@@ -250,163 +299,281 @@ fn number(chars: &[char], mut i: usize, toks: &mut Vec<Tok>) -> Result<usize, Te
             return fail("bad number syntax");
         }
     }
-    if !any
-        || chars
-            .get(i)
-            .is_some_and(|c| c.is_alphanumeric() || *c == '_' || *c == '.')
-    {
+    let text: String = chars[start..i].iter().collect();
+    if !any || chars.get(i).is_some_and(|&c| is_word(c) || c == '.') {
         let shown: String = chars[start..(i + 1).min(chars.len())].iter().collect();
         return fail(format!("bad number syntax {shown:?}"));
     }
-    let text: String = chars[start..i].iter().collect();
-    if number::go_template_number(&text).is_err() {
-        return fail(format!("illegal number syntax {text:?}"));
-    }
+    go_number(&text)?;
     toks.push(Tok::Literal);
     Ok(i)
 }
 
-/// Checks one pipeline: `[$a[, $b] (:=|=)] command { | command }`.
-fn pipeline(
-    toks: &[Tok],
-    scopes: &mut [Vec<String>],
-    declare_ok: bool,
-) -> Result<(), TemplateError> {
-    let mut rest = toks;
-    // Declarations.
-    let assign_at = toks
-        .iter()
-        .position(|t| matches!(t, Tok::Declare | Tok::Assign));
-    if let Some(at) = assign_at {
-        if !declare_ok {
-            return fail("unexpected declaration");
-        }
-        let names = &toks[..at];
-        let valid = matches!(
-            names,
-            [Tok::Variable(_)] | [Tok::Variable(_), Tok::Comma, Tok::Variable(_)]
-        );
-        if !valid {
-            return fail("bad variable declaration");
-        }
-        let declares = toks[at] == Tok::Declare;
-        for t in names {
-            if let Tok::Variable(name) = t {
-                if declares {
-                    if let Some(scope) = scopes.last_mut() {
-                        scope.push(name.clone());
+/// What Go's parser makes of a decimal literal (`parse.newNumber`): one without `.` or an
+/// exponent is an integer, octal after a leading `0`, and must fit an int64 (a uint64
+/// without a sign); one with them is a float and must be finite. `08` and `1e400` fail.
+/// Go's rules for a number literal (one grammar: `syntax::number`).
+fn go_number(text: &str) -> Result<(), TemplateError> {
+    number::go_template_number(text)
+        .or_else(|_| fail(format!("illegal number or integer overflow: {text:?}")))
+}
+
+/// Declared variables, as a stack (popped at `else` and `end`) and as counts by name (so a
+/// lookup costs the same however many are in scope).
+#[derive(Default)]
+struct Vars {
+    stack: Vec<String>,
+    counts: BTreeMap<String, usize>,
+}
+
+impl Vars {
+    fn declare(&mut self, name: String) {
+        *self.counts.entry(name.clone()).or_default() += 1;
+        self.stack.push(name);
+    }
+
+    fn defined(&self, name: &str) -> bool {
+        PREDEFINED.contains(&name) || self.counts.contains_key(name)
+    }
+
+    fn mark(&self) -> usize {
+        self.stack.len()
+    }
+
+    fn truncate(&mut self, mark: usize) {
+        while self.stack.len() > mark {
+            if let Some(name) = self.stack.pop() {
+                if let Some(n) = self.counts.get_mut(&name) {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.counts.remove(&name);
                     }
-                } else if !defined(scopes, name) {
-                    return fail(format!("undefined variable ${name}"));
                 }
             }
         }
-        rest = &toks[at + 1..];
     }
-    if rest.is_empty() {
-        return fail("missing value for command");
+}
+
+/// Where a pipeline stands, which decides what it may declare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Context {
+    /// A plain action, `if` or `with`: one variable.
+    Single,
+    /// `range`: one or two variables.
+    Range,
+    /// Inside parentheses: none (Go allows them; nobody needs them).
+    Paren,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BlockKind {
+    If,
+    Range,
+    With,
+}
+
+/// An open `if` / `range` / `with`.
+struct Block {
+    kind: BlockKind,
+    /// Variables in scope before the block (restored at `end`).
+    vars_before: usize,
+    /// ... and after its pipeline (restored at `else`: the body's are gone).
+    vars_after_pipeline: usize,
+    else_seen: bool,
+}
+
+/// Parses the tokens of one action. Each token is looked at a bounded number of times.
+struct Parser<'a> {
+    toks: &'a [Tok],
+    pos: usize,
+    vars: &'a mut Vars,
+}
+
+impl Parser<'_> {
+    fn peek(&self) -> Option<&Tok> {
+        self.toks.get(self.pos)
     }
-    // Commands are separated by the pipes outside parentheses.
-    let mut depth = 0usize;
-    let mut start = 0;
-    for (i, t) in rest.iter().enumerate() {
-        match t {
-            Tok::Open => depth += 1,
-            Tok::Close => depth = depth.saturating_sub(1),
-            Tok::Pipe if depth == 0 => {
-                command(&rest[start..i], start > 0, scopes)?;
-                start = i + 1;
-            }
-            _ => {}
+
+    fn skip_space(&mut self) {
+        while self.peek() == Some(&Tok::Space) {
+            self.pos += 1;
         }
     }
-    command(&rest[start..], start > 0, scopes)
-}
 
-/// A pipeline stage after the first receives the previous result, so it must start with
-/// something executable, not a constant or `.`.
-fn command(
-    toks: &[Tok],
-    later_stage: bool,
-    scopes: &mut [Vec<String>],
-) -> Result<(), TemplateError> {
-    let constant = match toks.first() {
-        Some(Tok::Literal | Tok::Dot) => true,
-        Some(Tok::Ident(name)) => matches!(name.as_str(), "true" | "false" | "nil"),
-        _ => false,
-    };
-    if later_stage && constant {
-        return fail("non executable command in pipeline");
+    /// Steps over a keyword, which Go ends at a space (or `.`, `(`, …: we take spaces only,
+    /// so `{{if"x"}}` is refused as Go refuses it).
+    fn keyword(&mut self) -> Result<(), TemplateError> {
+        self.pos += 1;
+        match self.peek() {
+            None | Some(Tok::Space) => Ok(()),
+            Some(t) => fail(format!("unexpected {} after keyword", t.describe())),
+        }
     }
-    operands(toks, scopes)
-}
 
-fn defined(scopes: &[Vec<String>], name: &str) -> bool {
-    PREDEFINED.contains(&name) || scopes.iter().any(|s| s.iter().any(|v| v == name))
-}
-
-/// A command: one or more operands, parentheses holding whole pipelines.
-fn operands(command: &[Tok], scopes: &mut [Vec<String>]) -> Result<(), TemplateError> {
-    if command.is_empty() {
-        return fail("missing command");
+    fn ident(&self) -> Option<&str> {
+        match self.peek() {
+            Some(Tok::Ident(name)) => Some(name),
+            _ => None,
+        }
     }
-    let mut i = 0;
-    while i < command.len() {
-        match &command[i] {
-            Tok::Open => {
-                let mut depth = 0;
-                let mut j = i;
-                loop {
-                    match command.get(j) {
-                        Some(Tok::Open) => depth += 1,
-                        Some(Tok::Close) => {
-                            depth -= 1;
-                            if depth == 0 {
-                                break;
-                            }
-                        }
-                        Some(_) => {}
-                        None => return fail("unclosed left paren"),
+
+    /// `[$a[, $b] (:=|=)] command { | command }`, up to a `)` or the end of the action.
+    fn pipeline(&mut self, context: Context, depth: usize) -> Result<(), TemplateError> {
+        self.skip_space();
+        let declared = self.declarations(context)?;
+        let mut stage = 1;
+        loop {
+            self.command(stage, depth)?;
+            if self.peek() != Some(&Tok::Pipe) {
+                break;
+            }
+            self.pos += 1;
+            stage += 1;
+        }
+        // Visible after the pipeline (Go already lets the pipeline itself use them).
+        for name in declared {
+            self.vars.declare(name);
+        }
+        match (context, self.peek()) {
+            (Context::Paren, Some(Tok::Close)) => Ok(()),
+            (Context::Paren, _) => fail("unclosed left paren"),
+            (_, None) => Ok(()),
+            (_, Some(t)) => fail(format!("unexpected {}", t.describe())),
+        }
+    }
+
+    /// The variables a pipeline declares (empty for an assignment or none).
+    fn declarations(&mut self, context: Context) -> Result<Vec<String>, TemplateError> {
+        let start = self.pos;
+        let mut names = Vec::new();
+        while let Some(Tok::Variable(name)) = self.peek() {
+            let name = name.clone();
+            self.pos += 1;
+            // Go lexes `$x=` as a bad character: `=` is no terminator of a variable.
+            let glued_assign = self.peek() == Some(&Tok::Assign);
+            self.skip_space();
+            match self.peek() {
+                Some(Tok::Declare | Tok::Assign) if context == Context::Paren => {
+                    return fail("declaration inside parentheses")
+                }
+                Some(Tok::Declare | Tok::Assign) if glued_assign => {
+                    return fail("bad character '=' after variable")
+                }
+                Some(Tok::Declare | Tok::Assign) => {
+                    names.push(name);
+                    let declares = self.peek() == Some(&Tok::Declare);
+                    self.pos += 1;
+                    if declares {
+                        return Ok(names);
                     }
-                    j += 1;
+                    if let Some(undefined) = names.iter().find(|n| !self.vars.defined(n)) {
+                        return fail(format!("undefined variable ${undefined}"));
+                    }
+                    return Ok(Vec::new());
                 }
-                pipeline(&command[i + 1..j], scopes, false)?;
-                i = j + 1;
-            }
-            Tok::Close => return fail("unexpected right paren"),
-            Tok::Ident(name) => {
-                let known = FUNCTIONS.contains(&name.as_str())
-                    || matches!(name.as_str(), "true" | "false" | "nil");
-                if !known {
-                    return fail(format!("function {name:?} not defined"));
+                Some(Tok::Comma) if context == Context::Range && names.is_empty() => {
+                    names.push(name);
+                    self.pos += 1;
+                    self.skip_space();
+                    if !matches!(self.peek(), Some(Tok::Variable(_))) {
+                        return fail("range can only initialize variables");
+                    }
                 }
-                i += 1;
+                Some(Tok::Comma) => return fail("too many declarations"),
+                _ if names.is_empty() => break,
+                _ => return fail("bad variable declaration"),
             }
+        }
+        self.pos = start;
+        Ok(Vec::new())
+    }
+
+    /// Operands separated by spaces, up to a `|`, a `)` or the end. A stage after the first
+    /// receives the previous result, so it must start with something executable.
+    fn command(&mut self, stage: usize, depth: usize) -> Result<(), TemplateError> {
+        self.skip_space();
+        let mut operands = 0;
+        while !matches!(self.peek(), None | Some(Tok::Pipe | Tok::Close)) {
+            let constant = self.operand(depth)?;
+            if operands == 0 && stage > 1 && constant {
+                return fail(format!("non executable command in pipeline stage {stage}"));
+            }
+            operands += 1;
+            match self.peek() {
+                Some(Tok::Space) => self.skip_space(),
+                None | Some(Tok::Pipe | Tok::Close) => {}
+                Some(t) => return fail(format!("unexpected {} in operand", t.describe())),
+            }
+        }
+        if operands == 0 {
+            return fail(if stage == 1 {
+                "missing value for command"
+            } else {
+                "missing command after '|'"
+            });
+        }
+        Ok(())
+    }
+
+    /// One operand and the fields chained to it; whether it is a constant.
+    fn operand(&mut self, depth: usize) -> Result<bool, TemplateError> {
+        let Some(tok) = self.peek().cloned() else {
+            return fail("missing operand");
+        };
+        self.pos += 1;
+        // (constant, may take fields)
+        let (constant, chains) = match tok {
+            Tok::Ident(name) => match name.as_str() {
+                "true" | "false" | "nil" => (true, false),
+                "query" => return Err(TemplateError::Query),
+                n if FUNCTIONS.contains(&n) => (false, false),
+                n if KEYWORDS.contains(&n) => return fail(format!("unexpected {n:?} in operand")),
+                n => return fail(format!("function {n:?} not defined")),
+            },
             Tok::Variable(name) => {
-                if !defined(scopes, name) {
+                if !self.vars.defined(&name) {
                     return fail(format!("undefined variable ${name}"));
                 }
-                i += 1;
+                (false, true)
             }
-            Tok::Field | Tok::Dot | Tok::Literal => i += 1,
-            Tok::Comma | Tok::Pipe | Tok::Declare | Tok::Assign => {
-                return fail("unexpected token in command")
+            Tok::Field => (false, true),
+            Tok::Dot | Tok::Literal => (true, false),
+            Tok::Open => {
+                if depth >= MAX_TEMPLATE_DEPTH {
+                    return Err(TemplateError::TooDeep("parentheses"));
+                }
+                self.pipeline(Context::Paren, depth + 1)?;
+                // pipeline() stopped at the ')'.
+                self.pos += 1;
+                (false, true)
+            }
+            t => return fail(format!("unexpected {}", t.describe())),
+        };
+        if self.peek() == Some(&Tok::Field) {
+            if !chains {
+                return fail("unexpected . after term");
+            }
+            while self.peek() == Some(&Tok::Field) {
+                self.pos += 1;
             }
         }
+        Ok(constant)
     }
-    Ok(())
 }
 
 /// Checks `text` as Prometheus's alert templating would parse it.
 pub fn check(text: &str) -> Result<(), TemplateError> {
+    if text.len() > MAX_TEMPLATE_BYTES {
+        return Err(TemplateError::TooLong);
+    }
     let mut rest = text;
-    // Variable scopes: the template's top level, then one per open control structure.
-    let mut scopes: Vec<Vec<String>> = vec![Vec::new()];
+    let mut vars = Vars::default();
+    let mut blocks: Vec<Block> = Vec::new();
     while let Some(start) = rest.find("{{") {
         let after = &rest[start + 2..];
         let end = after
             .find("}}")
-            .ok_or_else(|| TemplateError("unclosed action".into()))?;
+            .ok_or_else(|| TemplateError::Syntax("unclosed action".into()))?;
         let mut action = &after[..end];
         rest = &after[end + 2..];
         // Trim markers are "- " after "{{" and " -" before "}}".
@@ -417,9 +584,14 @@ pub fn check(text: &str) -> Result<(), TemplateError> {
             action = a;
         }
         let trimmed = action.trim();
-        if trimmed.starts_with("/*") {
-            if !trimmed.ends_with("*/") || trimmed.len() < 4 {
-                return fail("unclosed comment");
+        if let Some(comment) = trimmed.strip_prefix("/*") {
+            // Go ends a comment at its first "*/", which must be followed by the "}}".
+            match comment.find("*/") {
+                None => return fail("unclosed comment"),
+                Some(end) if end + 2 != comment.len() => {
+                    return fail("comment ends before closing delimiter")
+                }
+                Some(_) => {}
             }
             if action != trimmed {
                 return fail("comment must be the whole action");
@@ -427,43 +599,73 @@ pub fn check(text: &str) -> Result<(), TemplateError> {
             continue;
         }
         let toks = lex_action(action)?;
-        match toks.first() {
-            None => return fail("missing value for command"),
-            Some(Tok::Ident(k)) if matches!(k.as_str(), "if" | "range" | "with") => {
-                scopes.push(Vec::new());
-                pipeline(&toks[1..], &mut scopes, true)?;
-            }
-            Some(Tok::Ident(k)) if k == "else" => {
-                if scopes.len() < 2 {
-                    return fail("unexpected {{else}}");
+        let mut p = Parser {
+            toks: &toks,
+            pos: 0,
+            vars: &mut vars,
+        };
+        p.skip_space();
+        let keyword = p.ident().map(str::to_string);
+        match keyword.as_deref() {
+            Some(k @ ("if" | "range" | "with")) => {
+                if blocks.len() >= MAX_TEMPLATE_DEPTH {
+                    return Err(TemplateError::TooDeep("blocks"));
                 }
-                match toks.get(1) {
-                    None => {}
-                    Some(Tok::Ident(k)) if k == "if" => pipeline(&toks[2..], &mut scopes, true)?,
+                let (kind, context) = match k {
+                    "if" => (BlockKind::If, Context::Single),
+                    "range" => (BlockKind::Range, Context::Range),
+                    _ => (BlockKind::With, Context::Single),
+                };
+                p.keyword()?;
+                let vars_before = p.vars.mark();
+                p.pipeline(context, 0)?;
+                blocks.push(Block {
+                    kind,
+                    vars_before,
+                    vars_after_pipeline: p.vars.mark(),
+                    else_seen: false,
+                });
+            }
+            Some("else") => {
+                p.keyword()?;
+                let Some(block) = blocks.last_mut() else {
+                    return fail("unexpected {{else}}");
+                };
+                if block.else_seen {
+                    return fail("expected {{end}}, found {{else}}");
+                }
+                p.vars.truncate(block.vars_after_pipeline);
+                p.skip_space();
+                match p.ident() {
+                    None if p.peek().is_none() => block.else_seen = true,
+                    // `{{else if}}` is an `if` inside the else branch that shares the `end`;
+                    // Go 1.19 has it for `if` only.
+                    Some("if") if block.kind == BlockKind::If => {
+                        p.keyword()?;
+                        p.pipeline(Context::Single, 0)?;
+                        block.vars_after_pipeline = p.vars.mark();
+                    }
                     _ => return fail("unexpected token after else"),
                 }
             }
-            Some(Tok::Ident(k)) if k == "end" => {
-                if toks.len() > 1 {
+            Some("end") => {
+                p.keyword()?;
+                p.skip_space();
+                if p.peek().is_some() {
                     return fail("unexpected token after end");
                 }
-                if scopes.len() < 2 {
+                let Some(block) = blocks.pop() else {
                     return fail("unexpected {{end}}");
-                }
-                scopes.pop();
+                };
+                p.vars.truncate(block.vars_before);
             }
-            Some(Tok::Ident(k))
-                if matches!(
-                    k.as_str(),
-                    "define" | "template" | "block" | "break" | "continue"
-                ) =>
-            {
+            Some(k @ ("define" | "template" | "block" | "break" | "continue")) => {
                 return fail(format!("{{{{{k}}}}} is not allowed here"));
             }
-            _ => pipeline(&toks, &mut scopes, true)?,
+            _ => p.pipeline(Context::Single, 0)?,
         }
     }
-    if scopes.len() > 1 {
+    if !blocks.is_empty() {
         return fail("unexpected EOF: a block is not closed with {{end}}");
     }
     Ok(())
@@ -473,7 +675,7 @@ pub fn check(text: &str) -> Result<(), TemplateError> {
 pub mod tests {
     use super::*;
 
-    pub const ACCEPTED: [&str; 17] = [
+    pub const ACCEPTED: [&str; 24] = [
         "plain text, even } and { alone",
         "{{ $labels.instance }} is down",
         "{{ if gt $value 1.0 }}many{{ else }}few{{ end }}",
@@ -482,15 +684,22 @@ pub mod tests {
         "}} alone",
         "{{ $labels.juju_unit }} of {{ $labels.juju_application }} at {{ $externalURL }}",
         "{{ printf \"%.2f\" $value }}%",
-        "{{ range $i, $e := query \"up\" }}{{ $i }}={{ $e.Value }}{{ end }}",
+        "{{ range $i, $e := $labels }}{{ $i }}={{ $e }}{{ else }}none{{ end }}",
         "{{ $x := 1 }}{{ $x = 2 }}{{ $x }}",
-        "{{ with $labels.job }}job {{ . }}{{ end }}",
+        "{{ with $labels.job }}job {{ . }}{{ else }}no job{{ end }}",
         "{{ if eq $labels.severity \"critical\" }}!{{ else if ne $value 0.0 }}?{{ end }}",
         "{{ humanizeDuration (index $labels \"age\" | len) }}",
         "{{ -1.5e3 }} {{ 42 }} {{ .5 }} {{ `raw {{` }}",
         "{{ reReplaceAll \"(.*)\" \"$1\" $labels.instance | toUpper }}",
         "{{ true }}{{ nil | not }}",
         "{{ (index $labels \"a\").b }}{{ $x:=1 }}{{ $x }}{{ $x = 2 }}",
+        "{{ if true }}a{{ else if false }}b{{ else if true }}c{{ else }}d{{ end }}",
+        "{{ 0777 }} {{ 00 }} {{ -0 }} {{ 18446744073709551615 }} {{ -9223372036854775808 }}",
+        "{{ +9223372036854775807 }} {{ 1e-400 }} {{ 1. }} {{ 08.5 }} {{ 1.7976931348623157e308 }}",
+        "{{ ($labels).instance }} {{ (1) }} {{ $value|humanize|printf \"%s\" }}",
+        "{{ range $k, $v := $labels }}{{ $k }}{{ end }}{{ range $labels }}{{ . }}{{ end }}",
+        "{{ if $x := $labels.a }}{{ $x }}{{ else }}{{ $x }}{{ end }}",
+        "{{ with $labels }}{{ .instance }}{{ end }} {{ $value | parseDuration }} {{ toTime 1 }}",
     ];
 
     #[test]
@@ -500,7 +709,7 @@ pub mod tests {
         }
     }
 
-    pub const REFUSED: [&str; 25] = [
+    pub const REFUSED: [&str; 49] = [
         "{{ $labels.instance",
         "{{ if true }}x",
         "{{ end }}",
@@ -526,16 +735,140 @@ pub mod tests {
         "{{ $value | 1 }}",
         "{{ $labels=.instance }}",
         "{{ \"a\"\"b\" }}",
+        // Go's number rules: octal after a leading 0, int64/uint64 range, finite floats.
+        "{{ 08 }}",
+        "{{ +08 }}",
+        "{{ 1e400 }}",
+        "{{ 1.7976931348623159e308 }}",
+        "{{ 18446744073709551616 }}",
+        "{{ -9223372036854775809 }}",
+        "{{ +18446744073709551615 }}",
+        // Go 1.19's block structure.
+        "{{ if true }}a{{ else }}b{{ else }}c{{ end }}",
+        "{{ if true }}a{{ else }}b{{ else if true }}c{{ end }}",
+        "{{ range $labels }}a{{ else if true }}b{{ end }}",
+        "{{ with 1 }}a{{ else with 2 }}b{{ end }}",
+        "{{ if true }}{{ else }}{{ end }}{{ end }}",
+        "{{ $a, $b := 1 }}",
+        "{{ if $a, $b := 1 }}{{ end }}",
+        // Fields only after variables, fields and parentheses.
+        "{{ true.x }}",
+        "{{ \"a\".b }}",
+        "{{ 1 .5 }}{{ ..x }}",
+        "{{ $labels.a² }}",
+        "{{ (1)(2) }}",
+        "{{ (1)x }}",
+        "{{ if }}{{ end }}",
+        "{{- /* c */ -^}{{/**/}}",
+        "{{ if\"x\" }}{{ end }}",
+        "{{ if true }}{{ else if\"x\" }}{{ end }}",
     ];
 
     /// Go parses these; we refuse them all the same (a trailing pipe, templates defined
-    /// inside an annotation, character constants).
-    const CONSERVATIVE: [&str; 3] = ["{{ $value | }}", "{{ define \"x\" }}{{ end }}", "{{ 'c' }}"];
+    /// inside an annotation, character, hex and complex constants, `_` in numbers, fields of
+    /// functions, assignments to undeclared variables, a body's variables in its else).
+    const CONSERVATIVE: [&str; 11] = [
+        "{{ $value | }}",
+        "{{ define \"x\" }}{{ end }}",
+        "{{ 'c' }}",
+        "{{ 0x1F }}",
+        "{{ 1i }}",
+        "{{ 1_000 }}",
+        "{{ humanize.x }}",
+        "{{ $y = 1 }}",
+        "{{ if true }}{{ $x := 1 }}{{ else }}{{ $x }}{{ end }}",
+        "{{ ($x := 1) }}",
+        "{{ $ }}",
+    ];
 
     #[test]
     fn refuses_what_go_refuses() {
         for bad in REFUSED.iter().chain(&CONSERVATIVE) {
             assert!(check(bad).is_err(), "{bad}");
         }
+    }
+
+    /// Go parses these and Prometheus would run them; relation data may not.
+    pub const QUERIES: [&str; 3] = [
+        "{{ query \"up\" }}",
+        "{{ range query \"secret_series\" }}{{ .Labels }} {{ .Value }}{{ end }}",
+        "{{ with (query \"up\" | first) }}{{ . | value }}{{ end }}",
+    ];
+
+    #[test]
+    fn query_is_refused_naming_why() {
+        for q in QUERIES {
+            let err = check(q).unwrap_err();
+            assert_eq!(err, TemplateError::Query, "{q}");
+            assert!(err.to_string().contains("may not call \"query\""));
+        }
+        // Names that only contain it are other things.
+        assert!(check("{{ $labels.query }} {{ urlquery \"a b\" }}").is_ok());
+    }
+
+    #[test]
+    fn nesting_is_limited_and_the_refusal_names_the_limit() {
+        let parens = |n: usize| format!("{{{{ {}1{} }}}}", "(".repeat(n), ")".repeat(n));
+        assert_eq!(check(&parens(MAX_TEMPLATE_DEPTH)), Ok(()));
+        let err = check(&parens(MAX_TEMPLATE_DEPTH + 1)).unwrap_err();
+        assert_eq!(err, TemplateError::TooDeep("parentheses"));
+        assert!(err.to_string().contains(&MAX_TEMPLATE_DEPTH.to_string()));
+
+        let blocks = |n: usize| format!("{}x{}", "{{ if true }}".repeat(n), "{{ end }}".repeat(n));
+        assert_eq!(check(&blocks(MAX_TEMPLATE_DEPTH)), Ok(()));
+        assert_eq!(
+            check(&blocks(MAX_TEMPLATE_DEPTH + 1)),
+            Err(TemplateError::TooDeep("blocks"))
+        );
+        // The issue's 70,000 parentheses: refused at the size limit, before any parsing.
+        assert_eq!(check(&parens(70_000)), Err(TemplateError::TooLong));
+        assert!(TemplateError::TooLong
+            .to_string()
+            .contains(&MAX_TEMPLATE_BYTES.to_string()));
+    }
+
+    /// Templates just under the size limit in every shape that used to cost quadratic time or
+    /// stack: each is answered, and deep ones at the depth limit.
+    #[test]
+    fn hostile_shapes_at_the_size_limit_are_answered() {
+        let fill = |unit: &str, open: &str, close: &str| {
+            let n = (MAX_TEMPLATE_BYTES - open.len() - close.len()) / unit.len();
+            format!("{open}{}{close}", unit.repeat(n))
+        };
+        let deep = [
+            fill("(", "{{ ", " }}"),
+            fill("{{ if true }}", "", ""),
+            fill("{{ range $labels }}", "", ""),
+            fill("{{ with 1 }}(", "", ""),
+        ];
+        for t in &deep {
+            assert!(
+                matches!(check(t), Err(TemplateError::TooDeep(_))),
+                "{:?}",
+                check(t)
+            );
+        }
+        let answered = [
+            fill("{{", "", ""),
+            fill("}}", "", ""),
+            fill("{{ $value }}", "", ""),
+            fill(" | humanize", "{{ $value", " }}"),
+            fill(" $value", "{{ printf \"%v\"", " }}"),
+            fill("(1) ", "{{ print ", " }}"),
+            fill("{{ $x := 1 }}", "", "{{ $x }}"),
+            fill("{{ if true }}{{ $x := 1 }}{{ end }}", "", ""),
+            fill("{{ if true }}{{ else if true }}", "", "{{ end }}"),
+            fill(".a", "{{ $labels", " }}"),
+            fill("\\n", "{{ \"", "\" }}"),
+            fill("9", "{{ ", " }}"),
+            fill("x", "{{ `", " }}"),
+            fill("{{/* */}}", "", ""),
+        ];
+        for t in &answered {
+            let _ = check(t);
+        }
+        assert_eq!(check(&answered[2]), Ok(()));
+        assert_eq!(check(&answered[3]), Ok(()));
+        assert_eq!(check(&answered[6]), Ok(()));
     }
 }
