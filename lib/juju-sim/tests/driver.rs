@@ -1,5 +1,6 @@
 //! The driver verbs: deploy (directory and .charm), config, status, show-pod-spec, calls,
 //! debug-log, run-action, profiles.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate: a failed expectation is the test failing
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! How hooks run: Juju's environment (§1.3, §1.4) and Juju's hook orders (§4).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate: a failed expectation is the test failing
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! Live workloads: real Prometheus and Alertmanager processes driven by the model.
 //! Every test destroys its model when it ends, even when it fails (the [`Live`] guard),
 //! and waits on deadlines, never on fixed sleeps.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate: a failed expectation is the test failing
 
 mod common;
 
