@@ -9,14 +9,7 @@ use serde_json::{Map, Value};
 
 use crate::model::{io_err, write_atomic, Databag, ModelDir, ModelError};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ContextRelation {
-    pub id: u32,
-    pub endpoint: String,
-    pub remote_app: String,
-    pub remote_unit: Option<String>,
-    pub departing_unit: Option<String>,
-}
+pub use crate::event::ContextRelation;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct ActionState {

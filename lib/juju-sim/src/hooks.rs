@@ -11,13 +11,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use thiserror::Error;
 
-use crate::charm::{self, CharmError, Storage};
-use crate::context::{apply_changes, ActionState, Context, ContextRelation, Pending};
+use crate::charm::{self, CharmError};
+use crate::context::{apply_changes, ActionState, Context, Pending};
 use crate::debuglog;
+pub use crate::event::{ContextRelation, HookSpec};
 use crate::model::{
     io_err, service_ip, split_unit, Model, ModelDir, ModelError, StatusValue, StoredPodSpec,
     JUJU_VERSION,
@@ -64,41 +64,6 @@ pub enum Delivery {
     Failed,
     /// The unit is in error: the event waits in its queue until `resolved`.
     Deferred,
-}
-
-/// What a hook is about.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HookSpec {
-    pub name: String,
-    pub relation: Option<ContextRelation>,
-    pub storage: Option<Storage>,
-}
-
-impl HookSpec {
-    pub fn plain(name: &str) -> HookSpec {
-        HookSpec {
-            name: name.to_string(),
-            relation: None,
-            storage: None,
-        }
-    }
-
-    /// `<storage>-storage-<kind>` (`attached`, `detaching`).
-    pub fn storage(kind: &str, storage: Storage) -> HookSpec {
-        HookSpec {
-            name: format!("{}-storage-{kind}", storage.name),
-            relation: None,
-            storage: Some(storage),
-        }
-    }
-
-    pub fn relation(kind: &str, relation: ContextRelation) -> HookSpec {
-        HookSpec {
-            name: format!("{}-relation-{kind}", relation.endpoint),
-            relation: Some(relation),
-            storage: None,
-        }
-    }
 }
 
 /// How an action ended.

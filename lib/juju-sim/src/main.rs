@@ -6,6 +6,7 @@ mod charm;
 mod context;
 mod debuglog;
 mod driver;
+mod event;
 mod flags;
 mod format;
 mod gojson;

@@ -11,7 +11,7 @@ use serde_json::Value;
 use thiserror::Error;
 
 use crate::charm::{CharmInfo, Role};
-use crate::hooks::HookSpec;
+use crate::event::HookSpec;
 
 pub const JUJU_VERSION: &str = "2.9.42";
 
@@ -377,7 +377,7 @@ pub struct Application {
     pub pod_spec: Option<StoredPodSpec>,
     /// The StatefulSet the controller made from the spec (template, revision, rolls).
     #[serde(default)]
-    pub statefulset: crate::kubernetes::StatefulSet,
+    pub statefulset: StatefulSet,
     /// Juju's `CharmModifiedVersion`: one more on every upgrade-charm; the pod template
     /// carries it, so an upgrade rolls the pods.
     #[serde(default)]
@@ -765,6 +765,28 @@ impl Model {
             .filter(|r| r.views.contains_key(unit))
             .collect()
     }
+}
+
+/// The application's StatefulSet as the simulated cluster holds it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StatefulSet {
+    /// The pod template in force; `None` until a spec has been applied.
+    pub template: Option<crate::kubernetes::template::PodTemplate>,
+    /// 1 for the first template, one more for every change of it.
+    pub revision: u32,
+    /// Template changes that rolled the application's pods.
+    pub rolls: u32,
+    /// Pods restarted by those rolls, summed.
+    pub rolled_pods: u32,
+    /// What the last template change touched (`containers`, `volumes`, ...).
+    pub last_change: Vec<String>,
+    /// The spec the pods run: its template and its ConfigMaps' contents. A spec whose apply
+    /// failed never gets here (simplified: Juju may have updated some ConfigMaps before
+    /// the object that failed).
+    pub applied: Option<StoredPodSpec>,
+    /// The API server's words when the last apply failed.
+    pub error: Option<String>,
 }
 
 #[cfg(test)]

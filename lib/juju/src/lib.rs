@@ -6,6 +6,7 @@
 
 mod context;
 mod hook;
+mod level;
 mod log;
 mod process;
 mod text;
@@ -13,7 +14,8 @@ mod tools;
 
 pub use context::{ContextError, HookContext};
 pub use hook::{Hook, HookError, RelationHookKind, StorageHookKind};
-pub use log::{JujuLogLayer, LogLevel};
+pub use level::LogLevel;
+pub use log::JujuLogLayer;
 pub use process::ProcessTools;
 pub use text::printable;
 pub use tools::{

@@ -2,59 +2,11 @@ use std::cell::Cell;
 use std::fmt::Write as _;
 
 use tracing::field::{Field, Visit};
-use tracing::{Event, Level, Subscriber};
+use tracing::{Event, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
 
+use crate::level::LogLevel;
 use crate::tools::HookTools;
-
-/// `juju-log --log-level` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum LogLevel {
-    Trace,
-    Debug,
-    Info,
-    Warning,
-    Error,
-    Critical,
-}
-
-impl LogLevel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Trace => "TRACE",
-            Self::Debug => "DEBUG",
-            Self::Info => "INFO",
-            Self::Warning => "WARNING",
-            Self::Error => "ERROR",
-            Self::Critical => "CRITICAL",
-        }
-    }
-
-    /// Parses the levels juju-log accepts, case-insensitively (`WARN` is `WARNING`).
-    pub fn parse(s: &str) -> Option<Self> {
-        match s.to_ascii_uppercase().as_str() {
-            "TRACE" => Some(Self::Trace),
-            "DEBUG" => Some(Self::Debug),
-            "INFO" => Some(Self::Info),
-            "WARNING" | "WARN" => Some(Self::Warning),
-            "ERROR" => Some(Self::Error),
-            "CRITICAL" => Some(Self::Critical),
-            _ => None,
-        }
-    }
-}
-
-impl From<&Level> for LogLevel {
-    fn from(level: &Level) -> Self {
-        match *level {
-            Level::TRACE => Self::Trace,
-            Level::DEBUG => Self::Debug,
-            Level::INFO => Self::Info,
-            Level::WARN => Self::Warning,
-            Level::ERROR => Self::Error,
-        }
-    }
-}
 
 thread_local! {
     // juju-log itself may emit tracing events (a failing tool); never feed them back.
@@ -121,6 +73,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tracing::Level;
 
     #[test]
     fn levels_parse_like_juju_log() {

@@ -11,7 +11,7 @@ use wait_timeout::ChildExt;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use crate::log::LogLevel;
+use crate::level::LogLevel;
 use crate::text::printable;
 use crate::tools::{
     HookTools, NetworkInfo, RelationData, RelationId, Status, StatusInfo, StatusScope, ToolError,

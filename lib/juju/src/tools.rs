@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use thiserror::Error;
 
-use crate::log::LogLevel;
+use crate::level::LogLevel;
 
 /// A relation databag: Juju keeps every value as a string.
 pub type RelationData = BTreeMap<String, String>;

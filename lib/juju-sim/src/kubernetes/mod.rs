@@ -4,37 +4,14 @@
 //! and then Kubernetes rolls every pod. This module is the one place that decides whether
 //! pods roll: the live workload restarts exactly when the template revision moves.
 
+pub mod admission;
 pub mod names;
 pub mod template;
 
-use serde::{Deserialize, Serialize};
-
 use crate::debuglog;
-use crate::model::{Model, ModelDir, ModelError, StatusValue, StoredPodSpec};
+use crate::model::{Model, ModelDir, ModelError, StatusValue};
 use crate::podspec;
 use template::PodTemplate;
-
-/// The application's StatefulSet as the simulated cluster holds it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct StatefulSet {
-    /// The pod template in force; `None` until a spec has been applied.
-    pub template: Option<PodTemplate>,
-    /// 1 for the first template, one more for every change of it.
-    pub revision: u32,
-    /// Template changes that rolled the application's pods.
-    pub rolls: u32,
-    /// Pods restarted by those rolls, summed.
-    pub rolled_pods: u32,
-    /// What the last template change touched (`containers`, `volumes`, ...).
-    pub last_change: Vec<String>,
-    /// The spec the pods run: its template and its ConfigMaps' contents. A spec whose apply
-    /// failed never gets here (simplified: Juju may have updated some ConfigMaps before
-    /// the object that failed).
-    pub applied: Option<StoredPodSpec>,
-    /// The API server's words when the last apply failed.
-    pub error: Option<String>,
-}
 
 /// What applying the stored spec did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,7 +61,7 @@ pub fn apply(dir: &ModelDir, model: &mut Model) -> Result<Applied, ModelError> {
         }
     };
     let template = PodTemplate::build(&name, &spec, app.charm_modified_version);
-    let check = names::check(&names::Apply {
+    let check = admission::check(&admission::Apply {
         app: &name,
         namespace: &namespace,
         spec: &spec,
