@@ -1,9 +1,6 @@
 //! Each hook tool against juju-hook-reference §1.5, §2: flags, formats, errors, exit codes.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate: a failed expectation is the test failing
 
-mod common;
-
-use common::{Fixture, SPEC};
+use crate::common::{Fixture, SPEC};
 use serde_json::{json, Value};
 
 fn json_out(f: &Fixture, id: &str) -> Value {
@@ -600,7 +597,7 @@ t peer relation-get -r 0 - demo/1 --format=json
 }
 
 fn write_spec_on_leader_config_changed(f: &Fixture) {
-    common::write(&f.probe().join("spec.yaml"), SPEC);
+    crate::common::write(&f.probe().join("spec.yaml"), SPEC);
     f.on(
         "config-changed",
         "if [ \"$(is-leader)\" = True ]; then pod-spec-set --file \"$probe/spec.yaml\"; fi\n",
@@ -889,13 +886,13 @@ fn fail_tool_injects_a_failure_until_cleared() {
 #[test]
 fn pod_spec_set_is_leader_only_strict_and_committed_on_success() {
     let f = Fixture::deployed(2);
-    common::write(&f.probe().join("spec.yaml"), SPEC);
-    common::write(&f.probe().join("bad.yaml"), &format!("{SPEC}bogus: 1\n"));
-    common::write(
+    crate::common::write(&f.probe().join("spec.yaml"), SPEC);
+    crate::common::write(&f.probe().join("bad.yaml"), &format!("{SPEC}bogus: 1\n"));
+    crate::common::write(
         &f.probe().join("resources.yaml"),
         "kubernetesResources:\n  pod:\n    terminationGracePeriodSeconds: 30\n",
     );
-    common::write(
+    crate::common::write(
         &f.probe().join("spec-with-resources.yaml"),
         &format!("{SPEC}kubernetesResources:\n  pod: {{}}\n"),
     );

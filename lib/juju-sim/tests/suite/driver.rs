@@ -1,14 +1,11 @@
 //! The driver verbs: deploy (directory and .charm), config, status, show-pod-spec, calls,
 //! debug-log, run-action, profiles.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate: a failed expectation is the test failing
-
-mod common;
 
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{symlink, PermissionsExt};
 
-use common::{Fixture, SPEC};
+use crate::common::{Fixture, SPEC};
 use serde_json::json;
 
 fn fails(f: &Fixture, args: &[&str]) -> String {
@@ -251,7 +248,7 @@ fn status_reports_model_applications_units_and_relations() {
 #[test]
 fn show_pod_spec_prints_the_spec_and_extracts_its_files() {
     let f = Fixture::new();
-    common::write(&f.probe().join("spec.yaml"), SPEC);
+    crate::common::write(&f.probe().join("spec.yaml"), SPEC);
     f.deploy(1);
     let err = fails(&f, &["show-pod-spec", "demo"]);
     assert_eq!(err, "ERROR no pod spec set for application \"demo\"\n");
@@ -494,7 +491,7 @@ fn is_leader(f: &Fixture, unit: &str) -> String {
 #[test]
 fn a_unit_added_after_the_last_one_left_becomes_leader() {
     let f = Fixture::new();
-    common::write(&f.probe().join("spec.yaml"), SPEC);
+    crate::common::write(&f.probe().join("spec.yaml"), SPEC);
     f.on("config-changed", "status-set --application active ready\n");
     f.deploy(1);
     f.ok(&["remove-unit", "demo/0"]);
@@ -556,7 +553,7 @@ fn a_unit_added_after_the_last_one_left_becomes_leader() {
 #[test]
 fn removing_the_leader_elects_one_of_the_others() {
     let f = Fixture::new();
-    common::write(&f.probe().join("spec.yaml"), SPEC);
+    crate::common::write(&f.probe().join("spec.yaml"), SPEC);
     f.deploy(4);
     f.clear_hooks();
     f.ok(&["remove-unit", "demo/1"]);

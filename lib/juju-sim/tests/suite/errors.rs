@@ -1,13 +1,10 @@
 //! Hook failures as Juju handles them (juju-hook-reference §1.3): a failing hook puts only
 //! its unit in error, that unit runs no other hook while in error, events for it wait in
 //! order, and `resolved` retries (or with `--no-retry` skips) the failed hook before they run.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate: a failed expectation is the test failing
-
-mod common;
 
 use std::process::Output;
 
-use common::Fixture;
+use crate::common::Fixture;
 use serde_json::Value;
 
 fn strings(items: &[&str]) -> Vec<String> {

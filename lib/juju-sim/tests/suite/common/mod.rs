@@ -1,6 +1,5 @@
 //! Test fixtures: a small shell charm whose dispatch records every hook it runs and
 //! sources a per-hook script the test writes, and a model directory to drive it in.
-#![allow(dead_code)]
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;

@@ -1,11 +1,8 @@
 //! How hooks run: Juju's environment (§1.3, §1.4) and Juju's hook orders (§4).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate: a failed expectation is the test failing
-
-mod common;
 
 use std::collections::BTreeMap;
 
-use common::Fixture;
+use crate::common::Fixture;
 
 fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| s.to_string()).collect()
@@ -447,7 +444,7 @@ fn set_relation_data_changes_remote_bags_and_fires_changed() {
 
     f.clear_hooks();
     let file = f.probe().join("jobs.json");
-    common::write(&file, r#"{"scrape_jobs": "[{\"job_name\": \"x\\ny\"}]"}"#);
+    crate::common::write(&file, r#"{"scrape_jobs": "[{\"job_name\": \"x\\ny\"}]"}"#);
     let file = file.display().to_string();
     f.ok(&["set-relation-data", "1", "scrape-target", "--file", &file]);
     assert_eq!(

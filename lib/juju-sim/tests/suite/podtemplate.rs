@@ -1,13 +1,10 @@
 //! The cluster side of a spec: the StatefulSet pod template Juju derives from it (rolls only
 //! when the template changes, never for file contents), the API server's name limits
 //! checked when the spec is applied, and upgrade-charm.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate: a failed expectation is the test failing
-
-mod common;
 
 use std::fs;
 
-use common::{Fixture, SPEC};
+use crate::common::{Fixture, SPEC};
 use serde_json::{json, Value};
 
 /// A fixture whose leader sets `spec.yaml` (in the probe dir) on every config-changed,

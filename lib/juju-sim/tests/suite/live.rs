@@ -1,9 +1,6 @@
 //! Live workloads: real Prometheus and Alertmanager processes driven by the model.
 //! Every test destroys its model when it ends, even when it fails (the [`Live`] guard),
 //! and waits on deadlines, never on fixed sleeps.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate: a failed expectation is the test failing
-
-mod common;
 
 use std::fs;
 use std::io::{Read, Write};
@@ -11,7 +8,7 @@ use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::Fixture;
+use crate::common::Fixture;
 use serde_json::Value;
 
 /// Prometheus may take a while to start on a busy 2-core machine.
