@@ -335,16 +335,24 @@ pub fn cluster_domain(resolv_conf: &str) -> Option<String> {
         .map(str::to_ascii_lowercase)
 }
 
-/// What the relations' jobs and rules may add to the files: the ConfigMap's budget less
-/// what the options alone render, less a reserve for Alertmanagers and remote-write targets
-/// (small, and not measured one relation at a time).
-fn relations_budget(config: &CharmConfig) -> Result<usize, CharmError> {
+/// What the relations' jobs, targets and rules may add to each file set: the ConfigMap's
+/// budget less what the options alone render, less a reserve (for Alertmanagers and
+/// remote-write targets in prometheus.yml, small and not measured one relation at a time;
+/// for a job whose name was made unique landing in another target volume than measured).
+fn relations_budget(config: &CharmConfig) -> Result<relations::Budget, CharmError> {
     const RESERVE: usize = 50_000;
     let base = config_files(&render::render(
         config,
         &relations::RelationsPlan::default(),
     ))?;
-    Ok(pod_spec::CONFIG_FILES_BUDGET.saturating_sub(base.size() + RESERVE))
+    let empty_shard = pod_spec::ConfigFiles::default()
+        .file_sets()
+        .get(1)
+        .map_or(0, |set| set.size());
+    Ok(relations::Budget {
+        config: pod_spec::CONFIG_FILES_BUDGET.saturating_sub(base.size() + RESERVE),
+        shard: pod_spec::CONFIG_FILES_BUDGET.saturating_sub(empty_shard + RESERVE),
+    })
 }
 
 /// Decides everything from what was observed. Pure.
@@ -382,12 +390,11 @@ pub fn plan(observed: &Observed) -> Result<Plan, CharmError> {
         let relations = relations::plan(&input);
         let rendered = render::render(config, &relations);
         let files = config_files(&rendered)?;
-        if files.size() > pod_spec::CONFIG_FILES_BUDGET {
+        if let Some((set, size)) = files.oversized() {
             unappliable = Some(format!(
-                "the configuration is too large for Kubernetes: prometheus.yml and the rules \
-                 take {} bytes, over the {} a ConfigMap holds (relate fewer scrape targets, \
-                 or have the related charms send fewer jobs or rules)",
-                files.size(),
+                "the configuration is too large for Kubernetes: file set {set:?} takes {size} \
+                 bytes, over the {} a ConfigMap holds (relate fewer scrape targets, or have \
+                 the related charms send fewer jobs or rules)",
                 pod_spec::CONFIG_FILES_BUDGET
             ));
         }
@@ -457,11 +464,12 @@ pub fn plan(observed: &Observed) -> Result<Plan, CharmError> {
     })
 }
 
-/// prometheus.yml and the rule file as the pod mounts them.
+/// prometheus.yml, the rule file and the target files as the pod mounts them.
 pub fn config_files(rendered: &Rendered) -> Result<ConfigFiles, YamlError> {
     Ok(ConfigFiles {
         prometheus_yml: crate::yaml::to_string(&rendered.config)?,
         rules_yml: crate::yaml::to_string(&rendered.rules)?,
+        targets: rendered.targets.to_json(),
     })
 }
 
@@ -1076,26 +1084,37 @@ mod tests {
         assert_eq!(spec_sets(&stale), 1);
     }
 
-    /// An application asking for 20 jobs of 1000 targets each: within what one relation may
-    /// ask, and about 0.7 MB once rendered.
+    /// An application of 24 units scraped with labels of 150 kB (64 labels of 2.3 kB, within
+    /// what one relation may ask): 3.6 MB of target files once every unit has its copy,
+    /// spread over the target volumes by unit; a second one cannot fit beside it.
     fn big_exporter(app: &str) -> FakeRelation {
-        let jobs: Vec<serde_json::Value> = (0..20)
-            .map(|j| {
-                let targets: Vec<String> = (0..1000)
-                    .map(|t| format!("{app}-host-{j:02}-{t:04}.example.com:9100"))
-                    .collect();
-                json!({"job_name": format!("j{j}"), "static_configs": [{"targets": targets}]})
+        let labels: serde_json::Map<String, serde_json::Value> = (0..64)
+            .map(|l| {
+                (
+                    format!("l{l:02}"),
+                    json!(format!("{app}-{}", "v".repeat(2300))),
+                )
             })
             .collect();
-        FakeRelation::new(app)
-            .app_data(&[
-                (
-                    "scrape_metadata",
-                    &crate::relations::test_support::metadata(app, Some("node-exporter")),
-                ),
-                ("scrape_jobs", &serde_json::Value::Array(jobs).to_string()),
-            ])
-            .unit(&format!("{app}/0"), &[])
+        let jobs = json!([{"job_name": "fleet",
+            "static_configs": [{"targets": ["*:9100"], "labels": labels}]}]);
+        let mut relation = FakeRelation::new(app).app_data(&[
+            (
+                "scrape_metadata",
+                &crate::relations::test_support::metadata(app, Some("node-exporter")),
+            ),
+            ("scrape_jobs", &jobs.to_string()),
+        ]);
+        for u in 0..24 {
+            relation = relation.unit(
+                &format!("{app}/{u}"),
+                &[
+                    ("prometheus_scrape_unit_address", &format!("10.2.0.{u}")),
+                    ("prometheus_scrape_unit_name", &format!("{app}/{u}")),
+                ],
+            );
+        }
+        relation
     }
 
     /// One exporter whose jobs would push the files past the ConfigMap is left out whole,
@@ -1111,8 +1130,9 @@ mod tests {
         run(&tools, &ctx("prometheus/0"), Some(&hook("install"))).unwrap();
         let spec = tools.model().pod_spec.clone().unwrap();
         assert!(
-            spec.contains("fleet-a-host-19-0999"),
-            "one big exporter still fits"
+            spec.contains("\"juju_unit\":\"fleet-a/23\""),
+            "one big exporter still fits: {:?}",
+            tools.model().unit_status
         );
 
         let fleet_b = RelationId::new("metrics-endpoint", 2);
@@ -1133,10 +1153,10 @@ mod tests {
         let m = tools.model();
         let spec = m.pod_spec.clone().unwrap();
         assert!(
-            spec.contains("fleet-a-host-19-0999"),
+            spec.contains("\"juju_unit\":\"fleet-a/23\""),
             "the older relation stays"
         );
-        assert!(!spec.contains("fleet-b-host"), "the newer one is left out");
+        assert!(!spec.contains("fleet-b/"), "the newer one is left out");
         assert!(spec.contains("scrape_interval: 30s"), "the option applies");
         let status = m.unit_status.clone().unwrap();
         assert_ne!(status.kind, StatusKind::Blocked, "{}", status.message);
