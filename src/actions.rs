@@ -25,7 +25,7 @@ use crate::config::{CharmConfig, ConfigError};
 use crate::error::CharmError;
 use crate::pod_spec::ConfigFiles;
 use crate::prometheus::api::{ApiError, PrometheusApi, Target};
-use crate::prometheus::render::{Rendered, CONFIG_FILE};
+use crate::prometheus::render::{Rendered, CONFIG_DIR, CONFIG_FILE};
 use crate::prometheus::served;
 
 pub const SHOW_CONFIG: &str = "show-config";
@@ -306,18 +306,30 @@ impl Default for Promtool {
     }
 }
 
+/// Writes every file of `files` under `root` at its mount path (`root/etc/prometheus/…`),
+/// as the pod sees them, so relative paths between them resolve as in the pod.
+pub fn write_mounted(files: &ConfigFiles, root: &std::path::Path) -> std::io::Result<()> {
+    for set in files.file_sets() {
+        let dir = root.join(set.mount_path.trim_start_matches('/'));
+        std::fs::create_dir_all(&dir)?;
+        for (name, content) in set.files {
+            std::fs::write(dir.join(name), content)?;
+        }
+    }
+    Ok(())
+}
+
 impl Promtool {
-    /// Writes prometheus.yml and the rule files side by side in a fresh directory (as they
-    /// are mounted, so relative rule file paths resolve) and checks them from there, so the
-    /// output names the files and not a temporary path.
+    /// Writes every mounted file under a fresh directory at its mount path (so relative rule
+    /// and target file paths resolve as in the pod) and checks them from prometheus.yml's
+    /// directory, so the output names the files and not a temporary path.
     pub fn check_config(&self, files: &ConfigFiles) -> Result<Verdict, PromtoolError> {
         let dir = tempfile::tempdir().map_err(PromtoolError::Write)?;
-        for (name, content) in files.files() {
-            std::fs::write(dir.path().join(name), content).map_err(PromtoolError::Write)?;
-        }
+        write_mounted(files, dir.path()).map_err(PromtoolError::Write)?;
+        let config_dir = dir.path().join(CONFIG_DIR.trim_start_matches('/'));
         let out = Command::new(&self.program)
             .args(["check", "config", CONFIG_FILE])
-            .current_dir(dir.path())
+            .current_dir(config_dir)
             .output()
             .map_err(|source| PromtoolError::Missing {
                 program: self.program.display().to_string(),
@@ -652,6 +664,7 @@ mod tests {
         ConfigFiles {
             prometheus_yml: yml.to_string(),
             rules_yml: "groups: []\n".to_string(),
+            ..ConfigFiles::default()
         }
     }
 

@@ -22,6 +22,8 @@ use crate::status::{self, StatusInput, Statuses};
 use crate::workload;
 use crate::yaml::YamlError;
 
+pub mod cache;
+
 #[cfg(test)]
 pub(crate) mod fake;
 
@@ -151,6 +153,36 @@ pub fn observe<T: HookTools + ?Sized>(
     ctx: &HookContext,
     hook: Option<&Hook>,
 ) -> Result<Observed, CharmError> {
+    Ok(observe_hook(tools, ctx, hook, None)?.0)
+}
+
+/// How a hook learned about the relations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelationsRead {
+    /// Every relation read through the hook tools.
+    Full,
+    /// The cache, with only this hook's relation read (see `cache`).
+    Cached,
+}
+
+/// Hooks that always read every relation: the model may have changed in ways no relation
+/// hook told this unit about (a new charm, a new leader, a first hook).
+fn reads_everything(hook: Option<&Hook>) -> bool {
+    matches!(
+        hook,
+        None | Some(Hook::Install | Hook::UpgradeCharm | Hook::LeaderElected | Hook::Action(_))
+    )
+}
+
+/// As [`observe`], but the relations come from the cache in unit state when `marker` (the
+/// marker file's content before this hook) says it can be trusted, with only this hook's
+/// relation read; otherwise from a full read.
+pub fn observe_hook<T: HookTools + ?Sized>(
+    tools: &T,
+    ctx: &HookContext,
+    hook: Option<&Hook>,
+    marker: Option<&str>,
+) -> Result<(Observed, RelationsRead), CharmError> {
     let config = tools.config_get()?;
     let leader = tools.is_leader()?;
     let image = observe_image(tools, &ctx.app_name)?;
@@ -159,17 +191,31 @@ pub fn observe<T: HookTools + ?Sized>(
     let leaving = ctx.departing_unit.as_deref() == Some(ctx.unit_name.as_str())
         || matches!(hook, Some(Hook::Stop | Hook::Remove))
         || state.get(UNIT_LEAVING).is_some_and(|v| v == "true");
-    let mut relations = BTreeMap::new();
-    for endpoint in endpoints()? {
-        let mut snapshots = Vec::new();
-        for id in tools.relation_ids(&endpoint)? {
-            if let Some(snapshot) = observe_relation(tools, ctx, hook, leader, &id)? {
-                snapshots.push(snapshot);
+    let endpoints = endpoints()?;
+    let cached = if reads_everything(hook) {
+        None
+    } else {
+        cache::trusted(&state, marker, leader)
+    };
+    let (all, read) = match cached {
+        Some(cached) => (
+            observe_changed_relation(tools, ctx, hook, leader, cached.relations)?,
+            RelationsRead::Cached,
+        ),
+        None => {
+            let mut all = cache::Relations::new();
+            for endpoint in &endpoints {
+                for id in tools.relation_ids(endpoint)? {
+                    if let Some(snapshot) = observe_relation(tools, ctx, hook, leader, &id)? {
+                        all.insert(id, snapshot);
+                    }
+                }
             }
+            (all, RelationsRead::Full)
         }
-        relations.insert(endpoint, snapshots);
-    }
-    Ok(Observed {
+    };
+    let relations = by_endpoint(&endpoints, all);
+    let observed = Observed {
         unit: ctx.unit_name.clone(),
         app: ctx.app_name.clone(),
         model: ctx.model_name.clone(),
@@ -186,7 +232,77 @@ pub fn observe<T: HookTools + ?Sized>(
         leaving,
         state,
         relations,
-    })
+    };
+    Ok((observed, read))
+}
+
+/// Every endpoint → its relations, in the order `relation-ids` lists them (as text).
+fn by_endpoint(
+    endpoints: &[String],
+    all: cache::Relations,
+) -> BTreeMap<String, Vec<RelationSnapshot>> {
+    let mut relations: BTreeMap<String, Vec<RelationSnapshot>> =
+        endpoints.iter().map(|e| (e.clone(), Vec::new())).collect();
+    for (id, snapshot) in all {
+        if let Some(list) = relations.get_mut(&id.endpoint) {
+            list.push(snapshot);
+        }
+    }
+    for list in relations.values_mut() {
+        list.sort_by_key(|s| s.id.as_ref().map(|id| id.to_string()));
+    }
+    relations
+}
+
+/// The cached relations brought up to date with what this hook is about: a relation hook
+/// reads its own relation's changed bags (or the whole relation when new to the cache);
+/// `-broken` and our own departure drop it; any other hook reads nothing.
+fn observe_changed_relation<T: HookTools + ?Sized>(
+    tools: &T,
+    ctx: &HookContext,
+    hook: Option<&Hook>,
+    leader: bool,
+    mut cached: cache::Relations,
+) -> Result<cache::Relations, CharmError> {
+    let (Some(Hook::Relation { kind, .. }), Some(id)) = (hook, &ctx.relation) else {
+        return Ok(cached);
+    };
+    let we_depart = ctx.departing_unit.as_deref() == Some(ctx.unit_name.as_str());
+    if *kind == RelationHookKind::Broken || we_depart {
+        cached.remove(id);
+        return Ok(cached);
+    }
+    let known = cached.contains_key(id);
+    let entry = match cached.get_mut(id) {
+        Some(entry) if *kind != RelationHookKind::Created => entry,
+        _ => {
+            match observe_relation(tools, ctx, hook, leader, id)? {
+                Some(snapshot) => cached.insert(id.clone(), snapshot),
+                None => cached.remove(id),
+            };
+            tracing::debug!("relation {id} read whole (known before: {known})");
+            return Ok(cached);
+        }
+    };
+    if *kind == RelationHookKind::Departed {
+        if let Some(unit) = &ctx.departing_unit {
+            entry.remote_units.remove(unit);
+        }
+        return Ok(cached);
+    }
+    if let Some(unit) = ctx.remote_unit.as_ref().filter(|u| !u.is_empty()) {
+        let data = tools.relation_get(id, unit, false)?;
+        entry.remote_units.insert(unit.clone(), data);
+    }
+    if let Some(app) = entry.remote_app.clone() {
+        let data = tools.relation_get(id, &app, true)?;
+        if app == ctx.app_name && leader {
+            // A peer relation has one application bag, ours.
+            entry.local_app_data = data.clone();
+        }
+        entry.remote_app_data = data;
+    }
+    Ok(cached)
 }
 
 /// A resource Juju cannot give us is the operator's to fix, not a reason to fail the hook.
@@ -335,16 +451,24 @@ pub fn cluster_domain(resolv_conf: &str) -> Option<String> {
         .map(str::to_ascii_lowercase)
 }
 
-/// What the relations' jobs and rules may add to the files: the ConfigMap's budget less
-/// what the options alone render, less a reserve for Alertmanagers and remote-write targets
-/// (small, and not measured one relation at a time).
-fn relations_budget(config: &CharmConfig) -> Result<usize, CharmError> {
+/// What the relations' jobs, targets and rules may add to each file set: the ConfigMap's
+/// budget less what the options alone render, less a reserve (for Alertmanagers and
+/// remote-write targets in prometheus.yml, small and not measured one relation at a time;
+/// for a job whose name was made unique landing in another target volume than measured).
+fn relations_budget(config: &CharmConfig) -> Result<relations::Budget, CharmError> {
     const RESERVE: usize = 50_000;
     let base = config_files(&render::render(
         config,
         &relations::RelationsPlan::default(),
     ))?;
-    Ok(pod_spec::CONFIG_FILES_BUDGET.saturating_sub(base.size() + RESERVE))
+    let empty_shard = pod_spec::ConfigFiles::default()
+        .file_sets()
+        .get(1)
+        .map_or(0, |set| set.size());
+    Ok(relations::Budget {
+        config: pod_spec::CONFIG_FILES_BUDGET.saturating_sub(base.size() + RESERVE),
+        shard: pod_spec::CONFIG_FILES_BUDGET.saturating_sub(empty_shard + RESERVE),
+    })
 }
 
 /// Decides everything from what was observed. Pure.
@@ -382,12 +506,11 @@ pub fn plan(observed: &Observed) -> Result<Plan, CharmError> {
         let relations = relations::plan(&input);
         let rendered = render::render(config, &relations);
         let files = config_files(&rendered)?;
-        if files.size() > pod_spec::CONFIG_FILES_BUDGET {
+        if let Some((set, size)) = files.oversized() {
             unappliable = Some(format!(
-                "the configuration is too large for Kubernetes: prometheus.yml and the rules \
-                 take {} bytes, over the {} a ConfigMap holds (relate fewer scrape targets, \
-                 or have the related charms send fewer jobs or rules)",
-                files.size(),
+                "the configuration is too large for Kubernetes: file set {set:?} takes {size} \
+                 bytes, over the {} a ConfigMap holds (relate fewer scrape targets, or have \
+                 the related charms send fewer jobs or rules)",
                 pod_spec::CONFIG_FILES_BUDGET
             ));
         }
@@ -457,11 +580,12 @@ pub fn plan(observed: &Observed) -> Result<Plan, CharmError> {
     })
 }
 
-/// prometheus.yml and the rule file as the pod mounts them.
+/// prometheus.yml, the rule file and the target files as the pod mounts them.
 pub fn config_files(rendered: &Rendered) -> Result<ConfigFiles, YamlError> {
     Ok(ConfigFiles {
         prometheus_yml: crate::yaml::to_string(&rendered.config)?,
         rules_yml: crate::yaml::to_string(&rendered.rules)?,
+        targets: rendered.targets.to_json(),
     })
 }
 
@@ -541,7 +665,7 @@ pub fn apply_changes<T: HookTools + ?Sized>(
                 POD_SPEC_FINGERPRINT.to_string(),
                 spec.fingerprint.clone(),
             )]))?;
-            tracing::info!("pod spec set (fingerprint {})", spec.fingerprint);
+            tracing::debug!("pod spec set (fingerprint {})", spec.fingerprint);
             applied.pod_spec_set = true;
         } else {
             tracing::debug!("pod spec unchanged (fingerprint {})", spec.fingerprint);
@@ -577,33 +701,116 @@ pub fn apply_statuses<T: HookTools + ?Sized>(
     Ok(())
 }
 
-/// Asks the unit's own Prometheus how it is doing (see [`workload::check`]) and reports its
-/// version. Skipped while the unit is blocked (the operator acts first) and while the pod
-/// is going away.
-fn check_workload<T: HookTools + ?Sized, A: PrometheusApi + ?Sized>(
-    tools: &T,
+/// Asks the unit's own Prometheus how it is doing (see [`workload::check`]): the statuses
+/// with what it found, and its version. Skipped while the unit is blocked (the operator acts
+/// first) and while the pod is going away.
+fn check_workload<A: PrometheusApi + ?Sized>(
     api: &A,
     hook: Option<&Hook>,
     plan: &Plan,
     applied: &Applied,
-) -> Result<Statuses, CharmError> {
+) -> (Statuses, Option<String>, Option<String>) {
     let going_away = matches!(hook, Some(Hook::Stop | Hook::Remove));
     let Some(rendered) = &plan.rendered else {
-        return Ok(plan.statuses.clone());
+        return (plan.statuses.clone(), None, None);
     };
     if going_away || plan.statuses.unit.kind == juju::StatusKind::Blocked {
-        return Ok(plan.statuses.clone());
+        return (plan.statuses.clone(), None, None);
     }
     let report = workload::check(api, plan.target.as_ref(), rendered);
-    tracing::info!("{}", report.state);
-    if let Some(version) = &report.version {
-        tools.application_version_set(version)?;
+    let statuses =
+        status::with_workload(plan.statuses.clone(), &report.state, applied.pod_spec_set);
+    (statuses, report.version, Some(report.state.to_string()))
+}
+
+/// Unit state keys of what the last successful hook wrote that is not rolled back with a
+/// failed hook (status-set and application-version-set apply at once): with a trusted
+/// cache, the same values are not written again.
+pub const LAST_STATUSES: &str = "last-statuses";
+pub const LAST_VERSION: &str = "last-version";
+
+/// The statuses as one text, to compare with [`LAST_STATUSES`].
+fn statuses_text(statuses: &Statuses, leader: bool) -> String {
+    let show = |s: &juju::Status| format!("{}: {}", s.kind.as_str(), s.message);
+    match (leader, &statuses.application) {
+        (true, Some(app)) => format!("{}\n{}", show(&statuses.unit), show(app)),
+        _ => show(&statuses.unit),
     }
-    Ok(status::with_workload(
-        plan.statuses.clone(),
-        &report.state,
-        applied.pod_spec_set,
-    ))
+}
+
+/// The relations as this hook leaves them: what was observed, with what [`apply_changes`]
+/// wrote into our own bags.
+fn relations_after(observed: &Observed, plan: &Plan) -> cache::Relations {
+    let mut all: cache::Relations = observed
+        .relations
+        .values()
+        .flatten()
+        .filter_map(|s| s.id.clone().map(|id| (id, s.clone())))
+        .collect();
+    for publish in &plan.publish {
+        if publish.app && !observed.acts_for_app() {
+            continue;
+        }
+        let Some(snapshot) = all.get_mut(&publish.relation) else {
+            continue;
+        };
+        let peer = snapshot.remote_app.as_deref() == Some(observed.app.as_str());
+        let mut bags = vec![if publish.app {
+            &mut snapshot.local_app_data
+        } else {
+            &mut snapshot.local_unit_data
+        }];
+        if publish.app && peer {
+            bags.push(&mut snapshot.remote_app_data);
+        }
+        for bag in bags {
+            for (k, v) in &publish.data {
+                if v.is_empty() {
+                    bag.remove(k);
+                } else {
+                    bag.insert(k.clone(), v.clone());
+                }
+            }
+        }
+    }
+    all
+}
+
+/// The marker file of the relations cache (see `cache`): it says `dirty` while a hook runs,
+/// the cache's token after one succeeded.
+struct Marker {
+    path: std::path::PathBuf,
+    /// What it said before this hook, if it could be marked dirty.
+    before: Option<Option<String>>,
+}
+
+impl Marker {
+    fn begin(charm_dir: &std::path::Path) -> Marker {
+        let path = charm_dir.join(cache::MARKER_FILE);
+        let previous = std::fs::read_to_string(&path).ok();
+        let before = match std::fs::write(&path, cache::DIRTY) {
+            Ok(()) => Some(previous),
+            // No marker, no cache: every hook reads everything.
+            Err(e) => {
+                tracing::debug!("no relations cache: {}: {e}", path.display());
+                None
+            }
+        };
+        Marker { path, before }
+    }
+
+    /// The marker's content before this hook, when this hook could mark it.
+    fn previous(&self) -> Option<&str> {
+        self.before.as_ref().and_then(|p| p.as_deref())
+    }
+
+    fn finish(&self, token: Option<&String>) {
+        if let (Some(_), Some(token)) = (&self.before, token) {
+            if let Err(e) = std::fs::write(&self.path, token) {
+                tracing::debug!("relations cache marker: {}: {e}", self.path.display());
+            }
+        }
+    }
 }
 
 /// Runs one hook (actions go to `actions::run`; `main` dispatches). `hook` is `None` for a
@@ -616,11 +823,68 @@ pub fn run<T: HookTools + ?Sized, A: PrometheusApi + ?Sized>(
     hook: Option<&Hook>,
     api: &A,
 ) -> Result<(), CharmError> {
-    let observed = observe(tools, ctx, hook)?;
+    let marker = Marker::begin(&ctx.charm_dir);
+    let (observed, read) = observe_hook(tools, ctx, hook, marker.previous())?;
     let plan = plan(&observed)?;
     let applied = apply_changes(tools, &observed, &plan)?;
-    let statuses = check_workload(tools, api, hook, &plan, &applied)?;
-    apply_statuses(tools, &observed, &statuses)?;
+    let (statuses, version, workload_state) = check_workload(api, hook, &plan, &applied);
+
+    // What this hook leaves behind, committed with it: the relations cache, and the statuses
+    // and version it shows (so the next hook need not set them again).
+    let trusted = read == RelationsRead::Cached;
+    let mut state = cache::update(
+        &observed.state,
+        &relations_after(&observed, &plan),
+        observed.leader,
+    );
+    let shown = statuses_text(&statuses, observed.leader);
+    let set_statuses = !trusted || observed.state.get(LAST_STATUSES) != Some(&shown);
+    if observed.state.get(LAST_STATUSES) != Some(&shown) {
+        state.insert(LAST_STATUSES.to_string(), shown);
+    }
+    let mut version_set = false;
+    if let Some(version) = &version {
+        if !trusted || observed.state.get(LAST_VERSION) != Some(version) {
+            tools.application_version_set(version)?;
+            version_set = true;
+        }
+        if observed.state.get(LAST_VERSION) != Some(version) {
+            state.insert(LAST_VERSION.to_string(), version.clone());
+        }
+    }
+    if !state.is_empty() {
+        tools.state_set(&state)?;
+    }
+    if set_statuses {
+        apply_statuses(tools, &observed, &statuses)?;
+    }
+    let relations: usize = observed.relations.values().map(Vec::len).sum();
+    tracing::info!(
+        "{} relations ({}), spec {}, {} relation-set, {}{}{}",
+        relations,
+        match read {
+            RelationsRead::Full => "full read",
+            RelationsRead::Cached => "cached",
+        },
+        if applied.pod_spec_set {
+            "set"
+        } else {
+            "unchanged"
+        },
+        applied.relation_sets,
+        workload_state.unwrap_or_else(|| statuses.unit.message.clone()),
+        if version_set { ", version set" } else { "" },
+        if set_statuses {
+            ""
+        } else {
+            ", status unchanged"
+        },
+    );
+    marker.finish(
+        state
+            .get(cache::TOKEN_KEY)
+            .or_else(|| observed.state.get(cache::TOKEN_KEY)),
+    );
     Ok(())
 }
 
@@ -1074,26 +1338,213 @@ mod tests {
         assert_eq!(spec_sets(&stale), 1);
     }
 
-    /// An application asking for 20 jobs of 1000 targets each: within what one relation may
-    /// ask, and about 0.7 MB once rendered.
+    /// An application of 24 units scraped with labels of 150 kB (64 labels of 2.3 kB, within
+    /// what one relation may ask): 3.6 MB of target files once every unit has its copy,
+    /// spread over the target volumes by unit; a second one cannot fit beside it.
     fn big_exporter(app: &str) -> FakeRelation {
-        let jobs: Vec<serde_json::Value> = (0..20)
-            .map(|j| {
-                let targets: Vec<String> = (0..1000)
-                    .map(|t| format!("{app}-host-{j:02}-{t:04}.example.com:9100"))
-                    .collect();
-                json!({"job_name": format!("j{j}"), "static_configs": [{"targets": targets}]})
+        let labels: serde_json::Map<String, serde_json::Value> = (0..64)
+            .map(|l| {
+                (
+                    format!("l{l:02}"),
+                    json!(format!("{app}-{}", "v".repeat(2300))),
+                )
             })
             .collect();
-        FakeRelation::new(app)
-            .app_data(&[
-                (
-                    "scrape_metadata",
-                    &crate::relations::test_support::metadata(app, Some("node-exporter")),
-                ),
-                ("scrape_jobs", &serde_json::Value::Array(jobs).to_string()),
-            ])
-            .unit(&format!("{app}/0"), &[])
+        let jobs = json!([{"job_name": "fleet",
+            "static_configs": [{"targets": ["*:9100"], "labels": labels}]}]);
+        let mut relation = FakeRelation::new(app).app_data(&[
+            (
+                "scrape_metadata",
+                &crate::relations::test_support::metadata(app, Some("node-exporter")),
+            ),
+            ("scrape_jobs", &jobs.to_string()),
+        ]);
+        for u in 0..24 {
+            relation = relation.unit(
+                &format!("{app}/{u}"),
+                &[
+                    ("prometheus_scrape_unit_address", &format!("10.2.0.{u}")),
+                    ("prometheus_scrape_unit_name", &format!("{app}/{u}")),
+                ],
+            );
+        }
+        relation
+    }
+
+    fn exporter(app: &str, units: usize) -> FakeRelation {
+        let jobs = json!([{"job_name": "node", "static_configs": [{"targets": ["*:9100"]}]}]);
+        let mut relation = FakeRelation::new(app).app_data(&[
+            (
+                "scrape_metadata",
+                &crate::relations::test_support::metadata(app, Some("node-exporter")),
+            ),
+            ("scrape_jobs", &jobs.to_string()),
+        ]);
+        for u in 0..units {
+            relation = relation.unit(
+                &format!("{app}/{u}"),
+                &[
+                    (
+                        "prometheus_scrape_unit_address",
+                        &format!("10.3.{}.{u}", app.len()),
+                    ),
+                    ("prometheus_scrape_unit_name", &format!("{app}/{u}")),
+                ],
+            );
+        }
+        relation
+    }
+
+    /// What a full read renders now, as the fingerprint of the spec it would set.
+    fn full_read_fingerprint(tools: &FakeTools, ctx: &HookContext) -> String {
+        let observed = observe(tools, ctx, None).unwrap();
+        plan(&observed).unwrap().pod_spec.unwrap().fingerprint
+    }
+
+    fn relation_reads(tools: &FakeTools) -> Vec<String> {
+        tools
+            .model()
+            .calls
+            .iter()
+            .filter(|c| {
+                c.starts_with("relation-get")
+                    || c.starts_with("relation-list")
+                    || c.starts_with("relation-ids")
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// With the marker file on disk, a hook reads only its own relation's changed bags,
+    /// update-status none; what they render is what a full read renders. A failed hook makes
+    /// the next one read everything.
+    #[test]
+    fn hooks_read_only_what_changed_and_render_what_a_full_read_renders() {
+        let tools = leader();
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = |relation: Option<(&RelationId, &str)>| HookContext {
+            charm_dir: dir.path().to_path_buf(),
+            relation: relation.map(|(id, _)| id.clone()),
+            remote_unit: relation.map(|(_, u)| u.to_string()),
+            ..super::tests::ctx("prometheus/0")
+        };
+        let ids: Vec<RelationId> = (1..=3)
+            .map(|n| RelationId::new("metrics-endpoint", n))
+            .collect();
+        for (n, id) in ids.iter().enumerate() {
+            let app = format!("node{}", "x".repeat(n));
+            tools
+                .model()
+                .relations
+                .insert(id.clone(), exporter(&app, 2));
+        }
+        run(&tools, &ctx(None), Some(&hook("install"))).unwrap();
+        assert!(!relation_reads(&tools).is_empty());
+        let recorded = || tools.model().state[POD_SPEC_FINGERPRINT].clone();
+        assert_eq!(recorded(), full_read_fingerprint(&tools, &ctx(None)));
+
+        tools.model().calls.clear();
+        run(&tools, &ctx(None), Some(&hook("update-status"))).unwrap();
+        assert_eq!(relation_reads(&tools), Vec::<String>::new());
+        assert!(
+            !tools
+                .model()
+                .calls
+                .iter()
+                .any(|c| c.starts_with("status-set")),
+            "{:?}",
+            tools.model().calls
+        );
+
+        // One unit's address changes.
+        tools
+            .model()
+            .relations
+            .get_mut(&ids[1])
+            .unwrap()
+            .units
+            .get_mut("nodex/1")
+            .unwrap()
+            .insert("prometheus_scrape_unit_address".into(), "10.9.9.9".into());
+        tools.model().calls.clear();
+        run(
+            &tools,
+            &ctx(Some((&ids[1], "nodex/1"))),
+            Some(&hook("metrics-endpoint-relation-changed")),
+        )
+        .unwrap();
+        let reads = relation_reads(&tools);
+        assert_eq!(reads.len(), 2, "{reads:?}");
+        assert!(tools
+            .model()
+            .pod_spec
+            .clone()
+            .unwrap()
+            .contains("10.9.9.9:9100"));
+        assert_eq!(recorded(), full_read_fingerprint(&tools, &ctx(None)));
+
+        // A hook fails after a change it saw (and the change's hook is skipped): the next
+        // hook does not trust the cache.
+        tools
+            .model()
+            .relations
+            .get_mut(&ids[0])
+            .unwrap()
+            .units
+            .get_mut("node/0")
+            .unwrap()
+            .insert("prometheus_scrape_unit_address".into(), "10.8.8.8".into());
+        tools.model().failing.insert("pod-spec-set");
+        assert!(run(
+            &tools,
+            &ctx(Some((&ids[0], "node/0"))),
+            Some(&hook("metrics-endpoint-relation-changed"))
+        )
+        .is_err());
+        tools.model().failing.clear();
+        tools.model().calls.clear();
+        run(&tools, &ctx(None), Some(&hook("update-status"))).unwrap();
+        assert!(relation_reads(&tools)
+            .iter()
+            .any(|c| c.starts_with("relation-ids")));
+        assert!(tools
+            .model()
+            .pod_spec
+            .clone()
+            .unwrap()
+            .contains("10.8.8.8:9100"));
+        assert_eq!(recorded(), full_read_fingerprint(&tools, &ctx(None)));
+
+        // A departed unit and a broken relation are dropped without reading anything.
+        tools
+            .model()
+            .relations
+            .get_mut(&ids[2])
+            .unwrap()
+            .units
+            .remove("nodexx/0");
+        tools.model().calls.clear();
+        let departed = HookContext {
+            departing_unit: Some("nodexx/0".into()),
+            ..ctx(Some((&ids[2], "nodexx/0")))
+        };
+        run(
+            &tools,
+            &departed,
+            Some(&hook("metrics-endpoint-relation-departed")),
+        )
+        .unwrap();
+        assert_eq!(relation_reads(&tools), Vec::<String>::new());
+        assert_eq!(recorded(), full_read_fingerprint(&tools, &ctx(None)));
+        tools.model().relations.remove(&ids[2]);
+        run(
+            &tools,
+            &ctx(Some((&ids[2], ""))),
+            Some(&hook("metrics-endpoint-relation-broken")),
+        )
+        .unwrap();
+        assert_eq!(recorded(), full_read_fingerprint(&tools, &ctx(None)));
+        assert!(!tools.model().pod_spec.clone().unwrap().contains("nodexx"));
     }
 
     /// One exporter whose jobs would push the files past the ConfigMap is left out whole,
@@ -1109,8 +1560,9 @@ mod tests {
         run(&tools, &ctx("prometheus/0"), Some(&hook("install"))).unwrap();
         let spec = tools.model().pod_spec.clone().unwrap();
         assert!(
-            spec.contains("fleet-a-host-19-0999"),
-            "one big exporter still fits"
+            spec.contains("\"juju_unit\":\"fleet-a/23\""),
+            "one big exporter still fits: {:?}",
+            tools.model().unit_status
         );
 
         let fleet_b = RelationId::new("metrics-endpoint", 2);
@@ -1131,10 +1583,10 @@ mod tests {
         let m = tools.model();
         let spec = m.pod_spec.clone().unwrap();
         assert!(
-            spec.contains("fleet-a-host-19-0999"),
+            spec.contains("\"juju_unit\":\"fleet-a/23\""),
             "the older relation stays"
         );
-        assert!(!spec.contains("fleet-b-host"), "the newer one is left out");
+        assert!(!spec.contains("fleet-b/"), "the newer one is left out");
         assert!(spec.contains("scrape_interval: 30s"), "the option applies");
         let status = m.unit_status.clone().unwrap();
         assert_ne!(status.kind, StatusKind::Blocked, "{}", status.message);

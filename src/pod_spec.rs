@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::CharmConfig;
 use crate::image::ImageDetails;
 use crate::prometheus::render::{CONFIG_DIR, CONFIG_FILE, POD_NAME_ENV, RULES_FILE};
+use crate::prometheus::targets::{self, TargetFiles};
 use crate::yaml::YamlError;
 
 /// The workload container's name.
@@ -154,21 +155,54 @@ pub struct PolicyRule {
     pub verbs: Vec<String>,
 }
 
-/// The files mounted in [`CONFIG_DIR`]: prometheus.yml and the one rule file, as text.
-/// Always these two, whatever the relations: only their contents change.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// Every file the pod mounts, as text: prometheus.yml and the one rule file in
+/// [`CONFIG_DIR`] (file set [`CONFIG_VOLUME`]), and the target files of every shard (file
+/// sets `t0`…`t7`, see `prometheus::targets`). Always the same file sets with the same files,
+/// whatever the relations: only their contents change.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigFiles {
     pub prometheus_yml: String,
     pub rules_yml: String,
+    /// `targets[shard][pool]`: always `SHARDS` × `POOLS` JSON texts.
+    pub targets: Vec<Vec<String>>,
 }
 
-/// What the files may take in all: Kubernetes keeps a file set in one ConfigMap, which holds
-/// at most 1 MiB with its metadata, and refuses a larger one only when Juju applies the spec,
-/// long after the hook said it was set. The rest of the MiB is left for names and metadata.
+impl Default for ConfigFiles {
+    fn default() -> Self {
+        ConfigFiles {
+            prometheus_yml: String::new(),
+            rules_yml: String::new(),
+            targets: TargetFiles::default().to_json(),
+        }
+    }
+}
+
+/// What the files of one file set may take in all: Kubernetes keeps a file set in one
+/// ConfigMap, which holds at most 1 MiB with its metadata, and refuses a larger one only when
+/// Juju applies the spec, long after the hook said it was set. The rest of the MiB is left for
+/// names and metadata.
 pub const CONFIG_FILES_BUDGET: usize = 1_000_000;
 
+/// One file set as the pod mounts it: volume name, mount path, (file name, content).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileSetText<'a> {
+    pub name: String,
+    pub mount_path: String,
+    pub files: Vec<(String, &'a str)>,
+}
+
+impl FileSetText<'_> {
+    /// Bytes the ConfigMap's data takes: every file's name and content.
+    pub fn size(&self) -> usize {
+        self.files
+            .iter()
+            .map(|(name, content)| name.len() + content.len())
+            .sum()
+    }
+}
+
 impl ConfigFiles {
-    /// Every file as (name in [`CONFIG_DIR`], content), in a fixed order.
+    /// The config file set's files, as (name in [`CONFIG_DIR`], content), in a fixed order.
     pub fn files(&self) -> [(&'static str, &str); 2] {
         [
             (CONFIG_FILE, self.prometheus_yml.as_str()),
@@ -176,12 +210,51 @@ impl ConfigFiles {
         ]
     }
 
-    /// Bytes the ConfigMap's data takes: every file's name and content.
+    /// Every file set, in a fixed order: the config, then the target shards.
+    pub fn file_sets(&self) -> Vec<FileSetText<'_>> {
+        let mut sets = vec![FileSetText {
+            name: CONFIG_VOLUME.to_string(),
+            mount_path: CONFIG_DIR.to_string(),
+            files: self
+                .files()
+                .iter()
+                .map(|(name, content)| ((*name).to_string(), *content))
+                .collect(),
+        }];
+        for shard in 0..targets::SHARDS {
+            sets.push(FileSetText {
+                name: targets::volume(shard),
+                mount_path: targets::mount_path(shard),
+                files: (0..targets::POOLS)
+                    .map(|pool| {
+                        let content = self
+                            .targets
+                            .get(shard)
+                            .and_then(|p| p.get(pool))
+                            .map_or(targets::EMPTY_FILE, String::as_str);
+                        (targets::file_name(pool), content)
+                    })
+                    .collect(),
+            });
+        }
+        sets
+    }
+
+    /// Bytes the config file set takes (prometheus.yml and the rules).
     pub fn size(&self) -> usize {
         self.files()
             .iter()
             .map(|(name, content)| name.len() + content.len())
             .sum()
+    }
+
+    /// The file set over [`CONFIG_FILES_BUDGET`], the largest first: its name and size.
+    pub fn oversized(&self) -> Option<(String, usize)> {
+        self.file_sets()
+            .iter()
+            .map(|set| (set.name.clone(), set.size()))
+            .filter(|(_, size)| *size > CONFIG_FILES_BUDGET)
+            .max_by_key(|(_, size)| *size)
     }
 }
 
@@ -315,13 +388,21 @@ pub fn build(input: PodSpecInput<'_>) -> PodSpec {
         files,
         remote_write_receiver,
     } = input;
-    let file_list = files
-        .files()
-        .iter()
-        .map(|(name, content)| File {
-            path: (*name).to_string(),
-            content: (*content).to_string(),
-            mode: FILE_MODE,
+    let volume_config = files
+        .file_sets()
+        .into_iter()
+        .map(|set| FileSet {
+            name: set.name,
+            mount_path: set.mount_path,
+            files: set
+                .files
+                .into_iter()
+                .map(|(path, content)| File {
+                    path,
+                    content: content.to_string(),
+                    mode: FILE_MODE,
+                })
+                .collect(),
         })
         .collect();
     let env_config = BTreeMap::from([(
@@ -352,11 +433,7 @@ pub fn build(input: PodSpecInput<'_>) -> PodSpec {
                 protocol: "TCP".to_string(),
             }],
             env_config,
-            volume_config: vec![FileSet {
-                name: CONFIG_VOLUME.to_string(),
-                mount_path: CONFIG_DIR.to_string(),
-                files: file_list,
-            }],
+            volume_config,
             kubernetes: ContainerKubernetes {
                 readiness_probe: probe("/-/ready", config.port, 10),
                 liveness_probe: probe("/-/healthy", config.port, 30),
@@ -394,6 +471,7 @@ mod tests {
         ConfigFiles {
             prometheus_yml: "global:\n  scrape_interval: 1m\n".into(),
             rules_yml: "groups:\n- name: zinc\n  rules: []\n".to_string(),
+            ..ConfigFiles::default()
         }
     }
 
@@ -404,6 +482,49 @@ mod tests {
             files: f,
             remote_write_receiver: receiver,
         })
+    }
+
+    /// The file sets and their files are the same whatever the targets: the config, then the
+    /// target volumes `t0`…`t7` of `p00.json`…`p15.json` each, beside `/etc/prometheus`.
+    #[test]
+    fn the_file_sets_never_change() {
+        let shape = |s: &PodSpec| -> Vec<(String, String, Vec<String>)> {
+            s.containers[0]
+                .volume_config
+                .iter()
+                .map(|set| {
+                    let files = set.files.iter().map(|f| f.path.clone()).collect();
+                    (set.name.clone(), set.mount_path.clone(), files)
+                })
+                .collect()
+        };
+        let empty = spec(&config(&[]), &files(), false);
+        let jobs = (0..50)
+            .map(|i| crate::prometheus::config::ScrapeConfig {
+                job_name: format!("j{i}"),
+                scrape_interval: Some(format!("{}s", i + 1)),
+                static_configs: vec![crate::prometheus::config::StaticConfig {
+                    targets: vec![format!("h{i}:1")],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            })
+            .collect();
+        let (_, targets) = targets::split(jobs);
+        let full = ConfigFiles {
+            targets: targets.to_json(),
+            ..files()
+        };
+        let busy = spec(&config(&[]), &full, false);
+        assert_ne!(empty, busy);
+        assert_eq!(shape(&empty), shape(&busy));
+        let sets = shape(&empty);
+        assert_eq!(sets.len(), 1 + targets::SHARDS);
+        assert_eq!(sets[0].0, CONFIG_VOLUME);
+        assert_eq!(sets[8].0, "t7");
+        assert_eq!(sets[8].1, "/etc/prometheus-targets/t7");
+        assert_eq!(sets[8].2.len(), targets::POOLS);
+        assert_eq!(sets[8].2[15], "p15.json");
     }
 
     #[test]

@@ -105,10 +105,23 @@ pub struct ScrapeConfig {
     pub kubernetes_sd_configs: Vec<KubernetesSdConfig>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub static_configs: Vec<StaticConfig>,
+    /// Only ever the charm's own target files (`prometheus::targets`): relation data never
+    /// names a file.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub file_sd_configs: Vec<FileSdConfig>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub relabel_configs: Vec<RelabelConfig>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub metric_relabel_configs: Vec<RelabelConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSdConfig {
+    #[serde(default)]
+    pub files: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_interval: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]

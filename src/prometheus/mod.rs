@@ -5,6 +5,7 @@ pub mod api;
 pub mod config;
 pub mod render;
 pub mod served;
+pub mod targets;
 
 #[cfg(test)]
 pub(crate) mod promtool;

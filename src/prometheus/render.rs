@@ -9,6 +9,7 @@ use crate::prometheus::config::{
     RelabelConfig, RemoteWriteConfig, Rule, RuleFile, RuleGroup, ScrapeConfig, StaticConfig,
     TlsConfig,
 };
+use crate::prometheus::targets::{self, TargetFiles};
 use crate::relations::RelationsPlan;
 
 /// The file Prometheus reads its configuration from, in [`CONFIG_DIR`].
@@ -38,11 +39,18 @@ pub struct Rendered {
     pub rules: RuleFile,
     /// The name of the marker group in `rules`: Prometheus lists it once it has loaded them.
     pub rules_marker: String,
+    /// The relations' scrape targets, for the file_sd files (`targets`).
+    pub targets: TargetFiles,
     /// Contributions left out (a job name already taken, a reserved group name).
     pub warnings: Vec<String>,
 }
 
 impl Rendered {
+    /// The scrape jobs as Prometheus sees them: see [`effective_scrape_configs`].
+    pub fn effective_scrape_configs(&self) -> Vec<ScrapeConfig> {
+        effective_scrape_configs(&self.config.scrape_configs, &self.targets)
+    }
+
     /// Whether Prometheus must expand `${POD_NAME}` in the external labels
     /// (`--enable-feature=expand-external-labels`).
     pub fn expands_external_labels(config: &CharmConfig) -> bool {
@@ -54,7 +62,7 @@ impl Rendered {
 pub fn render(config: &CharmConfig, relations: &RelationsPlan) -> Rendered {
     let mut warnings = Vec::new();
     let (rules, rules_marker) = rules(relations, &mut warnings);
-    let scrape_configs = scrape_configs(config, relations, &mut warnings);
+    let (scrape_configs, targets) = scrape_configs(config, relations, &mut warnings);
     let prometheus = PrometheusConfig {
         global: GlobalConfig {
             scrape_interval: Some(config.scrape_interval.to_string()),
@@ -72,8 +80,23 @@ pub fn render(config: &CharmConfig, relations: &RelationsPlan) -> Rendered {
         config: prometheus,
         rules,
         rules_marker,
+        targets,
         warnings,
     }
+}
+
+/// The scrape jobs as Prometheus sees them, in the order they were rendered before their
+/// targets went to the file_sd files: ours first, then the relations' jobs by name, each
+/// with the targets of the files put back (`targets::effective_jobs`).
+pub fn effective_scrape_configs(jobs: &[ScrapeConfig], files: &TargetFiles) -> Vec<ScrapeConfig> {
+    let ours =
+        |j: &ScrapeConfig| j.job_name == SELF_JOB || KUBERNETES_JOBS.contains(&j.job_name.as_str());
+    let (mut out, theirs): (Vec<ScrapeConfig>, Vec<ScrapeConfig>) =
+        jobs.iter().cloned().partition(ours);
+    let mut theirs = targets::effective_jobs(&theirs, files);
+    theirs.sort_by(|a, b| a.job_name.cmp(&b.job_name));
+    out.extend(theirs);
+    out
 }
 
 fn external_labels(config: &CharmConfig) -> BTreeMap<String, String> {
@@ -196,12 +219,13 @@ fn scrape_configs(
     config: &CharmConfig,
     relations: &RelationsPlan,
     warnings: &mut Vec<String>,
-) -> Vec<ScrapeConfig> {
+) -> (Vec<ScrapeConfig>, TargetFiles) {
     let mut jobs = vec![self_job(config.port)];
     if config.monitor_k8s {
         jobs.extend(kubernetes_jobs());
     }
     // Prometheus refuses duplicate job names; ours come first and stay.
+    let mut theirs = Vec::new();
     for job in &relations.scrape_configs {
         if jobs.iter().any(|j| j.job_name == job.job_name) {
             warnings.push(format!(
@@ -209,10 +233,13 @@ fn scrape_configs(
                 job.job_name
             ));
         } else {
-            jobs.push(job.clone());
+            theirs.push(job.clone());
         }
     }
-    jobs
+    // Their targets go to the file_sd files; ours stay static (they never change).
+    let (theirs, targets) = targets::split(theirs);
+    jobs.extend(theirs);
+    (jobs, targets)
 }
 
 fn self_job(port: u16) -> ScrapeConfig {
@@ -610,8 +637,12 @@ mod tests {
             ("alertmanager-timeout", json!("20s")),
         ]);
         let r = render(&c, &relations_plan());
+        let effective = r.effective_scrape_configs();
         assert_eq!(
-            job_names(&r),
+            effective
+                .iter()
+                .map(|j| j.job_name.as_str())
+                .collect::<Vec<_>>(),
             vec![
                 "prometheus",
                 "juju_cos_f4d59020_zinc_prometheus_scrape_zinc-0"

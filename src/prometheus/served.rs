@@ -42,8 +42,10 @@ const DURATION_KEYS: [&str; 12] = [
 const EXACT_MAPS: [&str; 3] = ["external_labels", "labels", "params"];
 
 /// The lists of prometheus.yml that the charm writes (config.rs), left out when empty.
-const COLLECTIONS: [&str; 14] = [
+const COLLECTIONS: [&str; 16] = [
     "rule_files",
+    "file_sd_configs",
+    "files",
     "alertmanagers",
     "alert_relabel_configs",
     "scrape_configs",
@@ -289,9 +291,23 @@ fn scalar_matches(path: &[Segment], rendered: &Value, served: &Value) -> bool {
         Some(Segment::Key(k)) if k == "rule_files" => {
             !r.starts_with('/') && s.ends_with(&format!("/{r}"))
         }
+        // So are file_sd files, cleaned (`../prometheus-targets/t0/p00.json` is served as
+        // `/etc/prometheus-targets/t0/p00.json`).
+        _ if is_file_sd_file(path) => {
+            let tail = r.trim_start_matches("../");
+            !r.starts_with('/') && tail.len() < r.len() && s.ends_with(&format!("/{tail}"))
+        }
         Some(Segment::Key(k)) if k == "global" && path.len() == 3 => expands_to(&r, &s),
         _ => false,
     }
+}
+
+/// `…file_sd_configs[i].files[j]`.
+fn is_file_sd_file(path: &[Segment]) -> bool {
+    matches!(
+        path,
+        [.., Segment::Key(k), Segment::Index(_)] if k == "files"
+    )
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -467,6 +483,22 @@ mod tests {
     }
 
     #[test]
+    fn file_sd_files_match_by_their_place_beside_prometheus_yml() {
+        let job = |files: &str| {
+            format!(
+                "global:\n  scrape_interval: 1m\nscrape_configs:\n- job_name: p\n  \
+                 file_sd_configs:\n  - files:\n    - {files}\n"
+            )
+        };
+        let rendered = parse(&job("../prometheus-targets/t0/p00.json"));
+        let served = job("/etc/prometheus-targets/t0/p00.json");
+        assert_eq!(difference(&rendered, &served).unwrap(), None);
+        let elsewhere = job("/etc/prometheus-targets/t1/p00.json");
+        let d = difference(&rendered, &elsewhere).unwrap().unwrap();
+        assert_eq!(d.path, "scrape_configs[0].file_sd_configs[0].files[0]");
+    }
+
+    #[test]
     fn labels_must_match_by_name() {
         let mut rendered = parse(RENDERED_SECRETS);
         rendered.global.external_labels.remove("zone");
@@ -593,6 +625,10 @@ mod tests {
                 params: BTreeMap::from([("a".into(), vec!["b".into()])]),
                 kubernetes_sd_configs: sd,
                 static_configs: statics,
+                file_sd_configs: vec![FileSdConfig {
+                    files: vec!["a.json".into()],
+                    ..FileSdConfig::default()
+                }],
                 relabel_configs: vec![relabel.clone()],
                 metric_relabel_configs: vec![relabel.clone()],
                 ..ScrapeConfig::default()

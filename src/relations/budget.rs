@@ -1,26 +1,126 @@
-//! One remote application must not take everything down. Kubernetes keeps the rendered files
-//! in one ConfigMap (at most 1 MiB); were a relation's jobs and rules to push them past it, the
-//! whole spec could not be applied and good changes made in the same hook would be lost with
-//! it. So each relation's contribution is measured as it comes, the oldest relation first
-//! (Juju numbers relations in creation order), and one that would not fit in what is left is
-//! left out whole: reported to it and logged, while everything else applies.
+//! One remote application must not take everything down. Kubernetes keeps each file set in
+//! one ConfigMap (at most 1 MiB): prometheus.yml with the rules in `config`, the targets in
+//! the volumes `t0`…`t7` (`prometheus::targets`). Were a relation's jobs, targets and rules to
+//! push one of them past it, the whole spec could not be applied and good changes made in the
+//! same hook would be lost with it. So each relation's contribution is measured as it comes,
+//! the oldest relation first (Juju numbers relations in creation order), against what is left
+//! in every file set it adds to, and one that would not fit is left out whole: reported to it
+//! and logged, while everything else applies.
+
+use std::collections::BTreeSet;
+
+use crate::prometheus::targets;
 
 use super::{Contribution, RelationSnapshot};
 
-/// Bytes the rendered YAML of `part`'s jobs and rule files takes (what it adds to the files).
-pub fn size(part: &Contribution) -> usize {
-    let yaml_len = |text: Result<String, crate::yaml::YamlError>| text.map_or(0, |t| t.len());
-    let jobs = if part.scrape_configs.is_empty() {
-        0
-    } else {
-        yaml_len(crate::yaml::to_string(&part.scrape_configs))
-    };
-    let rules: usize = part
-        .rule_files
-        .iter()
-        .map(|(_, file)| yaml_len(crate::yaml::to_string(&file.groups)))
-        .sum();
-    jobs + rules
+/// What the relations may add to each file set, or `None` in [`super::RelationsInput`] for no
+/// limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Budget {
+    /// Bytes for prometheus.yml and the rules (the options' own part taken out).
+    pub config: usize,
+    /// Bytes for each target volume.
+    pub shard: usize,
+}
+
+/// What is left as relations are admitted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Room {
+    budget: Budget,
+    config: usize,
+    shards: Vec<usize>,
+    /// Pools (job settings) already in prometheus.yml: another job of the same settings adds
+    /// only its targets.
+    pools: BTreeSet<String>,
+}
+
+/// What one relation's part would add: to the config file set, to each target volume, and
+/// the pools it would open.
+struct Cost {
+    config: usize,
+    shards: Vec<usize>,
+    pools: BTreeSet<String>,
+}
+
+impl Room {
+    pub fn new(budget: Budget) -> Room {
+        Room {
+            config: budget.config,
+            shards: vec![budget.shard; targets::SHARDS],
+            pools: BTreeSet::new(),
+            budget,
+        }
+    }
+
+    /// Takes `part`'s cost if it fits everywhere; otherwise says why it does not.
+    pub fn take(&mut self, part: &Contribution) -> Result<(), String> {
+        let cost = self.cost(part);
+        if cost.config > self.config {
+            return Err(refusal(
+                "prometheus.yml and the rules",
+                cost.config,
+                self.config,
+                self.budget.config,
+            ));
+        }
+        for (n, (need, left)) in cost.shards.iter().zip(&self.shards).enumerate() {
+            if need > left {
+                return Err(refusal(
+                    &format!("target volume {}", targets::volume(n)),
+                    *need,
+                    *left,
+                    self.budget.shard,
+                ));
+            }
+        }
+        self.config -= cost.config;
+        for (left, need) in self.shards.iter_mut().zip(&cost.shards) {
+            *left -= need;
+        }
+        self.pools.extend(cost.pools);
+        Ok(())
+    }
+
+    /// As `targets::split` will place them: a poolable job adds its settings to
+    /// prometheus.yml once per pool (the whole job once the pool slots are all taken) and its
+    /// targets to the volume of its name; every other job, and the rules, add their YAML.
+    fn cost(&self, part: &Contribution) -> Cost {
+        let yaml_len = |text: Result<String, crate::yaml::YamlError>| text.map_or(0, |t| t.len());
+        let mut cost = Cost {
+            config: 0,
+            shards: vec![0; targets::SHARDS],
+            pools: BTreeSet::new(),
+        };
+        for job in &part.scrape_configs {
+            let pooled = targets::pool_key(job).filter(|key| {
+                self.pools.contains(key)
+                    || cost.pools.contains(key)
+                    || self.pools.len() + cost.pools.len() < targets::POOLS
+            });
+            match pooled {
+                Some(key) => {
+                    if !self.pools.contains(&key) && cost.pools.insert(key) {
+                        cost.config += yaml_len(crate::yaml::to_string(&[job]));
+                    }
+                    let shard = targets::shard_of(&job.job_name);
+                    let groups: usize = targets::target_groups(job)
+                        .iter()
+                        .map(targets::group_size)
+                        .sum();
+                    if let Some(bytes) = cost.shards.get_mut(shard) {
+                        *bytes += groups;
+                    }
+                }
+                None => cost.config += yaml_len(crate::yaml::to_string(&[job])),
+            }
+        }
+        cost.config += part
+            .rule_files
+            .iter()
+            .map(|(_, file)| yaml_len(crate::yaml::to_string(&file.groups)))
+            .sum::<usize>();
+        cost
+    }
 }
 
 /// The relations in the order Juju created them (relation ids grow; `relation-ids` sorts them
@@ -33,11 +133,11 @@ pub fn oldest_first<'a>(
     ordered
 }
 
-/// Why a contribution of `size` bytes was left out, for the log and the sender.
-pub fn refusal(size: usize, room: usize, total: usize) -> String {
+/// Why a contribution needing `size` bytes of `what` was left out, for the log and the sender.
+fn refusal(what: &str, size: usize, room: usize, total: usize) -> String {
     format!(
-        "left out whole: its scrape jobs and alert rules would add {size} bytes to the \
-         configuration, but only {room} of the {total} bytes Kubernetes holds in one ConfigMap \
+        "left out whole: its scrape jobs, targets and alert rules would add {size} bytes to \
+         {what}, but only {room} of the {total} bytes Kubernetes holds there (one ConfigMap) \
          remain after the relations before it"
     )
 }

@@ -131,13 +131,15 @@ fn mutate_input(rng: &mut Rng, input: &RelationsInput) -> RelationsInput {
 }
 
 /// Everything `renderings` accepted, in one configuration: job, group and remote-write
-/// names prefixed by the case's number so that they stay unique.
+/// names prefixed by the case's number so that they stay unique. Jobs as Prometheus sees
+/// them (their file_sd targets back in static configs), since the cases' target files
+/// cannot share one set of files; some renderings are also checked whole, files and all.
 fn merged(renderings: &[Rendered]) -> Rendered {
     let mut all = Rendered::default();
     all.config.rule_files = vec![RULES_FILE.to_string()];
     let mut alerting = crate::prometheus::config::AlertingConfig::default();
     for (i, r) in renderings.iter().enumerate() {
-        for job in &r.config.scrape_configs {
+        for job in &r.effective_scrape_configs() {
             let mut job = job.clone();
             job.job_name = format!("case{i}_{}", job.job_name);
             all.config.scrape_configs.push(job);
@@ -150,17 +152,7 @@ fn merged(renderings: &[Rendered]) -> Rendered {
         }
         if let Some(a) = &r.config.alerting {
             for am in &a.alertmanagers {
-                let mut am = am.clone();
-                // Debian's promtool has no Kubernetes discovery (see `promtool::check_rendered`,
-                // which stands in for it in jobs): a static target stands in here too.
-                if !am.kubernetes_sd_configs.is_empty() {
-                    am.kubernetes_sd_configs.clear();
-                    am.static_configs
-                        .push(crate::prometheus::config::StaticConfig {
-                            targets: vec!["kubernetes-sd.invalid:9093".to_string()],
-                            ..Default::default()
-                        });
-                }
+                let am = am.clone();
                 alerting.alertmanagers.push(am);
             }
         }
@@ -187,13 +179,16 @@ fn mutated_relation_data_never_panics_and_what_we_accept_promtool_accepts() {
         let rendered = render(&config, &relations);
         // Only renderings that differ add anything to check.
         if let Ok(text) = crate::yaml::to_string(&rendered.config) {
-            if seen.insert(text) {
+            if seen.insert(format!("{text}{:?}", rendered.targets)) {
                 accepted.push(rendered);
             }
         }
     }
     assert!(accepted.len() > 50, "the mutator must reach past the seed");
     crate::prometheus::promtool::check_rendered(&merged(&accepted)).unwrap();
+    for whole in accepted.iter().step_by(accepted.len() / 4) {
+        crate::prometheus::promtool::check_rendered(whole).unwrap();
+    }
 }
 
 #[test]
@@ -261,5 +256,6 @@ fn mutated_durations_and_urls_we_accept_promtool_accepts() {
             .collect(),
         ..PrometheusConfig::default()
     };
-    crate::prometheus::promtool::check_config(&config, &rules).unwrap();
+    let no_targets = crate::prometheus::targets::TargetFiles::default();
+    crate::prometheus::promtool::check_config(&config, &rules, &no_targets).unwrap();
 }

@@ -33,6 +33,8 @@ use std::collections::BTreeMap;
 
 use juju::{RelationData, RelationId};
 
+pub use budget::Budget;
+
 use crate::prometheus::config::{AlertmanagerConfig, RemoteWriteConfig, RuleFile, ScrapeConfig};
 
 /// Everything one relation showed us in this hook.
@@ -76,9 +78,9 @@ pub struct LocalIdentity {
 pub struct RelationsInput {
     pub local: LocalIdentity,
     pub endpoints: BTreeMap<String, Vec<RelationSnapshot>>,
-    /// Bytes the relations' scrape jobs and rules may add to the rendered files in all, or
+    /// Bytes the relations' scrape jobs, targets and rules may add to each file set, or
     /// `None` for no limit.
-    pub budget: Option<usize>,
+    pub budget: Option<Budget>,
 }
 
 /// One databag write we want: only keys whose value differs from what is there now.
@@ -147,27 +149,17 @@ struct Contribution {
     remote_write: Vec<RemoteWriteConfig>,
     publish: Vec<Publish>,
     warnings: Vec<RelationWarning>,
-    /// What the relations' jobs and rules may still add (`None`: no limit).
-    room: Option<usize>,
-    /// The whole budget, for messages.
-    budget: Option<usize>,
+    /// What the relations' jobs, targets and rules may still add (`None`: no limit).
+    room: Option<budget::Room>,
 }
 
 impl Contribution {
     /// Takes one relation's `part` if its jobs and rules fit in the room left; otherwise
     /// keeps only its warnings and publications and says why the rest was left out.
     fn admit(&mut self, part: Contribution) -> Result<(), String> {
-        let refused = match (self.room, self.budget) {
-            (Some(room), Some(total)) => {
-                let size = budget::size(&part);
-                if size <= room {
-                    self.room = Some(room - size);
-                    None
-                } else {
-                    Some(budget::refusal(size, room, total))
-                }
-            }
-            _ => None,
+        let refused = match &mut self.room {
+            Some(room) => room.take(&part).err(),
+            None => None,
         };
         self.warnings.extend(part.warnings);
         self.publish.extend(part.publish);
@@ -226,8 +218,7 @@ pub fn plan(input: &RelationsInput) -> RelationsPlan {
             .collect()
     };
     let mut out = Contribution {
-        room: input.budget,
-        budget: input.budget,
+        room: input.budget.clone().map(budget::Room::new),
         ..Contribution::default()
     };
     metrics_endpoint::contribute(local, relations(METRICS_ENDPOINT), &mut out);

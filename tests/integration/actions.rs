@@ -43,22 +43,23 @@ fn show_config_returns_the_files_the_pod_mounts() {
     }
 }
 
-/// Linux refuses an argument over 128 KiB: 6 jobs of 1000 targets make a prometheus.yml of
-/// about 330 KB, which show-config returns as `prometheus-yml.part-NNN` and a count.
+/// Linux refuses an argument over 128 KiB: 1500 alert rules make a rules.yml of about
+/// 500 KB, which show-config returns as `rules-yml.part-NNN` and a count. (Scrape targets no
+/// longer make prometheus.yml large: they live in the file_sd files.)
 #[test]
 fn show_config_returns_a_large_config_in_parts() {
     let sim = Sim::deployed(1);
     let id = sim.relate(&["farm", "prometheus", "--profile", "scrape-target"]);
-    let jobs: Vec<Value> = (0..6)
-        .map(|j| {
-            let targets: Vec<String> = (0..1000)
-                .map(|t| format!("node-{t:04}.rack-{j}.farm.example.internal:9100"))
-                .collect();
-            json!({"job_name": format!("farm-{j}"), "static_configs": [{"targets": targets}]})
+    let rules: Vec<Value> = (0..1500)
+        .map(|i| {
+            json!({"alert": format!("NodeDown{i:04}"),
+                "expr": format!("up{{instance=\"node-{i:04}.rack.farm.example.internal:9100\"}} < 1"),
+                "annotations": {"summary": format!("node {i:04} of the farm is down")}})
         })
         .collect();
     let file = sim.dir.path().join("farm.json");
-    let data = json!({"scrape_jobs": Value::Array(jobs).to_string()});
+    let alert_rules = json!({"groups": [{"name": "farm", "rules": rules}]});
+    let data = json!({"alert_rules": alert_rules.to_string()});
     std::fs::write(&file, data.to_string()).unwrap();
     let file = file.display().to_string();
     sim.ok(&[
@@ -68,13 +69,13 @@ fn show_config_returns_a_large_config_in_parts() {
         "--file",
         &file,
     ]);
-    let mounted = sim.prometheus_yml();
+    let mounted = sim.rules_yml();
     assert!(mounted.len() > 256 * 1024, "{}", mounted.len());
-    assert!(mounted.contains("node-0999.rack-5.farm.example.internal:9100"));
+    assert!(mounted.contains("node-1499.rack.farm.example.internal:9100"));
 
     let report = sim.run_action("prometheus/0", "show-config", &[]);
     assert_eq!(report["status"], "completed", "{}", report["message"]);
-    let yml = results(&report)["prometheus-yml"].as_object().unwrap();
+    let yml = results(&report)["rules-yml"].as_object().unwrap();
     let count: usize = yml["parts"].as_str().unwrap().parse().unwrap();
     assert!(count >= 5, "{count}");
     let parts: Vec<&str> = (1..=count)
@@ -90,7 +91,7 @@ fn show_config_returns_a_large_config_in_parts() {
     }
     assert!(
         parts.concat() == mounted,
-        "the parts do not make the mounted prometheus.yml"
+        "the parts do not make the mounted rules.yml"
     );
 }
 

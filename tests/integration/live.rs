@@ -377,3 +377,79 @@ fn alert_rule_changes_are_loaded_without_restarting_prometheus() {
     assert_eq!(sim.workload_pid("prometheus/0"), pid, "never restarted");
     assert_eq!(sim.pod_rolls(), rolls, "the StatefulSet never rolled");
 }
+
+/// When Prometheus last loaded its configuration (a reload or the start).
+fn last_reload(address: &str) -> Result<String, String> {
+    query_one(
+        address,
+        "prometheus_config_last_reload_success_timestamp_seconds",
+    )
+}
+
+/// Targets leave prometheus.yml for the file_sd files, which Prometheus (Debian's 2.42 here)
+/// re-reads by itself: a target change (here a unit moving behind a path) reaches the running
+/// Prometheus without a reload or a restart.
+#[test]
+fn a_target_change_is_picked_up_from_the_target_files_without_a_reload() {
+    let (sim, address) = live(1);
+    sim.wait_active("prometheus/0", START);
+    let id = sim.relate(&["scrape-target", "prometheus", "--live"]);
+    sim.wait_active("prometheus/0", SETTLE);
+    let exporter = sim.workload("scrape-target/0")["address"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let scrape_urls = |address: &str| -> Result<Vec<String>, String> {
+        let data = api_get(address, "/api/v1/targets")?;
+        Ok(data["activeTargets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|t| t["labels"]["juju_unit"] == "scrape-target/0")
+            .filter_map(|t| t["scrapeUrl"].as_str().map(str::to_string))
+            .collect())
+    };
+    let wait_for_url = |url: String| {
+        sim.wait_for(&format!("{url} scraped"), SETTLE, false, |_| {
+            let urls = scrape_urls(&address)?;
+            if urls == [url.clone()] {
+                Ok(())
+            } else {
+                Err(format!("{urls:?}"))
+            }
+        })
+    };
+    wait_for_url(format!("http://{exporter}/metrics"));
+    sim.wait_for("the self-scrape", SETTLE, false, |_| last_reload(&address));
+    let yml = sim.prometheus_yml();
+    let rules = sim.rules_yml();
+    let reloaded = last_reload(&address).unwrap();
+    let pid = sim.workload_pid("prometheus/0");
+
+    sim.ok(&[
+        "set-relation-data",
+        &id.to_string(),
+        "scrape-target/0",
+        "prometheus_scrape_unit_path=/behind-ingress",
+    ]);
+    wait_for_url(format!("http://{exporter}/behind-ingress/metrics"));
+    assert_eq!(
+        sim.prometheus_yml(),
+        yml,
+        "a target change changed prometheus.yml"
+    );
+    assert_eq!(sim.rules_yml(), rules);
+    sim.wait_active("prometheus/0", SETTLE);
+    // One more self-scrape, so that a reload would show.
+    std::thread::sleep(Duration::from_secs(6));
+    assert_eq!(
+        last_reload(&address).unwrap(),
+        reloaded,
+        "Prometheus was reloaded"
+    );
+    assert_eq!(
+        sim.workload_pid("prometheus/0"),
+        pid,
+        "Prometheus was restarted"
+    );
+}

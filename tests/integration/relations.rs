@@ -238,8 +238,21 @@ fn metrics_endpoint_current_library_relate_change_depart_break() {
         None
     );
     let text = sim.prometheus_yml();
-    for injected in ["honor_labels", "file_sd_configs", "/etc/passwd"] {
+    for injected in ["honor_labels", "/etc/passwd"] {
         assert!(!text.contains(injected), "{injected} leaked into\n{text}");
+    }
+    // The only files Prometheus reads targets from are the charm's own.
+    let raw = sim.raw_prometheus_config();
+    for job in raw["scrape_configs"].as_array().unwrap() {
+        for sd in job["file_sd_configs"].as_array().into_iter().flatten() {
+            for file in sd["files"].as_array().unwrap() {
+                let file = file.as_str().unwrap();
+                assert!(
+                    file.starts_with("../prometheus-targets/t"),
+                    "{file} in\n{text}"
+                );
+            }
+        }
     }
 
     // Change a unit: its new address is scraped.

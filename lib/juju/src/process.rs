@@ -393,6 +393,15 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
+    /// The tests here write scripts and run them; run concurrently, one test's fork can hold
+    /// another's freshly written script open for writing, and exec fails with "Text file
+    /// busy". So they take turns.
+    fn serial() -> std::sync::MutexGuard<'static, ()> {
+        static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        LOCK.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Writes a shell script standing in for one tool, recording its argv and stdin.
     fn fake_tool(dir: &std::path::Path, name: &str, body: &str) {
         let path = dir.join(name);
@@ -402,6 +411,7 @@ mod tests {
 
     #[test]
     fn reads_json_and_passes_format() {
+        let _turn = serial();
         let dir = tempfile::tempdir().unwrap();
         fake_tool(
             dir.path(),
@@ -421,6 +431,7 @@ mod tests {
 
     #[test]
     fn output_that_cannot_be_what_juju_prints_is_a_failure_not_none() {
+        let _turn = serial();
         let dir = tempfile::tempdir().unwrap();
         let tools = ProcessTools::in_dir(dir.path());
         for (body, what) in [
@@ -449,6 +460,7 @@ mod tests {
 
     #[test]
     fn a_tool_that_never_returns_is_killed_and_named() {
+        let _turn = serial();
         let dir = tempfile::tempdir().unwrap();
         fake_tool(dir.path(), "is-leader", "exec sleep 30");
         fake_tool(
@@ -476,6 +488,7 @@ mod tests {
 
     #[test]
     fn operator_facing_text_reaches_the_tools_without_control_characters() {
+        let _turn = serial();
         let dir = tempfile::tempdir().unwrap();
         for tool in ["status-set", "juju-log", "action-fail"] {
             fake_tool(
@@ -510,6 +523,7 @@ mod tests {
 
     #[test]
     fn a_large_output_does_not_block_the_tool() {
+        let _turn = serial();
         let dir = tempfile::tempdir().unwrap();
         // Over a pipe's buffer (64 KiB): the tool only exits once it is read.
         fake_tool(
@@ -526,6 +540,7 @@ mod tests {
 
     #[test]
     fn failure_carries_tool_args_code_and_stderr() {
+        let _turn = serial();
         let dir = tempfile::tempdir().unwrap();
         fake_tool(
             dir.path(),
@@ -547,6 +562,7 @@ mod tests {
 
     #[test]
     fn relation_set_sends_json_on_stdin() {
+        let _turn = serial();
         let dir = tempfile::tempdir().unwrap();
         let record = dir.path().join("record");
         fake_tool(
@@ -568,6 +584,7 @@ mod tests {
 
     #[test]
     fn missing_tool_is_a_spawn_error() {
+        let _turn = serial();
         let dir = tempfile::tempdir().unwrap();
         let tools = ProcessTools::in_dir(dir.path());
         assert!(matches!(tools.is_leader(), Err(ToolError::Spawn { .. })));
