@@ -8,3 +8,4 @@ mod deploy;
 mod live;
 mod options;
 mod relations;
+mod scale;
