@@ -121,10 +121,12 @@ fn cached_hooks_render_what_a_full_read_renders_through_a_random_history() {
                     &n,
                 ]);
                 let text = String::from_utf8_lossy(&out.stdout).into_owned();
-                if let Some(id) = text
-                    .split_whitespace()
-                    .find_map(|w| w.rsplit(':').next()?.parse().ok())
-                {
+                let id = text
+                    .trim()
+                    .rsplit_once(':')
+                    .and_then(|(_, id)| id.parse().ok());
+                assert!(broken.is_some() || id.is_some(), "relate printed {text:?}");
+                if let Some(id) = id {
                     apps.push((app.clone(), id));
                     related += 1;
                 }
@@ -132,7 +134,8 @@ fn cached_hooks_render_what_a_full_read_renders_through_a_random_history() {
             }
             1 => {
                 let (app, id) = apps.remove(rng.below(apps.len()));
-                sim.run(&["remove-relation", &id.to_string()]);
+                let out = sim.run(&["remove-relation", &id.to_string()]);
+                assert!(broken.is_some() || out.status.success(), "{out:?}");
                 format!("remove-relation {app}")
             }
             2 | 3 => {
