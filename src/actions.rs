@@ -265,10 +265,15 @@ fn show_config<T: HookTools + ?Sized>(
     ctx: &HookContext,
     name: &str,
 ) -> Result<(), CharmError> {
-    let Some((_, _, _, files)) = rendered(tools, ctx, name)? else {
+    let Some((_, plan, _, files)) = rendered(tools, ctx, name)? else {
         return Ok(());
     };
-    publish(tools, show_config_results(&files))?;
+    let mut results = show_config_results(&files);
+    // What the spec from these files would be, to compare with the one Juju holds.
+    if let Some(spec) = &plan.pod_spec {
+        results.insert("pod-spec-fingerprint".to_string(), spec.fingerprint.clone());
+    }
+    publish(tools, results)?;
     Ok(())
 }
 

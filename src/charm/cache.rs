@@ -35,6 +35,12 @@ pub const MARKER_FILE: &str = ".relations-cache-marker";
 pub const DIRTY: &str = "dirty";
 /// Largest part of one relation's entry (state-set refuses values over 64 KiB).
 pub const PART: usize = 60_000;
+/// The most the cache may take in all: Juju refuses unit state over the controller's
+/// `max-charm-state-size` (2 MiB by default). A larger model is not cached (every hook reads
+/// everything), which is slower but never wrong.
+pub const LIMIT: usize = 1_500_000;
+/// The token's third word when the model was too large to cache.
+const TOO_LARGE: &str = "too-large";
 
 /// One relation as the cache keeps it (its id is the key).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -84,7 +90,8 @@ pub fn trusted(
     if marker != Some(token.as_str()) || token_number(token) == 0 {
         return None;
     }
-    if token.split_whitespace().nth(1) != Some(if leader { "leader" } else { "follower" }) {
+    let words: Vec<&str> = token.split_whitespace().collect();
+    if words.len() != 2 || words[1] != if leader { "leader" } else { "follower" } {
         return None;
     }
     decode(state).map(|relations| Cache {
@@ -177,7 +184,12 @@ pub fn update(
     relations: &Relations,
     leader: bool,
 ) -> BTreeMap<String, String> {
-    let wanted = encode(relations);
+    let mut wanted = encode(relations);
+    let size: usize = wanted.iter().map(|(k, v)| k.len() + v.len()).sum();
+    let too_large = size > LIMIT;
+    if too_large {
+        wanted.clear();
+    }
     let mut changes: BTreeMap<String, String> = wanted
         .iter()
         .filter(|(k, v)| state.get(*k) != Some(*v))
@@ -192,10 +204,18 @@ pub fn update(
         }
     }
     let current = state.get(TOKEN_KEY);
-    let same_leadership = current.is_some_and(|t| *t == token(token_number(t), leader));
-    if !changes.is_empty() || !same_leadership {
+    let shape = |n: u64| {
+        let t = token(n, leader);
+        if too_large {
+            format!("{t} {TOO_LARGE}")
+        } else {
+            t
+        }
+    };
+    let same = current.is_some_and(|t| *t == shape(token_number(t)));
+    if !changes.is_empty() || !same {
         let next = current.map_or(0, |t| token_number(t)) + 1;
-        changes.insert(TOKEN_KEY.to_string(), token(next, leader));
+        changes.insert(TOKEN_KEY.to_string(), shape(next));
     }
     changes
 }
@@ -281,6 +301,27 @@ mod tests {
             trusted(&state, token.as_deref(), true).unwrap().relations,
             rels
         );
+    }
+
+    #[test]
+    fn a_model_too_large_for_unit_state_is_not_cached() {
+        let rels = relations(
+            (0..40)
+                .map(|n| snapshot("metrics-endpoint", n, 1, 60_000))
+                .collect(),
+        );
+        let mut state = BTreeMap::new();
+        let changes = update(
+            &state,
+            &relations(vec![snapshot("monitoring", 1, 1, 10)]),
+            true,
+        );
+        committed(&mut state, changes);
+        let changes = update(&state, &rels, true);
+        assert!(changes.iter().all(|(k, v)| k == TOKEN_KEY || v.is_empty()));
+        let token = committed(&mut state, changes);
+        assert!(trusted(&state, token.as_deref(), true).is_none());
+        assert!(update(&state, &rels, true).is_empty(), "settled");
     }
 
     #[test]

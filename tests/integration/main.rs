@@ -10,3 +10,4 @@ mod deploy;
 mod live;
 mod options;
 mod relations;
+mod scale;
