@@ -236,7 +236,7 @@ fn rendered<T: HookTools + ?Sized>(
     let hook = Hook::Action(name.to_string());
     let observed = charm::observe(tools, ctx, Some(&hook))?;
     let mut plan = charm::plan(&observed)?;
-    let (Some(rendered), Some(files)) = (plan.rendered.take(), plan.files.take()) else {
+    let Some(charm::Rendering { rendered, files }) = plan.rendering.take() else {
         tools.action_fail(&config_failure(&plan.config_errors))?;
         return Ok(None);
     };

@@ -128,15 +128,21 @@ pub struct PlannedSpec {
     pub fingerprint: String,
 }
 
+/// prometheus.yml, the rules and the targets as rendered, and the same files as the pod
+/// mounts them: one value, so there is never one without the other.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendering {
+    pub rendered: Rendered,
+    pub files: ConfigFiles,
+}
+
 /// What this hook should make true.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     /// `None` while the options or the image are unusable: the last good spec stays.
     pub pod_spec: Option<PlannedSpec>,
-    /// prometheus.yml and the rule files; `None` while the options are invalid.
-    pub rendered: Option<Rendered>,
-    /// The same, serialized as the pod mounts them (`Some` exactly when `rendered` is).
-    pub files: Option<ConfigFiles>,
+    /// What Prometheus is to read; `None` while the options are invalid.
+    pub rendering: Option<Rendering>,
     /// This unit's Prometheus: the pod's address and the `port` option (`None` while either
     /// is unknown).
     pub target: Option<Target>,
@@ -473,111 +479,164 @@ fn relations_budget(config: &CharmConfig) -> Result<relations::Budget, CharmErro
 
 /// Decides everything from what was observed. Pure.
 pub fn plan(observed: &Observed) -> Result<Plan, CharmError> {
-    let (config, config_errors) = match CharmConfig::parse(&observed.config) {
-        Ok(config) => (Some(config), Vec::new()),
-        Err(errors) => (None, errors),
-    };
-    let mut warnings = Vec::new();
-    let mut pod_spec = None;
-    let mut publish = Vec::new();
-    let mut relation_warnings = Vec::new();
-    let mut render_warnings = Vec::new();
-    let mut rendered_config = None;
-    let mut config_files_out = None;
-    let mut target = None;
-    let mut unappliable = None;
-    if let Some(config) = &config {
-        let input = RelationsInput {
-            local: LocalIdentity {
-                app: observed.app.clone(),
-                unit: observed.unit.clone(),
-                model: observed.model.clone(),
-                model_uuid: observed.model_uuid.clone(),
-                leader: observed.leader,
-                unit_address: observed.address.clone().unwrap_or_default(),
-                unit_fqdn: unit_fqdn(&observed.unit, &observed.model, &observed.cluster_domain),
-                app_fqdn: app_fqdn(&observed.app, &observed.model, &observed.cluster_domain),
-                port: config.port,
-                scrape_interval: config.scrape_interval.to_string(),
-            },
-            endpoints: observed.relations.clone(),
-            budget: Some(relations_budget(config)?),
-        };
-        let relations = relations::plan(&input);
-        let rendered = render::render(config, &relations);
-        let files = config_files(&rendered)?;
-        if let Some((set, size)) = files.oversized() {
-            unappliable = Some(format!(
-                "the configuration is too large for Kubernetes: file set {set:?} takes {size} \
-                 bytes, over the {} a ConfigMap holds (relate fewer scrape targets, or have \
-                 the related charms send fewer jobs or rules)",
-                pod_spec::CONFIG_FILES_BUDGET
-            ));
-        }
-        if let (Ok(image), None) = (&observed.image, &unappliable) {
-            let spec = pod_spec::build(PodSpecInput {
-                config,
-                image,
-                files: &files,
-                remote_write_receiver: relations.remote_write_receiver,
-            });
-            unappliable = k8s_names::refusal(&observed.app, &spec);
-            if unappliable.is_none() {
-                let yaml = spec.to_yaml()?;
-                pod_spec = Some(PlannedSpec {
-                    fingerprint: crate::syntax::fingerprint::hex(&yaml),
-                    yaml,
-                });
-            }
-        }
-        // Inside a relation hook, juju-log prefixes every line with that relation already.
-        warnings.extend(relations.warnings.iter().map(|w| match &w.relation {
-            Some(id) if observed.hook_relation.as_ref() != Some(id) => {
-                format!("{id}: {}: {}", w.source, w.message)
-            }
-            _ => format!("{}: {}", w.source, w.message),
-        }));
-        warnings.extend(rendered.warnings.iter().cloned());
-        publish = relations.publish;
-        // The spec's fingerprint goes where the next leader will look for it.
-        let peers = observed.peers().and_then(|p| p.id.clone());
-        if let (true, Some(spec), Some(peers)) = (observed.leader, &pod_spec, peers) {
-            publish.push(relations::Publish {
-                relation: peers,
-                app: true,
-                data: RelationData::from([(
-                    POD_SPEC_FINGERPRINT.to_string(),
-                    spec.fingerprint.clone(),
-                )]),
-            });
-        }
-        relation_warnings = relations.warnings;
-        render_warnings = rendered.warnings.clone();
-        target = observed
-            .address
-            .as_ref()
-            .map(|address| Target::new(address.clone(), config.port));
-        rendered_config = Some(rendered);
-        config_files_out = Some(files);
+    match CharmConfig::parse(&observed.config) {
+        Ok(config) => configured(observed, &config),
+        Err(config_errors) => Ok(unconfigured(observed, config_errors)),
     }
+}
+
+/// Invalid options: nothing is rendered or applied; the status names each option.
+fn unconfigured(observed: &Observed, config_errors: Vec<ConfigError>) -> Plan {
     let statuses = status::decide(StatusInput {
         leader: observed.leader,
         config_errors: &config_errors,
         image_error: observed.image.as_ref().err(),
-        unappliable: unappliable.as_deref(),
-        relation_warnings: &relation_warnings,
-        render_warnings: &render_warnings,
+        unappliable: None,
+        relation_warnings: &[],
+        render_warnings: &[],
     });
-    Ok(Plan {
-        pod_spec,
-        rendered: rendered_config,
-        files: config_files_out,
-        target,
-        publish,
+    Plan {
+        pod_spec: None,
+        rendering: None,
+        target: None,
+        publish: Vec::new(),
         statuses,
         config_errors,
+        warnings: Vec::new(),
+    }
+}
+
+/// Valid options: the relations' plan, the rendering, the spec, what to publish and say.
+fn configured(observed: &Observed, config: &CharmConfig) -> Result<Plan, CharmError> {
+    let relations = relations::plan(&relations_input(observed, config)?);
+    let rendered = render::render(config, &relations);
+    let files = config_files(&rendered)?;
+    let (pod_spec, unappliable) =
+        planned_spec(observed, config, &files, relations.remote_write_receiver)?;
+    let statuses = status::decide(StatusInput {
+        leader: observed.leader,
+        config_errors: &[],
+        image_error: observed.image.as_ref().err(),
+        unappliable: unappliable.as_deref(),
+        relation_warnings: &relations.warnings,
+        render_warnings: &rendered.warnings,
+    });
+    let warnings = log_lines(observed, &relations.warnings, &rendered.warnings);
+    let publish = with_spec_fingerprint(observed, relations.publish, pod_spec.as_ref());
+    Ok(Plan {
+        pod_spec,
+        rendering: Some(Rendering { rendered, files }),
+        target: observed
+            .address
+            .as_ref()
+            .map(|address| Target::new(address.clone(), config.port)),
+        publish,
+        statuses,
+        config_errors: Vec::new(),
         warnings,
     })
+}
+
+/// Who we are, and every relation as observed, for the relations' plan.
+fn relations_input(
+    observed: &Observed,
+    config: &CharmConfig,
+) -> Result<RelationsInput, CharmError> {
+    Ok(RelationsInput {
+        local: LocalIdentity {
+            app: observed.app.clone(),
+            unit: observed.unit.clone(),
+            model: observed.model.clone(),
+            model_uuid: observed.model_uuid.clone(),
+            leader: observed.leader,
+            unit_address: observed.address.clone().unwrap_or_default(),
+            unit_fqdn: unit_fqdn(&observed.unit, &observed.model, &observed.cluster_domain),
+            app_fqdn: app_fqdn(&observed.app, &observed.model, &observed.cluster_domain),
+            port: config.port,
+            scrape_interval: config.scrape_interval.to_string(),
+        },
+        endpoints: observed.relations.clone(),
+        budget: Some(relations_budget(config)?),
+    })
+}
+
+/// The spec to set, or why none can be (files too large for a ConfigMap, a name Kubernetes
+/// would refuse); no spec and no reason while the image is unusable (its own status).
+fn planned_spec(
+    observed: &Observed,
+    config: &CharmConfig,
+    files: &ConfigFiles,
+    remote_write_receiver: bool,
+) -> Result<(Option<PlannedSpec>, Option<String>), CharmError> {
+    if let Some((set, size)) = files.oversized() {
+        let why = format!(
+            "the configuration is too large for Kubernetes: file set {set:?} takes {size} \
+             bytes, over the {} a ConfigMap holds (relate fewer scrape targets, or have \
+             the related charms send fewer jobs or rules)",
+            pod_spec::CONFIG_FILES_BUDGET
+        );
+        return Ok((None, Some(why)));
+    }
+    let Ok(image) = &observed.image else {
+        return Ok((None, None));
+    };
+    let spec = pod_spec::build(PodSpecInput {
+        config,
+        image,
+        files,
+        remote_write_receiver,
+    });
+    if let Some(why) = k8s_names::refusal(&observed.app, &spec) {
+        return Ok((None, Some(why)));
+    }
+    let yaml = spec.to_yaml()?;
+    Ok((
+        Some(PlannedSpec {
+            fingerprint: crate::syntax::fingerprint::hex(&yaml),
+            yaml,
+        }),
+        None,
+    ))
+}
+
+/// The WARNING lines for the log. Inside a relation hook, juju-log prefixes every line with
+/// that relation already.
+fn log_lines(
+    observed: &Observed,
+    relation_warnings: &[relations::RelationWarning],
+    render_warnings: &[String],
+) -> Vec<String> {
+    relation_warnings
+        .iter()
+        .map(|w| match &w.relation {
+            Some(id) if observed.hook_relation.as_ref() != Some(id) => {
+                format!("{id}: {}: {}", w.source, w.message)
+            }
+            _ => format!("{}: {}", w.source, w.message),
+        })
+        .chain(render_warnings.iter().cloned())
+        .collect()
+}
+
+/// The relations' publications, and (leader) the spec's fingerprint where the next leader
+/// will look for it: the peer relation's application bag.
+fn with_spec_fingerprint(
+    observed: &Observed,
+    mut publish: Vec<Publish>,
+    spec: Option<&PlannedSpec>,
+) -> Vec<Publish> {
+    let peers = observed.peers().and_then(|p| p.id.clone());
+    if let (true, Some(spec), Some(peers)) = (observed.leader, spec, peers) {
+        publish.push(relations::Publish {
+            relation: peers,
+            app: true,
+            data: RelationData::from([(
+                POD_SPEC_FINGERPRINT.to_string(),
+                spec.fingerprint.clone(),
+            )]),
+        });
+    }
+    publish
 }
 
 /// prometheus.yml, the rule file and the target files as the pod mounts them.
@@ -711,7 +770,7 @@ fn check_workload<A: PrometheusApi + ?Sized>(
     applied: &Applied,
 ) -> (Statuses, Option<String>, Option<String>) {
     let going_away = matches!(hook, Some(Hook::Stop | Hook::Remove));
-    let Some(rendered) = &plan.rendered else {
+    let Some(Rendering { rendered, .. }) = &plan.rendering else {
         return (plan.statuses.clone(), None, None);
     };
     if going_away || plan.statuses.unit.kind == juju::StatusKind::Blocked {
