@@ -297,11 +297,11 @@ fn observe_changed_relation<T: HookTools + ?Sized>(
         return Ok(cached);
     }
     if let Some(unit) = ctx.remote_unit.as_ref().filter(|u| !u.is_empty()) {
-        let data = tools.relation_get(id, unit, false)?;
+        let data = tools.relation_get_unit(id, unit)?;
         entry.remote_units.insert(unit.clone(), data);
     }
     if let Some(app) = entry.remote_app.clone() {
-        let data = tools.relation_get(id, &app, true)?;
+        let data = tools.relation_get_app(id, &app)?;
         if app == ctx.app_name && leader {
             // A peer relation has one application bag, ours.
             entry.local_app_data = data.clone();
@@ -392,29 +392,24 @@ fn observe_relation<T: HookTools + ?Sized>(
         Err(e) => return Err(e.into()),
     }
     .or_else(|| ctx.remote_app.clone().filter(|_| this_hooks))
-    .or_else(|| {
-        units
-            .first()
-            .and_then(|u| u.split_once('/'))
-            .map(|(app, _)| app.to_string())
-    });
+    .or_else(|| units.first().and_then(|u| juju::application_of(u)));
     let remote_app_data = match &remote_app {
-        Some(app) => tools.relation_get(id, app, true)?,
+        Some(app) => tools.relation_get_app(id, app)?,
         None => RelationData::new(),
     };
     let mut remote_units = BTreeMap::new();
     for unit in units {
-        let data = tools.relation_get(id, &unit, false)?;
+        let data = tools.relation_get_unit(id, &unit)?;
         remote_units.insert(unit, data);
     }
-    let local_unit_data = tools.relation_get(id, &ctx.unit_name, false)?;
+    let local_unit_data = tools.relation_get_unit(id, &ctx.unit_name)?;
     let local_app_data = if !leader {
         RelationData::new()
     } else if remote_app.as_deref() == Some(ctx.app_name.as_str()) {
         // A peer relation has one application bag: it was just read as the remote one.
         remote_app_data.clone()
     } else {
-        tools.relation_get(id, &ctx.app_name, true)?
+        tools.relation_get_app(id, &ctx.app_name)?
     };
     Ok(Some(RelationSnapshot {
         id: Some(id.clone()),
@@ -429,7 +424,10 @@ fn observe_relation<T: HookTools + ?Sized>(
 /// `prometheus-0.prometheus-endpoints.<model>.svc.<domain>`: the stable name Juju's
 /// headless service gives each unit's pod (the model is the namespace).
 pub fn unit_fqdn(unit: &str, model: &str, domain: &str) -> String {
-    let (app, number) = unit.rsplit_once('/').unwrap_or((unit, "0"));
+    let (app, number) = match juju::UnitName::parse(unit) {
+        Some(u) => (u.app().to_string(), u.number()),
+        None => (unit.to_string(), 0),
+    };
     format!("{app}-{number}.{app}-endpoints.{model}.svc.{domain}")
 }
 

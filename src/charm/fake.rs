@@ -89,7 +89,7 @@ fn failed(tool: &str, message: &str) -> ToolError {
 
 impl FakeTools {
     pub fn new(unit: &str, leader: bool) -> Self {
-        let app = unit.split_once('/').map(|(a, _)| a).unwrap_or(unit);
+        let app = juju::application_of(unit).unwrap_or_else(|| unit.to_string());
         FakeTools {
             model: RefCell::new(FakeModel {
                 unit: unit.to_string(),
@@ -133,36 +133,8 @@ impl FakeTools {
     }
 }
 
-impl HookTools for FakeTools {
-    fn config_get(&self) -> Result<Map<String, Value>, ToolError> {
-        Ok(self.call("config-get", "")?.config.clone())
-    }
-
-    fn is_leader(&self) -> Result<bool, ToolError> {
-        Ok(self.call("is-leader", "")?.leader)
-    }
-
-    fn relation_ids(&self, endpoint: &str) -> Result<Vec<RelationId>, ToolError> {
-        let m = self.call("relation-ids", endpoint)?;
-        Ok(m.relations
-            .keys()
-            .filter(|id| id.endpoint == endpoint)
-            .cloned()
-            .collect())
-    }
-
-    fn relation_list(&self, relation: &RelationId) -> Result<Vec<String>, ToolError> {
-        let mut m = self.call("relation-list", &format!("-r {relation}"))?;
-        let rel = Self::relation(&mut m, "relation-list", relation)?;
-        Ok(rel.units.keys().cloned().collect())
-    }
-
-    fn relation_remote_app(&self, relation: &RelationId) -> Result<Option<String>, ToolError> {
-        let mut m = self.call("relation-list", &format!("-r {relation} --app"))?;
-        let rel = Self::relation(&mut m, "relation-list", relation)?;
-        Ok(Some(rel.remote_app.clone()))
-    }
-
+impl FakeTools {
+    /// `relation-get`, for a unit's bag or (`app`) an application's.
     fn relation_get(
         &self,
         relation: &RelationId,
@@ -194,6 +166,53 @@ impl HookTools for FakeTools {
             .get(unit_or_app)
             .cloned()
             .ok_or_else(|| failed("relation-get", &format!("unit {unit_or_app} not found")))
+    }
+}
+
+impl HookTools for FakeTools {
+    fn config_get(&self) -> Result<Map<String, Value>, ToolError> {
+        Ok(self.call("config-get", "")?.config.clone())
+    }
+
+    fn is_leader(&self) -> Result<bool, ToolError> {
+        Ok(self.call("is-leader", "")?.leader)
+    }
+
+    fn relation_ids(&self, endpoint: &str) -> Result<Vec<RelationId>, ToolError> {
+        let m = self.call("relation-ids", endpoint)?;
+        Ok(m.relations
+            .keys()
+            .filter(|id| id.endpoint == endpoint)
+            .cloned()
+            .collect())
+    }
+
+    fn relation_list(&self, relation: &RelationId) -> Result<Vec<String>, ToolError> {
+        let mut m = self.call("relation-list", &format!("-r {relation}"))?;
+        let rel = Self::relation(&mut m, "relation-list", relation)?;
+        Ok(rel.units.keys().cloned().collect())
+    }
+
+    fn relation_remote_app(&self, relation: &RelationId) -> Result<Option<String>, ToolError> {
+        let mut m = self.call("relation-list", &format!("-r {relation} --app"))?;
+        let rel = Self::relation(&mut m, "relation-list", relation)?;
+        Ok(Some(rel.remote_app.clone()))
+    }
+
+    fn relation_get_unit(
+        &self,
+        relation: &RelationId,
+        unit: &str,
+    ) -> Result<RelationData, ToolError> {
+        self.relation_get(relation, unit, false)
+    }
+
+    fn relation_get_app(
+        &self,
+        relation: &RelationId,
+        app: &str,
+    ) -> Result<RelationData, ToolError> {
+        self.relation_get(relation, app, true)
     }
 
     fn relation_set(

@@ -193,8 +193,7 @@ fn remote_app_name(snapshot: &RelationSnapshot) -> String {
                 .remote_units
                 .keys()
                 .next()
-                .and_then(|u| u.split_once('/'))
-                .map(|(app, _)| app.to_string())
+                .and_then(|u| juju::application_of(u))
         })
         .unwrap_or_else(|| "remote application".to_string())
 }

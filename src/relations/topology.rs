@@ -50,12 +50,7 @@ fn model_uuid(s: &str) -> bool {
 
 /// `<application>/<number>`.
 pub fn is_unit_name(s: &str) -> bool {
-    match s.rsplit_once('/') {
-        Some((app, n)) => {
-            juju_name(app) && !n.is_empty() && n.len() <= 9 && n.bytes().all(|b| b.is_ascii_digit())
-        }
-        None => false,
-    }
+    juju::UnitName::parse(s).is_some_and(|u| juju_name(u.app()) && u.number() < 1_000_000_000)
 }
 
 /// The number of a unit (`zinc/2` → `2`).
@@ -143,7 +138,7 @@ impl Topology {
             ));
         }
         if let Some(unit) = &self.unit {
-            if unit.rsplit_once('/').map(|(app, _)| app) != Some(remote_app) {
+            if juju::application_of(unit).as_deref() != Some(remote_app) {
                 return Err(Refused::invalid(
                     "unit",
                     unit,

@@ -3,6 +3,7 @@ use std::path::PathBuf;
 use thiserror::Error;
 
 use crate::tools::RelationId;
+use crate::unit::UnitName;
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ContextError {
@@ -48,9 +49,9 @@ impl HookContext {
         let non_empty = |k: &str| lookup(k).filter(|v| !v.is_empty());
         let unit_name =
             non_empty("JUJU_UNIT_NAME").ok_or(ContextError::Missing("JUJU_UNIT_NAME"))?;
-        let app_name = match unit_name.split_once('/') {
-            Some((app, n)) if !app.is_empty() && n.parse::<u32>().is_ok() => app.to_string(),
-            _ => {
+        let app_name = match UnitName::parse(&unit_name) {
+            Some(unit) => unit.app().to_string(),
+            None => {
                 return Err(ContextError::Invalid {
                     name: "JUJU_UNIT_NAME",
                     value: unit_name,
@@ -91,10 +92,7 @@ impl HookContext {
 
     /// The unit number: `3` for `prometheus/3`.
     pub fn unit_number(&self) -> u32 {
-        self.unit_name
-            .rsplit_once('/')
-            .and_then(|(_, n)| n.parse().ok())
-            .unwrap_or(0)
+        UnitName::parse(&self.unit_name).map_or(0, |u| u.number())
     }
 }
 

@@ -11,6 +11,7 @@ mod log;
 mod process;
 mod text;
 mod tools;
+mod unit;
 
 pub use context::{ContextError, HookContext};
 pub use hook::{Hook, HookError, RelationHookKind, StorageHookKind};
@@ -22,3 +23,4 @@ pub use tools::{
     HookTools, NetworkInfo, RelationData, RelationId, Status, StatusInfo, StatusKind, StatusScope,
     ToolError,
 };
+pub use unit::{application_of, UnitName};

@@ -184,6 +184,21 @@ impl ProcessTools {
         self.run(tool, &args, None).map(|_| ())
     }
 
+    /// `relation-get -r <id> [flags] - <whose>`: one databag, `{}` for a nil one.
+    fn relation_get(
+        &self,
+        relation: &RelationId,
+        flags: &[&str],
+        whose: &str,
+    ) -> Result<RelationData, ToolError> {
+        let r = relation.to_string();
+        let mut args = vec!["-r", r.as_str()];
+        args.extend(flags);
+        args.extend(["-", whose]);
+        let v: Option<RelationData> = self.run_json("relation-get", &args)?;
+        Ok(v.unwrap_or_default())
+    }
+
     fn run_with_stdin(&self, tool: &str, args: &[&str], input: &[u8]) -> Result<(), ToolError> {
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         self.run(tool, &args, Some(input)).map(|_| ())
@@ -249,20 +264,20 @@ impl HookTools for ProcessTools {
         self.run_json("relation-list", &["-r", &r, "--app"])
     }
 
-    fn relation_get(
+    fn relation_get_unit(
         &self,
         relation: &RelationId,
-        unit_or_app: &str,
-        app: bool,
+        unit: &str,
     ) -> Result<RelationData, ToolError> {
-        let r = relation.to_string();
-        let mut args = vec!["-r", r.as_str()];
-        if app {
-            args.push("--app");
-        }
-        args.extend(["-", unit_or_app]);
-        let v: Option<RelationData> = self.run_json("relation-get", &args)?;
-        Ok(v.unwrap_or_default())
+        self.relation_get(relation, &[], unit)
+    }
+
+    fn relation_get_app(
+        &self,
+        relation: &RelationId,
+        app: &str,
+    ) -> Result<RelationData, ToolError> {
+        self.relation_get(relation, &["--app"], app)
     }
 
     fn relation_set(
@@ -533,7 +548,7 @@ mod tests {
         );
         let tools = ProcessTools::in_dir(dir.path()).with_timeout(Duration::from_secs(20));
         let data = tools
-            .relation_get(&RelationId::new("metrics-endpoint", 1), "zinc/0", false)
+            .relation_get_unit(&RelationId::new("metrics-endpoint", 1), "zinc/0")
             .unwrap();
         assert_eq!(data["k"].len(), 300_000);
     }

@@ -230,13 +230,15 @@ pub trait HookTools {
     fn relation_list(&self, relation: &RelationId) -> Result<Vec<String>, ToolError>;
     /// `relation-list -r <id> --app --format=json`: the remote application.
     fn relation_remote_app(&self, relation: &RelationId) -> Result<Option<String>, ToolError>;
-    /// `relation-get -r <id> [--app] - <unit-or-app> --format=json`.
-    fn relation_get(
+    /// `relation-get -r <id> - <unit> --format=json`: a unit's databag.
+    fn relation_get_unit(
         &self,
         relation: &RelationId,
-        unit_or_app: &str,
-        app: bool,
+        unit: &str,
     ) -> Result<RelationData, ToolError>;
+    /// `relation-get -r <id> --app - <app> --format=json`: an application's databag.
+    fn relation_get_app(&self, relation: &RelationId, app: &str)
+        -> Result<RelationData, ToolError>;
     /// `relation-set -r <id> [--app] --file -`; an empty value deletes the key.
     fn relation_set(
         &self,
