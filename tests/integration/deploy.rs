@@ -274,3 +274,34 @@ fn an_application_name_kubernetes_cannot_take_blocks_before_the_spec_is_set() {
     assert_eq!(sets, 1);
     assert_ne!(workload["current"], "blocked", "{workload}");
 }
+
+/// `juju upgrade-charm`: Juju runs upgrade-charm then config-changed on each unit and, the
+/// charm version being a template annotation, rolls the pods once; the charm re-reads every
+/// relation (a full read) and keeps serving the same configuration.
+#[test]
+fn upgrade_charm_rolls_the_pods_once_and_keeps_the_configuration() {
+    let sim = Sim::deployed(2);
+    sim.ok(&["relate", "scrape-target", "prometheus"]);
+    let spec = sim.pod_spec();
+    let rolls = sim.pod_rolls();
+    let charm = sim.charm.display().to_string();
+    sim.ok(&["upgrade-charm", "prometheus", "--path", &charm]);
+    for unit in ["prometheus/0", "prometheus/1"] {
+        let hooks: Vec<String> = sim
+            .calls(None)
+            .iter()
+            .filter(|c| c["unit"] == unit)
+            .filter_map(|c| c["hook"].as_str().map(str::to_string))
+            .collect();
+        let at = hooks
+            .iter()
+            .position(|h| h == "upgrade-charm")
+            .unwrap_or_else(|| panic!("{unit}: no upgrade-charm in {hooks:?}"));
+        assert!(
+            hooks[at..].iter().any(|h| h == "config-changed"),
+            "{unit}: config-changed follows upgrade-charm: {hooks:?}"
+        );
+    }
+    assert_eq!(sim.pod_rolls(), rolls + 1, "one roll for the new charm");
+    assert_eq!(sim.pod_spec(), spec, "the same configuration");
+}
