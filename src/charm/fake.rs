@@ -32,19 +32,19 @@ fn bag(pairs: &[(&str, &str)]) -> RelationData {
 }
 
 impl FakeRelation {
-    pub fn new(remote_app: &str) -> Self {
+    pub(crate) fn new(remote_app: &str) -> Self {
         FakeRelation {
             remote_app: remote_app.to_string(),
             ..FakeRelation::default()
         }
     }
 
-    pub fn unit(mut self, name: &str, data: &[(&str, &str)]) -> Self {
+    pub(crate) fn unit(mut self, name: &str, data: &[(&str, &str)]) -> Self {
         self.units.insert(name.to_string(), bag(data));
         self
     }
 
-    pub fn app_data(mut self, data: &[(&str, &str)]) -> Self {
+    pub(crate) fn app_data(mut self, data: &[(&str, &str)]) -> Self {
         self.app_data = bag(data);
         self
     }
@@ -88,7 +88,7 @@ fn failed(tool: &str, message: &str) -> ToolError {
 }
 
 impl FakeTools {
-    pub fn new(unit: &str, leader: bool) -> Self {
+    pub(crate) fn new(unit: &str, leader: bool) -> Self {
         let app = juju::application_of(unit).unwrap_or_else(|| unit.to_string());
         FakeTools {
             model: RefCell::new(FakeModel {
@@ -101,7 +101,7 @@ impl FakeTools {
         }
     }
 
-    pub fn model(&self) -> RefMut<'_, FakeModel> {
+    pub(crate) fn model(&self) -> RefMut<'_, FakeModel> {
         self.model.borrow_mut()
     }
 

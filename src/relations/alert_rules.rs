@@ -55,7 +55,7 @@ struct RemoteRule {
 
 /// The rules of one remote application, and what was wrong with the ones left out.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ProcessedRules {
+pub(super) struct ProcessedRules {
     /// `None` when no rule survived (or none were sent).
     pub file: Option<RuleFile>,
     pub errors: Vec<String>,
@@ -67,7 +67,7 @@ const TOPOLOGY_MATCHER_LABELS: [&str; 3] = ["juju_model", "juju_model_uuid", "ju
 /// labels and matchers apply to every rule; without one (remote-write senders forward rules
 /// of many charms) each rule is scoped by the `juju_*` labels it already carries.
 /// Fails as a whole only when the value itself is unreadable or too large.
-pub fn process(raw: &str, topology: Option<&Topology>) -> Result<ProcessedRules, Refused> {
+pub(super) fn process(raw: &str, topology: Option<&Topology>) -> Result<ProcessedRules, Refused> {
     let remote: RemoteRuleFile = parse_json("alert_rules", raw)?;
     let mut out = ProcessedRules::default();
     let mut groups = Vec::new();

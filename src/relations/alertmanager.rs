@@ -84,7 +84,7 @@ struct RemoteSelector {
     field: Option<String>,
 }
 
-pub fn contribute(relations: &[RelationSnapshot], out: &mut Contribution) {
+pub(super) fn contribute(relations: &[RelationSnapshot], out: &mut Contribution) {
     let mut groups = Groups::new();
     let mut discovered: Vec<AlertmanagerConfig> = Vec::new();
     for snapshot in relations {

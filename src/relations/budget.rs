@@ -25,7 +25,7 @@ pub struct Budget {
 
 /// What is left as relations are admitted.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Room {
+pub(super) struct Room {
     budget: Budget,
     config: usize,
     shards: Vec<usize>,
@@ -43,7 +43,7 @@ struct Cost {
 }
 
 impl Room {
-    pub fn new(budget: Budget) -> Room {
+    pub(super) fn new(budget: Budget) -> Room {
         Room {
             config: budget.config,
             shards: vec![budget.shard; targets::SHARDS],
@@ -53,7 +53,7 @@ impl Room {
     }
 
     /// Takes `part`'s cost if it fits everywhere; otherwise says why it does not.
-    pub fn take(&mut self, part: &Contribution) -> Result<(), String> {
+    pub(super) fn take(&mut self, part: &Contribution) -> Result<(), String> {
         let cost = self.cost(part);
         if cost.config > self.config {
             return Err(refusal(
@@ -125,7 +125,7 @@ impl Room {
 
 /// The relations in the order Juju created them (relation ids grow; `relation-ids` sorts them
 /// as text, so `:10` would come before `:9`).
-pub fn oldest_first<'a>(
+pub(super) fn oldest_first<'a>(
     relations: impl IntoIterator<Item = &'a RelationSnapshot>,
 ) -> Vec<&'a RelationSnapshot> {
     let mut ordered: Vec<&RelationSnapshot> = relations.into_iter().collect();

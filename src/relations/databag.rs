@@ -7,7 +7,11 @@ use super::{Publish, RelationSnapshot};
 
 /// The write needed to make our unit's (`app == false`) or application's bag on `snapshot`
 /// hold `desired`, or `None` when it already does (or the relation id is unknown).
-pub fn publish(snapshot: &RelationSnapshot, app: bool, desired: RelationData) -> Option<Publish> {
+pub(super) fn publish(
+    snapshot: &RelationSnapshot,
+    app: bool,
+    desired: RelationData,
+) -> Option<Publish> {
     let relation: RelationId = snapshot.id.clone()?;
     let current = if app {
         &snapshot.local_app_data
@@ -26,7 +30,7 @@ pub fn publish(snapshot: &RelationSnapshot, app: bool, desired: RelationData) ->
 }
 
 /// Builds a databag from `(key, value)` pairs.
-pub fn bag<const N: usize>(pairs: [(&str, String); N]) -> RelationData {
+pub(super) fn bag<const N: usize>(pairs: [(&str, String); N]) -> RelationData {
     pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }
 

@@ -22,7 +22,7 @@ use super::{Contribution, LocalIdentity, RelationSnapshot};
 
 /// Which generation of Grafana the relations given to [`contribute`] lead to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Generation {
+pub(super) enum Generation {
     /// The `grafana_source` library (2021 on): app and unit keys.
     Library,
     /// The 2020 pod-spec Grafana: unit keys only.
@@ -41,7 +41,7 @@ struct SourceData<'a> {
 }
 
 /// Our unit as Grafana should reach it: the stable in-cluster name when known.
-pub fn unit_host(local: &LocalIdentity) -> &str {
+pub(super) fn unit_host(local: &LocalIdentity) -> &str {
     if local.unit_fqdn.is_empty() {
         &local.unit_address
     } else {
@@ -51,11 +51,11 @@ pub fn unit_host(local: &LocalIdentity) -> &str {
 
 /// `grafana_source_app_host`: our Service as grafana_source v1 builds it,
 /// `http://<app>.<model>.svc.<cluster domain>:<port>`.
-pub fn app_host(local: &LocalIdentity) -> String {
+pub(super) fn app_host(local: &LocalIdentity) -> String {
     format!("http://{}:{}", local.app_fqdn, local.port)
 }
 
-pub fn contribute(
+pub(super) fn contribute(
     local: &LocalIdentity,
     relations: &[RelationSnapshot],
     generation: Generation,

@@ -12,7 +12,7 @@ fn canonical(job: &ScrapeConfig) -> String {
     serde_json::to_string(job).unwrap_or_else(|_| format!("{job:?}"))
 }
 
-pub fn finalize(jobs: Vec<ScrapeConfig>) -> Vec<ScrapeConfig> {
+pub(super) fn finalize(jobs: Vec<ScrapeConfig>) -> Vec<ScrapeConfig> {
     let mut seen = BTreeSet::new();
     let mut by_name: BTreeMap<String, Vec<(String, ScrapeConfig)>> = BTreeMap::new();
     for job in jobs {

@@ -153,7 +153,11 @@ struct UnitHost {
     path: String,
 }
 
-pub fn contribute(local: &LocalIdentity, relations: &[RelationSnapshot], out: &mut Contribution) {
+pub(super) fn contribute(
+    local: &LocalIdentity,
+    relations: &[RelationSnapshot],
+    out: &mut Contribution,
+) {
     for snapshot in budget::oldest_first(relations) {
         let mut part = Contribution::default();
         let mut report = contribute_relation(local, snapshot, &mut part);
@@ -253,7 +257,7 @@ fn contribute_relation(
 }
 
 /// For rules that came without `scrape_metadata`: named by relation, never by remote text.
-pub fn fallback_rule_file_name(snapshot: &RelationSnapshot, app: &str) -> String {
+pub(super) fn fallback_rule_file_name(snapshot: &RelationSnapshot, app: &str) -> String {
     let endpoint = snapshot
         .id
         .as_ref()

@@ -11,7 +11,7 @@ use super::validate::{
 use super::{budget, remote_app_name, Contribution, RelationSnapshot};
 use crate::prometheus::config::{ScrapeConfig, StaticConfig};
 
-pub fn contribute(relations: &[RelationSnapshot], out: &mut Contribution) {
+pub(super) fn contribute(relations: &[RelationSnapshot], out: &mut Contribution) {
     let live = relations.iter().filter(|r| !r.remote_units.is_empty());
     for snapshot in budget::oldest_first(live) {
         let app = remote_app_name(snapshot);

@@ -8,16 +8,16 @@
 use thiserror::Error;
 
 /// Longest expression we accept, as sent and with the topology matchers added.
-pub const MAX_EXPR_BYTES: usize = 64 * 1024;
+pub(super) const MAX_EXPR_BYTES: usize = 64 * 1024;
 
 /// Deepest nesting the parse check follows: parentheses, calls, aggregations, unary signs
 /// and the right-associative `^`. Prometheus has no limit (promtool parses 100,000 nested
 /// parentheses, in 35 s), so any limit keeps us on its accepting side; this one is far
 /// beyond what rules use and keeps the parser's recursion shallow on any stack.
-pub const MAX_PROMQL_DEPTH: usize = 128;
+pub(super) const MAX_PROMQL_DEPTH: usize = 128;
 
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
-pub enum PromqlError {
+pub(super) enum PromqlError {
     #[error("expression is empty")]
     Empty,
     #[error("expression is longer than {MAX_EXPR_BYTES} bytes")]
@@ -259,7 +259,10 @@ fn next_text<'a>(tokens: &[Token<'a>], i: usize) -> Option<&'a str> {
 
 /// Adds `matchers` to every vector selector of `expr` that does not already match on that
 /// label. Returns the rewritten expression.
-pub fn inject_matchers(expr: &str, matchers: &[(String, String)]) -> Result<String, PromqlError> {
+pub(super) fn inject_matchers(
+    expr: &str,
+    matchers: &[(String, String)],
+) -> Result<String, PromqlError> {
     if expr.trim().is_empty() {
         return Err(PromqlError::Empty);
     }

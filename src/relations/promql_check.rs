@@ -12,7 +12,7 @@ use crate::syntax::{duration, is_label_name, is_metric_name, number, quote, rege
 use super::promql::{lex, Kind, PromqlError, Token, AGGREGATORS, MAX_PROMQL_DEPTH};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Type {
+pub(super) enum Type {
     Scalar,
     Vector,
     Matrix,
@@ -169,7 +169,7 @@ const FUNCTIONS: &[Function] = &[
 
 /// Parses `expr` as Prometheus would and returns its type; a rule's expression must be an
 /// instant vector or a scalar.
-pub fn check_rule_expr(expr: &str) -> Result<Type, PromqlError> {
+pub(super) fn check_rule_expr(expr: &str) -> Result<Type, PromqlError> {
     let tokens = lex(expr)?;
     let mut p = Parser {
         src: expr,

@@ -572,7 +572,7 @@ mod generate {
 
     /// Decimal numbers around Go's limits (leading zeros, 20 digits, big exponents) and a
     /// few forms Go has that the checker refuses.
-    pub fn number(rng: &mut Lcg) -> String {
+    pub(super) fn number(rng: &mut Lcg) -> String {
         if rng.below(8) == 0 {
             return pick(
                 rng,
@@ -617,7 +617,7 @@ mod generate {
     }
 
     /// Quoted strings with every kind of escape, good and bad.
-    pub fn string(rng: &mut Lcg) -> String {
+    pub(super) fn string(rng: &mut Lcg) -> String {
         if rng.below(5) == 0 {
             return format!("`{}`", pick(rng, &["raw", "raw \\d {{", "", "a\"b"]));
         }
@@ -717,7 +717,7 @@ mod generate {
         parts.join(pick(rng, &[" ", " ", "  ", "\t", ""]))
     }
 
-    pub fn template_pipeline(rng: &mut Lcg, depth: usize, top: bool) -> String {
+    pub(super) fn template_pipeline(rng: &mut Lcg, depth: usize, top: bool) -> String {
         let mut p = String::new();
         if top && rng.below(4) == 0 {
             p.push_str(pick(
@@ -742,7 +742,7 @@ mod generate {
     }
 
     /// A template: text, actions, comments and blocks, usually (not always) well nested.
-    pub fn template(rng: &mut Lcg) -> String {
+    pub(super) fn template(rng: &mut Lcg) -> String {
         let mut out = String::new();
         let mut open = 0usize;
         for _ in 0..1 + rng.below(4) {
@@ -833,7 +833,7 @@ mod generate {
         format!("{name}{{{}}}", matchers.join(pick(rng, &[",", ", ", " "])))
     }
 
-    pub fn expr(rng: &mut Lcg, depth: usize) -> String {
+    pub(super) fn expr(rng: &mut Lcg, depth: usize) -> String {
         match rng.below(if depth > 3 { 3 } else { 11 }) {
             0 => pick(
                 rng,

@@ -26,7 +26,7 @@ struct Endpoint {
     url: String,
 }
 
-pub fn contribute_send(relations: &[RelationSnapshot], out: &mut Contribution) {
+pub(super) fn contribute_send(relations: &[RelationSnapshot], out: &mut Contribution) {
     let mut urls = BTreeSet::new();
     for snapshot in relations {
         for (unit, data) in &snapshot.remote_units {
@@ -53,7 +53,7 @@ fn endpoint_url(raw: &str) -> Result<String, Refused> {
     Ok(HttpUrl::parse(endpoint.url.trim())?.to_string())
 }
 
-pub fn contribute_receive(
+pub(super) fn contribute_receive(
     local: &LocalIdentity,
     relations: &[RelationSnapshot],
     out: &mut Contribution,

@@ -20,7 +20,7 @@ const EVENT: &str = "event";
 
 /// What went wrong with one relation's data.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Report {
+pub(super) struct Report {
     pub rule_errors: Vec<String>,
     pub job_errors: Vec<String>,
 }
@@ -34,7 +34,7 @@ struct Event {
     scrape_job_errors: Option<String>,
 }
 
-pub fn event_json(report: &Report) -> String {
+pub(super) fn event_json(report: &Report) -> String {
     let event = Event {
         valid: report.rule_errors.is_empty(),
         errors: report.rule_errors.join("; "),
@@ -44,7 +44,7 @@ pub fn event_json(report: &Report) -> String {
 }
 
 /// Leader only: only the leader may write our application bag.
-pub fn publish_event(
+pub(super) fn publish_event(
     local: &LocalIdentity,
     snapshot: &RelationSnapshot,
     report: &Report,
@@ -57,7 +57,7 @@ pub fn publish_event(
 
 /// The report for an endpoint with no report of its own: `{"errors": ...}` while `errors`
 /// is not empty; the key removed (an empty value) once it is, if it was there.
-pub fn publish_errors(
+pub(super) fn publish_errors(
     local: &LocalIdentity,
     snapshot: &RelationSnapshot,
     errors: &[&str],
@@ -85,7 +85,7 @@ struct RemoteWriteEvent {
     errors: Option<String>,
 }
 
-pub fn remote_write_event_json(rule_errors: &[String]) -> String {
+pub(super) fn remote_write_event_json(rule_errors: &[String]) -> String {
     let event = RemoteWriteEvent {
         errors: (!rule_errors.is_empty()).then(|| rule_errors.join("; ")),
     };
@@ -94,7 +94,7 @@ pub fn remote_write_event_json(rule_errors: &[String]) -> String {
 
 /// `{}` in place of a report that no longer stands (the sender withdrew its rules), on a
 /// relation that has one; nothing on a relation never told anything.
-pub fn clear_remote_write_event(
+pub(super) fn clear_remote_write_event(
     local: &LocalIdentity,
     snapshot: &RelationSnapshot,
 ) -> Option<Publish> {
@@ -106,7 +106,7 @@ pub fn clear_remote_write_event(
 }
 
 /// Leader only, like [`publish_event`].
-pub fn publish_remote_write_event(
+pub(super) fn publish_remote_write_event(
     local: &LocalIdentity,
     snapshot: &RelationSnapshot,
     rule_errors: &[String],

@@ -9,7 +9,7 @@ use super::grafana_source::unit_host;
 use super::{Contribution, LocalIdentity, RelationSnapshot};
 
 /// Our charm's name, as metadata.yaml has it.
-pub const CHARM_NAME: &str = "prometheus-k8s";
+pub(super) const CHARM_NAME: &str = "prometheus-k8s";
 
 #[derive(Serialize)]
 struct ScrapeMetadata<'a> {
@@ -32,7 +32,11 @@ struct Targets {
     targets: Vec<String>,
 }
 
-pub fn contribute(local: &LocalIdentity, relations: &[RelationSnapshot], out: &mut Contribution) {
+pub(super) fn contribute(
+    local: &LocalIdentity,
+    relations: &[RelationSnapshot],
+    out: &mut Contribution,
+) {
     let metadata = ScrapeMetadata {
         model: &local.model,
         model_uuid: &local.model_uuid,

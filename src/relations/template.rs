@@ -19,16 +19,16 @@ use crate::syntax::{number, quote};
 
 /// Longest template (one label value or annotation) we check. Alert texts are a few lines;
 /// the limit keeps one rule from spending its relation's whole megabyte on one text.
-pub const MAX_TEMPLATE_BYTES: usize = 64 * 1024;
+pub(super) const MAX_TEMPLATE_BYTES: usize = 64 * 1024;
 
 /// Deepest nesting we follow, of parentheses within an action and of `if` / `range` /
 /// `with` blocks within a template. Go's parser has none (promtool parses 10,000 nested
 /// parentheses), so any limit keeps us on the accepting side of Prometheus; this one is far
 /// beyond what alert texts use and keeps the recursion shallow on any stack.
-pub const MAX_TEMPLATE_DEPTH: usize = 64;
+pub(super) const MAX_TEMPLATE_DEPTH: usize = 64;
 
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
-pub enum TemplateError {
+pub(super) enum TemplateError {
     #[error("template is longer than {MAX_TEMPLATE_BYTES} bytes")]
     TooLong,
     #[error("template nests {0} deeper than {MAX_TEMPLATE_DEPTH} levels")]
@@ -562,7 +562,7 @@ impl Parser<'_> {
 }
 
 /// Checks `text` as Prometheus's alert templating would parse it.
-pub fn check(text: &str) -> Result<(), TemplateError> {
+pub(super) fn check(text: &str) -> Result<(), TemplateError> {
     if text.len() > MAX_TEMPLATE_BYTES {
         return Err(TemplateError::TooLong);
     }
@@ -672,10 +672,10 @@ pub fn check(text: &str) -> Result<(), TemplateError> {
 }
 
 #[cfg(test)]
-pub mod tests {
+pub(super) mod tests {
     use super::*;
 
-    pub const ACCEPTED: [&str; 24] = [
+    pub(crate) const ACCEPTED: [&str; 24] = [
         "plain text, even } and { alone",
         "{{ $labels.instance }} is down",
         "{{ if gt $value 1.0 }}many{{ else }}few{{ end }}",
@@ -709,7 +709,7 @@ pub mod tests {
         }
     }
 
-    pub const REFUSED: [&str; 49] = [
+    pub(crate) const REFUSED: [&str; 49] = [
         "{{ $labels.instance",
         "{{ if true }}x",
         "{{ end }}",
@@ -789,7 +789,7 @@ pub mod tests {
     }
 
     /// Go parses these and Prometheus would run them; relation data may not.
-    pub const QUERIES: [&str; 3] = [
+    pub(crate) const QUERIES: [&str; 3] = [
         "{{ query \"up\" }}",
         "{{ range query \"secret_series\" }}{{ .Labels }} {{ .Value }}{{ end }}",
         "{{ with (query \"up\" | first) }}{{ . | value }}{{ end }}",

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::validate::{parse_json, Refused};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Topology {
+pub(super) struct Topology {
     pub model: String,
     pub model_uuid: String,
     pub application: String,
@@ -49,17 +49,17 @@ fn model_uuid(s: &str) -> bool {
 }
 
 /// `<application>/<number>`.
-pub fn is_unit_name(s: &str) -> bool {
+pub(super) fn is_unit_name(s: &str) -> bool {
     juju::UnitName::parse(s).is_some_and(|u| juju_name(u.app()) && u.number() < 1_000_000_000)
 }
 
 /// The number of a unit (`zinc/2` → `2`).
-pub fn unit_number(unit: &str) -> &str {
+pub(super) fn unit_number(unit: &str) -> &str {
     unit.rsplit_once('/').map(|(_, n)| n).unwrap_or(unit)
 }
 
 impl Topology {
-    pub fn from_scrape_metadata(raw: &str) -> Result<Self, Refused> {
+    pub(super) fn from_scrape_metadata(raw: &str) -> Result<Self, Refused> {
         let m: ScrapeMetadata = parse_json("scrape_metadata", raw)?;
         let non_empty = |o: Option<String>| o.filter(|s| !s.is_empty());
         let t = Topology {
@@ -114,7 +114,7 @@ impl Topology {
     /// application and its units; for our own model it also names the model. A model other
     /// than ours is a cross-model relation, where Juju gives only the local alias of the
     /// offer, so there the claimed names stand (they cannot pass for an application of ours).
-    pub fn agrees_with_juju(
+    pub(super) fn agrees_with_juju(
         &self,
         remote_app: &str,
         model: &str,
@@ -154,21 +154,21 @@ impl Topology {
     }
 
     /// `<model>_<uuid[:8]>_<application>`, the library's topology identifier.
-    pub fn identifier(&self) -> String {
+    pub(super) fn identifier(&self) -> String {
         format!("{}_{}_{}", self.model, self.uuid8(), self.application)
     }
 
     /// Prefix of every scrape job name from this application.
-    pub fn scrape_job_prefix(&self) -> String {
+    pub(super) fn scrape_job_prefix(&self) -> String {
         format!("juju_{}_prometheus_scrape", self.identifier())
     }
 
-    pub fn rule_file_name(&self) -> String {
+    pub(super) fn rule_file_name(&self) -> String {
         format!("juju_{}.rules", self.identifier())
     }
 
     /// The application-level labels put on targets and rules (`juju_unit` is per target).
-    pub fn labels(&self) -> BTreeMap<String, String> {
+    pub(super) fn labels(&self) -> BTreeMap<String, String> {
         let mut labels = BTreeMap::new();
         labels.insert("juju_model".to_string(), self.model.clone());
         labels.insert("juju_model_uuid".to_string(), self.model_uuid.clone());
@@ -181,7 +181,7 @@ impl Topology {
 
     /// The matchers injected into rule expressions: model, model UUID and application
     /// (not the charm, as the library does).
-    pub fn matchers(&self) -> Vec<(String, String)> {
+    pub(super) fn matchers(&self) -> Vec<(String, String)> {
         vec![
             ("juju_model".to_string(), self.model.clone()),
             ("juju_model_uuid".to_string(), self.model_uuid.clone()),

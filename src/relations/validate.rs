@@ -7,36 +7,36 @@ use thiserror::Error;
 
 use crate::prometheus::config::RelabelConfig;
 use crate::syntax::url::UrlError;
-pub use crate::syntax::url::{host_port, port, split_host_port, url_path, HttpUrl};
+pub(super) use crate::syntax::url::{host_port, port, split_host_port, url_path, HttpUrl};
 use crate::syntax::{duration, is_label_name};
 
 /// Largest relation value we read (one databag key).
-pub const MAX_VALUE_BYTES: usize = 1 << 20;
+pub(super) const MAX_VALUE_BYTES: usize = 1 << 20;
 /// Scrape jobs one application may ask for (before expansion into per-unit jobs).
-pub const MAX_JOBS_PER_APP: usize = 100;
+pub(super) const MAX_JOBS_PER_APP: usize = 100;
 /// Jobs one relation may render after expansion into per-unit jobs.
-pub const MAX_RENDERED_JOBS_PER_RELATION: usize = 2000;
+pub(super) const MAX_RENDERED_JOBS_PER_RELATION: usize = 2000;
 /// Targets one relation may render after expansion (wildcards times units).
-pub const MAX_RENDERED_TARGETS_PER_RELATION: usize = 20_000;
+pub(super) const MAX_RENDERED_TARGETS_PER_RELATION: usize = 20_000;
 /// Alertmanager entries discovered through `alerting_config`, over all relations.
-pub const MAX_DISCOVERED_ALERTMANAGERS: usize = 100;
-pub const MAX_STATIC_CONFIGS_PER_JOB: usize = 100;
-pub const MAX_TARGETS_PER_STATIC_CONFIG: usize = 1000;
-pub const MAX_LABELS: usize = 64;
-pub const MAX_LABEL_VALUE_BYTES: usize = 4096;
-pub const MAX_RELABEL_CONFIGS: usize = 100;
-pub const MAX_UNITS_PER_RELATION: usize = 1000;
-pub const MAX_RULES_PER_APP: usize = 2000;
-pub const MAX_ALERTMANAGERS_PER_SOURCE: usize = 100;
+pub(super) const MAX_DISCOVERED_ALERTMANAGERS: usize = 100;
+pub(super) const MAX_STATIC_CONFIGS_PER_JOB: usize = 100;
+pub(super) const MAX_TARGETS_PER_STATIC_CONFIG: usize = 1000;
+pub(super) const MAX_LABELS: usize = 64;
+pub(super) const MAX_LABEL_VALUE_BYTES: usize = 4096;
+pub(super) const MAX_RELABEL_CONFIGS: usize = 100;
+pub(super) const MAX_UNITS_PER_RELATION: usize = 1000;
+pub(super) const MAX_RULES_PER_APP: usize = 2000;
+pub(super) const MAX_ALERTMANAGERS_PER_SOURCE: usize = 100;
 /// Names, paths, URLs and other short strings.
-pub const MAX_SHORT_BYTES: usize = 1024;
+pub(super) const MAX_SHORT_BYTES: usize = 1024;
 /// Longest job name we render (Prometheus has no limit; humans reading `/targets` do).
-pub const MAX_JOB_NAME_BYTES: usize = 200;
+pub(super) const MAX_JOB_NAME_BYTES: usize = 200;
 
 /// Why a value from relation data was refused. Messages show at most a short, escaped
 /// excerpt of the offending value, since it may be huge or hostile.
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
-pub enum Refused {
+pub(super) enum Refused {
     #[error("{key} is {size} bytes, over the {max}-byte limit")]
     TooLarge {
         key: String,
@@ -62,7 +62,7 @@ pub enum Refused {
 }
 
 impl Refused {
-    pub fn invalid(what: &'static str, value: &str, why: impl Into<String>) -> Self {
+    pub(super) fn invalid(what: &'static str, value: &str, why: impl Into<String>) -> Self {
         Refused::Invalid {
             what,
             shown: shown(value),
@@ -71,7 +71,7 @@ impl Refused {
     }
 
     /// As [`Refused::invalid`] for a secret (a password, a token): its value is never shown.
-    pub fn invalid_secret(what: &'static str, why: impl Into<String>) -> Self {
+    pub(super) fn invalid_secret(what: &'static str, why: impl Into<String>) -> Self {
         Refused::Invalid {
             what,
             shown: "(value not shown)".to_string(),
@@ -87,7 +87,7 @@ impl From<UrlError> for Refused {
 }
 
 /// A short, escaped excerpt of `value` for messages.
-pub fn shown(value: &str) -> String {
+pub(super) fn shown(value: &str) -> String {
     const MAX_CHARS: usize = 64;
     let mut excerpt: String = value.chars().take(MAX_CHARS).collect();
     if value.chars().nth(MAX_CHARS).is_some() {
@@ -108,7 +108,7 @@ fn clip(text: String) -> String {
 
 /// Parses a JSON relation value into `T` after checking its size. Keys `T` does not model
 /// are dropped by serde, which is how we refuse to pass on keys we did not allow.
-pub fn parse_json<T: DeserializeOwned>(key: &str, raw: &str) -> Result<T, Refused> {
+pub(super) fn parse_json<T: DeserializeOwned>(key: &str, raw: &str) -> Result<T, Refused> {
     check_size(key, raw)?;
     serde_json::from_str(raw).map_err(|e| Refused::Json {
         key: key.to_string(),
@@ -118,7 +118,7 @@ pub fn parse_json<T: DeserializeOwned>(key: &str, raw: &str) -> Result<T, Refuse
 
 /// Reads one already-parsed JSON value (a job, a rule) into `T`, refusing it as `key`
 /// without quoting what it holds.
-pub fn from_json_value<T: DeserializeOwned>(
+pub(super) fn from_json_value<T: DeserializeOwned>(
     key: &str,
     value: serde_json::Value,
 ) -> Result<T, Refused> {
@@ -158,7 +158,7 @@ fn json_reason(e: &serde_json::Error) -> String {
     }
 }
 
-pub fn check_size(key: &str, raw: &str) -> Result<(), Refused> {
+pub(super) fn check_size(key: &str, raw: &str) -> Result<(), Refused> {
     if raw.len() > MAX_VALUE_BYTES {
         return Err(Refused::TooLarge {
             key: key.to_string(),
@@ -169,14 +169,14 @@ pub fn check_size(key: &str, raw: &str) -> Result<(), Refused> {
     Ok(())
 }
 
-pub fn check_count(what: &'static str, count: usize, max: usize) -> Result<(), Refused> {
+pub(super) fn check_count(what: &'static str, count: usize, max: usize) -> Result<(), Refused> {
     if count > max {
         return Err(Refused::TooMany { what, count, max });
     }
     Ok(())
 }
 
-pub fn label_name(s: &str) -> Result<(), Refused> {
+pub(super) fn label_name(s: &str) -> Result<(), Refused> {
     if is_label_name(s) {
         Ok(())
     } else {
@@ -189,7 +189,7 @@ pub fn label_name(s: &str) -> Result<(), Refused> {
 }
 
 /// Label values may be any text; we refuse control characters and oversized values.
-pub fn label_value(s: &str) -> Result<(), Refused> {
+pub(super) fn label_value(s: &str) -> Result<(), Refused> {
     if s.len() > MAX_LABEL_VALUE_BYTES {
         return Err(Refused::invalid(
             "label value",
@@ -209,7 +209,7 @@ pub fn label_value(s: &str) -> Result<(), Refused> {
 
 /// A secret (basic_auth password, authorization credentials) that must be short and
 /// printable; refused without showing it.
-pub fn secret_text(what: &'static str, s: &str) -> Result<(), Refused> {
+pub(super) fn secret_text(what: &'static str, s: &str) -> Result<(), Refused> {
     if s.len() > MAX_SHORT_BYTES {
         return Err(Refused::invalid_secret(
             what,
@@ -223,7 +223,7 @@ pub fn secret_text(what: &'static str, s: &str) -> Result<(), Refused> {
 }
 
 /// Text that must be short and printable (names, separators, replacement strings).
-pub fn short_text(what: &'static str, s: &str) -> Result<(), Refused> {
+pub(super) fn short_text(what: &'static str, s: &str) -> Result<(), Refused> {
     if s.len() > MAX_SHORT_BYTES {
         return Err(Refused::invalid(
             what,
@@ -238,13 +238,13 @@ pub fn short_text(what: &'static str, s: &str) -> Result<(), Refused> {
 }
 
 /// A Prometheus duration (`syntax::duration`) in milliseconds, refused in relation terms.
-pub fn duration_ms(s: &str) -> Result<u64, Refused> {
+pub(super) fn duration_ms(s: &str) -> Result<u64, Refused> {
     duration::millis(s).map_err(|e| Refused::invalid("duration", s, e.to_string()))
 }
 
 /// Job names are free text to Prometheus, but they end up in file names, URLs and logs:
 /// keep a conservative alphabet and a bounded length.
-pub fn sanitize_job_name(s: &str) -> String {
+pub(super) fn sanitize_job_name(s: &str) -> String {
     s.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || "_.:-".contains(c) {
@@ -259,7 +259,7 @@ pub fn sanitize_job_name(s: &str) -> String {
 
 /// A regex Go's RE2 compiles (`syntax::regex`), refused in relation terms; control
 /// characters are refused too, as in every short relation string.
-pub fn regex(re: &str) -> Result<(), Refused> {
+pub(super) fn regex(re: &str) -> Result<(), Refused> {
     if re.chars().any(char::is_control) {
         return Err(Refused::invalid("regex", re, "contains control characters"));
     }
@@ -324,7 +324,7 @@ fn is_relabel_target(s: &str) -> bool {
 
 /// Checks a relabel rule as Prometheus's own validation does, and normalises the action to
 /// lower case (Prometheus accepts any case).
-pub fn relabel_config(rc: &mut RelabelConfig) -> Result<(), Refused> {
+pub(super) fn relabel_config(rc: &mut RelabelConfig) -> Result<(), Refused> {
     let action = rc
         .action
         .as_deref()
@@ -407,7 +407,7 @@ pub fn relabel_config(rc: &mut RelabelConfig) -> Result<(), Refused> {
     Ok(())
 }
 
-pub fn relabel_configs(rcs: &mut [RelabelConfig]) -> Result<(), Refused> {
+pub(super) fn relabel_configs(rcs: &mut [RelabelConfig]) -> Result<(), Refused> {
     check_count("relabel rules", rcs.len(), MAX_RELABEL_CONFIGS)?;
     rcs.iter_mut().try_for_each(relabel_config)
 }
@@ -462,7 +462,7 @@ fn spares_reserved_labels(re: &str) -> bool {
 /// static target left without a valid `__address__` or scrape interval. Writing a constant,
 /// valid `__address__`, `__metrics_path__` or `__scheme__` (the blackbox-exporter pattern) is
 /// allowed.
-pub fn target_relabel_config(rc: &RelabelConfig) -> Result<(), Refused> {
+pub(super) fn target_relabel_config(rc: &RelabelConfig) -> Result<(), Refused> {
     let action = rc.action.as_deref().unwrap_or("replace");
     let refuse = |why: &str| Err(Refused::invalid("relabel rule", action, why.to_string()));
     match action {
@@ -498,7 +498,7 @@ pub fn target_relabel_config(rc: &RelabelConfig) -> Result<(), Refused> {
     }
 }
 
-pub fn target_relabel_configs(rcs: &mut [RelabelConfig]) -> Result<(), Refused> {
+pub(super) fn target_relabel_configs(rcs: &mut [RelabelConfig]) -> Result<(), Refused> {
     relabel_configs(rcs)?;
     rcs.iter().try_for_each(target_relabel_config)
 }

@@ -18,7 +18,7 @@ pub(crate) struct FakeServer {
 }
 
 impl FakeServer {
-    pub fn up() -> Self {
+    pub(crate) fn up() -> Self {
         FakeServer {
             ready: true,
             version: "2.42.0+ds".into(),
@@ -41,7 +41,7 @@ pub(crate) struct FakePrometheus<'a> {
 }
 
 impl<'a> FakePrometheus<'a> {
-    pub fn new(disk: impl Fn() -> Result<String, String> + 'a) -> Self {
+    pub(crate) fn new(disk: impl Fn() -> Result<String, String> + 'a) -> Self {
         FakePrometheus {
             servers: RefCell::new(BTreeMap::new()),
             disk: Box::new(disk),
@@ -51,22 +51,22 @@ impl<'a> FakePrometheus<'a> {
     }
 
     /// What a reload finds in the rule file: the names of its groups.
-    pub fn with_rules(mut self, rules_disk: impl Fn() -> Vec<String> + 'a) -> Self {
+    pub(crate) fn with_rules(mut self, rules_disk: impl Fn() -> Vec<String> + 'a) -> Self {
         self.rules_disk = Box::new(rules_disk);
         self
     }
 
-    pub fn with(self, target: Target, server: FakeServer) -> Self {
+    pub(crate) fn with(self, target: Target, server: FakeServer) -> Self {
         self.servers.borrow_mut().insert(target, server);
         self
     }
 
     /// Each call as `<method> <address:port>`.
-    pub fn calls(&self) -> Vec<String> {
+    pub(crate) fn calls(&self) -> Vec<String> {
         self.calls.borrow().clone()
     }
 
-    pub fn server(&self, target: &Target) -> Option<FakeServer> {
+    pub(crate) fn server(&self, target: &Target) -> Option<FakeServer> {
         self.servers.borrow().get(target).cloned()
     }
 

@@ -61,16 +61,16 @@ fn charm_path(scratch: &Path) -> PathBuf {
     dir
 }
 
-pub struct Sim {
+pub(crate) struct Sim {
     pub dir: tempfile::TempDir,
     bin: PathBuf,
     pub charm: PathBuf,
 }
 
-pub const IMAGE: &str = "ubuntu/prometheus:latest";
+pub(crate) const IMAGE: &str = "ubuntu/prometheus:latest";
 
 impl Sim {
-    pub fn new() -> Sim {
+    pub(crate) fn new() -> Sim {
         let dir = tempfile::tempdir().unwrap();
         let charm = charm_path(dir.path());
         Sim {
@@ -81,7 +81,7 @@ impl Sim {
     }
 
     /// A model with the charm deployed as `prometheus` with `units` units.
-    pub fn deployed(units: u32) -> Sim {
+    pub(crate) fn deployed(units: u32) -> Sim {
         let sim = Sim::new();
         let n = units.to_string();
         let charm = sim.charm.display().to_string();
@@ -96,11 +96,11 @@ impl Sim {
         sim
     }
 
-    pub fn model_dir(&self) -> PathBuf {
+    pub(crate) fn model_dir(&self) -> PathBuf {
         self.dir.path().join("model")
     }
 
-    pub fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         Command::new(&self.bin)
             .env("JUJU_SIM_HOME", self.model_dir())
             .args(args)
@@ -109,7 +109,7 @@ impl Sim {
     }
 
     /// Runs juju-sim and insists on success; returns stdout.
-    pub fn ok(&self, args: &[&str]) -> String {
+    pub(crate) fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
         assert!(
             out.status.success(),
@@ -121,26 +121,26 @@ impl Sim {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    pub fn json(&self, args: &[&str]) -> Value {
+    pub(crate) fn json(&self, args: &[&str]) -> Value {
         let mut all: Vec<&str> = args.to_vec();
         all.extend(["--format", "json"]);
         let text = self.ok(&all);
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: {e}\n{text}"))
     }
 
-    pub fn pod_spec(&self) -> String {
+    pub(crate) fn pod_spec(&self) -> String {
         self.ok(&["show-pod-spec", "prometheus"])
     }
 
     /// The files the pod spec mounts, written under a scratch root by their mount paths.
-    pub fn extract(&self) -> tempfile::TempDir {
+    pub(crate) fn extract(&self) -> tempfile::TempDir {
         let root = tempfile::tempdir().unwrap();
         let path = root.path().display().to_string();
         self.ok(&["show-pod-spec", "prometheus", "--extract", &path]);
         root
     }
 
-    pub fn prometheus_yml(&self) -> String {
+    pub(crate) fn prometheus_yml(&self) -> String {
         let root = self.extract();
         std::fs::read_to_string(root.path().join("etc/prometheus/prometheus.yml")).unwrap()
     }
@@ -148,7 +148,7 @@ impl Sim {
     /// The rendered prometheus.yml, parsed, as Prometheus sees it: the targets of the
     /// mounted file_sd files put back into the jobs they came from
     /// (`prometheus::targets::effective_jobs`). [`Sim::raw_prometheus_config`] is the file.
-    pub fn prometheus_config(&self) -> Value {
+    pub(crate) fn prometheus_config(&self) -> Value {
         use prometheus_charm::prometheus::{config::PrometheusConfig, render, targets};
         let root = self.extract();
         let text =
@@ -171,19 +171,19 @@ impl Sim {
     }
 
     /// The mounted prometheus.yml, parsed, as it is.
-    pub fn raw_prometheus_config(&self) -> Value {
+    pub(crate) fn raw_prometheus_config(&self) -> Value {
         prometheus_charm::yaml::from_str(&self.prometheus_yml()).unwrap()
     }
 
     /// The rule files the pod spec mounts beside prometheus.yml, by file name.
     /// The mounted rule file, as text.
-    pub fn rules_yml(&self) -> String {
+    pub(crate) fn rules_yml(&self) -> String {
         let root = self.extract();
         std::fs::read_to_string(root.path().join("etc/prometheus/rules.yml")).unwrap()
     }
 
     /// The rule groups from the relations, without the charm's marker group (always last).
-    pub fn rule_groups(&self) -> Vec<Value> {
+    pub(crate) fn rule_groups(&self) -> Vec<Value> {
         let file: Value = prometheus_charm::yaml::from_str(&self.rules_yml()).unwrap();
         let mut groups = file["groups"].as_array().cloned().unwrap_or_default();
         let marker = groups.pop().expect("the marker group is always there");
@@ -197,7 +197,7 @@ impl Sim {
     }
 
     /// The file set of the spec: (volume, file name, mode) of every mounted file.
-    pub fn file_set(&self) -> Vec<(String, String, u64)> {
+    pub(crate) fn file_set(&self) -> Vec<(String, String, u64)> {
         let spec: Value = prometheus_charm::yaml::from_str(&self.pod_spec()).unwrap();
         let mut set = Vec::new();
         for container in spec["containers"].as_array().unwrap() {
@@ -222,7 +222,7 @@ impl Sim {
     /// each `kubernetes_sd_configs` (scrape jobs and Alertmanagers) is swapped for a static
     /// target and the service account files Kubernetes mounts are stood in for; promtool
     /// still checks everything else of those jobs.
-    pub fn assert_promtool_accepts(&self) {
+    pub(crate) fn assert_promtool_accepts(&self) {
         let root = self.extract();
         let dir = root.path().join("etc/prometheus");
         let file = dir.join("prometheus.yml");
@@ -239,12 +239,12 @@ impl Sim {
         }
     }
 
-    pub fn status(&self) -> Value {
+    pub(crate) fn status(&self) -> Value {
         self.json(&["status"])
     }
 
     /// How often juju-sim's StatefulSet has rolled our pods (the pod template changed).
-    pub fn pod_rolls(&self) -> u64 {
+    pub(crate) fn pod_rolls(&self) -> u64 {
         let status = self.status();
         let template = &status["applications"]["prometheus"]["pod-template"];
         template["rolls"]
@@ -253,7 +253,7 @@ impl Sim {
     }
 
     /// (status, message) of a unit's workload.
-    pub fn unit_status(&self, unit: &str) -> (String, String) {
+    pub(crate) fn unit_status(&self, unit: &str) -> (String, String) {
         let status = self.status();
         let u = &status["applications"]["prometheus"]["units"][unit]["workload-status"];
         (
@@ -263,7 +263,7 @@ impl Sim {
     }
 
     /// Recorded tool calls, optionally of one tool.
-    pub fn calls(&self, tool: Option<&str>) -> Vec<Value> {
+    pub(crate) fn calls(&self, tool: Option<&str>) -> Vec<Value> {
         let mut args = vec!["calls"];
         if let Some(t) = tool {
             args.extend(["--tool", t]);
@@ -276,7 +276,7 @@ impl Sim {
 
     /// Asserts that the unit is not blocked: with no live workload behind the model the charm
     /// honestly says it is waiting for Prometheus, which is fine for tests of rendered output.
-    pub fn assert_not_blocked(&self, unit: &str) {
+    pub(crate) fn assert_not_blocked(&self, unit: &str) {
         let (status, message) = self.unit_status(unit);
         assert!(
             status == "active" || status == "waiting",
@@ -284,7 +284,7 @@ impl Sim {
         );
     }
 
-    pub fn pod_spec_sets(&self) -> usize {
+    pub(crate) fn pod_spec_sets(&self) -> usize {
         self.calls(Some("pod-spec-set"))
             .iter()
             .filter(|c| c["exit_code"] == 0)
@@ -292,7 +292,7 @@ impl Sim {
     }
 
     /// `juju-sim relate ...`; returns the relation id it prints (`<our endpoint>:<id>`).
-    pub fn relate(&self, args: &[&str]) -> u32 {
+    pub(crate) fn relate(&self, args: &[&str]) -> u32 {
         let mut all = vec!["relate"];
         all.extend(args);
         let out = self.ok(&all);
@@ -304,11 +304,11 @@ impl Sim {
 
     /// `show-relation-data <id> --format json`: `local` and `remote`, each with
     /// `application-data` and `units` (unit → databag).
-    pub fn relation_data(&self, id: u32) -> Value {
+    pub(crate) fn relation_data(&self, id: u32) -> Value {
         self.json(&["show-relation-data", &id.to_string()])
     }
 
-    pub fn debug_log(&self) -> String {
+    pub(crate) fn debug_log(&self) -> String {
         self.ok(&["debug-log"])
     }
 }
@@ -391,7 +391,7 @@ const POLL: std::time::Duration = std::time::Duration::from_millis(300);
 impl Sim {
     /// `run-action <unit> <action> [k=v...] --format json`: juju-sim's report, whether the
     /// action completed or failed (the exit code must agree with the reported status).
-    pub fn run_action(&self, unit: &str, action: &str, params: &[&str]) -> Value {
+    pub(crate) fn run_action(&self, unit: &str, action: &str, params: &[&str]) -> Value {
         let mut args = vec!["run-action", unit, action];
         args.extend(params);
         args.extend(["--format", "json"]);
@@ -413,7 +413,7 @@ impl Sim {
 
     /// A live model (juju-sim runs the pod spec with the real Prometheus): `units` units of
     /// the charm listening on `port`, with `options` (`k=v`) on top.
-    pub fn deployed_live(units: u32, port: u16, options: &[&str]) -> Sim {
+    pub(crate) fn deployed_live(units: u32, port: u16, options: &[&str]) -> Sim {
         let sim = Sim::new();
         let n = units.to_string();
         let charm = sim.charm.display().to_string();
@@ -438,14 +438,14 @@ impl Sim {
     }
 
     /// A unit's workload as `status` shows it for live models (state, pid, address, ready).
-    pub fn workload(&self, unit: &str) -> Value {
+    pub(crate) fn workload(&self, unit: &str) -> Value {
         let status = self.status();
         let app = unit.split('/').next().unwrap_or_default();
         status["applications"][app]["units"][unit]["workload"].clone()
     }
 
     /// The PID of a unit's running workload.
-    pub fn workload_pid(&self, unit: &str) -> u64 {
+    pub(crate) fn workload_pid(&self, unit: &str) -> u64 {
         let workload = self.workload(unit);
         assert_eq!(workload["state"], "running", "{unit}: {workload}");
         workload["pid"]
@@ -456,7 +456,7 @@ impl Sim {
     /// Polls `check` until it gives a value, firing `update-status` before each try (as Juju
     /// does every few minutes) when `update_status` is set. Panics at the deadline, showing
     /// what it waited for, the last answer and the status.
-    pub fn wait_for<T>(
+    pub(crate) fn wait_for<T>(
         &self,
         what: &str,
         timeout: std::time::Duration,
@@ -483,7 +483,7 @@ impl Sim {
     }
 
     /// Waits (firing update-status) until the unit is active, giving its message.
-    pub fn wait_active(&self, unit: &str, timeout: std::time::Duration) -> String {
+    pub(crate) fn wait_active(&self, unit: &str, timeout: std::time::Duration) -> String {
         self.wait_for(
             &format!("{unit} to be active"),
             timeout,
@@ -497,7 +497,7 @@ impl Sim {
 }
 
 /// A TCP port nothing listens on right now (the kernel's pick), for a live model's Prometheus.
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -506,7 +506,7 @@ pub fn free_port() -> u16 {
 
 /// `GET http://<address><path>` on a Prometheus (or Alertmanager) API: the JSON answer's
 /// `data`, or why there is none.
-pub fn api_get(address: &str, path: &str) -> Result<Value, String> {
+pub(crate) fn api_get(address: &str, path: &str) -> Result<Value, String> {
     let client = reqwest::blocking::Client::builder()
         .no_proxy()
         .timeout(std::time::Duration::from_secs(5))

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::{append_lines, io_err, ModelDir, ModelError};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Call {
+pub(crate) struct Call {
     pub seq: u64,
     pub unit: String,
     pub hook: String,
@@ -19,7 +19,7 @@ pub struct Call {
     pub stderr: String,
 }
 
-pub fn append(dir: &ModelDir, call: &Call) -> Result<(), ModelError> {
+pub(crate) fn append(dir: &ModelDir, call: &Call) -> Result<(), ModelError> {
     let path = dir.calls_file();
     let mut line = serde_json::to_string(call).map_err(|e| ModelError::Corrupt {
         path: path.display().to_string(),
@@ -29,7 +29,7 @@ pub fn append(dir: &ModelDir, call: &Call) -> Result<(), ModelError> {
     append_lines(&path, &[line])
 }
 
-pub fn read(dir: &ModelDir) -> Result<Vec<Call>, ModelError> {
+pub(crate) fn read(dir: &ModelDir) -> Result<Vec<Call>, ModelError> {
     let path = dir.calls_file();
     let text = match fs::read_to_string(&path) {
         Ok(t) => t,

@@ -14,7 +14,7 @@ use thiserror::Error;
 use crate::yaml;
 
 #[derive(Debug, Error)]
-pub enum CharmError {
+pub(crate) enum CharmError {
     #[error("cannot read charm {path}: {source}")]
     Io {
         path: String,
@@ -42,7 +42,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CharmError + '_ {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Role {
+pub(crate) enum Role {
     Provider,
     Requirer,
     Peer,
@@ -50,7 +50,7 @@ pub enum Role {
 
 impl Role {
     /// The role a remote endpoint needs to relate to this one.
-    pub fn counterpart(self) -> Role {
+    pub(crate) fn counterpart(self) -> Role {
         match self {
             Role::Provider => Role::Requirer,
             Role::Requirer => Role::Provider,
@@ -59,7 +59,7 @@ impl Role {
     }
 
     /// Juju's relation key puts the requirer first.
-    pub fn order(self) -> u8 {
+    pub(crate) fn order(self) -> u8 {
         match self {
             Role::Requirer => 0,
             Role::Provider => 1,
@@ -67,7 +67,7 @@ impl Role {
         }
     }
 
-    pub fn parse(s: &str) -> Option<Role> {
+    pub(crate) fn parse(s: &str) -> Option<Role> {
         match s {
             "provides" | "provider" => Some(Role::Provider),
             "requires" | "requirer" => Some(Role::Requirer),
@@ -78,27 +78,27 @@ impl Role {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Endpoint {
+pub(crate) struct Endpoint {
     pub name: String,
     pub role: Role,
     pub interface: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Storage {
+pub(crate) struct Storage {
     pub name: String,
     pub kind: String,
     pub location: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Resource {
+pub(crate) struct Resource {
     pub name: String,
     pub kind: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-pub struct Metadata {
+pub(crate) struct Metadata {
     pub name: String,
     pub endpoints: Vec<Endpoint>,
     pub resources: Vec<Resource>,
@@ -107,13 +107,13 @@ pub struct Metadata {
 }
 
 impl Metadata {
-    pub fn endpoint(&self, name: &str) -> Option<&Endpoint> {
+    pub(crate) fn endpoint(&self, name: &str) -> Option<&Endpoint> {
         self.endpoints.iter().find(|e| e.name == name)
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ConfigOption {
+pub(crate) struct ConfigOption {
     #[serde(rename = "type")]
     pub kind: String,
     #[serde(default)]
@@ -123,7 +123,7 @@ pub struct ConfigOption {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-pub struct ActionSpec {
+pub(crate) struct ActionSpec {
     #[serde(default)]
     pub description: String,
     #[serde(default)]
@@ -136,7 +136,7 @@ pub struct ActionSpec {
 
 /// Everything the simulator needs to know about a charm.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-pub struct CharmInfo {
+pub(crate) struct CharmInfo {
     pub metadata: Metadata,
     pub options: BTreeMap<String, ConfigOption>,
     pub actions: BTreeMap<String, ActionSpec>,
@@ -212,7 +212,7 @@ fn read_yaml<T: serde::de::DeserializeOwned + Default>(
 }
 
 /// Reads metadata.yaml, config.yaml and actions.yaml from an unpacked charm.
-pub fn read_info(dir: &Path) -> Result<CharmInfo, CharmError> {
+pub(crate) fn read_info(dir: &Path) -> Result<CharmInfo, CharmError> {
     let raw: RawMetadata = read_yaml(dir, "metadata.yaml", true)?;
     if raw.name.is_empty() {
         return Err(CharmError::Invalid(
@@ -290,7 +290,7 @@ const CHARM_ENTRIES: &[&str] = &[
 ];
 
 /// Puts the charm at `source` (a directory or a `.charm` zip) into the empty dir `dest`.
-pub fn unpack(source: &Path, dest: &Path) -> Result<(), CharmError> {
+pub(crate) fn unpack(source: &Path, dest: &Path) -> Result<(), CharmError> {
     let meta = fs::metadata(source).map_err(io(source))?;
     fs::create_dir_all(dest).map_err(io(dest))?;
     if meta.is_dir() {
@@ -422,7 +422,7 @@ fn extract_archive(source: &Path, dest: &Path) -> Result<(), CharmError> {
 }
 
 /// Copies an unpacked charm (keeping symlinks and modes), for a unit's own charm dir.
-pub fn copy_tree(from: &Path, to: &Path) -> Result<(), CharmError> {
+pub(crate) fn copy_tree(from: &Path, to: &Path) -> Result<(), CharmError> {
     fs::create_dir_all(to).map_err(io(to))?;
     for entry in fs::read_dir(from).map_err(io(from))? {
         let entry = entry.map_err(io(from))?;

@@ -9,10 +9,10 @@ use serde_json::{Map, Value};
 
 use crate::model::{io_err, write_atomic, Databag, ModelDir, ModelError};
 
-pub use crate::event::ContextRelation;
+pub(crate) use crate::event::ContextRelation;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-pub struct ActionState {
+pub(crate) struct ActionState {
     pub name: String,
     pub id: u32,
     pub params: Map<String, Value>,
@@ -22,17 +22,17 @@ pub struct ActionState {
 }
 
 /// Key changes: `None` deletes the key.
-pub type Changes = BTreeMap<String, Option<String>>;
+pub(crate) type Changes = BTreeMap<String, Option<String>>;
 
 /// Records `settings` as changes, as `relation-set` does: an empty value deletes its
 /// key. (`state-set` stores empty values.)
-pub fn stage(changes: &mut Changes, settings: BTreeMap<String, String>) {
+pub(crate) fn stage(changes: &mut Changes, settings: BTreeMap<String, String>) {
     for (k, v) in settings {
         changes.insert(k, (!v.is_empty()).then_some(v));
     }
 }
 
-pub fn apply_changes(bag: &mut Databag, changes: &Changes) {
+pub(crate) fn apply_changes(bag: &mut Databag, changes: &Changes) {
     for (k, v) in changes {
         match v {
             Some(v) => {
@@ -46,27 +46,27 @@ pub fn apply_changes(bag: &mut Databag, changes: &Changes) {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct RelationChanges {
+pub(crate) struct RelationChanges {
     pub unit: Changes,
     pub app: Changes,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PendingPodSpec {
+pub(crate) struct PendingPodSpec {
     pub spec: String,
     pub k8s_resources: Option<String>,
     pub tool: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct Pending {
+pub(crate) struct Pending {
     pub relations: BTreeMap<u32, RelationChanges>,
     pub pod_spec: Option<PendingPodSpec>,
     pub state: Changes,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Context {
+pub(crate) struct Context {
     pub id: String,
     pub unit: String,
     /// The hook name, or the action name for actions.
@@ -77,7 +77,7 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn load(dir: &ModelDir, id: &str) -> Result<Option<Context>, ModelError> {
+    pub(crate) fn load(dir: &ModelDir, id: &str) -> Result<Option<Context>, ModelError> {
         let path = dir.context_file(id);
         match fs::read_to_string(&path) {
             Ok(text) => serde_json::from_str(&text)
@@ -91,7 +91,7 @@ impl Context {
         }
     }
 
-    pub fn save(&self, dir: &ModelDir) -> Result<(), ModelError> {
+    pub(crate) fn save(&self, dir: &ModelDir) -> Result<(), ModelError> {
         let text = serde_json::to_vec_pretty(self).map_err(|e| ModelError::Corrupt {
             path: dir.context_file(&self.id).display().to_string(),
             message: e.to_string(),
@@ -99,7 +99,7 @@ impl Context {
         write_atomic(&dir.context_file(&self.id), &text)
     }
 
-    pub fn remove(dir: &ModelDir, id: &str) -> Result<(), ModelError> {
+    pub(crate) fn remove(dir: &ModelDir, id: &str) -> Result<(), ModelError> {
         let path = dir.context_file(id);
         match fs::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err(&path)(e)),
@@ -110,7 +110,7 @@ impl Context {
 
 /// Sets `value` at a dotted key's `path` (`a.b` → `{"a": {"b": value}}`), as Juju
 /// nests action parameters and results; a scalar in the way becomes a map.
-pub fn set_nested(map: &mut Map<String, Value>, path: &[String], value: Value) {
+pub(crate) fn set_nested(map: &mut Map<String, Value>, path: &[String], value: Value) {
     let Some((last, parents)) = path.split_last() else {
         return;
     };

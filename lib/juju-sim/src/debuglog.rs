@@ -15,21 +15,21 @@ fn clock() -> String {
     format!("{:02}:{:02}:{:02}", day / 3600, (day / 60) % 60, day % 60)
 }
 
-pub fn line(unit: &str, level: &str, module: &str, text: &str) -> String {
+pub(crate) fn line(unit: &str, level: &str, module: &str, text: &str) -> String {
     format!("{}: {} {level} {module} {text}\n", unit_tag(unit), clock())
 }
 
 /// A line of the controller's own (the agents that apply the spec to the cluster).
-pub fn controller_line(level: &str, module: &str, text: &str) -> String {
+pub(crate) fn controller_line(level: &str, module: &str, text: &str) -> String {
     format!("controller-0: {} {level} {module} {text}\n", clock())
 }
 
 /// Appends lines (each written whole, so concurrent writers do not interleave within one).
-pub fn append(dir: &ModelDir, lines: &[String]) -> Result<(), ModelError> {
+pub(crate) fn append(dir: &ModelDir, lines: &[String]) -> Result<(), ModelError> {
     append_lines(&dir.debug_log(), lines)
 }
 
-pub fn read(dir: &ModelDir) -> Result<String, ModelError> {
+pub(crate) fn read(dir: &ModelDir) -> Result<String, ModelError> {
     let path = dir.debug_log();
     match fs::read_to_string(&path) {
         Ok(t) => Ok(t),

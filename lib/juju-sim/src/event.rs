@@ -8,7 +8,7 @@ use crate::charm::Storage;
 
 /// The relation a hook or tool call is in, as its context names it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ContextRelation {
+pub(crate) struct ContextRelation {
     pub id: u32,
     pub endpoint: String,
     pub remote_app: String,
@@ -18,14 +18,14 @@ pub struct ContextRelation {
 
 /// What a hook is about.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HookSpec {
+pub(crate) struct HookSpec {
     pub name: String,
     pub relation: Option<ContextRelation>,
     pub storage: Option<Storage>,
 }
 
 impl HookSpec {
-    pub fn plain(name: &str) -> HookSpec {
+    pub(crate) fn plain(name: &str) -> HookSpec {
         HookSpec {
             name: name.to_string(),
             relation: None,
@@ -34,7 +34,7 @@ impl HookSpec {
     }
 
     /// `<storage>-storage-<kind>` (`attached`, `detaching`).
-    pub fn storage(kind: &str, storage: Storage) -> HookSpec {
+    pub(crate) fn storage(kind: &str, storage: Storage) -> HookSpec {
         HookSpec {
             name: format!("{}-storage-{kind}", storage.name),
             relation: None,
@@ -42,7 +42,7 @@ impl HookSpec {
         }
     }
 
-    pub fn relation(kind: &str, relation: ContextRelation) -> HookSpec {
+    pub(crate) fn relation(kind: &str, relation: ContextRelation) -> HookSpec {
         HookSpec {
             name: format!("{}-relation-{kind}", relation.endpoint),
             relation: Some(relation),

@@ -9,7 +9,7 @@ use thiserror::Error;
 
 /// Parse errors; Juju reports all of them with exit code 2.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
-pub enum FlagError {
+pub(crate) enum FlagError {
     #[error("option provided but not defined: {0}")]
     NotDefined(String),
     #[error("option needs an argument: {0}")]
@@ -25,28 +25,28 @@ pub enum FlagError {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     Bool,
     Value,
 }
 
 /// One spelling of a flag; aliases (`-r`, `--relation`) share a key.
 #[derive(Debug, Clone, Copy)]
-pub struct Flag {
+pub(crate) struct Flag {
     pub name: &'static str,
     pub key: &'static str,
     pub kind: Kind,
 }
 
 impl Flag {
-    pub const fn boolean(name: &'static str, key: &'static str) -> Flag {
+    pub(crate) const fn boolean(name: &'static str, key: &'static str) -> Flag {
         Flag {
             name,
             key,
             kind: Kind::Bool,
         }
     }
-    pub const fn value(name: &'static str, key: &'static str) -> Flag {
+    pub(crate) const fn value(name: &'static str, key: &'static str) -> Flag {
         Flag {
             name,
             key,
@@ -57,7 +57,7 @@ impl Flag {
 
 /// The result of parsing: positional arguments, or a request for help.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Parsed {
+pub(crate) enum Parsed {
     Args(Vec<String>),
     Help,
 }
@@ -72,7 +72,7 @@ fn with_minus(name: &str) -> String {
 }
 
 /// Go's `strconv.ParseBool`.
-pub fn parse_bool(s: &str) -> Result<bool, String> {
+pub(crate) fn parse_bool(s: &str) -> Result<bool, String> {
     match s {
         "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(true),
         "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(false),
@@ -83,7 +83,7 @@ pub fn parse_bool(s: &str) -> Result<bool, String> {
 /// Parses `args` against `flags`, calling `set(key, value)` for each flag as it is met
 /// (booleans arrive as `"true"`/`"false"`). A setter's error becomes
 /// `invalid value "<v>" for option <flag>: <error>`.
-pub fn parse(
+pub(crate) fn parse(
     flags: &[Flag],
     args: &[String],
     mut set: impl FnMut(&'static str, &str) -> Result<(), String>,
@@ -159,7 +159,7 @@ pub fn parse(
 }
 
 /// Juju's `cmd.CheckEmpty`: leftover arguments are an error.
-pub fn check_empty(args: &[String]) -> Result<(), String> {
+pub(crate) fn check_empty(args: &[String]) -> Result<(), String> {
     if args.is_empty() {
         Ok(())
     } else {

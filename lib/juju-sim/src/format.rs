@@ -8,13 +8,13 @@ use thiserror::Error;
 use crate::yaml;
 
 #[derive(Debug, Error)]
-pub enum FormatError {
+pub(crate) enum FormatError {
     #[error("cannot render output: {0}")]
     Render(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Format {
+pub(crate) enum Format {
     #[default]
     Smart,
     Yaml,
@@ -23,7 +23,7 @@ pub enum Format {
 
 impl Format {
     /// The `--format` value setter, with juju/cmd's message.
-    pub fn parse(s: &str) -> Result<Format, String> {
+    pub(crate) fn parse(s: &str) -> Result<Format, String> {
         match s {
             "smart" => Ok(Format::Smart),
             "yaml" => Ok(Format::Yaml),
@@ -35,7 +35,7 @@ impl Format {
 
 /// What a tool prints, with the Go type's shape that `smart` cares about.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Output {
+pub(crate) enum Output {
     Nil,
     Str(String),
     Strings(Vec<String>),
@@ -50,7 +50,7 @@ pub enum Output {
 }
 
 impl Output {
-    pub fn from_value(v: Value) -> Output {
+    pub(crate) fn from_value(v: Value) -> Output {
         match v {
             Value::Null => Output::Nil,
             Value::String(s) => Output::Str(s),
@@ -59,7 +59,7 @@ impl Output {
         }
     }
 
-    pub fn from_struct<T: Serialize>(value: &T) -> Result<Output, FormatError> {
+    pub(crate) fn from_struct<T: Serialize>(value: &T) -> Result<Output, FormatError> {
         let json = serde_json::to_string(value).map_err(|e| FormatError::Render(e.to_string()))?;
         let yaml = yaml::to_string(value).map_err(|e| FormatError::Render(e.to_string()))?;
         Ok(Output::Struct {
@@ -69,7 +69,7 @@ impl Output {
     }
 }
 
-pub fn render(output: &Output, format: Format) -> Result<String, FormatError> {
+pub(crate) fn render(output: &Output, format: Format) -> Result<String, FormatError> {
     match format {
         Format::Json => Ok(format!("{}\n", json(output)?)),
         Format::Yaml => yaml_of(output),
@@ -146,7 +146,7 @@ fn go_number_text(n: &Number) -> String {
 }
 
 /// Go's encoding/json escapes `<`, `>`, `&`, U+2028 and U+2029 (only ever inside strings).
-pub fn go_escape(json: &str) -> String {
+pub(crate) fn go_escape(json: &str) -> String {
     let mut out = String::with_capacity(json.len());
     for c in json.chars() {
         match c {
@@ -162,7 +162,7 @@ pub fn go_escape(json: &str) -> String {
 }
 
 /// Writes `text` to `-o FILE` when given (Go creates or truncates it), else stdout.
-pub fn emit(text: &str, output_file: Option<&str>) -> Result<String, std::io::Error> {
+pub(crate) fn emit(text: &str, output_file: Option<&str>) -> Result<String, std::io::Error> {
     match output_file {
         Some(path) => {
             std::fs::write(path, text)?;

@@ -14,7 +14,7 @@ use serde_json::Value;
 use thiserror::Error;
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
-pub enum GoJsonError {
+pub(crate) enum GoJsonError {
     #[error("json: unknown field {0:?}")]
     UnknownField(String),
     #[error("json: cannot unmarshal {kind} into {}", describe_target(.path, .go_type))]
@@ -121,7 +121,7 @@ fn go_type(expected: &str) -> String {
 }
 
 /// Decodes `value` into `T` with Go's strict JSON rules.
-pub fn from_value<'a, T: de::Deserialize<'a>>(value: &'a Value) -> Result<T, GoJsonError> {
+pub(crate) fn from_value<'a, T: de::Deserialize<'a>>(value: &'a Value) -> Result<T, GoJsonError> {
     T::deserialize(GoValue(value))
 }
 

@@ -17,7 +17,7 @@ use thiserror::Error;
 use crate::charm::{self, CharmError};
 use crate::context::{apply_changes, ActionState, Context, Pending};
 use crate::debuglog;
-pub use crate::event::{ContextRelation, HookSpec};
+pub(crate) use crate::event::{ContextRelation, HookSpec};
 use crate::model::{
     io_err, service_ip, split_unit, Model, ModelDir, ModelError, StatusValue, StoredPodSpec,
     JUJU_VERSION,
@@ -25,7 +25,7 @@ use crate::model::{
 use crate::tools;
 
 #[derive(Debug, Error)]
-pub enum DriverError {
+pub(crate) enum DriverError {
     #[error(transparent)]
     Model(#[from] ModelError),
     #[error(transparent)]
@@ -49,7 +49,7 @@ pub enum DriverError {
 
 /// A hook that failed during a command: its unit is in error.
 #[derive(Debug, Clone)]
-pub struct HookFailure {
+pub(crate) struct HookFailure {
     pub unit: String,
     pub hook: String,
     pub stderr: String,
@@ -57,7 +57,7 @@ pub struct HookFailure {
 
 /// What became of an event delivered to a unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Delivery {
+pub(crate) enum Delivery {
     /// The hook ran and exited 0 (or the charm has no handler for it).
     Ran,
     /// The hook failed: the unit is now in error.
@@ -68,7 +68,7 @@ pub enum Delivery {
 
 /// How an action ended.
 #[derive(Debug, Clone)]
-pub struct ActionOutcome {
+pub(crate) struct ActionOutcome {
     pub id: u32,
     pub status: String,
     pub message: String,
@@ -97,7 +97,7 @@ const MAX_FOLLOW_UPS: usize = 1000;
 
 /// The driver's view: the model in memory between hooks, saved before each hook runs
 /// and reloaded after (the tools change it meanwhile).
-pub struct Sim {
+pub(crate) struct Sim {
     pub dir: ModelDir,
     pub model: Model,
     pub verbose: bool,
@@ -106,7 +106,7 @@ pub struct Sim {
 }
 
 impl Sim {
-    pub fn new(dir: ModelDir, model: Model, verbose: bool) -> Sim {
+    pub(crate) fn new(dir: ModelDir, model: Model, verbose: bool) -> Sim {
         Sim {
             dir,
             model,
@@ -116,13 +116,13 @@ impl Sim {
         }
     }
 
-    pub fn save(&self) -> Result<(), ModelError> {
+    pub(crate) fn save(&self) -> Result<(), ModelError> {
         self.dir.save(&self.model)
     }
 
     /// Gives a new unit its charm dir (a copy of the deployed charm), agent dir and tools
     /// dir (a symlink per tool to this binary).
-    pub fn provision_unit(&self, unit: &str) -> Result<(), DriverError> {
+    pub(crate) fn provision_unit(&self, unit: &str) -> Result<(), DriverError> {
         let app = self.model.app()?;
         let charm_dir = self.dir.unit_charm_dir(unit);
         if !charm_dir.exists() {
@@ -145,7 +145,7 @@ impl Sim {
     /// hook: the event waits in the unit's queue (in the model) until `resolved`. A
     /// failing hook puts only that unit in error; the command goes on with the other
     /// units and reports the failure when it ends ([`Sim::settle`]).
-    pub fn hook(&mut self, unit: &str, spec: HookSpec) -> Result<Delivery, DriverError> {
+    pub(crate) fn hook(&mut self, unit: &str, spec: HookSpec) -> Result<Delivery, DriverError> {
         match self.model.unit(unit)?.failed_hook.clone() {
             Some(failed) => {
                 self.defer(unit, spec, &failed)?;
@@ -194,7 +194,7 @@ impl Sim {
     /// `juju resolved`: runs the failed hook again (same hook, same relation and remote
     /// unit), or with `retry` false drops it; once past it, the unit leaves error and the
     /// events that waited run in order, until one fails again.
-    pub fn resolved(&mut self, unit: &str, retry: bool) -> Result<(), DriverError> {
+    pub(crate) fn resolved(&mut self, unit: &str, retry: bool) -> Result<(), DriverError> {
         let failed =
             self.model.unit(unit)?.failed_hook.clone().ok_or_else(|| {
                 DriverError::Usage(format!("unit {unit:?} is not in an error state"))
@@ -232,7 +232,11 @@ impl Sim {
 
     /// Once a unit is past `-broken` of a relation being removed, it is out of it; the
     /// relation goes when no unit is left in it (it waited for units in error).
-    pub fn leave_dying_relation(&mut self, unit: &str, spec: &HookSpec) -> Result<(), DriverError> {
+    pub(crate) fn leave_dying_relation(
+        &mut self,
+        unit: &str,
+        spec: &HookSpec,
+    ) -> Result<(), DriverError> {
         let Some(r) = &spec.relation else {
             return Ok(());
         };
@@ -255,7 +259,7 @@ impl Sim {
 
     /// Ends a command: its output, or [`DriverError::HooksFailed`] with the output and
     /// every hook that failed.
-    pub fn settle(&mut self, output: String) -> Result<String, DriverError> {
+    pub(crate) fn settle(&mut self, output: String) -> Result<String, DriverError> {
         if self.failures.is_empty() {
             return Ok(output);
         }
@@ -266,7 +270,7 @@ impl Sim {
     }
 
     /// Queues a hook to run after the command's own sequence (coalescing repeats).
-    pub fn queue(&mut self, unit: &str, spec: HookSpec) {
+    pub(crate) fn queue(&mut self, unit: &str, spec: HookSpec) {
         let item = (unit.to_string(), spec);
         if !self.queue.contains(&item) {
             self.queue.push_back(item);
@@ -275,7 +279,7 @@ impl Sim {
 
     /// Runs queued follow-up hooks (peer `-changed`, `leader-settings-changed`) until
     /// none are left.
-    pub fn drain(&mut self) -> Result<(), DriverError> {
+    pub(crate) fn drain(&mut self) -> Result<(), DriverError> {
         let mut ran = 0;
         while let Some((unit, spec)) = self.queue.pop_front() {
             let live = self.model.is_installed(&unit);
@@ -293,7 +297,7 @@ impl Sim {
         Ok(())
     }
 
-    pub fn run_action(
+    pub(crate) fn run_action(
         &mut self,
         unit: &str,
         name: &str,
@@ -488,7 +492,7 @@ impl Sim {
         })
     }
 
-    pub fn queue_leader_settings_changed(&mut self) {
+    pub(crate) fn queue_leader_settings_changed(&mut self) {
         let followers: Vec<String> = match &self.model.application {
             Some(app) => app
                 .units
@@ -729,7 +733,7 @@ fn pseudo_random(seed: &str, seq: u64) -> u64 {
 
 /// Applies a successful hook's pending changes; returns the hooks other units get.
 /// The pod spec is stored only if the unit is still the leader.
-pub fn commit(model: &mut Model, ctx: &Context) -> Result<Vec<(String, HookSpec)>, String> {
+pub(crate) fn commit(model: &mut Model, ctx: &Context) -> Result<Vec<(String, HookSpec)>, String> {
     let unit = ctx.unit.clone();
     let leader = model.is_leader(&unit);
     if ctx.pending.pod_spec.is_some() && !leader {

@@ -13,10 +13,10 @@ use thiserror::Error;
 use crate::charm::{CharmInfo, Role};
 use crate::event::HookSpec;
 
-pub const JUJU_VERSION: &str = "2.9.42";
+pub(crate) const JUJU_VERSION: &str = "2.9.42";
 
 #[derive(Debug, Error)]
-pub enum ModelError {
+pub(crate) enum ModelError {
     #[error("cannot access {path}: {source}")]
     Io {
         path: String,
@@ -37,7 +37,7 @@ pub enum ModelError {
     RelationNotFound(u32),
 }
 
-pub fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ModelError + '_ {
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ModelError + '_ {
     move |source| ModelError::Io {
         path: path.display().to_string(),
         source,
@@ -46,13 +46,13 @@ pub fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ModelError + '_ {
 
 /// Where everything of one model lives.
 #[derive(Debug, Clone)]
-pub struct ModelDir {
+pub(crate) struct ModelDir {
     pub root: PathBuf,
 }
 
 impl ModelDir {
     /// `root` is made absolute: hooks run with another working directory.
-    pub fn new(root: &Path) -> Result<ModelDir, ModelError> {
+    pub(crate) fn new(root: &Path) -> Result<ModelDir, ModelError> {
         let root = if root.is_absolute() {
             root.to_path_buf()
         } else {
@@ -62,49 +62,49 @@ impl ModelDir {
     }
 
     /// The model of a hook tool, found from `<model>/agents/unit-x-n/agent.socket`.
-    pub fn from_socket(socket: &Path) -> Option<ModelDir> {
+    pub(crate) fn from_socket(socket: &Path) -> Option<ModelDir> {
         let root = socket.parent()?.parent()?.parent()?;
         Some(ModelDir {
             root: root.to_path_buf(),
         })
     }
 
-    pub fn model_file(&self) -> PathBuf {
+    pub(crate) fn model_file(&self) -> PathBuf {
         self.root.join("model.json")
     }
-    pub fn calls_file(&self) -> PathBuf {
+    pub(crate) fn calls_file(&self) -> PathBuf {
         self.root.join("calls.jsonl")
     }
-    pub fn debug_log(&self) -> PathBuf {
+    pub(crate) fn debug_log(&self) -> PathBuf {
         self.root.join("debug-log")
     }
-    pub fn charm_store(&self, app: &str) -> PathBuf {
+    pub(crate) fn charm_store(&self, app: &str) -> PathBuf {
         self.root.join("charms").join(app)
     }
-    pub fn unit_charm_dir(&self, unit: &str) -> PathBuf {
+    pub(crate) fn unit_charm_dir(&self, unit: &str) -> PathBuf {
         self.root
             .join("units")
             .join(unit.replace('/', "-"))
             .join("charm")
     }
-    pub fn agent_dir(&self, unit: &str) -> PathBuf {
+    pub(crate) fn agent_dir(&self, unit: &str) -> PathBuf {
         self.root.join("agents").join(unit_tag(unit))
     }
-    pub fn socket(&self, unit: &str) -> PathBuf {
+    pub(crate) fn socket(&self, unit: &str) -> PathBuf {
         self.agent_dir(unit).join("agent.socket")
     }
-    pub fn tools_dir(&self, unit: &str) -> PathBuf {
+    pub(crate) fn tools_dir(&self, unit: &str) -> PathBuf {
         self.root.join("tools").join(unit_tag(unit))
     }
-    pub fn context_file(&self, id: &str) -> PathBuf {
+    pub(crate) fn context_file(&self, id: &str) -> PathBuf {
         self.root.join("contexts").join(format!("{id}.json"))
     }
 
-    pub fn exists(&self) -> bool {
+    pub(crate) fn exists(&self) -> bool {
         self.model_file().exists()
     }
 
-    pub fn load(&self) -> Result<Model, ModelError> {
+    pub(crate) fn load(&self) -> Result<Model, ModelError> {
         let path = self.model_file();
         let text = match fs::read_to_string(&path) {
             Ok(t) => t,
@@ -119,7 +119,7 @@ impl ModelDir {
         })
     }
 
-    pub fn save(&self, model: &Model) -> Result<(), ModelError> {
+    pub(crate) fn save(&self, model: &Model) -> Result<(), ModelError> {
         let text = serde_json::to_string_pretty(model).map_err(|e| ModelError::Corrupt {
             path: self.model_file().display().to_string(),
             message: e.to_string(),
@@ -129,7 +129,7 @@ impl ModelDir {
 
     /// Serialises model access between concurrently running tools: a lock directory
     /// (creating a directory is atomic), taken over when its holder died long ago.
-    pub fn lock(&self) -> Result<ModelLock, ModelError> {
+    pub(crate) fn lock(&self) -> Result<ModelLock, ModelError> {
         fs::create_dir_all(&self.root).map_err(io_err(&self.root))?;
         let path = self.root.join(".lock");
         let started = std::time::Instant::now();
@@ -154,7 +154,7 @@ impl ModelDir {
 }
 
 /// Held while a tool reads and writes the model; released on drop.
-pub struct ModelLock {
+pub(crate) struct ModelLock {
     path: PathBuf,
 }
 
@@ -165,7 +165,7 @@ impl Drop for ModelLock {
 }
 
 /// Writes a temporary file beside `path` and renames it over `path`.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ModelError> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ModelError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(io_err(dir))?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_err(dir))?;
@@ -176,7 +176,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ModelError> {
 
 /// Appends `lines` to `path` (created if need be), each with one write, so that
 /// concurrent writers do not interleave within a line.
-pub fn append_lines(path: &Path, lines: &[String]) -> Result<(), ModelError> {
+pub(crate) fn append_lines(path: &Path, lines: &[String]) -> Result<(), ModelError> {
     let mut file = fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -189,22 +189,23 @@ pub fn append_lines(path: &Path, lines: &[String]) -> Result<(), ModelError> {
 }
 
 /// Where live peers listen.
-pub const LIVE_PEER_HOST: &str = "127.0.0.1";
+pub(crate) const LIVE_PEER_HOST: &str = "127.0.0.1";
 
 /// The cluster's DNS domain (Kubernetes' default), in every pod name and search list.
-pub const CLUSTER_DOMAIN: &str = "cluster.local";
+pub(crate) const CLUSTER_DOMAIN: &str = "cluster.local";
 
 /// The keys Juju writes in every unit databag.
-pub const JUJU_UNIT_KEYS: [&str; 3] = ["private-address", "ingress-address", "egress-subnets"];
+pub(crate) const JUJU_UNIT_KEYS: [&str; 3] =
+    ["private-address", "ingress-address", "egress-subnets"];
 
 /// A cluster IP (Service address): loopback, where nothing listens (see
 /// [`Model::cluster_ip`]).
-pub fn service_ip(host: u32) -> String {
+pub(crate) fn service_ip(host: u32) -> String {
     format!("127.152.183.{host}")
 }
 
 /// Two octets in 1..=254 from the model UUID: a non-live model's own 127.a.b.0/24.
-pub fn uuid_octets(uuid: &str) -> (u32, u32) {
+pub(crate) fn uuid_octets(uuid: &str) -> (u32, u32) {
     let mut h: u32 = 0x811c9dc5;
     for byte in uuid.bytes() {
         h = (h ^ u32::from(byte)).wrapping_mul(0x01000193);
@@ -218,12 +219,12 @@ pub fn uuid_octets(uuid: &str) -> (u32, u32) {
 }
 
 /// `prometheus/0` → `unit-prometheus-0`.
-pub fn unit_tag(unit: &str) -> String {
+pub(crate) fn unit_tag(unit: &str) -> String {
     format!("unit-{}", unit.replace('/', "-"))
 }
 
 /// `prometheus/0` → ("prometheus", 0).
-pub fn split_unit(unit: &str) -> Option<(&str, u32)> {
+pub(crate) fn split_unit(unit: &str) -> Option<(&str, u32)> {
     let (app, n) = unit.split_once('/')?;
     if app.is_empty() {
         return None;
@@ -232,7 +233,7 @@ pub fn split_unit(unit: &str) -> Option<(&str, u32)> {
 }
 
 /// A deterministic model UUID from the model name (FNV-1a, shaped as a version 4 UUID).
-pub fn model_uuid(name: &str) -> String {
+pub(crate) fn model_uuid(name: &str) -> String {
     let mut a: u64 = 0xcbf29ce484222325;
     let mut b: u64 = 0x84222325cbf29ce4;
     for byte in name.bytes() {
@@ -253,13 +254,13 @@ pub fn model_uuid(name: &str) -> String {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct StatusValue {
+pub(crate) struct StatusValue {
     pub status: String,
     pub message: String,
 }
 
 impl StatusValue {
-    pub fn new(status: &str, message: &str) -> StatusValue {
+    pub(crate) fn new(status: &str, message: &str) -> StatusValue {
         StatusValue {
             status: status.into(),
             message: message.into(),
@@ -268,7 +269,7 @@ impl StatusValue {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct AgentStatus {
+pub(crate) struct AgentStatus {
     pub status: String,
     pub message: String,
     #[serde(default)]
@@ -276,7 +277,7 @@ pub struct AgentStatus {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Unit {
+pub(crate) struct Unit {
     pub number: u32,
     pub leader: bool,
     pub workload: StatusValue,
@@ -296,7 +297,7 @@ pub struct Unit {
 
 impl Unit {
     /// A unit whose pod is being created: its agent has run no hook yet.
-    pub fn allocating(number: u32, leader: bool) -> Unit {
+    pub(crate) fn allocating(number: u32, leader: bool) -> Unit {
         Unit {
             number,
             leader,
@@ -315,7 +316,7 @@ impl Unit {
     /// The unit is past `hook` (it ran, or `resolved --no-retry` skipped it): out of
     /// error and idle; past `install` it is installed, and the status Juju gave it for
     /// the install hook goes if the charm left it.
-    pub fn past_hook(&mut self, hook: &str) {
+    pub(crate) fn past_hook(&mut self, hook: &str) {
         self.failed_hook = None;
         self.agent = AgentStatus {
             status: "idle".into(),
@@ -330,20 +331,20 @@ impl Unit {
     }
 
     /// A unit whose hook failed runs no other hook until it is resolved.
-    pub fn in_error(&self) -> bool {
+    pub(crate) fn in_error(&self) -> bool {
         self.failed_hook.is_some()
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct OciImage {
+pub(crate) struct OciImage {
     pub registrypath: String,
     pub username: String,
     pub password: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StoredPodSpec {
+pub(crate) struct StoredPodSpec {
     pub spec: String,
     pub k8s_resources: Option<String>,
     pub unit: String,
@@ -352,7 +353,7 @@ pub struct StoredPodSpec {
 
 impl StoredPodSpec {
     /// The single document Juju parses: the spec with the k8s resources appended.
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         match &self.k8s_resources {
             Some(r) => format!("{}{r}", self.spec),
             None => self.spec.clone(),
@@ -361,7 +362,7 @@ impl StoredPodSpec {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Application {
+pub(crate) struct Application {
     pub name: String,
     /// Picks the application's addresses.
     pub index: u32,
@@ -392,15 +393,15 @@ pub struct Application {
 }
 
 impl Application {
-    pub fn unit_name(&self, n: u32) -> String {
+    pub(crate) fn unit_name(&self, n: u32) -> String {
         format!("{}/{n}", self.name)
     }
 
-    pub fn unit_names(&self) -> Vec<String> {
+    pub(crate) fn unit_names(&self) -> Vec<String> {
         self.units.keys().map(|n| self.unit_name(*n)).collect()
     }
 
-    pub fn leader(&self) -> Option<String> {
+    pub(crate) fn leader(&self) -> Option<String> {
         self.units
             .values()
             .find(|u| u.leader)
@@ -410,7 +411,7 @@ impl Application {
     /// Juju's lease manager gives leadership to one of the application's units whenever it
     /// has none (its leader left, or it had no units until now); here the lowest-numbered.
     /// Returns the new leader's name; `None` when there is a leader already or no unit.
-    pub fn elect_leader(&mut self) -> Option<String> {
+    pub(crate) fn elect_leader(&mut self) -> Option<String> {
         if self.units.values().any(|u| u.leader) {
             return None;
         }
@@ -421,7 +422,7 @@ impl Application {
     }
 
     /// Every option with its value or default (`null` when neither).
-    pub fn effective_config(&self) -> BTreeMap<String, Value> {
+    pub(crate) fn effective_config(&self) -> BTreeMap<String, Value> {
         self.charm
             .options
             .iter()
@@ -439,7 +440,7 @@ impl Application {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RemoteApp {
+pub(crate) struct RemoteApp {
     pub name: String,
     pub profile: String,
     pub charm: String,
@@ -455,7 +456,7 @@ pub struct RemoteApp {
 }
 
 impl RemoteApp {
-    pub fn unit_names(&self) -> Vec<String> {
+    pub(crate) fn unit_names(&self) -> Vec<String> {
         self.units
             .iter()
             .map(|n| format!("{}/{n}", self.name))
@@ -464,16 +465,16 @@ impl RemoteApp {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RelationSide {
+pub(crate) struct RelationSide {
     pub app: String,
     pub endpoint: String,
     pub role: Role,
 }
 
-pub type Databag = BTreeMap<String, String>;
+pub(crate) type Databag = BTreeMap<String, String>;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Relation {
+pub(crate) struct Relation {
     pub id: u32,
     pub interface: String,
     /// Our (the deployed charm's) side.
@@ -492,12 +493,12 @@ pub struct Relation {
 }
 
 impl Relation {
-    pub fn is_peer(&self) -> bool {
+    pub(crate) fn is_peer(&self) -> bool {
         self.local.role == Role::Peer
     }
 
     /// The other side's units our unit `ours` has seen join (and not yet leave).
-    pub fn seen_by(&self, ours: &str) -> Vec<String> {
+    pub(crate) fn seen_by(&self, ours: &str) -> Vec<String> {
         self.views
             .get(ours)
             .into_iter()
@@ -507,13 +508,13 @@ impl Relation {
     }
 
     /// Whether our unit `ours` has seen `remote` join (and not yet leave).
-    pub fn sees(&self, ours: &str, remote: &str) -> bool {
+    pub(crate) fn sees(&self, ours: &str, remote: &str) -> bool {
         self.views.get(ours).is_some_and(|v| v.contains(remote))
     }
 
     /// Juju's relation key: `app:endpoint app:endpoint`, requirer first; a peer
     /// relation is just `app:endpoint`.
-    pub fn key(&self) -> String {
+    pub(crate) fn key(&self) -> String {
         if self.is_peer() {
             return format!("{}:{}", self.local.app, self.local.endpoint);
         }
@@ -527,7 +528,7 @@ impl Relation {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-pub struct Model {
+pub(crate) struct Model {
     pub name: String,
     pub uuid: String,
     /// Our units' workloads run as local processes (`deploy --live`).
@@ -547,7 +548,7 @@ pub struct Model {
 }
 
 impl Model {
-    pub fn new(name: &str) -> Model {
+    pub(crate) fn new(name: &str) -> Model {
         Model {
             name: name.to_string(),
             uuid: model_uuid(name),
@@ -557,15 +558,15 @@ impl Model {
         }
     }
 
-    pub fn app(&self) -> Result<&Application, ModelError> {
+    pub(crate) fn app(&self) -> Result<&Application, ModelError> {
         self.application.as_ref().ok_or(ModelError::NoApplication)
     }
 
-    pub fn app_mut(&mut self) -> Result<&mut Application, ModelError> {
+    pub(crate) fn app_mut(&mut self) -> Result<&mut Application, ModelError> {
         self.application.as_mut().ok_or(ModelError::NoApplication)
     }
 
-    pub fn app_named(&self, name: &str) -> Result<&Application, ModelError> {
+    pub(crate) fn app_named(&self, name: &str) -> Result<&Application, ModelError> {
         self.app()
             .ok()
             .filter(|a| a.name == name)
@@ -573,7 +574,7 @@ impl Model {
     }
 
     /// One of our units.
-    pub fn unit(&self, name: &str) -> Result<&Unit, ModelError> {
+    pub(crate) fn unit(&self, name: &str) -> Result<&Unit, ModelError> {
         let app = self.app()?;
         split_unit(name)
             .filter(|(a, _)| *a == app.name)
@@ -581,7 +582,7 @@ impl Model {
             .ok_or_else(|| ModelError::UnitNotFound(name.to_string()))
     }
 
-    pub fn unit_mut(&mut self, name: &str) -> Result<&mut Unit, ModelError> {
+    pub(crate) fn unit_mut(&mut self, name: &str) -> Result<&mut Unit, ModelError> {
         let app = self.app_mut()?;
         let n = split_unit(name)
             .filter(|(a, _)| *a == app.name)
@@ -592,29 +593,29 @@ impl Model {
             .ok_or_else(|| ModelError::UnitNotFound(name.to_string()))
     }
 
-    pub fn is_leader(&self, unit: &str) -> bool {
+    pub(crate) fn is_leader(&self, unit: &str) -> bool {
         self.unit(unit).map(|u| u.leader).unwrap_or(false)
     }
 
     /// Whether `unit` (ours) has run its install hook, so that it gets follow-up hooks.
-    pub fn is_installed(&self, unit: &str) -> bool {
+    pub(crate) fn is_installed(&self, unit: &str) -> bool {
         self.unit(unit).map(|u| u.installed).unwrap_or(false)
     }
 
-    pub fn relation(&self, id: u32) -> Result<&Relation, ModelError> {
+    pub(crate) fn relation(&self, id: u32) -> Result<&Relation, ModelError> {
         self.relations
             .get(&id)
             .ok_or(ModelError::RelationNotFound(id))
     }
 
-    pub fn relation_mut(&mut self, id: u32) -> Result<&mut Relation, ModelError> {
+    pub(crate) fn relation_mut(&mut self, id: u32) -> Result<&mut Relation, ModelError> {
         self.relations
             .get_mut(&id)
             .ok_or(ModelError::RelationNotFound(id))
     }
 
     /// The index that picks an application's addresses.
-    pub fn app_index(&self, app: &str) -> Option<u32> {
+    pub(crate) fn app_index(&self, app: &str) -> Option<u32> {
         match &self.application {
             Some(a) if a.name == app => Some(a.index),
             _ => self.remote_apps.get(app).map(|r| r.index),
@@ -626,7 +627,7 @@ impl Model {
     /// job names); elsewhere a 127.a.b.0/24 of the model's own, where nothing listens, so
     /// a charm's HTTP calls are refused at once. Live peers listen on 127.0.0.1; other
     /// remote units keep cluster-like addresses nothing reaches.
-    pub fn unit_address(&self, unit: &str) -> Option<String> {
+    pub(crate) fn unit_address(&self, unit: &str) -> Option<String> {
         let (app, n) = split_unit(unit)?;
         let host = 1 + n % 254;
         match (&self.application, self.remote_apps.get(app)) {
@@ -647,14 +648,14 @@ impl Model {
     /// index). Loopback space on purpose: a charm that wrongly connects to a Service
     /// address is refused at once instead of sending traffic to a private range. Nothing
     /// listens on 127.152.183.0/24.
-    pub fn cluster_ip(&self, app: &str) -> Option<String> {
+    pub(crate) fn cluster_ip(&self, app: &str) -> Option<String> {
         self.app_index(app).map(|i| service_ip(10 + i % 240))
     }
 
     /// An application's Kubernetes Service address, once the Service exists. Juju creates
     /// ours when it first applies a pod spec (so not before the leader's `pod-spec-set`
     /// has committed); the other side's applications are deployed and running already.
-    pub fn service_address(&self, app: &str) -> Option<String> {
+    pub(crate) fn service_address(&self, app: &str) -> Option<String> {
         match &self.application {
             Some(a) if a.name == app && a.pod_spec.is_none() => None,
             _ => self.cluster_ip(app),
@@ -664,7 +665,7 @@ impl Model {
     /// The pod address of one of our units, once its pod exists: the StatefulSet's pods
     /// are made from the first pod spec Juju applies, and a unit added later gets its pod
     /// as it is provisioned. Before that Juju knows no address for the unit at all.
-    pub fn pod_address(&self, unit: &str) -> Option<String> {
+    pub(crate) fn pod_address(&self, unit: &str) -> Option<String> {
         let app = self.app().ok()?;
         let ours = split_unit(unit).is_some_and(|(a, _)| a == app.name);
         if !ours || app.pod_spec.is_none() {
@@ -674,7 +675,7 @@ impl Model {
     }
 
     /// `<app>-<n>.<app>-endpoints.<model>.svc.cluster.local`.
-    pub fn unit_fqdn(&self, unit: &str) -> String {
+    pub(crate) fn unit_fqdn(&self, unit: &str) -> String {
         let (app, n) = split_unit(unit).unwrap_or((unit, 0));
         format!(
             "{app}-{n}.{app}-endpoints.{}.svc.{CLUSTER_DOMAIN}",
@@ -689,7 +690,7 @@ impl Model {
     /// /32. With no ingress address (our Service does not exist yet) the keys are absent.
     /// A live peer is the exception: juju-sim runs it as one local process with no
     /// Service in front of it, so its own address is the only one that reaches it.
-    pub fn juju_unit_keys(&self, unit: &str) -> Databag {
+    pub(crate) fn juju_unit_keys(&self, unit: &str) -> Databag {
         let (app, _) = split_unit(unit).unwrap_or((unit, 0));
         let ingress = if self.remote_apps.get(app).is_some_and(|r| r.live) {
             self.unit_address(unit)
@@ -709,7 +710,7 @@ impl Model {
     /// Brings our unit's Juju keys in every relation it is in up to date, as Juju does
     /// when a `config-changed` hook commits (`UpdateNetworkInfo`); keys with no address
     /// are removed. Returns the ids of the relations whose bag changed.
-    pub fn refresh_juju_unit_keys(&mut self, unit: &str) -> Vec<u32> {
+    pub(crate) fn refresh_juju_unit_keys(&mut self, unit: &str) -> Vec<u32> {
         let keys = self.juju_unit_keys(unit);
         let mut changed = Vec::new();
         for r in self.relations.values_mut() {
@@ -732,7 +733,7 @@ impl Model {
     }
 
     /// The relations with the remote application `app` that are not being removed, by id.
-    pub fn relations_with(&self, app: &str) -> Vec<u32> {
+    pub(crate) fn relations_with(&self, app: &str) -> Vec<u32> {
         self.relations
             .values()
             .filter(|r| !r.dying && r.remote.app == app)
@@ -742,7 +743,7 @@ impl Model {
 
     /// The other side's units as our `unit` would see them in relation `r`: its peers
     /// in a peer relation, else the remote application's units.
-    pub fn remote_units(&self, r: &Relation, unit: &str) -> Vec<String> {
+    pub(crate) fn remote_units(&self, r: &Relation, unit: &str) -> Vec<String> {
         if r.is_peer() {
             return self
                 .app()
@@ -759,7 +760,7 @@ impl Model {
     }
 
     /// Relations of `unit` (ours) that it has entered, by id.
-    pub fn unit_relations(&self, unit: &str) -> Vec<&Relation> {
+    pub(crate) fn unit_relations(&self, unit: &str) -> Vec<&Relation> {
         self.relations
             .values()
             .filter(|r| r.views.contains_key(unit))
@@ -770,7 +771,7 @@ impl Model {
 /// The application's StatefulSet as the simulated cluster holds it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct StatefulSet {
+pub(crate) struct StatefulSet {
     /// The pod template in force; `None` until a spec has been applied.
     pub template: Option<crate::kubernetes::template::PodTemplate>,
     /// 1 for the first template, one more for every change of it.

@@ -40,7 +40,7 @@ fn dir(model_dir: &ModelDir) -> PathBuf {
 /// The model's `/etc/hosts`: the host's lines, then `<pod address> <pod fqdn>` for every
 /// unit of the application and of each live peer (those listen on loopback; the other
 /// remote units have cluster addresses nothing here can reach, so they get no name).
-pub fn hosts(model: &Model, host_hosts: &str) -> String {
+pub(crate) fn hosts(model: &Model, host_hosts: &str) -> String {
     let mut out = host_hosts.to_string();
     if !out.is_empty() && !out.ends_with('\n') {
         out.push('\n');
@@ -62,7 +62,7 @@ pub fn hosts(model: &Model, host_hosts: &str) -> String {
 
 /// A pod's `/etc/resolv.conf`: the cluster's search list for the model's namespace, the
 /// host's nameservers, and the kubelet's `ndots:5`.
-pub fn resolv_conf(model: &Model, host_resolv: &str) -> String {
+pub(crate) fn resolv_conf(model: &Model, host_resolv: &str) -> String {
     let mut out = format!(
         "search {0}.svc.{CLUSTER_DOMAIN} svc.{CLUSTER_DOMAIN} {CLUSTER_DOMAIN}\n",
         model.name
@@ -79,13 +79,13 @@ pub fn resolv_conf(model: &Model, host_resolv: &str) -> String {
 
 /// The files to mount for the next hook.
 #[derive(Debug, Clone)]
-pub struct PodFiles {
+pub(crate) struct PodFiles {
     pub hosts: PathBuf,
     pub resolv_conf: PathBuf,
 }
 
 /// Writes the model's files as the model is now (units come and go between hooks).
-pub fn write(model_dir: &ModelDir, model: &Model) -> Result<PodFiles, ModelError> {
+pub(crate) fn write(model_dir: &ModelDir, model: &Model) -> Result<PodFiles, ModelError> {
     let files = PodFiles {
         hosts: dir(model_dir).join("hosts"),
         resolv_conf: dir(model_dir).join("resolv.conf"),
@@ -101,7 +101,7 @@ pub fn write(model_dir: &ModelDir, model: &Model) -> Result<PodFiles, ModelError
 }
 
 /// The command running `handler` with the pod files mounted.
-pub fn command(handler: &Path, files: &PodFiles) -> Command {
+pub(crate) fn command(handler: &Path, files: &PodFiles) -> Command {
     let unshare = std::env::var_os(UNSHARE_ENV).unwrap_or_else(|| UNSHARE.into());
     let mut command = Command::new(unshare);
     command
@@ -122,7 +122,7 @@ pub fn command(handler: &Path, files: &PodFiles) -> Command {
 
 /// Whether [`command`] works here (root, `unshare` and `mount` present, bind mounts
 /// allowed): tried once per process, by mounting `files` around `true`.
-pub fn available(files: &PodFiles) -> bool {
+pub(crate) fn available(files: &PodFiles) -> bool {
     static AVAILABLE: OnceLock<bool> = OnceLock::new();
     *AVAILABLE.get_or_init(|| {
         command(Path::new("/bin/true"), files)
@@ -138,7 +138,7 @@ pub fn available(files: &PodFiles) -> bool {
 
 /// True the first time it is asked for a model: the one time its debug log should say
 /// that hooks run without pod DNS.
-pub fn first_fallback(model_dir: &ModelDir) -> bool {
+pub(crate) fn first_fallback(model_dir: &ModelDir) -> bool {
     let marker = dir(model_dir).join(FALLBACK_NOTED);
     if marker.exists() {
         return false;

@@ -10,7 +10,7 @@ use crate::charm::Role;
 use crate::model::{model_uuid, Databag};
 
 #[derive(Debug, Error)]
-pub enum ProfileError {
+pub(crate) enum ProfileError {
     #[error("profile {name}: {message}")]
     Invalid { name: String, message: String },
     #[error("no profile named {0:?} (see `juju-sim profiles`)")]
@@ -71,7 +71,7 @@ const SOURCES: &[(&str, &str)] = &[
 ];
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct Profile {
+pub(crate) struct Profile {
     pub name: String,
     #[serde(default)]
     pub description: String,
@@ -95,7 +95,7 @@ pub struct Profile {
 }
 
 impl Profile {
-    pub fn role(&self) -> Result<Role, ProfileError> {
+    pub(crate) fn role(&self) -> Result<Role, ProfileError> {
         match Role::parse(&self.role) {
             Some(r @ (Role::Provider | Role::Requirer)) => Ok(r),
             _ => Err(ProfileError::Invalid {
@@ -107,12 +107,12 @@ impl Profile {
 
     /// Application data naming `{port}` carries one port for all units, so live units
     /// (each on a port of its own) fit it only when there is one.
-    pub fn one_port_for_all(&self) -> bool {
+    pub(crate) fn one_port_for_all(&self) -> bool {
         self.app_data.values().any(|t| t.contains("{port}"))
     }
 }
 
-pub fn all() -> Result<Vec<Profile>, ProfileError> {
+pub(crate) fn all() -> Result<Vec<Profile>, ProfileError> {
     SOURCES
         .iter()
         .map(|(name, text)| {
@@ -124,7 +124,7 @@ pub fn all() -> Result<Vec<Profile>, ProfileError> {
         .collect()
 }
 
-pub fn find(name: &str) -> Result<Profile, ProfileError> {
+pub(crate) fn find(name: &str) -> Result<Profile, ProfileError> {
     all()?
         .into_iter()
         .find(|p| p.name == name)
@@ -133,7 +133,7 @@ pub fn find(name: &str) -> Result<Profile, ProfileError> {
 
 /// The values placeholders take for one remote unit (or, for app data, the first unit).
 #[derive(Debug, Clone, Default)]
-pub struct Vars {
+pub(crate) struct Vars {
     pub model: String,
     pub app: String,
     pub unit: String,
@@ -215,7 +215,7 @@ impl Vars {
     }
 
     /// Replaces `{name}` and `{name:arg}` placeholders; any other brace is kept as is.
-    pub fn render(&self, template: &str) -> String {
+    pub(crate) fn render(&self, template: &str) -> String {
         let mut out = String::with_capacity(template.len());
         let mut rest = template;
         while let Some(open) = rest.find('{') {
@@ -251,7 +251,7 @@ impl Vars {
     }
 
     /// Renders a databag template; empty values are left out, as Juju drops them.
-    pub fn render_bag(&self, templates: &BTreeMap<String, String>) -> Databag {
+    pub(crate) fn render_bag(&self, templates: &BTreeMap<String, String>) -> Databag {
         templates
             .iter()
             .map(|(k, t)| (k.clone(), self.render(t)))

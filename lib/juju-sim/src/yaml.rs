@@ -8,7 +8,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
-pub enum YamlError {
+pub(crate) enum YamlError {
     #[error("cannot write YAML: {0}")]
     Serialize(String),
     /// yaml.v2 reports a repeated key as an unmarshal error with the line of the repeat.
@@ -24,7 +24,7 @@ pub enum YamlError {
 }
 
 /// Serializes `value` as YAML ending in exactly one newline.
-pub fn to_string<T: Serialize>(value: &T) -> Result<String, YamlError> {
+pub(crate) fn to_string<T: Serialize>(value: &T) -> Result<String, YamlError> {
     let mut text =
         serde_saphyr::to_string(value).map_err(|e| YamlError::Serialize(e.to_string()))?;
     while text.ends_with("\n\n") {
@@ -38,7 +38,7 @@ pub fn to_string<T: Serialize>(value: &T) -> Result<String, YamlError> {
 
 /// Parses one YAML document the way yaml.v2 reads charm files and tool input
 /// (YAML 1.1: `0644` is octal).
-pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, YamlError> {
+pub(crate) fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, YamlError> {
     let options = serde_saphyr::options! { legacy_octal_numbers: true };
     serde_saphyr::from_str_with_options(text, options).map_err(|e| translate(&e))
 }
@@ -74,7 +74,7 @@ fn translate(err: &serde_saphyr::Error) -> YamlError {
 /// [#x10000-#x10FFFF]` in well-formed UTF-8. Escapes in double-quoted scalars are not
 /// raw input and pass. (yaml.v2 checks 512-byte chunks as it goes, so a syntax error
 /// early in a long input can win over a control character later; juju-sim checks first.)
-pub fn check_reader(bytes: &[u8]) -> Result<&str, YamlError> {
+pub(crate) fn check_reader(bytes: &[u8]) -> Result<&str, YamlError> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
         let rest = &bytes[e.valid_up_to()..];
         YamlError::Other(
@@ -321,7 +321,7 @@ fn decode_pairs(
 /// `--file` of relation-set and state-set): the reader check, then the first document;
 /// scalars become their text, null becomes "", and every list or map where a string
 /// belongs is a type error, reported together after the rest was decoded.
-pub fn string_map_v2(bytes: &[u8]) -> Result<BTreeMap<String, String>, YamlError> {
+pub(crate) fn string_map_v2(bytes: &[u8]) -> Result<BTreeMap<String, String>, YamlError> {
     let text = check_reader(bytes)?;
     let mut events: Events<'_> = serde_saphyr::granit_parser::Parser::new_from_str(text).peekable();
     let mut anchors = BTreeMap::new();

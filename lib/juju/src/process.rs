@@ -20,7 +20,7 @@ use crate::tools::{
 /// How long one tool call may take. A tool is an RPC to the unit agent; one that never
 /// answers would hang the hook (and the unit) for ever, so it is killed and the hook fails,
 /// naming it, for Juju to retry.
-pub const TOOL_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const TOOL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Runs the hook tools as processes, found on `PATH` (where Juju puts its tools directory)
 /// or in an explicit directory.

@@ -10,7 +10,7 @@ use crate::hooks::{DriverError, Sim};
 use crate::yaml;
 
 #[derive(clap::Args, Debug)]
-pub struct Args {
+pub(super) struct Args {
     unit: String,
     action: String,
     /// `key=value` parameters; values are read as YAML, dotted keys nest.
@@ -72,7 +72,7 @@ fn type_matches(kind: &str, v: &Value) -> bool {
 }
 
 /// A gojsonschema-style check of the parameters, then defaults filled in.
-pub fn validate(
+pub(super) fn validate(
     spec: &ActionSpec,
     mut params: Map<String, Value>,
 ) -> Result<Map<String, Value>, String> {
@@ -123,7 +123,7 @@ pub fn validate(
     Ok(params)
 }
 
-pub fn run(sim: &mut Sim, args: &Args) -> Result<String, DriverError> {
+pub(super) fn run(sim: &mut Sim, args: &Args) -> Result<String, DriverError> {
     sim.model.unit(&args.unit)?;
     let spec = sim
         .model

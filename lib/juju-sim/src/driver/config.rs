@@ -12,7 +12,7 @@ use crate::flags::parse_bool;
 use crate::hooks::{DriverError, HookSpec, Sim};
 
 #[derive(clap::Args, Debug)]
-pub struct Args {
+pub(super) struct Args {
     application: String,
     /// `key=value` to set, or a single `key` to print.
     settings: Vec<String>,
@@ -49,7 +49,7 @@ fn parse_value(name: &str, option: &ConfigOption, text: &str) -> Result<Value, D
     })
 }
 
-pub fn parse_settings(
+pub(super) fn parse_settings(
     options: &BTreeMap<String, ConfigOption>,
     pairs: &[(String, String)],
 ) -> Result<BTreeMap<String, Value>, DriverError> {
@@ -83,7 +83,7 @@ struct Shown {
     settings: BTreeMap<String, Setting>,
 }
 
-pub fn run(sim: &mut Sim, args: &Args) -> Result<String, DriverError> {
+pub(super) fn run(sim: &mut Sim, args: &Args) -> Result<String, DriverError> {
     let app = sim.model.app_named(&args.application)?;
     let options = app.charm.options.clone();
     if args.settings.is_empty() && args.reset.is_empty() {

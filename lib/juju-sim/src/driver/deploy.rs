@@ -15,7 +15,7 @@ use crate::model::{io_err, Application, Model, ModelDir, OciImage, Unit};
 use crate::yaml;
 
 #[derive(clap::Args, Debug)]
-pub struct Args {
+pub(super) struct Args {
     /// A charm directory or a .charm archive.
     charm: PathBuf,
     /// The application name (default: the charm's name without a trailing "-k8s").
@@ -115,7 +115,7 @@ fn initial_config(
     parse_settings(&info.options, &pairs)
 }
 
-pub fn run(dir: ModelDir, verbose: bool, args: &Args) -> Result<String, DriverError> {
+pub(super) fn run(dir: ModelDir, verbose: bool, args: &Args) -> Result<String, DriverError> {
     let mut model = if dir.exists() {
         dir.load()?
     } else {

@@ -8,7 +8,7 @@ use crate::model::{io_err, ModelDir, ModelError};
 use crate::workload;
 
 #[derive(clap::Args, Debug)]
-pub struct Args {
+pub(super) struct Args {
     /// The model's name (checked when given).
     model: Option<String>,
     /// Juju asks before destroying; juju-sim never asks and accepts the flag.
@@ -16,7 +16,7 @@ pub struct Args {
     no_prompt: bool,
 }
 
-pub fn run(dir: &ModelDir, args: &Args) -> Result<String, DriverError> {
+pub(super) fn run(dir: &ModelDir, args: &Args) -> Result<String, DriverError> {
     let has_workloads = dir.root.join("workloads").is_dir();
     if !dir.exists() && !has_workloads {
         return Err(ModelError::Missing(dir.root.display().to_string()).into());

@@ -14,7 +14,7 @@ use crate::model::{io_err, ModelDir};
 use crate::{podspec, profiles, tools};
 
 #[derive(clap::Args, Debug)]
-pub struct PodSpecArgs {
+pub(super) struct PodSpecArgs {
     application: String,
     /// Write the files the spec mounts under DIR, at their mount paths.
     #[arg(long, value_name = "DIR")]
@@ -22,7 +22,7 @@ pub struct PodSpecArgs {
 }
 
 #[derive(clap::Args, Debug)]
-pub struct CallsArgs {
+pub(super) struct CallsArgs {
     #[arg(long)]
     unit: Option<String>,
     #[arg(long)]
@@ -34,7 +34,7 @@ pub struct CallsArgs {
 }
 
 #[derive(clap::Args, Debug)]
-pub struct FailToolArgs {
+pub(super) struct FailToolArgs {
     /// The hook tool to break, e.g. pod-spec-set.
     tool: String,
     /// What it fails with (after `ERROR `).
@@ -46,7 +46,7 @@ pub struct FailToolArgs {
 }
 
 #[derive(clap::Args, Debug)]
-pub struct ProfilesArgs {
+pub(super) struct ProfilesArgs {
     #[arg(long, value_enum, default_value_t)]
     format: OutFormat,
 }
@@ -68,7 +68,7 @@ fn under(root: &Path, path: &str) -> Result<PathBuf, DriverError> {
     Ok(out)
 }
 
-pub fn pod_spec(sim: &Sim, args: &PodSpecArgs) -> Result<String, DriverError> {
+pub(super) fn pod_spec(sim: &Sim, args: &PodSpecArgs) -> Result<String, DriverError> {
     let app = sim.model.app_named(&args.application)?;
     let stored = app.pod_spec.as_ref().ok_or_else(|| {
         DriverError::Usage(format!("no pod spec set for application {:?}", app.name))
@@ -103,7 +103,7 @@ fn shell_word(s: &str) -> String {
     }
 }
 
-pub fn calls(dir: &ModelDir, args: &CallsArgs) -> Result<String, DriverError> {
+pub(super) fn calls(dir: &ModelDir, args: &CallsArgs) -> Result<String, DriverError> {
     let matches = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
     let wanted = |c: &Call| {
         matches(&args.unit, &c.unit) && matches(&args.tool, &c.tool) && matches(&args.hook, &c.hook)
@@ -129,11 +129,11 @@ pub fn calls(dir: &ModelDir, args: &CallsArgs) -> Result<String, DriverError> {
         .collect())
 }
 
-pub fn debug_log(dir: &ModelDir) -> Result<String, DriverError> {
+pub(super) fn debug_log(dir: &ModelDir) -> Result<String, DriverError> {
     Ok(debuglog::read(dir)?)
 }
 
-pub fn fail_tool(sim: &mut Sim, args: &FailToolArgs) -> Result<String, DriverError> {
+pub(super) fn fail_tool(sim: &mut Sim, args: &FailToolArgs) -> Result<String, DriverError> {
     if !tools::is_tool(&args.tool) {
         return Err(DriverError::Usage(format!(
             "unknown hook tool {:?}",
@@ -154,7 +154,7 @@ pub fn fail_tool(sim: &mut Sim, args: &FailToolArgs) -> Result<String, DriverErr
     Ok(format!("{} now fails with: ERROR {message}\n", args.tool))
 }
 
-pub fn profiles(args: &ProfilesArgs) -> Result<String, DriverError> {
+pub(super) fn profiles(args: &ProfilesArgs) -> Result<String, DriverError> {
     let all = profiles::all()?;
     if args.format != OutFormat::Human {
         return render(&all, args.format);

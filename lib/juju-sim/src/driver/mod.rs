@@ -24,7 +24,7 @@ use crate::model::ModelDir;
     about = "A local stand-in for Juju: deploys a pod-spec charm, fires its hooks in Juju's order and plays the hook tools",
     version
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     /// The model directory (default: $JUJU_SIM_HOME, else ./.juju-sim).
     #[arg(long, global = true, value_name = "DIR")]
     model_dir: Option<PathBuf>,
@@ -36,7 +36,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum OutFormat {
+pub(crate) enum OutFormat {
     #[default]
     Human,
     Yaml,
@@ -104,7 +104,7 @@ fn open(cli: &Cli) -> Result<Sim, DriverError> {
 }
 
 /// Runs the driver; returns the exit code.
-pub fn main(args: Vec<String>) -> i32 {
+pub(crate) fn main(args: Vec<String>) -> i32 {
     let cli = Cli::parse_from(args);
     match run(&cli) {
         Ok(text) => {
@@ -167,7 +167,7 @@ fn drive(
 }
 
 /// `key=value` arguments, split at the first `=`.
-pub fn key_value_pairs(settings: &[String]) -> Result<Vec<(String, String)>, DriverError> {
+pub(crate) fn key_value_pairs(settings: &[String]) -> Result<Vec<(String, String)>, DriverError> {
     settings
         .iter()
         .map(|s| {
@@ -179,7 +179,10 @@ pub fn key_value_pairs(settings: &[String]) -> Result<Vec<(String, String)>, Dri
 }
 
 /// Renders a serializable value in the chosen output format (human defaults to YAML).
-pub fn render<T: serde::Serialize>(value: &T, format: OutFormat) -> Result<String, DriverError> {
+pub(crate) fn render<T: serde::Serialize>(
+    value: &T,
+    format: OutFormat,
+) -> Result<String, DriverError> {
     let fail = |e: String| DriverError::Usage(format!("cannot render output: {e}"));
     match format {
         OutFormat::Json => serde_json::to_string(value)

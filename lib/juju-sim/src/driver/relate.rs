@@ -14,7 +14,7 @@ use crate::profiles;
 use crate::workload;
 
 #[derive(clap::Args, Debug)]
-pub struct RelateArgs {
+pub(super) struct RelateArgs {
     /// `<application>[:<endpoint>]`
     a: String,
     /// `<application>[:<endpoint>]`
@@ -32,7 +32,7 @@ pub struct RelateArgs {
 }
 
 #[derive(clap::Args, Debug)]
-pub struct RemoveArgs {
+pub(super) struct RemoveArgs {
     /// `<application>[:<endpoint>]`, or a relation id.
     a: String,
     /// `<application>[:<endpoint>]`
@@ -40,7 +40,7 @@ pub struct RemoveArgs {
 }
 
 #[derive(clap::Args, Debug)]
-pub struct SetDataArgs {
+pub(super) struct SetDataArgs {
     /// The relation id (`3` or `alertmanager:3`).
     relation: String,
     /// The remote unit or application whose databag changes.
@@ -53,13 +53,13 @@ pub struct SetDataArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Side {
+pub(super) enum Side {
     Local,
     Remote,
 }
 
 #[derive(clap::Args, Debug)]
-pub struct ShowDataArgs {
+pub(super) struct ShowDataArgs {
     relation: String,
     #[arg(long, value_enum)]
     side: Option<Side>,
@@ -74,14 +74,14 @@ fn split_endpoint(s: &str) -> (String, Option<String>) {
     }
 }
 
-pub fn parse_relation_id(s: &str) -> Result<u32, DriverError> {
+pub(super) fn parse_relation_id(s: &str) -> Result<u32, DriverError> {
     s.rsplit_once(':')
         .map_or(s, |(_, id)| id)
         .parse()
         .map_err(|_| DriverError::Usage(format!("invalid relation id {s:?}")))
 }
 
-pub fn relate(sim: &mut Sim, args: &RelateArgs) -> Result<String, DriverError> {
+pub(super) fn relate(sim: &mut Sim, args: &RelateArgs) -> Result<String, DriverError> {
     let ours = sim.model.app()?.name.clone();
     let (a, b) = (split_endpoint(&args.a), split_endpoint(&args.b));
     let ((_, our_ep), (remote_app, remote_ep)) = if a.0 == ours {
@@ -247,7 +247,7 @@ pub fn relate(sim: &mut Sim, args: &RelateArgs) -> Result<String, DriverError> {
 }
 
 /// Whether remote units of `profile` can be live, `count` of them.
-pub fn check_live(profile: &profiles::Profile, count: u32) -> Result<(), DriverError> {
+pub(super) fn check_live(profile: &profiles::Profile, count: u32) -> Result<(), DriverError> {
     if !profile.live {
         return Err(DriverError::Usage(format!(
             "profile {:?} cannot be live: its data cannot point at a local process",
@@ -264,7 +264,11 @@ pub fn check_live(profile: &profiles::Profile, count: u32) -> Result<(), DriverE
 }
 
 /// Starts the live peers of remote units `numbers` of `app` and records their ports.
-pub fn start_live_units(sim: &mut Sim, app: &str, numbers: &[u32]) -> Result<(), DriverError> {
+pub(super) fn start_live_units(
+    sim: &mut Sim,
+    app: &str,
+    numbers: &[u32],
+) -> Result<(), DriverError> {
     for n in numbers {
         let port = workload::peers::start(&sim.dir, &format!("{app}/{n}"))?;
         if let Some(r) = sim.model.remote_apps.get_mut(app) {
@@ -280,7 +284,7 @@ fn none_or_eq(given: Option<&String>, name: &str) -> bool {
     given.is_none_or(|g| g == name)
 }
 
-pub fn remove(sim: &mut Sim, args: &RemoveArgs) -> Result<String, DriverError> {
+pub(super) fn remove(sim: &mut Sim, args: &RemoveArgs) -> Result<String, DriverError> {
     let id = match &args.b {
         None => parse_relation_id(&args.a)?,
         Some(b) => {
@@ -363,7 +367,7 @@ fn settings(args: &SetDataArgs) -> Result<Vec<(String, String)>, DriverError> {
     Ok(out)
 }
 
-pub fn set_data(sim: &mut Sim, args: &SetDataArgs) -> Result<String, DriverError> {
+pub(super) fn set_data(sim: &mut Sim, args: &SetDataArgs) -> Result<String, DriverError> {
     let id = parse_relation_id(&args.relation)?;
     let changes = settings(args)?;
     let ours = sim.model.app()?.name.clone();
@@ -455,7 +459,7 @@ struct Shown {
     remote: Option<SideData>,
 }
 
-pub fn show_data(sim: &Sim, args: &ShowDataArgs) -> Result<String, DriverError> {
+pub(super) fn show_data(sim: &Sim, args: &ShowDataArgs) -> Result<String, DriverError> {
     let id = parse_relation_id(&args.relation)?;
     let r = sim.model.relation(id)?;
     let side_data = |side: &RelationSide| SideData {

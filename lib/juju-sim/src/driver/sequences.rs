@@ -25,7 +25,7 @@ fn relation_context(
 }
 
 /// Fires `<endpoint>-relation-<kind>` on `unit`.
-pub fn relation_hook(
+pub(super) fn relation_hook(
     sim: &mut Sim,
     id: u32,
     unit: &str,
@@ -38,7 +38,7 @@ pub fn relation_hook(
 }
 
 /// Our unit enters the relation (its bag gets Juju's keys) and runs `-created`.
-pub fn enter(sim: &mut Sim, id: u32, unit: &str) -> Result<(), DriverError> {
+pub(super) fn enter(sim: &mut Sim, id: u32, unit: &str) -> Result<(), DriverError> {
     let keys = sim.model.juju_unit_keys(unit);
     let r = sim.model.relation_mut(id)?;
     r.views.entry(unit.to_string()).or_default();
@@ -51,7 +51,7 @@ pub fn enter(sim: &mut Sim, id: u32, unit: &str) -> Result<(), DriverError> {
 }
 
 /// `unit` sees `remote` join: `-joined` then `-changed`.
-pub fn join(sim: &mut Sim, id: u32, unit: &str, remote: &str) -> Result<(), DriverError> {
+pub(super) fn join(sim: &mut Sim, id: u32, unit: &str, remote: &str) -> Result<(), DriverError> {
     sim.model
         .relation_mut(id)?
         .views
@@ -64,7 +64,7 @@ pub fn join(sim: &mut Sim, id: u32, unit: &str, remote: &str) -> Result<(), Driv
 }
 
 /// `unit` sees `remote` leave (`departing` is whoever is going away).
-pub fn depart(
+pub(super) fn depart(
     sim: &mut Sim,
     id: u32,
     unit: &str,
@@ -80,7 +80,7 @@ pub fn depart(
 
 /// `-broken` on `unit`, after which it is out of the relation. A unit in error (or
 /// whose `-broken` failed) stays in it until `resolved` gets it past `-broken`.
-pub fn broken(sim: &mut Sim, id: u32, unit: &str) -> Result<(), DriverError> {
+pub(super) fn broken(sim: &mut Sim, id: u32, unit: &str) -> Result<(), DriverError> {
     if relation_hook(sim, id, unit, "broken", None, None)? == Delivery::Ran {
         sim.model.relation_mut(id)?.views.remove(unit);
     }
@@ -89,7 +89,7 @@ pub fn broken(sim: &mut Sim, id: u32, unit: &str) -> Result<(), DriverError> {
 
 /// A unit's life up to `start`: install, `-created` for `relations`, leadership,
 /// config-changed, start, storage-attached.
-pub fn install(sim: &mut Sim, unit: &str, relations: &[u32]) -> Result<(), DriverError> {
+pub(super) fn install(sim: &mut Sim, unit: &str, relations: &[u32]) -> Result<(), DriverError> {
     sim.hook(unit, HookSpec::plain("install"))?;
     for id in relations {
         enter(sim, *id, unit)?;
@@ -112,7 +112,7 @@ pub fn install(sim: &mut Sim, unit: &str, relations: &[u32]) -> Result<(), Drive
 
 /// After leadership changed hands: `leader-elected` on the new leader, then
 /// `leader-settings-changed` on the other installed units (reference §4, scale down).
-pub fn announce_leader(sim: &mut Sim, leader: &str) -> Result<(), DriverError> {
+pub(super) fn announce_leader(sim: &mut Sim, leader: &str) -> Result<(), DriverError> {
     sim.hook(leader, HookSpec::plain("leader-elected"))?;
     let app = sim.model.app()?;
     let others: Vec<String> = app
@@ -128,14 +128,14 @@ pub fn announce_leader(sim: &mut Sim, leader: &str) -> Result<(), DriverError> {
 }
 
 /// Ids of the live relations, peers first.
-pub fn live_relations(sim: &Sim) -> Vec<u32> {
+pub(super) fn live_relations(sim: &Sim) -> Vec<u32> {
     let mut ids: Vec<&Relation> = sim.model.relations.values().filter(|r| !r.dying).collect();
     ids.sort_by_key(|r| (!r.is_peer(), r.id));
     ids.into_iter().map(|r| r.id).collect()
 }
 
 /// Creates a relation in the model; returns its id.
-pub fn new_relation(
+pub(super) fn new_relation(
     sim: &mut Sim,
     interface: &str,
     local: RelationSide,
@@ -163,7 +163,7 @@ pub fn new_relation(
 }
 
 /// Creates the peer relations of a freshly deployed application.
-pub fn peer_relations(sim: &mut Sim) -> Result<Vec<u32>, DriverError> {
+pub(super) fn peer_relations(sim: &mut Sim) -> Result<Vec<u32>, DriverError> {
     let app = sim.model.app()?;
     let name = app.name.clone();
     let peers: Vec<(String, String)> = app
@@ -189,7 +189,7 @@ pub fn peer_relations(sim: &mut Sim) -> Result<Vec<u32>, DriverError> {
 
 /// The placeholder values for remote unit `unit` of `app` played by a profile. A live
 /// unit's FQDN is its address: nothing resolves cluster names locally.
-pub fn profile_vars(sim: &Sim, app: &str, unit: &str) -> Vars {
+pub(super) fn profile_vars(sim: &Sim, app: &str, unit: &str) -> Vars {
     let model = &sim.model;
     let remote = model.remote_apps.get(app);
     let live = remote.is_some_and(|r| r.live);
@@ -239,7 +239,7 @@ pub fn profile_vars(sim: &Sim, app: &str, unit: &str) -> Vars {
 }
 
 /// Fills a remote unit's databag in relation `id` from its profile.
-pub fn fill_remote_unit(
+pub(super) fn fill_remote_unit(
     sim: &mut Sim,
     id: u32,
     profile: &Profile,
@@ -256,7 +256,7 @@ pub fn fill_remote_unit(
 }
 
 /// Our units in the relation, in order.
-pub fn members(sim: &Sim, id: u32) -> Result<Vec<String>, DriverError> {
+pub(super) fn members(sim: &Sim, id: u32) -> Result<Vec<String>, DriverError> {
     let r = sim.model.relation(id)?;
     let ours: BTreeSet<&String> = r.views.keys().collect();
     let app = sim.model.app()?;

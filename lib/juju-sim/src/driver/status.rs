@@ -10,7 +10,7 @@ use crate::model::{Model, ModelDir, StatusValue, JUJU_VERSION};
 use crate::workload::{self, WorkloadStatus};
 
 #[derive(clap::Args, Debug)]
-pub struct Args {
+pub(super) struct Args {
     #[arg(long, value_enum, default_value_t)]
     format: OutFormat,
 }
@@ -317,7 +317,7 @@ fn document(model: &Model, dir: &ModelDir) -> Result<StatusDoc, DriverError> {
 }
 
 /// Left-aligned columns two spaces apart, as Juju's tabular output.
-pub fn table(rows: &[Vec<String>]) -> String {
+pub(super) fn table(rows: &[Vec<String>]) -> String {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|c| {
@@ -477,7 +477,7 @@ fn human(doc: &StatusDoc) -> String {
     out
 }
 
-pub fn run(sim: &Sim, args: &Args) -> Result<String, DriverError> {
+pub(super) fn run(sim: &Sim, args: &Args) -> Result<String, DriverError> {
     let doc = document(&sim.model, &sim.dir)?;
     match args.format {
         OutFormat::Human => Ok(human(&doc)),

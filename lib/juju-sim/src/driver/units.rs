@@ -9,7 +9,7 @@ use crate::profiles;
 use crate::workload;
 
 #[derive(clap::Args, Debug)]
-pub struct AddArgs {
+pub(super) struct AddArgs {
     /// The deployed application or a remote application.
     application: String,
     #[arg(short = 'n', long = "num-units", default_value_t = 1)]
@@ -17,14 +17,14 @@ pub struct AddArgs {
 }
 
 #[derive(clap::Args, Debug)]
-pub struct RemoveArgs {
+pub(super) struct RemoveArgs {
     /// Units to remove, e.g. prometheus/1 or alertmanager/0.
     #[arg(required = true)]
     units: Vec<String>,
 }
 
 #[derive(clap::Args, Debug)]
-pub struct RunHookArgs {
+pub(super) struct RunHookArgs {
     unit: String,
     /// The hook name, e.g. update-status or alertmanager-relation-changed.
     hook: String,
@@ -40,7 +40,7 @@ pub struct RunHookArgs {
 }
 
 #[derive(clap::Args, Debug)]
-pub struct ResolvedArgs {
+pub(super) struct ResolvedArgs {
     /// Units in error, e.g. prometheus/0.
     #[arg(required_unless_present = "all")]
     units: Vec<String>,
@@ -52,7 +52,7 @@ pub struct ResolvedArgs {
     no_retry: bool,
 }
 
-pub fn add(sim: &mut Sim, args: &AddArgs) -> Result<String, DriverError> {
+pub(super) fn add(sim: &mut Sim, args: &AddArgs) -> Result<String, DriverError> {
     if sim.model.app()?.name == args.application {
         return add_ours(sim, args.num_units);
     }
@@ -135,7 +135,7 @@ fn add_remote(sim: &mut Sim, app: &str, count: u32) -> Result<String, DriverErro
     Ok(format!("added {}\n", added.join(", ")))
 }
 
-pub fn remove(sim: &mut Sim, args: &RemoveArgs) -> Result<String, DriverError> {
+pub(super) fn remove(sim: &mut Sim, args: &RemoveArgs) -> Result<String, DriverError> {
     let ours = sim.model.app()?.name.clone();
     for unit in &args.units {
         let (app, _) = split_unit(unit)
@@ -252,7 +252,7 @@ fn refuse_in_error(sim: &Sim, unit: &str) -> Result<(), DriverError> {
     }
 }
 
-pub fn run_hook(sim: &mut Sim, args: &RunHookArgs) -> Result<String, DriverError> {
+pub(super) fn run_hook(sim: &mut Sim, args: &RunHookArgs) -> Result<String, DriverError> {
     let unit = args.unit.as_str();
     refuse_in_error(sim, unit)?;
     let mut spec = HookSpec::plain(&args.hook);
@@ -312,7 +312,7 @@ pub fn run_hook(sim: &mut Sim, args: &RunHookArgs) -> Result<String, DriverError
     Ok(String::new())
 }
 
-pub fn resolved(sim: &mut Sim, args: &ResolvedArgs) -> Result<String, DriverError> {
+pub(super) fn resolved(sim: &mut Sim, args: &ResolvedArgs) -> Result<String, DriverError> {
     let units = if args.all {
         let app = sim.model.app()?;
         app.units
@@ -330,7 +330,7 @@ pub fn resolved(sim: &mut Sim, args: &ResolvedArgs) -> Result<String, DriverErro
     Ok(String::new())
 }
 
-pub fn update_status(sim: &mut Sim) -> Result<String, DriverError> {
+pub(super) fn update_status(sim: &mut Sim) -> Result<String, DriverError> {
     let units = sim.model.app()?.unit_names();
     for u in &units {
         if sim.model.unit(u)?.installed {

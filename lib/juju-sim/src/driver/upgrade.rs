@@ -17,7 +17,7 @@ use crate::model::io_err;
 use crate::workload;
 
 #[derive(clap::Args, Debug)]
-pub struct Args {
+pub(super) struct Args {
     /// The deployed application.
     application: String,
     /// The new charm (directory or .charm); default: where the application was deployed from.
@@ -25,7 +25,7 @@ pub struct Args {
     path: Option<PathBuf>,
 }
 
-pub fn run(sim: &mut Sim, args: &Args) -> Result<String, DriverError> {
+pub(super) fn run(sim: &mut Sim, args: &Args) -> Result<String, DriverError> {
     let app = sim.model.app_named(&args.application)?;
     let name = app.name.clone();
     let source = args

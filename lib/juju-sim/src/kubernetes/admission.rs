@@ -53,7 +53,7 @@ impl Object {
 }
 
 /// What the controller applies, as far as names and sizes go.
-pub struct Apply<'a> {
+pub(crate) struct Apply<'a> {
     pub app: &'a str,
     /// The model's namespace (the model name).
     pub namespace: &'a str,
@@ -64,7 +64,7 @@ pub struct Apply<'a> {
 }
 
 /// Walks the objects in `ensureService`'s order; the first one refused ends the apply.
-pub fn check(a: &Apply) -> Result<(), ApplyError> {
+pub(crate) fn check(a: &Apply) -> Result<(), ApplyError> {
     for name in a.spec.config_maps.keys() {
         Object::new("ConfigMap", name)
             .name_is(dns1123_subdomain)

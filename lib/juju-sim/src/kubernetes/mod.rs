@@ -4,9 +4,9 @@
 //! and then Kubernetes rolls every pod. This module is the one place that decides whether
 //! pods roll: the live workload restarts exactly when the template revision moves.
 
-pub mod admission;
-pub mod names;
-pub mod template;
+pub(crate) mod admission;
+pub(crate) mod names;
+pub(crate) mod template;
 
 use crate::debuglog;
 use crate::model::{Model, ModelDir, ModelError, StatusValue};
@@ -15,7 +15,7 @@ use template::PodTemplate;
 
 /// What applying the stored spec did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Applied {
+pub(crate) enum Applied {
     NoSpec,
     Failed(String),
     /// Same template: at most the ConfigMaps' contents changed.
@@ -32,7 +32,7 @@ const MODULE: &str = "juju.worker.caasunitprovisioner";
 /// Applies the application's stored spec as the controller does after a hook commits it
 /// (`EnsureService`). A refused object leaves the application in error (its operator
 /// status, which `status` shows as the application's) and the old template in force.
-pub fn apply(dir: &ModelDir, model: &mut Model) -> Result<Applied, ModelError> {
+pub(crate) fn apply(dir: &ModelDir, model: &mut Model) -> Result<Applied, ModelError> {
     let namespace = model.name.clone();
     let app = model.app_mut()?;
     let Some(stored) = app.pod_spec.clone() else {

@@ -9,43 +9,49 @@ use std::fmt;
 use thiserror::Error;
 
 /// `validation.DNS1123LabelMaxLength`, also the DNS-1035 label limit.
-pub const LABEL_MAX: usize = 63;
+pub(crate) const LABEL_MAX: usize = 63;
 /// `validation.DNS1123SubdomainMaxLength`.
-pub const SUBDOMAIN_MAX: usize = 253;
+pub(crate) const SUBDOMAIN_MAX: usize = 253;
 /// `IsValidPortName`: an IANA service name.
-pub const PORT_NAME_MAX: usize = 15;
+pub(crate) const PORT_NAME_MAX: usize = 15;
 /// `core.MaxSecretSize`, which ConfigMaps share.
-pub const CONFIG_MAP_MAX_BYTES: usize = 1024 * 1024;
+pub(crate) const CONFIG_MAP_MAX_BYTES: usize = 1024 * 1024;
 
 /// The Service in front of the pods (`deploymentName`, the application's name in a 2.9 model).
-pub fn service(app: &str) -> String {
+pub(crate) fn service(app: &str) -> String {
     app.to_string()
 }
 
 /// The headless Service of a StatefulSet (`headlessServiceName`).
-pub fn headless_service(app: &str) -> String {
+pub(crate) fn headless_service(app: &str) -> String {
     format!("{app}-endpoints")
 }
 
-pub fn statefulset(app: &str) -> String {
+pub(crate) fn statefulset(app: &str) -> String {
     app.to_string()
 }
 
 /// `applicationConfigMapName`: the ConfigMap of a file set, and the pod volume of the
 /// same name that mounts it.
-pub fn file_set_volume(app: &str, file_set: &str) -> String {
+pub(crate) fn file_set_volume(app: &str, file_set: &str) -> String {
     format!("{app}-{file_set}-config")
 }
 
 /// The pod spec's primary service account (`serviceAccount:`) takes the application's name.
-pub fn service_account(app: &str) -> String {
+pub(crate) fn service_account(app: &str) -> String {
     app.to_string()
 }
 
 /// `getRoleClusterRoleName` (rbac.go): a role's own name, else the service account's with
 /// its index from the second role on; a global role (ClusterRole) is prefixed with the
 /// namespace.
-pub fn role(namespace: &str, role_name: &str, account: &str, index: usize, global: bool) -> String {
+pub(crate) fn role(
+    namespace: &str,
+    role_name: &str,
+    account: &str,
+    index: usize,
+    global: bool,
+) -> String {
     let name = if !role_name.is_empty() {
         role_name.to_string()
     } else if index == 0 {
@@ -61,7 +67,7 @@ pub fn role(namespace: &str, role_name: &str, account: &str, index: usize, globa
 }
 
 /// `getBindingName` (rbac.go).
-pub fn binding(account: &str, role: &str) -> String {
+pub(crate) fn binding(account: &str, role: &str) -> String {
     if account == role {
         account.to_string()
     } else {
@@ -71,7 +77,7 @@ pub fn binding(account: &str, role: &str) -> String {
 
 /// One `field.Error` of the API server.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FieldError {
+pub(crate) enum FieldError {
     Invalid {
         field: String,
         value: String,
@@ -100,7 +106,7 @@ impl fmt::Display for FieldError {
 
 /// The API server's `StatusError` for an invalid object (`errors.NewInvalid`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Invalid {
+pub(crate) struct Invalid {
     /// Kind and group, as Kubernetes prints them: `Service`, `StatefulSet.apps`, ...
     pub kind: &'static str,
     pub name: String,
@@ -125,7 +131,7 @@ impl std::error::Error for Invalid {}
 
 /// Why the controller could not apply a spec, in Juju's words (the operator status).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum ApplyError {
+pub(crate) enum ApplyError {
     #[error("creating or updating configmaps: {0}")]
     ConfigMaps(Invalid),
     #[error("creating or updating service account: {0}")]
@@ -151,7 +157,7 @@ pub enum ApplyError {
 
 impl ApplyError {
     /// What the API server said, when it refused an object.
-    pub fn kubernetes(&self) -> Option<&Invalid> {
+    pub(crate) fn kubernetes(&self) -> Option<&Invalid> {
         match self {
             ApplyError::ConfigMaps(i)
             | ApplyError::ServiceAccount(i)
@@ -185,7 +191,7 @@ fn too_long(max: usize) -> String {
 }
 
 /// `validation.IsDNS1123Label`.
-pub fn dns1123_label(s: &str) -> Vec<String> {
+pub(crate) fn dns1123_label(s: &str) -> Vec<String> {
     let mut out = Vec::new();
     if s.len() > LABEL_MAX {
         out.push(too_long(LABEL_MAX));
@@ -197,7 +203,7 @@ pub fn dns1123_label(s: &str) -> Vec<String> {
 }
 
 /// `validation.IsDNS1035Label` (Service names).
-pub fn dns1035_label(s: &str) -> Vec<String> {
+pub(crate) fn dns1035_label(s: &str) -> Vec<String> {
     let mut out = Vec::new();
     if s.len() > LABEL_MAX {
         out.push(too_long(LABEL_MAX));
@@ -209,7 +215,7 @@ pub fn dns1035_label(s: &str) -> Vec<String> {
 }
 
 /// `validation.IsDNS1123Subdomain`.
-pub fn dns1123_subdomain(s: &str) -> Vec<String> {
+pub(crate) fn dns1123_subdomain(s: &str) -> Vec<String> {
     let mut out = Vec::new();
     if s.len() > SUBDOMAIN_MAX {
         out.push(too_long(SUBDOMAIN_MAX));
@@ -221,7 +227,7 @@ pub fn dns1123_subdomain(s: &str) -> Vec<String> {
 }
 
 /// `validation.IsValidPortName` (IANA_SVC_NAME).
-pub fn port_name(s: &str) -> Vec<String> {
+pub(crate) fn port_name(s: &str) -> Vec<String> {
     let mut out = Vec::new();
     if s.len() > PORT_NAME_MAX {
         out.push(too_long(PORT_NAME_MAX));
@@ -242,7 +248,7 @@ pub fn port_name(s: &str) -> Vec<String> {
 }
 
 /// `validation.IsConfigMapKey`.
-pub fn config_map_key(s: &str) -> Vec<String> {
+pub(crate) fn config_map_key(s: &str) -> Vec<String> {
     let mut out = Vec::new();
     if s.len() > SUBDOMAIN_MAX {
         out.push(too_long(SUBDOMAIN_MAX));
@@ -261,7 +267,7 @@ pub fn config_map_key(s: &str) -> Vec<String> {
 }
 
 /// `path.IsValidPathSegmentName` (RBAC object names).
-pub fn path_segment(s: &str) -> Vec<String> {
+pub(crate) fn path_segment(s: &str) -> Vec<String> {
     if s == "." || s == ".." {
         return vec![format!("may not be '{s}'")];
     }

@@ -29,11 +29,11 @@ use crate::podspec::PodSpecV3;
 /// The pod template annotation that carries the charm's modified version: Juju bumps it
 /// on upgrade-charm so that the pods roll (k8s.go, "inspired from `kubectl rollout
 /// restart`"). The key is `utils.AnnotationCharmModifiedVersionKey` for a 2.9 model.
-pub const CHARM_MODIFIED_VERSION: &str = "charm.juju.is/modified-version";
+pub(crate) const CHARM_MODIFIED_VERSION: &str = "charm.juju.is/modified-version";
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct PodTemplate {
+pub(crate) struct PodTemplate {
     pub annotations: BTreeMap<String, String>,
     #[serde(rename = "serviceAccountName")]
     pub service_account_name: String,
@@ -47,7 +47,7 @@ pub struct PodTemplate {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct Container {
+pub(crate) struct Container {
     pub name: String,
     pub image: String,
     #[serde(rename = "imagePullPolicy")]
@@ -73,7 +73,7 @@ pub struct Container {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct Port {
+pub(crate) struct Port {
     pub name: String,
     #[serde(rename = "containerPort")]
     pub container_port: i32,
@@ -82,7 +82,7 @@ pub struct Port {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct VolumeMount {
+pub(crate) struct VolumeMount {
     pub name: String,
     #[serde(rename = "mountPath")]
     pub mount_path: String,
@@ -91,21 +91,21 @@ pub struct VolumeMount {
 /// `core.KeyToPath`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct KeyToPath {
+pub(crate) struct KeyToPath {
     pub key: String,
     pub path: String,
     pub mode: Option<i32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Volume {
+pub(crate) struct Volume {
     pub name: String,
     pub source: VolumeSource,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub enum VolumeSource {
+pub(crate) enum VolumeSource {
     ConfigMap {
         name: String,
         items: Vec<KeyToPath>,
@@ -133,7 +133,7 @@ pub enum VolumeSource {
 
 /// The parts of a template a change can touch, in the words the roll is logged with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Part {
+pub(crate) enum Part {
     Annotations,
     Containers,
     Volumes,
@@ -141,7 +141,7 @@ pub enum Part {
 }
 
 impl Part {
-    pub fn word(self) -> &'static str {
+    pub(crate) fn word(self) -> &'static str {
         match self {
             Part::Annotations => "annotations",
             Part::Containers => "containers",
@@ -153,7 +153,7 @@ impl Part {
 
 impl PodTemplate {
     /// The template Juju builds for application `app` from `spec`.
-    pub fn build(app: &str, spec: &PodSpecV3, charm_modified_version: u32) -> PodTemplate {
+    pub(crate) fn build(app: &str, spec: &PodSpecV3, charm_modified_version: u32) -> PodTemplate {
         let mut template = PodTemplate::default();
         if let Some(pod) = spec
             .kubernetes_resources
@@ -195,7 +195,7 @@ impl PodTemplate {
 
     /// What an existing StatefulSet holds after Juju 2.9 updates it to `self`: the
     /// fields `ensureStatefulSet` copies, the old init containers.
-    pub fn updated(mut self, old: &PodTemplate) -> PodTemplate {
+    pub(crate) fn updated(mut self, old: &PodTemplate) -> PodTemplate {
         self.init_containers = old.init_containers.clone();
         // Juju clears `serviceAccountName` when the spec drops its service account, but the
         // object it read back still has the deprecated `serviceAccount` field, which the
@@ -208,7 +208,7 @@ impl PodTemplate {
     }
 
     /// Which parts differ from `other`, in a stable order.
-    pub fn changes_from(&self, other: &PodTemplate) -> Vec<Part> {
+    pub(crate) fn changes_from(&self, other: &PodTemplate) -> Vec<Part> {
         let mut parts = Vec::new();
         if self.annotations != other.annotations {
             parts.push(Part::Annotations);
@@ -330,7 +330,10 @@ fn volume(app: &str, set: &FileSet) -> Volume {
 
 /// The inline files of every file set, per ConfigMap name: what Juju writes into the
 /// ConfigMaps, which pods see without a roll.
-pub fn config_map_data(app: &str, spec: &PodSpecV3) -> BTreeMap<String, BTreeMap<String, String>> {
+pub(crate) fn config_map_data(
+    app: &str,
+    spec: &PodSpecV3,
+) -> BTreeMap<String, BTreeMap<String, String>> {
     let mut out: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     for set in spec.containers.iter().flat_map(|c| &c.volume_config) {
         if set.files.is_empty() {

@@ -8,7 +8,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// `intstr.IntOrString`: a port number or a port name (also used for quantities).
 #[derive(Debug, Clone, PartialEq)]
-pub enum IntOrString {
+pub(crate) enum IntOrString {
     Int(i64),
     String(String),
 }
@@ -57,7 +57,7 @@ impl<'de> Deserialize<'de> for IntOrString {
 
 #[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
-pub struct Probe {
+pub(crate) struct Probe {
     pub exec: Option<ExecAction>,
     #[serde(rename = "httpGet")]
     pub http_get: Option<HttpGetAction>,
@@ -79,13 +79,13 @@ pub struct Probe {
 
 #[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
-pub struct ExecAction {
+pub(crate) struct ExecAction {
     pub command: Vec<String>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
-pub struct HttpGetAction {
+pub(crate) struct HttpGetAction {
     pub path: String,
     pub port: IntOrString,
     pub host: String,
@@ -96,28 +96,28 @@ pub struct HttpGetAction {
 
 #[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
-pub struct HttpHeader {
+pub(crate) struct HttpHeader {
     pub name: String,
     pub value: String,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
-pub struct TcpSocketAction {
+pub(crate) struct TcpSocketAction {
     pub port: IntOrString,
     pub host: String,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
-pub struct Capabilities {
+pub(crate) struct Capabilities {
     pub add: Vec<String>,
     pub drop: Vec<String>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
-pub struct SeLinuxOptions {
+pub(crate) struct SeLinuxOptions {
     pub user: String,
     pub role: String,
     #[serde(rename = "type")]
@@ -127,7 +127,7 @@ pub struct SeLinuxOptions {
 
 #[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
-pub struct WindowsSecurityContextOptions {
+pub(crate) struct WindowsSecurityContextOptions {
     #[serde(rename = "gmsaCredentialSpecName")]
     pub gmsa_credential_spec_name: Option<String>,
     #[serde(rename = "gmsaCredentialSpec")]
@@ -138,7 +138,7 @@ pub struct WindowsSecurityContextOptions {
 
 #[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
-pub struct SeccompProfile {
+pub(crate) struct SeccompProfile {
     #[serde(rename = "type")]
     pub kind: String,
     #[serde(rename = "localhostProfile")]
@@ -148,7 +148,7 @@ pub struct SeccompProfile {
 /// `core.SecurityContext` (container level).
 #[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
-pub struct SecurityContext {
+pub(crate) struct SecurityContext {
     pub capabilities: Option<Capabilities>,
     pub privileged: Option<bool>,
     #[serde(rename = "seLinuxOptions")]
@@ -173,7 +173,7 @@ pub struct SecurityContext {
 
 #[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
-pub struct Sysctl {
+pub(crate) struct Sysctl {
     pub name: String,
     pub value: String,
 }
@@ -181,7 +181,7 @@ pub struct Sysctl {
 /// `core.PodSecurityContext`.
 #[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
-pub struct PodSecurityContext {
+pub(crate) struct PodSecurityContext {
     #[serde(rename = "seLinuxOptions")]
     pub se_linux_options: Option<SeLinuxOptions>,
     #[serde(rename = "windowsOptions")]
@@ -205,7 +205,7 @@ pub struct PodSecurityContext {
 
 #[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
-pub struct PodReadinessGate {
+pub(crate) struct PodReadinessGate {
     #[serde(rename = "conditionType")]
     pub condition_type: String,
 }
@@ -213,7 +213,7 @@ pub struct PodReadinessGate {
 /// Juju's subset of `core.PodSpec` under `kubernetesResources.pod` (2.9).
 #[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
-pub struct PodSpec {
+pub(crate) struct PodSpec {
     pub annotations: BTreeMap<String, String>,
     pub labels: BTreeMap<String, String>,
     #[serde(rename = "restartPolicy")]

@@ -2,8 +2,8 @@
 //! Juju 2.9 (juju-hook-reference §3): YAML to JSON, the version picks the parser, Go's JSON
 //! decoder refuses unknown fields, then Juju's validation messages (§3.4).
 
-pub mod k8s;
-pub mod types;
+pub(crate) mod k8s;
+pub(crate) mod types;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -13,10 +13,10 @@ use thiserror::Error;
 use crate::gojson::{self, GoJsonError};
 use crate::yaml::{self, YamlError};
 
-pub use types::{FileSet, PodSpecV3};
+pub(crate) use types::{FileSet, PodSpecV3};
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
-pub enum PodSpecError {
+pub(crate) enum PodSpecError {
     #[error("error converting YAML to JSON: {0}")]
     Yaml(YamlError),
     #[error("json: {0}")]
@@ -39,7 +39,7 @@ pub enum PodSpecError {
 }
 
 /// Parses and validates a pod spec (with any `--k8s-resources` text already appended).
-pub fn parse(text: &str) -> Result<PodSpecV3, PodSpecError> {
+pub(crate) fn parse(text: &str) -> Result<PodSpecV3, PodSpecError> {
     let value = to_json(text)?;
     match version(text, &value)? {
         3 => {}
@@ -331,7 +331,7 @@ fn validate_kubernetes_resources(r: &types::KubernetesResources) -> Result<(), S
 }
 
 /// The files a spec mounts, as (path under the pod's root, content, mode).
-pub fn mounted_files(spec: &PodSpecV3) -> Vec<(String, String, Option<i32>)> {
+pub(crate) fn mounted_files(spec: &PodSpecV3) -> Vec<(String, String, Option<i32>)> {
     spec.containers
         .iter()
         .flat_map(|c| &c.volume_config)

@@ -10,7 +10,7 @@ use super::k8s::{IntOrString, PodSpec, Probe, SecurityContext};
 
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(default)]
-pub struct PodSpecV3 {
+pub(crate) struct PodSpecV3 {
     pub version: i32,
     #[serde(rename = "omitServiceFrontend")]
     pub omit_service_frontend: bool,
@@ -27,7 +27,7 @@ pub struct PodSpecV3 {
 
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(default)]
-pub struct ServiceSpec {
+pub(crate) struct ServiceSpec {
     #[serde(rename = "scalePolicy")]
     pub scale_policy: String,
     pub annotations: BTreeMap<String, String>,
@@ -37,7 +37,7 @@ pub struct ServiceSpec {
 
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(default)]
-pub struct UpdateStrategy {
+pub(crate) struct UpdateStrategy {
     #[serde(rename = "type")]
     pub kind: String,
     #[serde(rename = "rollingUpdate")]
@@ -46,7 +46,7 @@ pub struct UpdateStrategy {
 
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(default)]
-pub struct RollingUpdate {
+pub(crate) struct RollingUpdate {
     pub partition: Option<i32>,
     #[serde(rename = "maxUnavailable")]
     pub max_unavailable: Option<IntOrString>,
@@ -56,7 +56,7 @@ pub struct RollingUpdate {
 
 #[derive(Debug, Default, Clone, Deserialize, PartialEq)]
 #[serde(default)]
-pub struct PolicyRule {
+pub(crate) struct PolicyRule {
     pub verbs: Vec<String>,
     #[serde(rename = "apiGroups")]
     pub api_groups: Vec<String>,
@@ -69,7 +69,7 @@ pub struct PolicyRule {
 
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(default)]
-pub struct Role {
+pub(crate) struct Role {
     pub name: String,
     pub global: bool,
     pub rules: Vec<PolicyRule>,
@@ -78,7 +78,7 @@ pub struct Role {
 /// `ServiceAccountSpecV3`: the workload pod's own account.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(default)]
-pub struct ServiceAccountSpec {
+pub(crate) struct ServiceAccountSpec {
     #[serde(rename = "automountServiceAccountToken")]
     pub automount_service_account_token: Option<bool>,
     pub roles: Vec<Role>,
@@ -87,7 +87,7 @@ pub struct ServiceAccountSpec {
 /// `K8sServiceAccountSpec`: `name` plus the inline `ServiceAccountSpecV3`.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(default)]
-pub struct NamedServiceAccountSpec {
+pub(crate) struct NamedServiceAccountSpec {
     pub name: String,
     #[serde(rename = "automountServiceAccountToken")]
     pub automount_service_account_token: Option<bool>,
@@ -96,7 +96,7 @@ pub struct NamedServiceAccountSpec {
 
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(default)]
-pub struct KubernetesResources {
+pub(crate) struct KubernetesResources {
     pub pod: Option<PodSpec>,
     pub secrets: Vec<Secret>,
     pub services: Vec<NamedObject>,
@@ -116,7 +116,7 @@ pub struct KubernetesResources {
 
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(default)]
-pub struct Secret {
+pub(crate) struct Secret {
     pub name: String,
     pub labels: BTreeMap<String, String>,
     pub annotations: BTreeMap<String, String>,
@@ -131,7 +131,7 @@ pub struct Secret {
 /// the simulator keeps as free JSON.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(default)]
-pub struct NamedObject {
+pub(crate) struct NamedObject {
     pub name: String,
     pub labels: BTreeMap<String, String>,
     pub annotations: BTreeMap<String, String>,
@@ -140,7 +140,7 @@ pub struct NamedObject {
 
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(default)]
-pub struct WebhookConfiguration {
+pub(crate) struct WebhookConfiguration {
     pub name: String,
     pub labels: BTreeMap<String, String>,
     pub annotations: BTreeMap<String, String>,
@@ -149,7 +149,7 @@ pub struct WebhookConfiguration {
 
 #[derive(Debug, Default, Clone, Deserialize, PartialEq)]
 #[serde(default)]
-pub struct ImageDetails {
+pub(crate) struct ImageDetails {
     #[serde(rename = "imagePath")]
     pub image_path: String,
     pub username: String,
@@ -158,7 +158,7 @@ pub struct ImageDetails {
 
 #[derive(Debug, Default, Clone, Deserialize, PartialEq)]
 #[serde(default)]
-pub struct ContainerPort {
+pub(crate) struct ContainerPort {
     pub name: String,
     #[serde(rename = "containerPort")]
     pub container_port: i32,
@@ -168,7 +168,7 @@ pub struct ContainerPort {
 /// `k8sContainer`: `specs.ContainerSpec` inline plus `kubernetes`.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(default)]
-pub struct ContainerSpec {
+pub(crate) struct ContainerSpec {
     pub name: String,
     pub init: bool,
     pub image: String,
@@ -190,7 +190,7 @@ pub struct ContainerSpec {
 
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(default)]
-pub struct K8sContainerSpec {
+pub(crate) struct K8sContainerSpec {
     #[serde(rename = "livenessProbe")]
     pub liveness_probe: Option<Probe>,
     #[serde(rename = "readinessProbe")]
@@ -204,7 +204,7 @@ pub struct K8sContainerSpec {
 /// `FileSet` with its inline `VolumeSource`.
 #[derive(Debug, Default, Clone, Deserialize, PartialEq)]
 #[serde(default)]
-pub struct FileSet {
+pub(crate) struct FileSet {
     pub name: String,
     #[serde(rename = "mountPath")]
     pub mount_path: String,
@@ -220,7 +220,7 @@ pub struct FileSet {
 
 impl FileSet {
     /// Two file sets make the same volume when all but the mount path agree.
-    pub fn same_volume(&self, other: &FileSet) -> bool {
+    pub(crate) fn same_volume(&self, other: &FileSet) -> bool {
         self.name == other.name
             && self.files == other.files
             && self.host_path == other.host_path
@@ -232,7 +232,7 @@ impl FileSet {
 
 #[derive(Debug, Default, Clone, Deserialize, PartialEq)]
 #[serde(default)]
-pub struct File {
+pub(crate) struct File {
     pub path: String,
     pub content: String,
     pub mode: Option<i32>,
@@ -240,7 +240,7 @@ pub struct File {
 
 #[derive(Debug, Default, Clone, Deserialize, PartialEq)]
 #[serde(default)]
-pub struct FileRef {
+pub(crate) struct FileRef {
     pub key: String,
     pub path: String,
     pub mode: Option<i32>,
@@ -248,7 +248,7 @@ pub struct FileRef {
 
 #[derive(Debug, Default, Clone, Deserialize, PartialEq)]
 #[serde(default)]
-pub struct HostPathVol {
+pub(crate) struct HostPathVol {
     pub path: String,
     #[serde(rename = "type")]
     pub kind: String,
@@ -256,7 +256,7 @@ pub struct HostPathVol {
 
 #[derive(Debug, Default, Clone, Deserialize, PartialEq)]
 #[serde(default)]
-pub struct EmptyDirVol {
+pub(crate) struct EmptyDirVol {
     pub medium: String,
     #[serde(rename = "sizeLimit")]
     pub size_limit: Option<IntOrString>,
@@ -264,7 +264,7 @@ pub struct EmptyDirVol {
 
 #[derive(Debug, Default, Clone, Deserialize, PartialEq)]
 #[serde(default)]
-pub struct ResourceRefVol {
+pub(crate) struct ResourceRefVol {
     pub name: String,
     pub files: Vec<FileRef>,
     #[serde(rename = "defaultMode")]

@@ -13,7 +13,7 @@ fn action(env: &mut Env) -> Result<&mut ActionState, ToolError> {
         .ok_or_else(|| ToolError::Run("not running an action".into()))
 }
 
-pub fn action_get(env: &mut Env, args: &[String]) -> ToolResult {
+pub(super) fn action_get(env: &mut Env, args: &[String]) -> ToolResult {
     let mut out = OutputOpts::default();
     let args = parse_flags(&with_output(&[]), args, |k, v| {
         out.set(k, v).unwrap_or(Ok(()))
@@ -45,7 +45,7 @@ fn valid_key(k: &str) -> bool {
 /// action-set.go's `reservedKeys`: result keys Juju fills in itself.
 const RESERVED: [&str; 4] = ["stdout", "stdout-encoding", "stderr", "stderr-encoding"];
 
-pub fn action_set(env: &mut Env, args: &[String]) -> ToolResult {
+pub(super) fn action_set(env: &mut Env, args: &[String]) -> ToolResult {
     let args = parse_flags(&[], args, |_, _| Ok(()))?;
     let mut pairs = Vec::new();
     for arg in &args {
@@ -78,7 +78,7 @@ pub fn action_set(env: &mut Env, args: &[String]) -> ToolResult {
     Ok(String::new())
 }
 
-pub fn action_fail(env: &mut Env, args: &[String]) -> ToolResult {
+pub(super) fn action_fail(env: &mut Env, args: &[String]) -> ToolResult {
     let args = parse_flags(&[], args, |_, _| Ok(()))?;
     check_empty(args.get(1..).unwrap_or_default())?;
     let message = args.first().cloned().unwrap_or_else(|| {
@@ -88,7 +88,7 @@ pub fn action_fail(env: &mut Env, args: &[String]) -> ToolResult {
     Ok(String::new())
 }
 
-pub fn action_log(env: &mut Env, args: &[String]) -> ToolResult {
+pub(super) fn action_log(env: &mut Env, args: &[String]) -> ToolResult {
     let args = parse_flags(&[], args, |_, _| Ok(()))?;
     if args.is_empty() {
         return Err(ToolError::Init("no message specified".into()));

@@ -6,7 +6,7 @@ use super::{check_empty, parse_flags, with_output, Env, OutputOpts, ToolError, T
 use crate::flags::Flag;
 use crate::format::Output;
 
-pub fn config_get(env: &mut Env, args: &[String]) -> ToolResult {
+pub(super) fn config_get(env: &mut Env, args: &[String]) -> ToolResult {
     let mut out = OutputOpts::default();
     let mut all = false;
     let flags = with_output(&[Flag::boolean("a", "all"), Flag::boolean("all", "all")]);

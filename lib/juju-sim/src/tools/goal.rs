@@ -5,7 +5,7 @@ use serde_json::{json, Map, Value};
 use super::{check_empty, parse_flags, with_output, Env, OutputOpts, ToolResult};
 use crate::format::Output;
 
-pub fn goal_state(env: &mut Env, args: &[String]) -> ToolResult {
+pub(super) fn goal_state(env: &mut Env, args: &[String]) -> ToolResult {
     let mut out = OutputOpts::default();
     let args = parse_flags(&with_output(&[]), args, |k, v| {
         out.set(k, v).unwrap_or(Ok(()))

@@ -8,7 +8,7 @@ use super::{
 };
 use crate::format::Output;
 
-pub fn is_leader(env: &mut Env, args: &[String]) -> ToolResult {
+pub(super) fn is_leader(env: &mut Env, args: &[String]) -> ToolResult {
     let mut out = OutputOpts::default();
     let args = parse_flags(&with_output(&[]), args, |k, v| {
         out.set(k, v).unwrap_or(Ok(()))
@@ -17,7 +17,7 @@ pub fn is_leader(env: &mut Env, args: &[String]) -> ToolResult {
     out.write(&Output::Bool(env.is_leader()))
 }
 
-pub fn leader_get(env: &mut Env, args: &[String]) -> ToolResult {
+pub(super) fn leader_get(env: &mut Env, args: &[String]) -> ToolResult {
     let mut out = OutputOpts::default();
     let args = parse_flags(&with_output(&[]), args, |k, v| {
         out.set(k, v).unwrap_or(Ok(()))
@@ -36,7 +36,7 @@ pub fn leader_get(env: &mut Env, args: &[String]) -> ToolResult {
     out.write(&output)
 }
 
-pub fn leader_set(env: &mut Env, args: &[String]) -> ToolResult {
+pub(super) fn leader_set(env: &mut Env, args: &[String]) -> ToolResult {
     let args = parse_flags(&[], args, |_, _| Ok(()))?;
     let settings = parse_key_values(&args)?;
     if !env.is_leader() {

@@ -5,7 +5,7 @@ use juju::LogLevel;
 use super::{parse_flags, Env, ToolError, ToolResult};
 use crate::flags::Flag;
 
-pub fn juju_log(env: &mut Env, args: &[String]) -> ToolResult {
+pub(super) fn juju_log(env: &mut Env, args: &[String]) -> ToolResult {
     let mut debug = false;
     let mut level = "INFO".to_string();
     let flags = [

@@ -28,7 +28,7 @@ use crate::model::{Model, ModelDir, ModelError, Relation};
 
 /// How a tool fails: exit code 2 for flag and argument (Init) errors, 1 for runtime errors.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ToolError {
+pub(crate) enum ToolError {
     Init(String),
     Run(String),
     Help,
@@ -46,7 +46,7 @@ impl From<ModelError> for ToolError {
     }
 }
 
-pub type ToolResult = Result<String, ToolError>;
+pub(crate) type ToolResult = Result<String, ToolError>;
 
 struct ToolDef {
     name: &'static str,
@@ -214,16 +214,16 @@ const TOOLS: &[ToolDef] = &[
     },
 ];
 
-pub fn is_tool(name: &str) -> bool {
+pub(crate) fn is_tool(name: &str) -> bool {
     TOOLS.iter().any(|t| t.name == name)
 }
 
-pub fn tool_names() -> impl Iterator<Item = &'static str> {
+pub(crate) fn tool_names() -> impl Iterator<Item = &'static str> {
     TOOLS.iter().map(|t| t.name)
 }
 
 /// What a tool sees: the model, the hook's context, and its own stdin.
-pub struct Env {
+pub(crate) struct Env {
     pub dir: ModelDir,
     pub model: Model,
     pub ctx: Context,
@@ -238,19 +238,19 @@ pub struct Env {
 }
 
 impl Env {
-    pub fn unit(&self) -> &str {
+    pub(crate) fn unit(&self) -> &str {
         &self.ctx.unit
     }
 
-    pub fn app_name(&self) -> &str {
+    pub(crate) fn app_name(&self) -> &str {
         self.ctx.unit.split('/').next().unwrap_or_default()
     }
 
-    pub fn is_leader(&self) -> bool {
+    pub(crate) fn is_leader(&self) -> bool {
         self.model.is_leader(&self.ctx.unit)
     }
 
-    pub fn read_stdin(&mut self) -> Result<String, ToolError> {
+    pub(crate) fn read_stdin(&mut self) -> Result<String, ToolError> {
         if let Some(s) = &self.stdin {
             return Ok(s.clone());
         }
@@ -267,7 +267,7 @@ impl Env {
     }
 
     /// A `cmd.FileVar`: `-` is stdin, anything else a path (relative to the tool's cwd).
-    pub fn read_file_var(&mut self, path: &str) -> Result<String, ToolError> {
+    pub(crate) fn read_file_var(&mut self, path: &str) -> Result<String, ToolError> {
         if path == "-" {
             return self.read_stdin();
         }
@@ -276,7 +276,7 @@ impl Env {
 
     /// [`Env::read_file_var`] as raw bytes, for input whose reader checks the encoding
     /// itself (yaml.v2).
-    pub fn read_file_var_bytes(&mut self, path: &str) -> Result<Vec<u8>, ToolError> {
+    pub(crate) fn read_file_var_bytes(&mut self, path: &str) -> Result<Vec<u8>, ToolError> {
         if path == "-" {
             return self.read_stdin().map(String::into_bytes);
         }
@@ -284,7 +284,7 @@ impl Env {
     }
 
     /// Relations this unit is in, as `ctx.Relation(id)` knows them.
-    pub fn relation(&self, id: u32) -> Option<&Relation> {
+    pub(crate) fn relation(&self, id: u32) -> Option<&Relation> {
         self.model
             .relations
             .get(&id)
@@ -292,7 +292,7 @@ impl Env {
     }
 
     /// The `-r` setter: `7` or `alertmanager:7`.
-    pub fn parse_relation(&self, value: &str) -> Result<u32, String> {
+    pub(crate) fn parse_relation(&self, value: &str) -> Result<u32, String> {
         let raw = value.rsplit_once(':').map_or(value, |(_, id)| id);
         let id: i64 = raw.parse().map_err(|_| "invalid relation id".to_string())?;
         u32::try_from(id)
@@ -302,18 +302,18 @@ impl Env {
     }
 
     /// The relation of a relation hook (`-r`'s default).
-    pub fn hook_relation(&self) -> Option<u32> {
+    pub(crate) fn hook_relation(&self) -> Option<u32> {
         self.ctx.relation.as_ref().map(|r| r.id)
     }
 
-    pub fn log_line(&mut self, level: &str, module: &str, text: &str) {
+    pub(crate) fn log_line(&mut self, level: &str, module: &str, text: &str) {
         self.log
             .push(debuglog::line(&self.ctx.unit, level, module, text));
     }
 }
 
 /// Go's `os.Open` error text for a path.
-pub fn read_path(path: &str) -> Result<String, String> {
+pub(crate) fn read_path(path: &str) -> Result<String, String> {
     std::fs::read_to_string(path).map_err(|e| go_open_error(path, &e))
 }
 
@@ -328,7 +328,7 @@ fn go_open_error(path: &str, e: &std::io::Error) -> String {
 }
 
 /// Parses flags; `None` when help was asked for.
-pub fn parse_flags(
+pub(crate) fn parse_flags(
     defs: &[Flag],
     args: &[String],
     set: impl FnMut(&'static str, &str) -> Result<(), String>,
@@ -339,12 +339,12 @@ pub fn parse_flags(
     }
 }
 
-pub fn check_empty(args: &[String]) -> Result<(), ToolError> {
+pub(crate) fn check_empty(args: &[String]) -> Result<(), ToolError> {
     flags::check_empty(args).map_err(ToolError::Init)
 }
 
 /// The one argument a tool takes (`missing` is its error when there is none).
-pub fn only_arg<'a>(args: &'a [String], missing: &str) -> Result<&'a String, ToolError> {
+pub(crate) fn only_arg<'a>(args: &'a [String], missing: &str) -> Result<&'a String, ToolError> {
     let Some((first, rest)) = args.split_first() else {
         return Err(ToolError::Init(missing.into()));
     };
@@ -353,7 +353,7 @@ pub fn only_arg<'a>(args: &'a [String], missing: &str) -> Result<&'a String, Too
 }
 
 /// The key argument of the `*-get` tools: none or `-` asks for every key ("").
-pub fn key_arg(args: &[String]) -> String {
+pub(crate) fn key_arg(args: &[String]) -> String {
     match args.first().map(String::as_str) {
         None | Some("-") => String::new(),
         Some(k) => k.to_string(),
@@ -362,12 +362,12 @@ pub fn key_arg(args: &[String]) -> String {
 
 /// `--format` and `-o/--output`, which every formatting tool has.
 #[derive(Debug, Default)]
-pub struct OutputOpts {
+pub(crate) struct OutputOpts {
     pub format: Format,
     pub file: Option<String>,
 }
 
-pub const OUTPUT_FLAGS: [Flag; 3] = [
+pub(crate) const OUTPUT_FLAGS: [Flag; 3] = [
     Flag::value("format", "format"),
     Flag::value("o", "output"),
     Flag::value("output", "output"),
@@ -375,7 +375,7 @@ pub const OUTPUT_FLAGS: [Flag; 3] = [
 
 impl OutputOpts {
     /// Handles the output flags; `None` for any other key.
-    pub fn set(&mut self, key: &str, value: &str) -> Option<Result<(), String>> {
+    pub(crate) fn set(&mut self, key: &str, value: &str) -> Option<Result<(), String>> {
         match key {
             "format" => Some(Format::parse(value).map(|f| self.format = f)),
             "output" => {
@@ -386,7 +386,7 @@ impl OutputOpts {
         }
     }
 
-    pub fn write(&self, output: &Output) -> ToolResult {
+    pub(crate) fn write(&self, output: &Output) -> ToolResult {
         let text =
             format::render(output, self.format).map_err(|e| ToolError::Run(e.to_string()))?;
         format::emit(&text, self.file.as_deref()).map_err(|e| ToolError::Run(e.to_string()))
@@ -394,12 +394,12 @@ impl OutputOpts {
 }
 
 /// Flags of a formatting tool: its own plus the output flags.
-pub fn with_output(own: &[Flag]) -> Vec<Flag> {
+pub(crate) fn with_output(own: &[Flag]) -> Vec<Flag> {
     own.iter().copied().chain(OUTPUT_FLAGS).collect()
 }
 
 /// Runs the hook tool `name` as jujud would; returns the exit code.
-pub fn main(name: &str, args: &[String]) -> i32 {
+pub(crate) fn main(name: &str, args: &[String]) -> i32 {
     let (code, stdout, stderr) = run(name, args);
     let _ = std::io::stdout().write_all(stdout.as_bytes());
     let _ = std::io::stderr().write_all(stderr.as_bytes());
@@ -545,7 +545,7 @@ fn help(def: &ToolDef) -> String {
 
 /// juju/utils `keyvalues.Parse(args, allowEmptyValues=true)`: plain strings, not YAML
 /// (so control characters pass), trimmed of surrounding white space.
-pub fn parse_key_values(
+pub(crate) fn parse_key_values(
     args: &[String],
 ) -> Result<std::collections::BTreeMap<String, String>, ToolError> {
     let mut out = std::collections::BTreeMap::new();
@@ -573,7 +573,7 @@ pub fn parse_key_values(
 
 /// The settings of `relation-set` and `state-set`: the `--file` ones (if any), then
 /// the `key=value` arguments over them.
-pub fn settings_with_file(
+pub(crate) fn settings_with_file(
     env: &mut Env,
     file: Option<&str>,
     overrides: std::collections::BTreeMap<String, String>,
@@ -589,7 +589,7 @@ pub fn settings_with_file(
 /// A `--file` of settings, as Juju's `readSettings` reads it: yaml.v2 decoding into
 /// `map[string]string` (see [`crate::yaml::string_map_v2`]); any YAML error fails the
 /// tool (exit 1).
-pub fn parse_settings_file(
+pub(crate) fn parse_settings_file(
     bytes: &[u8],
 ) -> Result<std::collections::BTreeMap<String, String>, ToolError> {
     crate::yaml::string_map_v2(bytes).map_err(|e| ToolError::Run(e.to_string()))

@@ -35,7 +35,7 @@ struct InterfaceAddress {
     cidr: String,
 }
 
-pub fn network_get(env: &mut Env, args: &[String]) -> ToolResult {
+pub(super) fn network_get(env: &mut Env, args: &[String]) -> ToolResult {
     let mut out = OutputOpts::default();
     let mut keys: Vec<&'static str> = Vec::new();
     let mut primary = false;

@@ -16,7 +16,7 @@ const RELATION_FLAGS: [Flag; 2] = [
     Flag::value("relation", "relation"),
 ];
 
-pub fn relation_ids(env: &mut Env, args: &[String]) -> ToolResult {
+pub(super) fn relation_ids(env: &mut Env, args: &[String]) -> ToolResult {
     let mut out = OutputOpts::default();
     let args = parse_flags(&with_output(&[]), args, |k, v| {
         out.set(k, v).unwrap_or(Ok(()))
@@ -68,7 +68,7 @@ fn relation_app_flags(
     Ok((out, id, app, args))
 }
 
-pub fn relation_list(env: &mut Env, args: &[String]) -> ToolResult {
+pub(super) fn relation_list(env: &mut Env, args: &[String]) -> ToolResult {
     let (out, id, app, args) = relation_app_flags(env, args)?;
     check_empty(&args)?;
     let r = env.model.relation(id)?;
@@ -96,7 +96,7 @@ fn valid_unit_name(s: &str) -> bool {
     split_unit(s).is_some_and(|(app, _)| valid_app_name(app))
 }
 
-pub fn relation_get(env: &mut Env, args: &[String]) -> ToolResult {
+pub(super) fn relation_get(env: &mut Env, args: &[String]) -> ToolResult {
     let (out, id, mut app, args) = relation_app_flags(env, args)?;
     let mut args = args.into_iter();
     let key = match args.next() {
@@ -188,7 +188,7 @@ fn read_bag(env: &Env, id: u32, target: &str, app: bool) -> Result<Databag, Tool
     })
 }
 
-pub fn relation_set(env: &mut Env, args: &[String]) -> ToolResult {
+pub(super) fn relation_set(env: &mut Env, args: &[String]) -> ToolResult {
     let mut relation = env.hook_relation();
     let mut app = false;
     let mut file: Option<String> = None;

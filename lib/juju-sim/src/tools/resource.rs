@@ -4,7 +4,7 @@ use super::{only_arg, parse_flags, Env, ToolError, ToolResult};
 use crate::model::write_atomic;
 use crate::yaml;
 
-pub fn resource_get(env: &mut Env, args: &[String]) -> ToolResult {
+pub(super) fn resource_get(env: &mut Env, args: &[String]) -> ToolResult {
     let args = parse_flags(&[], args, |_, _| Ok(()))?;
     let name = only_arg(&args, "missing required resource name")?;
     let not_found = || {

@@ -6,11 +6,11 @@ use crate::context::PendingPodSpec;
 use crate::flags::Flag;
 use crate::podspec;
 
-pub fn pod_spec_set(env: &mut Env, args: &[String]) -> ToolResult {
+pub(super) fn pod_spec_set(env: &mut Env, args: &[String]) -> ToolResult {
     set(env, args, "pod-spec-set", "pod")
 }
 
-pub fn k8s_spec_set(env: &mut Env, args: &[String]) -> ToolResult {
+pub(super) fn k8s_spec_set(env: &mut Env, args: &[String]) -> ToolResult {
     set(env, args, "k8s-spec-set", "k8s")
 }
 
@@ -59,7 +59,7 @@ fn set(env: &mut Env, args: &[String], tool: &str, noun: &str) -> ToolResult {
     Ok(String::new())
 }
 
-pub fn spec_get(env: &mut Env, args: &[String]) -> ToolResult {
+pub(super) fn spec_get(env: &mut Env, args: &[String]) -> ToolResult {
     let args = parse_flags(&[], args, |_, _| Ok(()))?;
     check_empty(&args)?;
     if let Some(p) = &env.ctx.pending.pod_spec {

@@ -19,7 +19,7 @@ fn current(env: &Env) -> Result<std::collections::BTreeMap<String, String>, Tool
     Ok(state)
 }
 
-pub fn state_get(env: &mut Env, args: &[String]) -> ToolResult {
+pub(super) fn state_get(env: &mut Env, args: &[String]) -> ToolResult {
     let mut out = OutputOpts::default();
     let mut strict = false;
     let args = parse_flags(
@@ -52,7 +52,7 @@ pub fn state_get(env: &mut Env, args: &[String]) -> ToolResult {
     out.write(&output)
 }
 
-pub fn state_set(env: &mut Env, args: &[String]) -> ToolResult {
+pub(super) fn state_set(env: &mut Env, args: &[String]) -> ToolResult {
     let mut file: Option<String> = None;
     let args = parse_flags(&[Flag::value("file", "file")], args, |_, v| {
         file = Some(v.to_string());
@@ -80,7 +80,7 @@ pub fn state_set(env: &mut Env, args: &[String]) -> ToolResult {
     Ok(String::new())
 }
 
-pub fn state_delete(env: &mut Env, args: &[String]) -> ToolResult {
+pub(super) fn state_delete(env: &mut Env, args: &[String]) -> ToolResult {
     let args = parse_flags(&[], args, |_, _| Ok(()))?;
     let key = only_arg(&args, "no key specified")?;
     env.ctx.pending.state.insert(key.clone(), None);

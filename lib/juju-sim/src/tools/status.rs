@@ -11,7 +11,7 @@ use crate::model::StatusValue;
 
 const SETTABLE: [&str; 4] = ["maintenance", "blocked", "waiting", "active"];
 
-pub fn status_set(env: &mut Env, args: &[String]) -> ToolResult {
+pub(super) fn status_set(env: &mut Env, args: &[String]) -> ToolResult {
     let mut application = false;
     let args = parse_flags(
         &[Flag::boolean("application", "application")],
@@ -57,7 +57,7 @@ fn details(s: &StatusValue, include_data: bool) -> Map<String, Value> {
     m
 }
 
-pub fn status_get(env: &mut Env, args: &[String]) -> ToolResult {
+pub(super) fn status_get(env: &mut Env, args: &[String]) -> ToolResult {
     let mut out = OutputOpts::default();
     let mut include_data = false;
     let mut application = false;
@@ -115,7 +115,7 @@ pub fn status_get(env: &mut Env, args: &[String]) -> ToolResult {
     ))))
 }
 
-pub fn application_version_set(env: &mut Env, args: &[String]) -> ToolResult {
+pub(super) fn application_version_set(env: &mut Env, args: &[String]) -> ToolResult {
     let args = parse_flags(&[], args, |_, _| Ok(()))?;
     let version = only_arg(&args, "no version specified")?;
     env.model.app_mut()?.version = version.clone();

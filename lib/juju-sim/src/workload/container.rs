@@ -13,8 +13,8 @@ use crate::podspec::k8s::{IntOrString, Probe};
 use crate::podspec::types::{ContainerPort, ContainerSpec};
 use crate::podspec::PodSpecV3;
 
-pub const PROMETHEUS: &str = "/usr/bin/prometheus";
-pub const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
+pub(crate) const PROMETHEUS: &str = "/usr/bin/prometheus";
+pub(crate) const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
 
 const LISTEN_FLAG: &str = "--web.listen-address";
 const CLUSTER_FLAG: &str = "--cluster.listen-address";
@@ -22,7 +22,7 @@ const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 /// Where one unit's pod lives locally.
 #[derive(Debug, Clone)]
-pub struct Place {
+pub(crate) struct Place {
     /// `<app>-<n>`, Kubernetes' pod name (and the container's hostname).
     pub pod_name: String,
     pub pod_ip: String,
@@ -36,7 +36,7 @@ pub struct Place {
 
 /// An HTTP GET probe against the pod.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HttpProbe {
+pub(crate) struct HttpProbe {
     pub host: String,
     pub port: u16,
     pub path: String,
@@ -44,7 +44,7 @@ pub struct HttpProbe {
 
 /// What a running process was started from (derived from the pod template's container).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Definition {
+pub(crate) struct Definition {
     pub container: String,
     pub image: String,
     pub program: String,
@@ -61,7 +61,7 @@ pub struct Definition {
 
 /// A file of a volume, at its local path.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MappedFile {
+pub(crate) struct MappedFile {
     pub path: PathBuf,
     pub content: String,
     pub mode: u32,
@@ -69,7 +69,7 @@ pub struct MappedFile {
 
 /// Everything needed to run one unit's workload.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Plan {
+pub(crate) struct Plan {
     pub definition: Definition,
     pub files: Vec<MappedFile>,
     /// Parts of the spec the simulator leaves out (shown in status).
@@ -77,7 +77,7 @@ pub struct Plan {
 }
 
 /// The local binary standing in for an image.
-pub fn program_for(image: &str) -> Option<&'static str> {
+pub(crate) fn program_for(image: &str) -> Option<&'static str> {
     if image.contains("alertmanager") {
         Some(ALERTMANAGER)
     } else if image.contains("prometheus") {
@@ -88,7 +88,7 @@ pub fn program_for(image: &str) -> Option<&'static str> {
 }
 
 /// The unit's workload: the first non-init container of the spec.
-pub fn plan(spec: &PodSpecV3, place: &Place) -> Result<Plan, String> {
+pub(crate) fn plan(spec: &PodSpecV3, place: &Place) -> Result<Plan, String> {
     let mut notes = Vec::new();
     let runnable: Vec<&ContainerSpec> = spec.containers.iter().filter(|c| !c.init).collect();
     let Some(c) = runnable.first() else {

@@ -6,10 +6,10 @@
 //! Per unit, `<model>/workloads/<app>-<n>/` holds `root/` (the container's `/`), `log`
 //! (the process's output) and `state.json` (what runs, from which definition).
 
-pub mod container;
-pub mod peers;
-pub mod probe;
-pub mod process;
+pub(crate) mod container;
+pub(crate) mod peers;
+pub(crate) mod probe;
+pub(crate) mod process;
 
 use std::fs;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -26,7 +26,7 @@ use container::{Definition, MappedFile, Place, Plan};
 use process::Running;
 
 #[derive(Debug, Error)]
-pub enum WorkloadError {
+pub(crate) enum WorkloadError {
     #[error(transparent)]
     Model(#[from] ModelError),
     #[error("workload state {path} is damaged: {message}")]
@@ -37,7 +37,7 @@ pub enum WorkloadError {
 
 /// What the runner knows of one unit's workload between commands.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct State {
+pub(crate) struct State {
     pub definition: Option<Definition>,
     pub pid: Option<u32>,
     pub start_time: Option<u64>,
@@ -68,7 +68,7 @@ impl State {
 
 /// `status` for one workload, as `juju-sim status` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct WorkloadStatus {
+pub(crate) struct WorkloadStatus {
     /// `running`, `stopped` or `failed`.
     pub state: String,
     pub pid: Option<u32>,
@@ -80,7 +80,7 @@ pub struct WorkloadStatus {
 
 /// What reconciling did to one unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Started,
     Restarted,
     FilesUpdated,
@@ -89,7 +89,7 @@ pub enum Outcome {
     Failed,
 }
 
-pub fn unit_dir(dir: &ModelDir, unit: &str) -> PathBuf {
+pub(crate) fn unit_dir(dir: &ModelDir, unit: &str) -> PathBuf {
     dir.root.join("workloads").join(unit.replace('/', "-"))
 }
 
@@ -97,7 +97,7 @@ fn state_file(dir: &ModelDir, unit: &str) -> PathBuf {
     unit_dir(dir, unit).join("state.json")
 }
 
-pub fn log_file(dir: &ModelDir, unit: &str) -> PathBuf {
+pub(crate) fn log_file(dir: &ModelDir, unit: &str) -> PathBuf {
     unit_dir(dir, unit).join("log")
 }
 
@@ -112,7 +112,7 @@ fn load_path(path: &Path) -> Result<State, WorkloadError> {
     }
 }
 
-pub fn load(dir: &ModelDir, unit: &str) -> Result<State, WorkloadError> {
+pub(crate) fn load(dir: &ModelDir, unit: &str) -> Result<State, WorkloadError> {
     load_path(&state_file(dir, unit))
 }
 
@@ -126,7 +126,7 @@ fn save(dir: &ModelDir, unit: &str, state: &State) -> Result<(), WorkloadError> 
 }
 
 /// Where unit `unit` of our application lives.
-pub fn place(dir: &ModelDir, model: &Model, unit: &str) -> Place {
+pub(crate) fn place(dir: &ModelDir, model: &Model, unit: &str) -> Place {
     let (app, n) = split_unit(unit).unwrap_or((unit, 0));
     Place {
         pod_name: format!("{app}-{n}"),
@@ -154,7 +154,7 @@ fn log_line(dir: &ModelDir, unit: &str, text: &str) -> Result<(), WorkloadError>
 
 /// Brings every unit of our application in line with the stored pod spec. Does nothing
 /// for a model that is not live.
-pub fn reconcile(dir: &ModelDir, model: &Model) -> Result<(), WorkloadError> {
+pub(crate) fn reconcile(dir: &ModelDir, model: &Model) -> Result<(), WorkloadError> {
     if !model.live {
         return Ok(());
     }
@@ -207,7 +207,7 @@ fn describe(outcome: Outcome, state: &State) -> Option<String> {
 /// starts or restarts the process. Whether to restart is not decided here: a process that
 /// is alive keeps running as long as the template revision it runs is still in force
 /// (the StatefulSet controller rolls a pod only for a new template; see `kubernetes`).
-pub fn apply(
+pub(crate) fn apply(
     dir: &ModelDir,
     unit: &str,
     plan: Result<Plan, String>,
@@ -313,7 +313,7 @@ fn write_files(files: &[MappedFile], before: &[PathBuf]) -> Result<bool, Workloa
 }
 
 /// Stops the unit's process (if any) and records why nothing runs.
-pub fn stop_unit(dir: &ModelDir, unit: &str, why: &str) -> Result<(), WorkloadError> {
+pub(crate) fn stop_unit(dir: &ModelDir, unit: &str, why: &str) -> Result<(), WorkloadError> {
     if !state_file(dir, unit).exists() {
         // Nothing ever ran for this unit (or the model is not live).
         return Ok(());
@@ -331,7 +331,7 @@ pub fn stop_unit(dir: &ModelDir, unit: &str, why: &str) -> Result<(), WorkloadEr
 }
 
 /// Stops every process of the model, ours and live peers alike; returns their PIDs.
-pub fn stop_all(dir: &ModelDir) -> Result<Vec<u32>, WorkloadError> {
+pub(crate) fn stop_all(dir: &ModelDir) -> Result<Vec<u32>, WorkloadError> {
     let root = dir.root.join("workloads");
     let entries = match fs::read_dir(&root) {
         Ok(e) => e,
@@ -380,7 +380,7 @@ fn last_log_line(path: &Path) -> String {
 }
 
 /// The workload of `unit` now: its process checked, its probes run.
-pub fn status(dir: &ModelDir, unit: &str) -> Result<WorkloadStatus, WorkloadError> {
+pub(crate) fn status(dir: &ModelDir, unit: &str) -> Result<WorkloadStatus, WorkloadError> {
     let state = load(dir, unit)?;
     let address = state
         .definition

@@ -13,7 +13,7 @@ use crate::model::{io_err, ModelDir};
 use crate::yaml;
 
 /// Where every live peer listens (each on its own port).
-pub const HOST: &str = "127.0.0.1";
+pub(crate) const HOST: &str = "127.0.0.1";
 
 /// How long a peer may take to answer `/-/ready` (Alertmanager needs well under a second
 /// alone; a busy 2-core machine may need more).
@@ -93,7 +93,7 @@ fn plan(dir: &ModelDir, unit: &str, port: u16) -> Result<Plan, WorkloadError> {
 
 /// Starts the Alertmanager playing remote unit `unit` and waits until it is ready;
 /// returns its port.
-pub fn start(dir: &ModelDir, unit: &str) -> Result<u16, WorkloadError> {
+pub(crate) fn start(dir: &ModelDir, unit: &str) -> Result<u16, WorkloadError> {
     let root = unit_dir(dir, unit);
     std::fs::create_dir_all(&root).map_err(io_err(&root))?;
     let mut last = String::new();

@@ -10,7 +10,7 @@ use super::container::HttpProbe;
 const TIMEOUT: Duration = Duration::from_secs(1);
 
 /// `Ok(())` when the probe passes, else why not.
-pub fn check(probe: &HttpProbe) -> Result<(), String> {
+pub(crate) fn check(probe: &HttpProbe) -> Result<(), String> {
     let target = format!("{}:{}", probe.host, probe.port);
     let addr: SocketAddr = target
         .to_socket_addrs()

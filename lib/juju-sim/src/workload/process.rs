@@ -11,11 +11,11 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// How long a process may take to exit after SIGTERM.
-pub const GRACE: Duration = Duration::from_secs(10);
+pub(crate) const GRACE: Duration = Duration::from_secs(10);
 
 /// A process we started, as it identifies itself in /proc.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Running {
+pub(crate) struct Running {
     pub pid: u32,
     pub start_time: u64,
 }
@@ -32,12 +32,12 @@ fn stat(pid: u32) -> Option<(char, u64)> {
 }
 
 /// Whether the process still runs (a zombie has finished: it only awaits its parent).
-pub fn alive(p: Running) -> bool {
+pub(crate) fn alive(p: Running) -> bool {
     stat(p.pid).is_some_and(|(state, start)| start == p.start_time && !matches!(state, 'Z' | 'X'))
 }
 
 /// Starts `program` detached, with exactly `env`, output appended to `log`.
-pub fn spawn(
+pub(crate) fn spawn(
     program: &str,
     args: &[String],
     env: &BTreeMap<String, String>,
@@ -88,7 +88,7 @@ fn wait_gone(p: Running, within: Duration) -> bool {
 }
 
 /// SIGTERM, then SIGKILL once the grace period is over; true when the process is gone.
-pub fn stop(p: Running, grace: Duration) -> bool {
+pub(crate) fn stop(p: Running, grace: Duration) -> bool {
     signal(p, "TERM");
     if wait_gone(p, grace) {
         return true;
@@ -98,7 +98,7 @@ pub fn stop(p: Running, grace: Duration) -> bool {
 }
 
 /// A TCP port nothing listens on at the moment, on the loopback interface.
-pub fn free_port() -> std::io::Result<u16> {
+pub(crate) fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 

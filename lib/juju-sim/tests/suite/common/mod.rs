@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 use serde_json::Value;
 
-pub const METADATA: &str = "name: demo-k8s
+pub(crate) const METADATA: &str = "name: demo-k8s
 summary: demo
 description: demo
 series: [kubernetes]
@@ -32,7 +32,7 @@ storage:
   database: {type: filesystem, location: /var/lib/demo}
 ";
 
-pub const CONFIG: &str = "options:
+pub(crate) const CONFIG: &str = "options:
   port: {type: int, default: 9090, description: the port}
   name: {type: string, default: demo, description: a name}
   ratio: {type: float, default: 0.5, description: a ratio}
@@ -40,7 +40,7 @@ pub const CONFIG: &str = "options:
   unset: {type: string, description: no default}
 ";
 
-pub const ACTIONS: &str = "backup:
+pub(crate) const ACTIONS: &str = "backup:
   description: take a backup
   params:
     target: {type: string, description: where}
@@ -49,12 +49,12 @@ pub const ACTIONS: &str = "backup:
 ";
 
 /// A charm directory plus a probe directory its dispatch writes to.
-pub struct Fixture {
+pub(crate) struct Fixture {
     pub root: tempfile::TempDir,
 }
 
 impl Fixture {
-    pub fn new() -> Fixture {
+    pub(crate) fn new() -> Fixture {
         let f = Fixture {
             root: tempfile::tempdir().unwrap(),
         };
@@ -81,7 +81,7 @@ exit 0
     }
 
     /// A fixture with `units` units of its charm deployed.
-    pub fn deployed(units: u32) -> Fixture {
+    pub(crate) fn deployed(units: u32) -> Fixture {
         let f = Fixture::new();
         f.deploy(units);
         f
@@ -89,7 +89,7 @@ exit 0
 
     /// A fixture with `units` units whose leader sets [`SPEC`] in config-changed: the
     /// application then has its Service and pods (and so addresses).
-    pub fn deployed_with_spec(units: u32) -> Fixture {
+    pub(crate) fn deployed_with_spec(units: u32) -> Fixture {
         let f = Fixture::new();
         write(&f.probe().join("spec.yaml"), SPEC);
         f.on(
@@ -101,19 +101,19 @@ exit 0
         f
     }
 
-    pub fn charm(&self) -> PathBuf {
+    pub(crate) fn charm(&self) -> PathBuf {
         self.root.path().join("charm")
     }
 
-    pub fn probe(&self) -> PathBuf {
+    pub(crate) fn probe(&self) -> PathBuf {
         self.root.path().join("probe")
     }
 
-    pub fn model(&self) -> PathBuf {
+    pub(crate) fn model(&self) -> PathBuf {
         self.root.path().join("model")
     }
 
-    pub fn write_charm_file(&self, name: &str, text: &str) {
+    pub(crate) fn write_charm_file(&self, name: &str, text: &str) {
         let path = self.charm().join(name);
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent).unwrap();
@@ -121,13 +121,13 @@ exit 0
         fs::write(path, text).unwrap();
     }
 
-    pub fn chmod(&self, name: &str, mode: u32) {
+    pub(crate) fn chmod(&self, name: &str, mode: u32) {
         fs::set_permissions(self.charm().join(name), fs::Permissions::from_mode(mode)).unwrap();
     }
 
     /// Sources `body` in the dispatch of hook (or action) `name`; `t <id> <cmd...>`
     /// records the command's stdout, stderr and exit code under that id.
-    pub fn on(&self, name: &str, body: &str) {
+    pub(crate) fn on(&self, name: &str, body: &str) {
         fs::write(
             self.probe().join("scripts").join(format!("{name}.sh")),
             body,
@@ -135,14 +135,14 @@ exit 0
         .unwrap();
     }
 
-    pub fn sim(&self) -> Command {
+    pub(crate) fn sim(&self) -> Command {
         let mut c = Command::cargo_bin("juju-sim").unwrap();
         c.arg("--model-dir").arg(self.model());
         c
     }
 
     /// Runs the driver and insists on success; returns stdout.
-    pub fn ok(&self, args: &[&str]) -> String {
+    pub(crate) fn ok(&self, args: &[&str]) -> String {
         let out = self.sim().args(args).output().unwrap();
         assert!(
             out.status.success(),
@@ -155,13 +155,13 @@ exit 0
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    pub fn json(&self, args: &[&str]) -> Value {
+    pub(crate) fn json(&self, args: &[&str]) -> Value {
         let mut all = args.to_vec();
         all.extend(["--format", "json"]);
         serde_json::from_str(&self.ok(&all)).unwrap()
     }
 
-    pub fn deploy(&self, units: u32) {
+    pub(crate) fn deploy(&self, units: u32) {
         let n = units.to_string();
         let charm = self.charm().display().to_string();
         self.ok(&[
@@ -175,7 +175,7 @@ exit 0
     }
 
     /// Hooks run so far: "unit hooks/name remote=... departing=...".
-    pub fn hooks(&self) -> Vec<String> {
+    pub(crate) fn hooks(&self) -> Vec<String> {
         fs::read_to_string(self.probe().join("hooks.log"))
             .unwrap_or_default()
             .lines()
@@ -184,7 +184,7 @@ exit 0
     }
 
     /// Hook names run on `unit` so far (with the remote unit for relation hooks).
-    pub fn hooks_of(&self, unit: &str) -> Vec<String> {
+    pub(crate) fn hooks_of(&self, unit: &str) -> Vec<String> {
         self.hooks()
             .iter()
             .filter_map(|l| l.strip_prefix(&format!("{unit} ")))
@@ -205,12 +205,12 @@ exit 0
             .collect()
     }
 
-    pub fn clear_hooks(&self) {
+    pub(crate) fn clear_hooks(&self) {
         let _ = fs::remove_file(self.probe().join("hooks.log"));
     }
 
     /// What `t <id> ...` recorded: (stdout, stderr, exit code).
-    pub fn out(&self, id: &str) -> (String, String, i32) {
+    pub(crate) fn out(&self, id: &str) -> (String, String, i32) {
         let read = |ext: &str| {
             fs::read_to_string(self.probe().join("out").join(format!("{id}.{ext}"))).unwrap_or_else(
                 |_| panic!("no recorded output {id}.{ext}\nlog:\n{}", self.debug_log()),
@@ -221,13 +221,13 @@ exit 0
     }
 
     /// Runs `body` inside a fresh update-status hook on `unit`.
-    pub fn probe_in(&self, unit: &str, body: &str) {
+    pub(crate) fn probe_in(&self, unit: &str, body: &str) {
         self.on("update-status", body);
         self.ok(&["run-hook", unit, "update-status"]);
         self.on("update-status", "");
     }
 
-    pub fn debug_log(&self) -> String {
+    pub(crate) fn debug_log(&self) -> String {
         Command::cargo_bin("juju-sim")
             .unwrap()
             .arg("--model-dir")
@@ -238,16 +238,16 @@ exit 0
             .unwrap_or_default()
     }
 
-    pub fn model_json(&self) -> Value {
+    pub(crate) fn model_json(&self) -> Value {
         serde_json::from_str(&fs::read_to_string(self.model().join("model.json")).unwrap()).unwrap()
     }
 }
 
-pub fn write(path: &Path, text: &str) {
+pub(crate) fn write(path: &Path, text: &str) {
     fs::write(path, text).unwrap();
 }
 
-pub const SPEC: &str = "version: 3
+pub(crate) const SPEC: &str = "version: 3
 containers:
   - name: demo
     imageDetails:
