@@ -361,7 +361,7 @@ impl StoredPodSpec {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub(crate) struct Application {
     pub name: String,
     /// Picks the application's addresses.
@@ -809,19 +809,7 @@ mod tests {
         m.application = Some(Application {
             name: "prometheus".into(),
             index: 1,
-            charm_source: String::new(),
-            charm: Default::default(),
-            config: Default::default(),
-            resources: Default::default(),
-            units: Default::default(),
-            next_unit: 0,
-            status: None,
-            version: String::new(),
-            pod_spec: None,
-            statefulset: Default::default(),
-            charm_modified_version: 0,
-            charm_revision: 0,
-            operator_status: None,
+            ..Application::default()
         });
         let (a, b) = uuid_octets(&m.uuid);
         assert!((1..=254).contains(&a) && (1..=254).contains(&b));

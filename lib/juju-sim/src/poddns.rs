@@ -157,19 +157,8 @@ mod tests {
         let mut app = Application {
             name: "prometheus".into(),
             index: 1,
-            charm_source: String::new(),
-            charm: Default::default(),
-            config: Default::default(),
-            resources: Default::default(),
-            units: Default::default(),
             next_unit: 3,
-            status: None,
-            version: String::new(),
-            pod_spec: None,
-            statefulset: Default::default(),
-            charm_modified_version: 0,
-            charm_revision: 0,
-            operator_status: None,
+            ..Application::default()
         };
         for n in [0, 2] {
             app.units.insert(n, Unit::allocating(n, n == 0));

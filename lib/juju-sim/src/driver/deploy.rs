@@ -171,13 +171,7 @@ pub(super) fn run(dir: ModelDir, verbose: bool, args: &Args) -> Result<String, D
         resources,
         units,
         next_unit: args.num_units,
-        status: None,
-        version: String::new(),
-        pod_spec: None,
-        statefulset: Default::default(),
-        charm_modified_version: 0,
-        charm_revision: 0,
-        operator_status: None,
+        ..Application::default()
     });
     let mut sim = Sim::new(dir, model, verbose);
     let peers = sequences::peer_relations(&mut sim)?;
