@@ -1,16 +1,11 @@
-//! The prometheus-k8s charm: a functional core (config, relations, prometheus.yml, pod spec,
-//! status) and a thin shell (`charm`) that observes through the Juju hook tools and applies.
+//! The prometheus-k8s charm's shell: it observes through the Juju hook tools, plans with the
+//! functional core (`charm-core`, re-exported here under the same module names) and applies.
+
+pub use charm_core::{
+    config, image, k8s_names, pod_spec, prometheus, relations, status, syntax, workload, yaml,
+};
 
 pub mod actions;
 pub mod charm;
-pub mod config;
 pub mod error;
-pub mod image;
-pub mod k8s_names;
-pub mod pod_spec;
-pub mod prometheus;
-pub mod relations;
-pub mod status;
-pub mod syntax;
-pub mod workload;
-pub mod yaml;
+pub mod http;

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use juju::{Hook, HookContext, HookError, JujuLogLayer, LogLevel, ProcessTools};
 use prometheus_charm::error::CharmError;
-use prometheus_charm::prometheus::api::HttpApi;
+use prometheus_charm::http::HttpApi;
 use prometheus_charm::{actions, charm};
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt;

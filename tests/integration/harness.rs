@@ -218,7 +218,7 @@ impl Sim {
     /// `promtool check rules` every rule file prometheus.yml lists.
     ///
     /// Debian's promtool is built without Kubernetes service discovery (it refuses
-    /// `kubernetes_sd_configs` as an unknown field), so, as src/prometheus/promtool.rs does,
+    /// `kubernetes_sd_configs` as an unknown field), so, as lib/core/src/prometheus/promtool.rs does,
     /// each `kubernetes_sd_configs` (scrape jobs and Alertmanagers) is swapped for a static
     /// target and the service account files Kubernetes mounts are stood in for; promtool
     /// still checks everything else of those jobs.

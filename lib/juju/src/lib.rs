@@ -7,7 +7,9 @@
 mod context;
 mod hook;
 mod level;
+#[cfg(feature = "tools")]
 mod log;
+#[cfg(feature = "tools")]
 mod process;
 mod text;
 mod tools;
@@ -16,7 +18,9 @@ mod unit;
 pub use context::{ContextError, HookContext};
 pub use hook::{Hook, HookError, RelationHookKind, StorageHookKind};
 pub use level::LogLevel;
+#[cfg(feature = "tools")]
 pub use log::JujuLogLayer;
+#[cfg(feature = "tools")]
 pub use process::ProcessTools;
 pub use text::printable;
 pub use tools::{

@@ -38,7 +38,14 @@ pub(crate) fn check_config(
         rules_yml: crate::yaml::to_string(rules).map_err(|e| e.to_string())?,
         targets: targets.to_json(),
     };
-    crate::actions::write_mounted(&files, dir.path()).map_err(|e| e.to_string())?;
+    // As mounted in the pod: each file set at its mount path.
+    for set in files.file_sets() {
+        let at = dir.path().join(set.mount_path.trim_start_matches('/'));
+        std::fs::create_dir_all(&at).map_err(|e| e.to_string())?;
+        for (name, content) in set.files {
+            std::fs::write(at.join(name), content).map_err(|e| e.to_string())?;
+        }
+    }
     let path = dir
         .path()
         .join(CONFIG_DIR.trim_start_matches('/'))

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use crate::prometheus::api::{ApiError, BuildInfo, PrometheusApi, Readiness, Target};
 
 #[derive(Debug, Clone)]
-pub(crate) struct FakeServer {
+pub struct FakeServer {
     pub ready: bool,
     pub version: String,
     /// What it loaded last; `None` before the first reload.
@@ -18,7 +18,7 @@ pub(crate) struct FakeServer {
 }
 
 impl FakeServer {
-    pub(crate) fn up() -> Self {
+    pub fn up() -> Self {
         FakeServer {
             ready: true,
             version: "2.42.0+ds".into(),
@@ -31,7 +31,7 @@ impl FakeServer {
 type Disk<'a> = Box<dyn Fn() -> Result<String, String> + 'a>;
 type RulesDisk<'a> = Box<dyn Fn() -> Vec<String> + 'a>;
 
-pub(crate) struct FakePrometheus<'a> {
+pub struct FakePrometheus<'a> {
     servers: RefCell<BTreeMap<Target, FakeServer>>,
     /// prometheus.yml as a reload reads it, or the error Prometheus gives for it.
     disk: Disk<'a>,
@@ -41,7 +41,7 @@ pub(crate) struct FakePrometheus<'a> {
 }
 
 impl<'a> FakePrometheus<'a> {
-    pub(crate) fn new(disk: impl Fn() -> Result<String, String> + 'a) -> Self {
+    pub fn new(disk: impl Fn() -> Result<String, String> + 'a) -> Self {
         FakePrometheus {
             servers: RefCell::new(BTreeMap::new()),
             disk: Box::new(disk),
@@ -51,22 +51,22 @@ impl<'a> FakePrometheus<'a> {
     }
 
     /// What a reload finds in the rule file: the names of its groups.
-    pub(crate) fn with_rules(mut self, rules_disk: impl Fn() -> Vec<String> + 'a) -> Self {
+    pub fn with_rules(mut self, rules_disk: impl Fn() -> Vec<String> + 'a) -> Self {
         self.rules_disk = Box::new(rules_disk);
         self
     }
 
-    pub(crate) fn with(self, target: Target, server: FakeServer) -> Self {
+    pub fn with(self, target: Target, server: FakeServer) -> Self {
         self.servers.borrow_mut().insert(target, server);
         self
     }
 
     /// Each call as `<method> <address:port>`.
-    pub(crate) fn calls(&self) -> Vec<String> {
+    pub fn calls(&self) -> Vec<String> {
         self.calls.borrow().clone()
     }
 
-    pub(crate) fn server(&self, target: &Target) -> Option<FakeServer> {
+    pub fn server(&self, target: &Target) -> Option<FakeServer> {
         self.servers.borrow().get(target).cloned()
     }
 

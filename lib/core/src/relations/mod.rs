@@ -26,8 +26,8 @@ mod fuzz_tests;
 mod grammar_tests;
 #[cfg(test)]
 mod promtool_tests;
-#[cfg(test)]
-pub(crate) mod test_support;
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_support;
 
 use std::collections::BTreeMap;
 

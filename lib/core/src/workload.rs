@@ -9,8 +9,8 @@ use crate::prometheus::api::{ApiError, PrometheusApi, Readiness, Target};
 use crate::prometheus::render::{Rendered, RULES_FILE, RULES_MARKER_PREFIX};
 use crate::prometheus::served::{self, Difference};
 
-#[cfg(test)]
-pub(crate) mod fake;
+#[cfg(any(test, feature = "test-support"))]
+pub mod fake;
 
 /// What stands between the unit and `active`, if anything.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,11 +4,11 @@ use juju::{RelationData, RelationId};
 
 use super::{LocalIdentity, RelationSnapshot};
 
-pub(crate) const ZINC_UUID: &str = "f4d59020-c8e7-4053-8044-a2c1e5591c7f";
-pub(crate) const ZINC_RULES: &str =
-    include_str!("../../tests/fixtures/relations/zinc_alert_rules.json");
+pub const ZINC_UUID: &str = "f4d59020-c8e7-4053-8044-a2c1e5591c7f";
+pub const ZINC_RULES: &str =
+    include_str!("../../../../tests/fixtures/relations/zinc_alert_rules.json");
 
-pub(crate) fn local(leader: bool) -> LocalIdentity {
+pub fn local(leader: bool) -> LocalIdentity {
     LocalIdentity {
         app: "prometheus".into(),
         unit: "prometheus/0".into(),
@@ -23,14 +23,14 @@ pub(crate) fn local(leader: bool) -> LocalIdentity {
     }
 }
 
-pub(crate) fn bag(pairs: &[(&str, &str)]) -> RelationData {
+pub fn bag(pairs: &[(&str, &str)]) -> RelationData {
     pairs
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
 }
 
-pub(crate) fn relation(endpoint: &str, id: u32, app: &str) -> RelationSnapshot {
+pub fn relation(endpoint: &str, id: u32, app: &str) -> RelationSnapshot {
     RelationSnapshot {
         id: Some(RelationId::new(endpoint, id)),
         remote_app: Some(app.to_string()),
@@ -38,7 +38,7 @@ pub(crate) fn relation(endpoint: &str, id: u32, app: &str) -> RelationSnapshot {
     }
 }
 
-pub(crate) fn metadata(app: &str, charm: Option<&str>) -> String {
+pub fn metadata(app: &str, charm: Option<&str>) -> String {
     serde_json::json!({
         "model": "cos",
         "model_uuid": ZINC_UUID,
@@ -50,7 +50,7 @@ pub(crate) fn metadata(app: &str, charm: Option<&str>) -> String {
 }
 
 /// The zinc example of interfaces.md, with `units` units at 10.1.36.90, .91, ...
-pub(crate) fn zinc_relation(id: u32, units: u8) -> RelationSnapshot {
+pub fn zinc_relation(id: u32, units: u8) -> RelationSnapshot {
     let mut r = relation(super::METRICS_ENDPOINT, id, "zinc");
     r.remote_app_data = bag(&[
         ("scrape_metadata", &metadata("zinc", Some("zinc-k8s"))),
@@ -81,7 +81,7 @@ pub(crate) fn zinc_relation(id: u32, units: u8) -> RelationSnapshot {
 }
 
 /// A current-library provider `app` with `units` units and one `*:<8000+id>` job.
-pub(crate) fn app_relation(id: u32, app: &str, units: u8) -> RelationSnapshot {
+pub fn app_relation(id: u32, app: &str, units: u8) -> RelationSnapshot {
     let mut r = relation(super::METRICS_ENDPOINT, id, app);
     let jobs = serde_json::json!([{
         "job_name": app,

@@ -940,7 +940,7 @@ mod tests {
             default: serde_json::Value,
             description: String,
         }
-        let text = include_str!("../config.yaml");
+        let text = include_str!("../../../config.yaml");
         let parsed: ConfigYaml = crate::yaml::from_str(text).unwrap();
         let defaults: Map<String, Value> = parsed
             .options

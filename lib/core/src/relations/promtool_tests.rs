@@ -101,7 +101,7 @@ pub(super) fn every_dialect() -> RelationsInput {
         ("scrape_metadata", &metadata("web", Some("web-k8s"))),
         (
             "scrape_jobs",
-            include_str!("../../tests/fixtures/relations/web_scrape_jobs.json"),
+            include_str!("../../../../tests/fixtures/relations/web_scrape_jobs.json"),
         ),
     ]);
     web.remote_units.insert(
@@ -169,7 +169,7 @@ pub(super) fn every_dialect() -> RelationsInput {
         .insert("grafana-agent/0".into(), bag(&[]));
     agent.remote_app_data = bag(&[(
         "alert_rules",
-        include_str!("../../tests/fixtures/relations/agent_alert_rules.json"),
+        include_str!("../../../../tests/fixtures/relations/agent_alert_rules.json"),
     )]);
 
     RelationsInput {
@@ -227,7 +227,7 @@ fn validators_never_accept_what_prometheus_refuses() {
     let mut r = zinc_relation(1, 1);
     r.remote_app_data.insert(
         "scrape_jobs".into(),
-        include_str!("../../tests/fixtures/relations/edge_scrape_jobs.json").into(),
+        include_str!("../../../../tests/fixtures/relations/edge_scrape_jobs.json").into(),
     );
     let mut rules = zinc_relation(2, 1);
     rules
@@ -236,7 +236,7 @@ fn validators_never_accept_what_prometheus_refuses() {
     rules.remote_app_data.remove("scrape_jobs");
     rules.remote_app_data.insert(
         "alert_rules".into(),
-        include_str!("../../tests/fixtures/relations/edge_alert_rules.json").into(),
+        include_str!("../../../../tests/fixtures/relations/edge_alert_rules.json").into(),
     );
     let p = plan(&RelationsInput {
         local: local(true),
@@ -245,7 +245,7 @@ fn validators_never_accept_what_prometheus_refuses() {
     });
     assert_eq!(p.warnings, vec![]);
     let edge_jobs: usize = serde_json::from_str::<Vec<serde_json::Value>>(include_str!(
-        "../../tests/fixtures/relations/edge_scrape_jobs.json"
+        "../../../../tests/fixtures/relations/edge_scrape_jobs.json"
     ))
     .unwrap()
     .len();
@@ -308,11 +308,11 @@ fn corrupted_peer_data_never_reaches_prometheus() {
     let seeds_app: [(&str, String); 6] = [
         (
             "scrape_jobs",
-            include_str!("../../tests/fixtures/relations/web_scrape_jobs.json").to_string(),
+            include_str!("../../../../tests/fixtures/relations/web_scrape_jobs.json").to_string(),
         ),
         (
             "scrape_jobs",
-            include_str!("../../tests/fixtures/relations/edge_scrape_jobs.json").to_string(),
+            include_str!("../../../../tests/fixtures/relations/edge_scrape_jobs.json").to_string(),
         ),
         (
             "scrape_jobs",
@@ -321,7 +321,7 @@ fn corrupted_peer_data_never_reaches_prometheus() {
         ("scrape_metadata", metadata("zinc", Some("zinc-k8s"))),
         (
             "alert_rules",
-            include_str!("../../tests/fixtures/relations/edge_alert_rules.json").to_string(),
+            include_str!("../../../../tests/fixtures/relations/edge_alert_rules.json").to_string(),
         ),
         ("alert_rules", ZINC_RULES.to_string()),
     ];
@@ -454,7 +454,7 @@ fn template_checks_agree_with_promtool() {
 #[test]
 fn corrupted_expressions_and_templates_never_reach_prometheus() {
     let edge: serde_json::Value = serde_json::from_str(include_str!(
-        "../../tests/fixtures/relations/edge_alert_rules.json"
+        "../../../../tests/fixtures/relations/edge_alert_rules.json"
     ))
     .unwrap();
     let mut seeds: Vec<(String, String)> = edge["groups"][0]["rules"]
