@@ -396,6 +396,139 @@ log-targets:
         assert!(layer_differs(&plan, &layer, &["prometheus"]));
     }
 
+    // internals/plan/plan_test.go TestSectionOrder: the exact `yaml.Marshal(plan)` of a
+    // combined layer (after `reindent`, which turns tabs into four spaces).
+    const GO_PLAN: &str = "services:
+    srv1:
+        override: replace
+        command: cmd
+checks:
+    chk1:
+        override: replace
+        threshold: 3
+        exec:
+            command: ping 8.8.8.8
+log-targets:
+    lt1:
+        type: loki
+        location: http://192.168.1.2:3100/loki/api/v1/push
+        services: []
+        override: replace
+";
+
+    #[test]
+    fn reads_pebbles_marshalled_plan_and_knows_its_own_layer_in_it() {
+        let plan: Plan = serde_saphyr::from_str(GO_PLAN).unwrap();
+        assert_eq!(plan.services["srv1"].command, "cmd");
+        assert_eq!(plan.checks["chk1"].threshold, Some(3));
+        // The layer TestSectionOrder parsed (its log target aside).
+        let layer: Layer = serde_saphyr::from_str(
+            "checks:
+    chk1:
+        override: replace
+        exec:
+            command: ping 8.8.8.8
+services:
+    srv1:
+        override: replace
+        command: cmd
+",
+        )
+        .unwrap();
+        assert!(!layer_differs(&plan, &layer, &["srv1"]));
+    }
+
+    #[test]
+    fn reads_pebbles_test_layers() {
+        // plan_test.go planTests "Relatively simple layer with override on top", first
+        // input, reindented.
+        let layer: Layer = serde_saphyr::from_str(
+            "summary: Simple layer
+description: A simple layer.
+services:
+    srv1:
+        override: replace
+        summary: Service summary
+        command: cmd arg1 \"arg2 arg3\"
+        kill-delay: 10s
+        startup: enabled
+        after:
+            - srv2
+        before:
+            - srv3
+        requires:
+            - srv2
+            - srv3
+        environment:
+            var1: val1
+            var0: val0
+            var2: val2
+        backoff-delay: 1s
+        backoff-factor: 1.5
+        backoff-limit: 10s
+        working-dir: /workdir/srv1
+",
+        )
+        .unwrap();
+        let srv1 = &layer.services["srv1"];
+        assert_eq!(srv1.command, "cmd arg1 \"arg2 arg3\"");
+        assert_eq!(srv1.kill_delay, Some(GoDuration::from_secs(10)));
+        assert_eq!(srv1.backoff_factor, Some(1.5));
+        assert_eq!(srv1.requires, ["srv2", "srv3"]);
+        assert_eq!(srv1.environment.len(), 3);
+        assert_eq!(srv1.working_dir, "/workdir/srv1");
+
+        // planTests "Checks fields parse correctly and defaults are correct".
+        let layer: Layer = serde_saphyr::from_str(
+            "checks:
+    chk-http:
+        override: replace
+        level: alive
+        period: 20s
+        timeout: 500ms
+        threshold: 7
+        http:
+            url: https://example.com/foo
+            headers:
+                Foo: bar
+                Authorization: Basic password
+
+    chk-tcp:
+        override: merge
+        level: ready
+        startup: enabled
+        tcp:
+            port: 7777
+            host: somehost
+
+    chk-exec:
+        override: replace
+        startup: disabled
+        exec:
+            command: sleep 1
+            environment:
+                FOO: bar
+                BAZ: buzz
+            working-dir: /root
+",
+        )
+        .unwrap();
+        let http = &layer.checks["chk-http"];
+        assert_eq!(http.level, Some(CheckLevel::Alive));
+        assert_eq!(http.period, Some(GoDuration::from_secs(20)));
+        assert_eq!(http.timeout, Some(GoDuration::from_millis(500)));
+        assert_eq!(http.threshold, Some(7));
+        assert_eq!(
+            http.http.as_ref().unwrap().headers["Authorization"],
+            "Basic password"
+        );
+        let tcp = layer.checks["chk-tcp"].tcp.as_ref().unwrap();
+        assert_eq!((tcp.port, tcp.host.as_str()), (Some(7777), "somehost"));
+        let exec = &layer.checks["chk-exec"];
+        assert_eq!(exec.startup, Some(Startup::Disabled));
+        assert_eq!(exec.exec.as_ref().unwrap().working_dir, "/root");
+    }
+
     #[test]
     fn layers_are_written_without_unset_fields_and_read_back() {
         let text = serde_saphyr::to_string(&prometheus_layer()).unwrap();

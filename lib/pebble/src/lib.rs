@@ -490,12 +490,21 @@ fn parse_envelope(what: &str, response: &Response) -> Result<Envelope> {
         .map_err(|e| Error::protocol(what, format!("not a Pebble answer: {e}")))?;
     if envelope.kind == ResponseType::Error {
         let result: ErrorResult = serde_json::from_value(envelope.result).unwrap_or_default();
+        // Go's client reports the status text when there is no message ("server error:").
+        let message = if result.message.is_empty() {
+            envelope.status.clone()
+        } else {
+            result.message
+        };
         return Err(Error::Api {
             what: what.into(),
-            status_code: envelope.status_code,
+            status_code: match envelope.status_code {
+                0 => response.status,
+                code => code,
+            },
             status: envelope.status,
             kind: result.kind,
-            message: result.message,
+            message,
         });
     }
     Ok(envelope)
@@ -507,7 +516,8 @@ fn api_error(what: &str, response: &Response) -> Error {
     let parsed: Option<Envelope> = serde_json::from_slice(&response.body).ok();
     let result = parsed.and_then(|e| serde_json::from_value::<ErrorResult>(e.result).ok());
     let (message, kind) = match result {
-        Some(r) => (r.message, r.kind),
+        Some(r) if !r.message.is_empty() => (r.message, r.kind),
+        Some(r) => (response.reason.clone(), r.kind),
         None => {
             let text = String::from_utf8_lossy(&response.body);
             (
@@ -606,6 +616,49 @@ mod tests {
         assert!(matches!(
             parse_envelope("x", &r),
             Err(Error::Api { status_code: 502, message, .. }) if message == "bad gateway"
+        ));
+    }
+
+    #[test]
+    fn answers_from_pebbles_client_tests() {
+        // client/client_test.go TestClientReportsOpError: no status code, only a status.
+        let r = response(
+            200,
+            "application/json",
+            r#"{"type": "error", "status": "potatoes"}"#,
+        );
+        assert!(matches!(
+            parse_envelope("x", &r),
+            Err(Error::Api { status_code: 200, message, .. }) if message == "potatoes"
+        ));
+        // TestClientReportsOpErrorStr: an empty result.
+        let r = response(
+            400,
+            "application/json",
+            "{\n\t\t\"result\": {},\n\t\t\"status\": \"Bad Request\",\n\t\t\"status-code\": 400,\n\t\t\"type\": \"error\"\n\t}",
+        );
+        assert!(matches!(
+            parse_envelope("x", &r),
+            Err(Error::Api { status_code: 400, message, .. }) if message == "x"
+        ));
+        // TestClientReportsBadType, TestClientReportsOuterJSONError.
+        for body in [r#"{"type": "what"}"#, "this isn't really json is it"] {
+            let r = response(200, "application/json", body);
+            assert!(
+                matches!(parse_envelope("x", &r), Err(Error::Protocol { .. })),
+                "{body}"
+            );
+        }
+        // TestClientReportsInnerJSONError: the envelope is fine, its result is not.
+        let r = response(
+            200,
+            "application/json",
+            r#"{"type": "sync", "result": "this isn't really json is it"}"#,
+        );
+        let envelope = parse_envelope("x", &r).unwrap();
+        assert!(matches!(
+            decode::<SystemInfo>("x", envelope),
+            Err(Error::Protocol { .. })
         ));
     }
 

@@ -13,6 +13,7 @@ use crate::layer::CheckLevel;
 pub(crate) struct Envelope {
     #[serde(rename = "type")]
     pub(crate) kind: ResponseType,
+    #[serde(default)]
     pub(crate) status_code: u16,
     #[serde(default)]
     pub(crate) status: String,
