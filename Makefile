@@ -4,6 +4,8 @@ SHELL := /bin/bash
 
 MUSL      := x86_64-unknown-linux-musl
 CHARM     := prometheus-k8s.charm
+# The same binary as a sidecar charm (Juju >= 3.1, Pebble): sidecar/metadata.yaml.
+SIDECAR   := prometheus-k8s-sidecar.charm
 IMAGE     ?= ubuntu/prometheus:latest
 CARGO     ?= cargo
 # rustup installs the toolchain here; a fresh shell may not have it on PATH yet.
@@ -20,7 +22,7 @@ SUDO      := $(if $(filter 0,$(shell id -u)),,sudo)
 help:
 	@echo "make demo   - build, deploy on the local Juju (juju-sim), configure, relate, show the result"
 	@echo "make test   - install what is needed, pack the charm, run every test"
-	@echo "make charm  - build the static binary and write $(CHARM)"
+	@echo "make charm  - build the static binary and write $(CHARM) and $(SIDECAR)"
 	@echo "make lint   - cargo fmt --check and clippy -D warnings"
 	@echo "make bench  - wall time, peak memory and hook-tool calls per hook"
 
@@ -61,6 +63,7 @@ build: toolchain
 charm: deps
 	$(CARGO) build --release --locked --target $(MUSL) -p prometheus-charm
 	scripts/pack-charm $(TARGET)/$(MUSL)/release/prometheus-charm $(CHARM)
+	scripts/pack-charm $(TARGET)/$(MUSL)/release/prometheus-charm $(SIDECAR) sidecar
 
 demo: charm
 	$(CARGO) build --release --locked -p juju-sim

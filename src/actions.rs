@@ -20,13 +20,15 @@ use std::process::Command;
 use juju::{Hook, HookContext, HookTools, ToolError};
 use thiserror::Error;
 
-use crate::charm::{self, Observed, Plan, PEERS};
+use crate::charm::{self, CharmKind, Observed, Plan, Workload, PEERS};
 use crate::config::{CharmConfig, ConfigError};
 use crate::error::CharmError;
-use crate::pod_spec::ConfigFiles;
+use crate::pebble_layer;
+use crate::pod_spec::{ConfigFiles, FILE_MODE};
 use crate::prometheus::api::{ApiError, PrometheusApi, Target};
 use crate::prometheus::render::{Rendered, CONFIG_DIR, CONFIG_FILE};
 use crate::prometheus::served;
+use crate::sidecar::{self, PebbleError};
 
 pub const SHOW_CONFIG: &str = "show-config";
 pub const VALIDATE_CONFIGURATION: &str = "validate-configuration";
@@ -40,12 +42,19 @@ pub fn run<T: HookTools + ?Sized, A: PrometheusApi + ?Sized>(
     ctx: &HookContext,
     name: &str,
     api: &A,
+    workload: Workload<'_>,
 ) -> Result<(), CharmError> {
-    let outcome = match name {
-        SHOW_CONFIG => show_config(tools, ctx, name),
-        VALIDATE_CONFIGURATION => validate_configuration(tools, ctx, name, &Promtool::default()),
-        RELOAD => reload(tools, ctx, name, api),
-        other => Ok(tools.action_fail(&format!("the charm has no action {other:?}"))?),
+    let kind = workload.kind();
+    let outcome = match (name, workload) {
+        (SHOW_CONFIG, _) => show_config(tools, ctx, name, kind),
+        (VALIDATE_CONFIGURATION, Workload::PodSpec) => {
+            validate_configuration(tools, ctx, name, &Promtool::default(), kind)
+        }
+        (VALIDATE_CONFIGURATION, Workload::Sidecar(container)) => {
+            validate_configuration(tools, ctx, name, &ContainerPromtool { container }, kind)
+        }
+        (RELOAD, _) => reload(tools, ctx, name, api, kind),
+        (other, _) => Ok(tools.action_fail(&format!("the charm has no action {other:?}"))?),
     };
     let Err(error) = outcome else {
         return Ok(());
@@ -232,9 +241,10 @@ fn rendered<T: HookTools + ?Sized>(
     tools: &T,
     ctx: &HookContext,
     name: &str,
+    kind: CharmKind,
 ) -> Result<Option<(Observed, Plan, Rendered, ConfigFiles)>, CharmError> {
     let hook = Hook::Action(name.to_string());
-    let observed = charm::observe(tools, ctx, Some(&hook))?;
+    let observed = charm::observe(tools, ctx, Some(&hook), kind)?;
     let mut plan = charm::plan(&observed)?;
     let Some(charm::Rendering { rendered, files }) = plan.rendering.take() else {
         tools.action_fail(&config_failure(&plan.config_errors))?;
@@ -264,8 +274,9 @@ fn show_config<T: HookTools + ?Sized>(
     tools: &T,
     ctx: &HookContext,
     name: &str,
+    kind: CharmKind,
 ) -> Result<(), CharmError> {
-    let Some((_, plan, _, files)) = rendered(tools, ctx, name)? else {
+    let Some((_, plan, _, files)) = rendered(tools, ctx, name, kind)? else {
         return Ok(());
     };
     let mut results = show_config_results(&files);
@@ -279,6 +290,9 @@ fn show_config<T: HookTools + ?Sized>(
 
 #[derive(Debug, Error)]
 pub enum PromtoolError {
+    /// Sidecar charm: Pebble could not take the files or run promtool.
+    #[error("cannot run promtool in the workload container: {0}")]
+    Container(#[from] PebbleError),
     #[error("cannot run {program} where the action runs: {source}")]
     Missing {
         program: String,
@@ -324,11 +338,16 @@ pub fn write_mounted(files: &ConfigFiles, root: &std::path::Path) -> std::io::Re
     Ok(())
 }
 
-impl Promtool {
+/// `promtool check config` on rendered files, wherever promtool is.
+pub trait CheckConfig {
+    fn check_config(&self, files: &ConfigFiles) -> Result<Verdict, PromtoolError>;
+}
+
+impl CheckConfig for Promtool {
     /// Writes every mounted file under a fresh directory at its mount path (so relative rule
     /// and target file paths resolve as in the pod) and checks them from prometheus.yml's
     /// directory, so the output names the files and not a temporary path.
-    pub fn check_config(&self, files: &ConfigFiles) -> Result<Verdict, PromtoolError> {
+    fn check_config(&self, files: &ConfigFiles) -> Result<Verdict, PromtoolError> {
         let dir = tempfile::tempdir().map_err(PromtoolError::Write)?;
         write_mounted(files, dir.path()).map_err(PromtoolError::Write)?;
         let config_dir = dir.path().join(CONFIG_DIR.trim_start_matches('/'));
@@ -347,6 +366,40 @@ impl Promtool {
                 String::from_utf8_lossy(&out.stdout),
                 String::from_utf8_lossy(&out.stderr)
             ),
+        })
+    }
+}
+
+/// The sidecar charm's promtool: the one in the workload container, beside the Prometheus
+/// that will read the files. They are pushed under [`SCRATCH`] at their paths (never over the
+/// files Prometheus reads) and checked from prometheus.yml's directory there.
+pub struct ContainerPromtool<'a> {
+    pub container: &'a dyn sidecar::Container,
+}
+
+/// Where `validate-configuration` puts the files it checks in the workload container. Juju
+/// runs one action or hook of a unit at a time, and every run writes every file.
+pub const SCRATCH: &str = "/tmp/prometheus-k8s-validate";
+
+impl CheckConfig for ContainerPromtool<'_> {
+    fn check_config(&self, files: &ConfigFiles) -> Result<Verdict, PromtoolError> {
+        for (path, content) in sidecar::file_paths(files) {
+            self.container
+                .push(&format!("{SCRATCH}{path}"), content, FILE_MODE)?;
+        }
+        let command = [
+            pebble_layer::PROMTOOL_BINARY,
+            "check",
+            "config",
+            CONFIG_FILE,
+        ];
+        let out = self.container.exec(
+            &command.map(str::to_string),
+            Some(&format!("{SCRATCH}{CONFIG_DIR}")),
+        )?;
+        Ok(Verdict {
+            valid: out.exit_code == 0,
+            output: format!("{}{}", out.stdout, out.stderr),
         })
     }
 }
@@ -374,9 +427,10 @@ fn validate_configuration<T: HookTools + ?Sized>(
     tools: &T,
     ctx: &HookContext,
     name: &str,
-    promtool: &Promtool,
+    promtool: &dyn CheckConfig,
+    kind: CharmKind,
 ) -> Result<(), CharmError> {
-    let Some((_, _, _, files)) = rendered(tools, ctx, name)? else {
+    let Some((_, _, _, files)) = rendered(tools, ctx, name, kind)? else {
         return Ok(());
     };
     match promtool.check_config(&files) {
@@ -530,8 +584,9 @@ fn reload<T: HookTools + ?Sized, A: PrometheusApi + ?Sized>(
     ctx: &HookContext,
     name: &str,
     api: &A,
+    kind: CharmKind,
 ) -> Result<(), CharmError> {
-    let Some((observed, _, rendered, _)) = rendered(tools, ctx, name)? else {
+    let Some((observed, _, rendered, _)) = rendered(tools, ctx, name, kind)? else {
         return Ok(());
     };
     let port = match CharmConfig::parse(&observed.config) {
@@ -587,7 +642,7 @@ mod tests {
         action: &str,
         api: &FakePrometheus,
     ) -> Result<(), CharmError> {
-        run(tools, &ctx(unit, action), action, api)
+        run(tools, &ctx(unit, action), action, api, Workload::PodSpec)
     }
 
     fn unit(name: &str, leader: bool) -> FakeTools {
@@ -721,6 +776,7 @@ mod tests {
             &c,
             VALIDATE_CONFIGURATION,
             &Promtool { program: fake },
+            CharmKind::PodSpec,
         )
         .unwrap();
         {
@@ -739,7 +795,14 @@ mod tests {
         let missing = Promtool {
             program: dir.path().join("absent"),
         };
-        validate_configuration(&tools, &c, VALIDATE_CONFIGURATION, &missing).unwrap();
+        validate_configuration(
+            &tools,
+            &c,
+            VALIDATE_CONFIGURATION,
+            &missing,
+            CharmKind::PodSpec,
+        )
+        .unwrap();
         let m = tools.model();
         assert!(m.action_results.is_empty());
         assert!(

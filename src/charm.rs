@@ -14,13 +14,16 @@ use crate::config::{CharmConfig, ConfigError};
 use crate::error::CharmError;
 use crate::image::{self, ImageDetails, ImageError};
 use crate::k8s_names;
+use crate::pebble_layer;
 use crate::pod_spec::{self, ConfigFiles, PodSpecInput};
 use crate::prometheus::api::{PrometheusApi, Target};
 use crate::prometheus::render::{self, Rendered};
 use crate::relations::{self, LocalIdentity, Publish, RelationSnapshot, RelationsInput};
+use crate::sidecar::{self, PebbleError};
 use crate::status::{self, StatusInput, Statuses};
 use crate::workload;
 use crate::yaml::YamlError;
+use pebble::Layer;
 
 pub mod cache;
 
@@ -55,6 +58,8 @@ const METADATA: &str = include_str!("../metadata.yaml");
 #[derive(Debug, Deserialize)]
 struct Metadata {
     #[serde(default)]
+    containers: BTreeMap<String, serde::de::IgnoredAny>,
+    #[serde(default)]
     provides: BTreeMap<String, serde::de::IgnoredAny>,
     #[serde(default)]
     requires: BTreeMap<String, serde::de::IgnoredAny>,
@@ -75,6 +80,42 @@ pub fn endpoints() -> Result<Vec<String>, CharmError> {
     Ok(names)
 }
 
+/// Which charm the binary is packed as. The same binary is both; the metadata.yaml beside
+/// it tells (Juju runs a charm whose metadata has `containers` in the sidecar model).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CharmKind {
+    /// Juju 2.9–3.6: the leader hands Juju a pod spec.
+    PodSpec,
+    /// Juju ≥ 3.1: each unit drives its workload container through Pebble.
+    Sidecar,
+}
+
+/// The kind of charm a metadata.yaml describes.
+pub fn charm_kind(metadata: &str) -> Result<CharmKind, CharmError> {
+    let meta: Metadata = crate::yaml::from_str(metadata).map_err(CharmError::Metadata)?;
+    Ok(if meta.containers.is_empty() {
+        CharmKind::PodSpec
+    } else {
+        CharmKind::Sidecar
+    })
+}
+
+/// How this hook reaches the workload: through Juju (the pod spec) or through Pebble.
+#[derive(Clone, Copy)]
+pub enum Workload<'a> {
+    PodSpec,
+    Sidecar(&'a dyn sidecar::Container),
+}
+
+impl Workload<'_> {
+    pub fn kind(&self) -> CharmKind {
+        match self {
+            Workload::PodSpec => CharmKind::PodSpec,
+            Workload::Sidecar(_) => CharmKind::Sidecar,
+        }
+    }
+}
+
 /// Everything this hook can see.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Observed {
@@ -84,7 +125,12 @@ pub struct Observed {
     pub model_uuid: String,
     pub config: Map<String, Value>,
     pub leader: bool,
-    pub image: Result<ImageDetails, ImageError>,
+    pub kind: CharmKind,
+    /// The pod spec's image; the sidecar charm's container image is Juju's to run (`None`).
+    pub image: Option<Result<ImageDetails, ImageError>>,
+    /// Sidecar charm with `monitor-k8s` on: whether Juju trusts the application
+    /// (`credential-get`); not asked otherwise.
+    pub trusted: Option<bool>,
     /// The pod's address; unknown before the workload pod exists.
     pub address: Option<String>,
     pub state: BTreeMap<String, String>,
@@ -137,12 +183,14 @@ pub struct Rendering {
 }
 
 /// What this hook should make true.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     /// `None` while the options or the image are unusable: the last good spec stays.
     pub pod_spec: Option<PlannedSpec>,
     /// What Prometheus is to read; `None` while the options are invalid.
     pub rendering: Option<Rendering>,
+    /// Sidecar charm: the Pebble layer, `None` while the files cannot be applied.
+    pub layer: Option<Layer>,
     /// This unit's Prometheus: the pod's address and the `port` option (`None` while either
     /// is unknown).
     pub target: Option<Target>,
@@ -158,8 +206,9 @@ pub fn observe<T: HookTools + ?Sized>(
     tools: &T,
     ctx: &HookContext,
     hook: Option<&Hook>,
+    kind: CharmKind,
 ) -> Result<Observed, CharmError> {
-    Ok(observe_hook(tools, ctx, hook, None)?.0)
+    Ok(observe_hook(tools, ctx, hook, None, kind)?.0)
 }
 
 /// How a hook learned about the relations.
@@ -188,10 +237,20 @@ pub fn observe_hook<T: HookTools + ?Sized>(
     ctx: &HookContext,
     hook: Option<&Hook>,
     marker: Option<&str>,
+    kind: CharmKind,
 ) -> Result<(Observed, RelationsRead), CharmError> {
     let config = tools.config_get()?;
     let leader = tools.is_leader()?;
-    let image = observe_image(tools, &ctx.app_name)?;
+    let image = match kind {
+        CharmKind::PodSpec => Some(observe_image(tools, &ctx.app_name)?),
+        CharmKind::Sidecar => None,
+    };
+    // Kubernetes discovery needs cluster read access: the pod-spec charm's spec asks for it
+    // (RBAC); a sidecar charm only has it once the operator trusts the application.
+    let trusted = match (kind, config.get("monitor-k8s")) {
+        (CharmKind::Sidecar, Some(Value::Bool(true))) => Some(tools.trusted()?),
+        _ => None,
+    };
     let address = observe_address(tools)?;
     let state = tools.state_get()?;
     let leaving = ctx.departing_unit.as_deref() == Some(ctx.unit_name.as_str())
@@ -228,7 +287,9 @@ pub fn observe_hook<T: HookTools + ?Sized>(
         model_uuid: ctx.model_uuid.clone(),
         config,
         leader,
+        kind,
         image,
+        trusted,
         address,
         hook_relation: ctx.relation.clone(),
         cluster_domain: std::fs::read_to_string(RESOLV_CONF)
@@ -488,14 +549,16 @@ fn unconfigured(observed: &Observed, config_errors: Vec<ConfigError>) -> Plan {
     let statuses = status::decide(StatusInput {
         leader: observed.leader,
         config_errors: &config_errors,
-        image_error: observed.image.as_ref().err(),
+        image_error: image_error(observed),
         unappliable: None,
+        untrusted: None,
         relation_warnings: &[],
         render_warnings: &[],
     });
     Plan {
         pod_spec: None,
         rendering: None,
+        layer: None,
         target: None,
         publish: Vec::new(),
         statuses,
@@ -509,13 +572,31 @@ fn configured(observed: &Observed, config: &CharmConfig) -> Result<Plan, CharmEr
     let relations = relations::plan(&relations_input(observed, config)?);
     let rendered = render::render(config, &relations);
     let files = config_files(&rendered)?;
-    let (pod_spec, unappliable) =
-        planned_spec(observed, config, &files, relations.remote_write_receiver)?;
+    let (pod_spec, layer, unappliable) = match observed.kind {
+        CharmKind::PodSpec => {
+            let (spec, why) =
+                planned_spec(observed, config, &files, relations.remote_write_receiver)?;
+            (spec, None, why)
+        }
+        CharmKind::Sidecar => match oversized(&files) {
+            Some(why) => (None, None, Some(why)),
+            None => (
+                None,
+                Some(pebble_layer::build(
+                    config,
+                    relations.remote_write_receiver,
+                    &pod_name(&observed.unit),
+                )),
+                None,
+            ),
+        },
+    };
     let statuses = status::decide(StatusInput {
         leader: observed.leader,
         config_errors: &[],
-        image_error: observed.image.as_ref().err(),
+        image_error: image_error(observed),
         unappliable: unappliable.as_deref(),
+        untrusted: (observed.trusted == Some(false)).then_some(observed.app.as_str()),
         relation_warnings: &relations.warnings,
         render_warnings: &rendered.warnings,
     });
@@ -524,6 +605,7 @@ fn configured(observed: &Observed, config: &CharmConfig) -> Result<Plan, CharmEr
     Ok(Plan {
         pod_spec,
         rendering: Some(Rendering { rendered, files }),
+        layer,
         target: observed
             .address
             .as_ref()
@@ -566,16 +648,10 @@ fn planned_spec(
     files: &ConfigFiles,
     remote_write_receiver: bool,
 ) -> Result<(Option<PlannedSpec>, Option<String>), CharmError> {
-    if let Some((set, size)) = files.oversized() {
-        let why = format!(
-            "the configuration is too large for Kubernetes: file set {set:?} takes {size} \
-             bytes, over the {} a ConfigMap holds (relate fewer scrape targets, or have \
-             the related charms send fewer jobs or rules)",
-            pod_spec::CONFIG_FILES_BUDGET
-        );
+    if let Some(why) = oversized(files) {
         return Ok((None, Some(why)));
     }
-    let Ok(image) = &observed.image else {
+    let Some(Ok(image)) = &observed.image else {
         return Ok((None, None));
     };
     let spec = pod_spec::build(PodSpecInput {
@@ -595,6 +671,31 @@ fn planned_spec(
         }),
         None,
     ))
+}
+
+/// Why the files cannot be applied: a file set over what a ConfigMap holds. The sidecar
+/// charm keeps the same bound, so both charms render the same files for the same model.
+fn oversized(files: &ConfigFiles) -> Option<String> {
+    files.oversized().map(|(set, size)| {
+        format!(
+            "the configuration is too large for Kubernetes: file set {set:?} takes {size} \
+             bytes, over the {} a ConfigMap holds (relate fewer scrape targets, or have \
+             the related charms send fewer jobs or rules)",
+            pod_spec::CONFIG_FILES_BUDGET
+        )
+    })
+}
+
+fn image_error(observed: &Observed) -> Option<&ImageError> {
+    observed
+        .image
+        .as_ref()
+        .and_then(|image| image.as_ref().err())
+}
+
+/// `prometheus/0` → `prometheus-0`: the unit's pod (Kubernetes' `POD_NAME`).
+pub fn pod_name(unit: &str) -> String {
+    unit.replace('/', "-")
 }
 
 /// The WARNING lines for the log. Inside a relation hook, juju-log prefixes every line with
@@ -758,6 +859,40 @@ pub fn apply_statuses<T: HookTools + ?Sized>(
     Ok(())
 }
 
+/// Sidecar charm: the rendered files and the layer into the workload container, unless the
+/// hook is taking the unit away or nothing can be applied. `Some(Err(state))` when Pebble
+/// does not answer yet (the unit waits: `<container>-pebble-ready` comes when it does); a
+/// Pebble that answers with an error fails the hook.
+fn apply_in_container(
+    container: &dyn sidecar::Container,
+    hook: Option<&Hook>,
+    plan: &Plan,
+) -> Result<Option<Result<sidecar::Applied, workload::WorkloadState>>, CharmError> {
+    let (Some(Rendering { files, .. }), Some(layer)) = (&plan.rendering, &plan.layer) else {
+        return Ok(None);
+    };
+    if matches!(hook, Some(Hook::Stop | Hook::Remove)) {
+        return Ok(None);
+    }
+    match sidecar::apply(container, files, layer) {
+        Ok(applied) => {
+            tracing::debug!(
+                "pushed {} file(s){}",
+                applied.pushed.len(),
+                if applied.replanned { ", replanned" } else { "" }
+            );
+            Ok(Some(Ok(applied)))
+        }
+        Err(PebbleError::NotReady { container, reason }) => {
+            Ok(Some(Err(workload::WorkloadState::NoPebble {
+                container,
+                reason,
+            })))
+        }
+        Err(failed) => Err(CharmError::Pebble(failed)),
+    }
+}
+
 /// Asks the unit's own Prometheus how it is doing (see [`workload::check`]): the statuses
 /// with what it found, and its version. Skipped while the unit is blocked (the operator acts
 /// first) and while the pod is going away.
@@ -879,12 +1014,23 @@ pub fn run<T: HookTools + ?Sized, A: PrometheusApi + ?Sized>(
     ctx: &HookContext,
     hook: Option<&Hook>,
     api: &A,
+    workload: Workload<'_>,
 ) -> Result<(), CharmError> {
     let marker = Marker::begin(&ctx.charm_dir);
-    let (observed, read) = observe_hook(tools, ctx, hook, marker.previous())?;
+    let (observed, read) = observe_hook(tools, ctx, hook, marker.previous(), workload.kind())?;
     let plan = plan(&observed)?;
     let applied = apply_changes(tools, &observed, &plan)?;
-    let (statuses, version, workload_state) = check_workload(api, hook, &plan, &applied);
+    let in_container = match workload {
+        Workload::Sidecar(container) => apply_in_container(container, hook, &plan)?,
+        Workload::PodSpec => None,
+    };
+    let (statuses, version, workload_state) = match in_container {
+        Some(Err(not_up)) => {
+            let statuses = status::with_workload(plan.statuses.clone(), &not_up, false);
+            (statuses, None, Some(not_up.to_string()))
+        }
+        _ => check_workload(api, hook, &plan, &applied),
+    };
 
     // What this hook leaves behind, committed with it: the relations cache, and the statuses
     // and version it shows (so the next hook need not set them again).
@@ -992,7 +1138,7 @@ mod tests {
 
     /// A hook on a unit whose Prometheus runs the spec it set itself.
     fn run(tools: &FakeTools, ctx: &HookContext, hook: Option<&Hook>) -> Result<(), CharmError> {
-        super::run(tools, ctx, hook, &pod(tools))
+        super::run(tools, ctx, hook, &pod(tools), Workload::PodSpec)
     }
 
     const IMAGE: &str = "registrypath: ubuntu/prometheus:latest\nusername: ''\npassword: ''\n";
@@ -1120,6 +1266,7 @@ mod tests {
             &ctx("prometheus/1"),
             Some(&hook("config-changed")),
             &pod(&lead),
+            Workload::PodSpec,
         )
         .unwrap();
         let m = tools.model();
@@ -1371,6 +1518,7 @@ mod tests {
             &ctx("prometheus/1"),
             Some(&hook("leader-elected")),
             &pod(&first),
+            Workload::PodSpec,
         )
         .unwrap();
         assert_eq!(spec_sets(&next), 0);
@@ -1390,6 +1538,7 @@ mod tests {
             &ctx("prometheus/1"),
             Some(&hook("leader-elected")),
             &pod(&first),
+            Workload::PodSpec,
         )
         .unwrap();
         assert_eq!(spec_sets(&stale), 1);
@@ -1454,7 +1603,7 @@ mod tests {
 
     /// What a full read renders now, as the fingerprint of the spec it would set.
     fn full_read_fingerprint(tools: &FakeTools, ctx: &HookContext) -> String {
-        let observed = observe(tools, ctx, None).unwrap();
+        let observed = observe(tools, ctx, None, CharmKind::PodSpec).unwrap();
         plan(&observed).unwrap().pod_spec.unwrap().fingerprint
     }
 
@@ -1653,7 +1802,7 @@ mod tests {
         assert!(errors.starts_with("left out whole: "), "{errors}");
         drop(m);
         // What the shell logs as WARNINGs (through tracing, to juju-log).
-        let observed = observe(&tools, &ctx("prometheus/0"), None).unwrap();
+        let observed = observe(&tools, &ctx("prometheus/0"), None, CharmKind::PodSpec).unwrap();
         let plan = plan(&observed).unwrap();
         assert!(
             plan.warnings
@@ -1687,6 +1836,7 @@ mod tests {
             &tools,
             &departing,
             Some(&hook("alertmanager-relation-departed")),
+            CharmKind::PodSpec,
         )
         .unwrap();
         let am_snapshots = &seen.relations["alertmanager"];
@@ -1700,7 +1850,13 @@ mod tests {
         assert_eq!(zinc_snapshot.remote_app_data["scrape_jobs"], "[]");
 
         let broken = relation_ctx("prometheus/0", &am, None);
-        let seen = observe(&tools, &broken, Some(&hook("alertmanager-relation-broken"))).unwrap();
+        let seen = observe(
+            &tools,
+            &broken,
+            Some(&hook("alertmanager-relation-broken")),
+            CharmKind::PodSpec,
+        )
+        .unwrap();
         assert!(seen.relations["alertmanager"].is_empty());
         assert_eq!(seen.relations["metrics-endpoint"].len(), 1);
         assert!(seen.relations["grafana-source"].is_empty());
@@ -1710,6 +1866,7 @@ mod tests {
             &tools,
             &leaving,
             Some(&hook("alertmanager-relation-departed")),
+            CharmKind::PodSpec,
         )
         .unwrap();
         assert!(seen.relations["alertmanager"].is_empty());
@@ -1723,7 +1880,7 @@ mod tests {
             RelationId::new("grafana-source", 3),
             FakeRelation::new("grafana").unit("grafana/0", &[]),
         );
-        observe(&tools, &ctx("prometheus/1"), None).unwrap();
+        observe(&tools, &ctx("prometheus/1"), None, CharmKind::PodSpec).unwrap();
         let m = tools.model();
         assert!(m
             .calls
@@ -1748,7 +1905,9 @@ mod tests {
             model_uuid: "u".into(),
             config: Map::new(),
             leader,
-            image: image::parse(IMAGE),
+            image: Some(image::parse(IMAGE)),
+            kind: CharmKind::PodSpec,
+            trusted: None,
             address: Some("10.1.36.80".into()),
             state: BTreeMap::new(),
             hook_relation: None,
@@ -1839,6 +1998,7 @@ mod tests {
             &ctx("prometheus/0"),
             Some(&hook("install")),
             &nothing,
+            Workload::PodSpec,
         )
         .unwrap();
         let m = tools.model();
@@ -1887,6 +2047,7 @@ mod tests {
             &ctx("prometheus/0"),
             Some(&hook("config-changed")),
             &lagging,
+            Workload::PodSpec,
         )
         .unwrap();
         assert_eq!(
@@ -1910,12 +2071,26 @@ mod tests {
             .with(Target::new("10.1.36.80", 9090), FakeServer::up());
         let c = ctx("prometheus/0");
         // The spec set in this hook reaches the pod after it: that one may yet load.
-        super::run(&tools, &c, Some(&hook("install")), &refusing).unwrap();
+        super::run(
+            &tools,
+            &c,
+            Some(&hook("install")),
+            &refusing,
+            Workload::PodSpec,
+        )
+        .unwrap();
         assert_eq!(
             tools.model().unit_status.clone().unwrap().kind,
             StatusKind::Waiting
         );
-        super::run(&tools, &c, Some(&hook("update-status")), &refusing).unwrap();
+        super::run(
+            &tools,
+            &c,
+            Some(&hook("update-status")),
+            &refusing,
+            Workload::PodSpec,
+        )
+        .unwrap();
         assert_eq!(
             tools.model().unit_status,
             Some(Status::blocked(
@@ -1935,17 +2110,32 @@ mod tests {
             &ctx("prometheus/0"),
             Some(&hook("config-changed")),
             &api,
+            Workload::PodSpec,
         )
         .unwrap();
         assert!(api.calls().is_empty());
         let tools = leader();
         tools.model().resource = None;
         let api = pod(&tools);
-        super::run(&tools, &ctx("prometheus/0"), Some(&hook("install")), &api).unwrap();
+        super::run(
+            &tools,
+            &ctx("prometheus/0"),
+            Some(&hook("install")),
+            &api,
+            Workload::PodSpec,
+        )
+        .unwrap();
         assert!(api.calls().is_empty());
         let tools = leader();
         let api = pod(&tools);
-        super::run(&tools, &ctx("prometheus/0"), Some(&hook("stop")), &api).unwrap();
+        super::run(
+            &tools,
+            &ctx("prometheus/0"),
+            Some(&hook("stop")),
+            &api,
+            Workload::PodSpec,
+        )
+        .unwrap();
         assert!(api.calls().is_empty());
     }
 
@@ -1954,7 +2144,14 @@ mod tests {
         let tools = leader();
         tools.model().failing.insert("network-get");
         let api = pod(&tools);
-        super::run(&tools, &ctx("prometheus/0"), Some(&hook("install")), &api).unwrap();
+        super::run(
+            &tools,
+            &ctx("prometheus/0"),
+            Some(&hook("install")),
+            &api,
+            Workload::PodSpec,
+        )
+        .unwrap();
         assert_eq!(
             tools.model().unit_status,
             Some(Status::waiting("waiting for the pod's address"))

@@ -4,6 +4,7 @@
 use juju::{ContextError, HookError, ToolError};
 use thiserror::Error;
 
+use crate::sidecar::PebbleError;
 use crate::yaml::YamlError;
 
 #[derive(Debug, Error)]
@@ -21,6 +22,12 @@ pub enum CharmError {
     /// The metadata.yaml built into the binary does not parse: a packaging bug.
     #[error("metadata.yaml: {0}")]
     Metadata(YamlError),
+    /// The charm's metadata.yaml could not be read where Juju unpacked the charm.
+    #[error("cannot read {path}: {reason}")]
+    CharmDir { path: String, reason: String },
+    /// Sidecar charm: Pebble answered, with an error.
+    #[error(transparent)]
+    Pebble(#[from] PebbleError),
 }
 
 impl CharmError {
@@ -30,7 +37,11 @@ impl CharmError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CharmError::Context(_) | CharmError::Hook(_) => 2,
-            CharmError::Tool(_) | CharmError::Yaml(_) | CharmError::Metadata(_) => 1,
+            CharmError::Tool(_)
+            | CharmError::Yaml(_)
+            | CharmError::Metadata(_)
+            | CharmError::CharmDir { .. }
+            | CharmError::Pebble(_) => 1,
         }
     }
 }

@@ -9,3 +9,6 @@ pub mod actions;
 pub mod charm;
 pub mod error;
 pub mod http;
+pub mod pebble_container;
+pub mod pebble_layer;
+pub mod sidecar;

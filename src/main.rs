@@ -3,9 +3,11 @@
 use std::process::ExitCode;
 
 use juju::{Hook, HookContext, HookError, JujuLogLayer, LogLevel, ProcessTools};
+use prometheus_charm::charm::{CharmKind, Workload};
 use prometheus_charm::error::CharmError;
 use prometheus_charm::http::HttpApi;
-use prometheus_charm::{actions, charm};
+use prometheus_charm::pebble_container::PebbleContainer;
+use prometheus_charm::{actions, charm, pod_spec};
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::Layer;
@@ -50,11 +52,25 @@ fn run(tools: &ProcessTools) -> Result<(), CharmError> {
         }
         Err(other) => return Err(other.into()),
     };
+    // Which charm this binary was packed as: the metadata.yaml Juju unpacked beside it.
+    let metadata_path = ctx.charm_dir.join("metadata.yaml");
+    let metadata = std::fs::read_to_string(&metadata_path).map_err(|e| CharmError::CharmDir {
+        path: metadata_path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let container = match charm::charm_kind(&metadata)? {
+        CharmKind::PodSpec => None,
+        CharmKind::Sidecar => Some(PebbleContainer::new(pod_spec::CONTAINER)),
+    };
+    let workload = match &container {
+        Some(container) => Workload::Sidecar(container),
+        None => Workload::PodSpec,
+    };
     // Dispatch once, here: an action reports and changes nothing; a hook reconciles.
     let api = HttpApi::new();
     match &hook {
-        Some(Hook::Action(name)) => actions::run(tools, &ctx, name, &api)?,
-        hook => charm::run(tools, &ctx, hook.as_ref(), &api)?,
+        Some(Hook::Action(name)) => actions::run(tools, &ctx, name, &api, workload)?,
+        hook => charm::run(tools, &ctx, hook.as_ref(), &api, workload)?,
     }
     match tools.log_timeout() {
         Some(timeout) => Err(timeout.into()),

@@ -529,8 +529,9 @@ fn parse_remote_write_urls(r: &mut Reader<'_>, s: &str) -> Option<Vec<String>> {
 }
 
 /// Test helper: the options given as `(name, value)` pairs, every other at its default.
-#[cfg(test)]
-pub(crate) fn test_config(pairs: &[(&str, Value)]) -> CharmConfig {
+#[cfg(any(test, feature = "test-support"))]
+#[allow(clippy::expect_used)]
+pub fn test_config(pairs: &[(&str, Value)]) -> CharmConfig {
     let raw: Map<String, Value> = pairs
         .iter()
         .map(|(k, v)| (k.to_string(), v.clone()))

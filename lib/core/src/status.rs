@@ -18,6 +18,9 @@ pub struct StatusInput<'a> {
     pub render_warnings: &'a [String],
     /// Why the rendered files cannot be applied as they are (too large for a ConfigMap).
     pub unappliable: Option<&'a str>,
+    /// Sidecar charm: `monitor-k8s` is on but Juju has not trusted the application (named
+    /// here) with the cluster, so Prometheus cannot list what it would discover.
+    pub untrusted: Option<&'a str>,
 }
 
 /// The statuses to set: the application's only on the leader.
@@ -43,6 +46,11 @@ pub fn decide(input: StatusInput<'_>) -> Statuses {
     }
     if let Some(why) = input.unappliable {
         blockers.push(why.to_string());
+    }
+    if let Some(app) = input.untrusted {
+        blockers.push(format!(
+            "monitor-k8s needs read access to the cluster: run `juju trust {app} --scope=cluster`"
+        ));
     }
     let unit = if blockers.is_empty() {
         Status::active(active_message(input))
@@ -79,6 +87,9 @@ pub fn with_workload(statuses: Statuses, workload: &WorkloadState, spec_set: boo
              (it refused the one it has: {message})"
         )),
         WorkloadState::NoAddress => waiting("waiting for the pod's address".to_string()),
+        WorkloadState::NoPebble { container, reason } => waiting(format!(
+            "waiting for Pebble in the {container} container: {reason}"
+        )),
         WorkloadState::NotReady { target } => waiting(format!(
             "waiting for Prometheus at {target} to become ready"
         )),
@@ -145,6 +156,7 @@ mod tests {
             relation_warnings: &[],
             render_warnings: &[],
             unappliable: None,
+            untrusted: None,
         }
     }
 

@@ -17,6 +17,8 @@ pub mod fake;
 pub enum WorkloadState {
     /// Juju has no address for the pod yet.
     NoAddress,
+    /// Sidecar charm: the workload container's Pebble does not answer yet.
+    NoPebble { container: String, reason: String },
     /// No usable answer: connection refused, timeout, an HTTP error.
     Unreachable { target: Target, reason: String },
     /// Up, but `/-/ready` says not yet (TSDB opening, WAL replay).
@@ -158,6 +160,9 @@ impl fmt::Display for WorkloadState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             WorkloadState::NoAddress => f.write_str("no pod address yet"),
+            WorkloadState::NoPebble { container, reason } => {
+                write!(f, "Pebble in the {container} container: {reason}")
+            }
             WorkloadState::Unreachable { target, reason } => {
                 write!(f, "Prometheus at {target}: {reason}")
             }

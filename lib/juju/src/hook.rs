@@ -53,6 +53,35 @@ impl StorageHookKind {
     }
 }
 
+/// What a `<container>-pebble-*` hook of a sidecar charm says about the workload container
+/// (Juju 3.6 `charm/hooks`: `WorkloadHooks`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WorkloadHookKind {
+    /// Pebble in the container answers (again: a restarted container fires it anew).
+    PebbleReady,
+    PebbleCustomNotice,
+    PebbleCheckFailed,
+    PebbleCheckRecovered,
+}
+
+impl WorkloadHookKind {
+    pub const ALL: [WorkloadHookKind; 4] = [
+        Self::PebbleReady,
+        Self::PebbleCustomNotice,
+        Self::PebbleCheckFailed,
+        Self::PebbleCheckRecovered,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PebbleReady => "pebble-ready",
+            Self::PebbleCustomNotice => "pebble-custom-notice",
+            Self::PebbleCheckFailed => "pebble-check-failed",
+            Self::PebbleCheckRecovered => "pebble-check-recovered",
+        }
+    }
+}
+
 /// The hook (or action) Juju is running, as named by `JUJU_DISPATCH_PATH` or argv[0].
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Hook {
@@ -75,6 +104,11 @@ pub enum Hook {
     Storage {
         name: String,
         kind: StorageHookKind,
+    },
+    /// `<container>-pebble-ready` and the other workload hooks of a sidecar charm.
+    Workload {
+        container: String,
+        kind: WorkloadHookKind,
     },
     Action(String),
 }
@@ -169,6 +203,17 @@ impl Hook {
                 });
             }
         }
+        // Container names have no dashes' restriction either: the suffix decides.
+        for kind in WorkloadHookKind::ALL {
+            if let Some(container) = name.strip_suffix(&format!("-{}", kind.as_str())) {
+                if !container.is_empty() {
+                    return Ok(Hook::Workload {
+                        container: container.to_string(),
+                        kind,
+                    });
+                }
+            }
+        }
         Err(HookError::Unknown(name.to_string()))
     }
 
@@ -184,6 +229,7 @@ impl fmt::Display for Hook {
                 write!(f, "{endpoint}-relation-{}", kind.as_str())
             }
             Hook::Storage { name, kind } => write!(f, "{name}-storage-{}", kind.as_str()),
+            Hook::Workload { container, kind } => write!(f, "{container}-{}", kind.as_str()),
             Hook::Action(name) => write!(f, "actions/{name}"),
             other => {
                 let name = STANDARD
@@ -236,6 +282,23 @@ mod tests {
                 kind: StorageHookKind::Attached
             }
         );
+    }
+
+    #[test]
+    fn workload_hooks_name_their_container() {
+        for kind in WorkloadHookKind::ALL {
+            let name = format!("prometheus-{}", kind.as_str());
+            let hook = Hook::from_name(&name).unwrap();
+            assert_eq!(
+                hook,
+                Hook::Workload {
+                    container: "prometheus".into(),
+                    kind
+                }
+            );
+            assert_eq!(hook.to_string(), name);
+        }
+        assert!(Hook::from_name("-pebble-ready").is_err());
     }
 
     #[test]

@@ -16,7 +16,7 @@ mod tools;
 mod unit;
 
 pub use context::{ContextError, HookContext};
-pub use hook::{Hook, HookError, RelationHookKind, StorageHookKind};
+pub use hook::{Hook, HookError, RelationHookKind, StorageHookKind, WorkloadHookKind};
 pub use level::LogLevel;
 #[cfg(feature = "tools")]
 pub use log::JujuLogLayer;

@@ -364,6 +364,19 @@ impl HookTools for ProcessTools {
         }
     }
 
+    fn trusted(&self) -> Result<bool, ToolError> {
+        match self.run("credential-get", &["--format=json".to_string()], None) {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.message()
+                    .is_some_and(|m| m.ends_with("permission denied")) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     fn leader_get(&self) -> Result<BTreeMap<String, String>, ToolError> {
         let v: Option<BTreeMap<String, String>> = self.run_json("leader-get", &[])?;
         Ok(v.unwrap_or_default())
