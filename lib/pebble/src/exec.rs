@@ -19,10 +19,10 @@ use serde::Serialize;
 use tungstenite::protocol::Role;
 use tungstenite::{Message, WebSocket};
 
+use crate::client::{async_change, decode, format_timeout, post, Client};
 use crate::error::{Error, Result};
 use crate::http::{io_error, DeadlineStream};
-use crate::models::ExecResult;
-use crate::{async_change, decode, format_timeout, post, Client};
+use crate::models::{ExecResult, ResponseType};
 
 /// What a finished command left: its exit code and everything it wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,14 +91,14 @@ impl Client {
             group: None,
             split_stderr: true,
         };
-        let envelope = self.json(&what, &post(&what, "/v1/exec", &body)?, self.timeout)?;
+        let envelope = self.json(&what, &post(&what, "/v1/exec", &body)?, self.timeout())?;
         let change = async_change(&what, &envelope)?;
         let mut sync = envelope;
-        sync.kind = crate::models::ResponseType::Sync;
+        sync.kind = ResponseType::Sync;
         let task: ExecResult = decode(&what, sync)?;
 
         // The command may run for `timeout`; its streams end right after it.
-        let io_timeout = timeout + self.timeout + Duration::from_secs(1);
+        let io_timeout = timeout + self.timeout() + Duration::from_secs(1);
         let connect = |id: &str| self.websocket(&task.task_id, id, io_timeout, &what);
         let sockets = connect("control").and_then(|control| {
             let stdio = connect("stdio")?;
@@ -109,7 +109,7 @@ impl Client {
             Ok(sockets) => sockets,
             Err(e) => {
                 // Most likely the command failed to start and the change says why.
-                self.wait_change(&change, self.timeout)?;
+                self.wait_change(&change, self.timeout())?;
                 return Err(e);
             }
         };
@@ -136,7 +136,7 @@ impl Client {
 
     /// Opens `/v1/tasks/{task}/websocket/{id}` on a new connection.
     fn websocket(&self, task: &str, id: &str, timeout: Duration, what: &str) -> Result<Socket> {
-        let stream = DeadlineStream::connect(&self.socket, timeout)?;
+        let stream = DeadlineStream::connect(self.socket(), timeout)?;
         let url = format!("ws://localhost/v1/tasks/{task}/websocket/{id}");
         match tungstenite::client::client(url.as_str(), stream) {
             Ok((socket, _)) => Ok(socket),
