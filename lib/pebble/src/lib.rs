@@ -9,6 +9,38 @@
 //! waits — a change, an exec — by the duration asked for). Errors say whether Pebble is
 //! simply not there yet ([`Error::NotReachable`]), refused the call ([`Error::Api`]), or
 //! answered something it never sends ([`Error::Protocol`]).
+//!
+//! ```no_run
+//! # fn main() -> Result<(), pebble::Error> {
+//! use pebble::{layer_differs, Client, Layer, Override, Service, Startup};
+//! use std::time::Duration;
+//!
+//! let pebble = Client::for_container("prometheus");
+//! let mut layer = Layer::default();
+//! layer.services.insert(
+//!     "prometheus".into(),
+//!     Service {
+//!         r#override: Some(Override::Replace),
+//!         command: "/bin/prometheus --config.file=/etc/prometheus/prometheus.yml".into(),
+//!         startup: Some(Startup::Enabled),
+//!         ..Service::default()
+//!     },
+//! );
+//! match pebble.get_plan() {
+//!     Err(e) if e.is_not_reachable() => { /* status: waiting for the container */ }
+//!     Err(e) => return Err(e),
+//!     Ok(plan) => {
+//!         pebble.push("/etc/prometheus/prometheus.yml", b"global: {}\n", true, Some(0o644))?;
+//!         if layer_differs(&plan, &layer, &["prometheus"]) {
+//!             pebble.add_layer("prometheus", &layer, true)?;
+//!             let change = pebble.replan()?;
+//!             pebble.wait_change(&change, Duration::from_secs(30))?;
+//!         }
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
 mod client;
 mod duration;
