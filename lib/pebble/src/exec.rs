@@ -108,9 +108,12 @@ impl Client {
         let (control, stdio, stderr) = match sockets {
             Ok(sockets) => sockets,
             Err(e) => {
-                // Most likely the command failed to start and the change says why.
-                self.wait_change(&change, self.timeout())?;
-                return Err(e);
+                // Most likely the command failed to start and the change says why; if it
+                // does not, the connection's own error is the news.
+                return match self.wait_change(&change, self.timeout()) {
+                    Err(failed @ Error::Change { .. }) => Err(failed),
+                    _ => Err(e),
+                };
             }
         };
         let output = self.run(&what, io_timeout, stdio, stderr, stdin);
@@ -162,6 +165,10 @@ impl Client {
             .try_clone()
             .map_err(|e| Error::io(what, e))?;
         let closer = writer_stream.try_clone().map_err(|e| Error::io(what, e))?;
+        let stderr_closer = stderr
+            .get_ref()
+            .try_clone()
+            .map_err(|e| Error::io(what, e))?;
         let mut writer = WebSocket::from_raw_socket(writer_stream, Role::Client, None);
         thread::scope(|scope| {
             let input = scope.spawn(move || -> Result<()> {
@@ -176,6 +183,10 @@ impl Client {
             });
             let errors = scope.spawn(move || read_stream(what, timeout, &mut stderr));
             let out = read_stream(what, timeout, &mut stdio);
+            if out.is_err() {
+                // stdout broke: stderr would only wait for the deadline.
+                let _ = stderr_closer.shutdown(Shutdown::Both);
+            }
             let err = errors
                 .join()
                 .unwrap_or_else(|_| Err(Error::protocol(what, "stderr reader panicked")));

@@ -443,6 +443,35 @@ fn exec_timeouts_and_missing_commands_are_errors() {
 }
 
 #[test]
+fn a_refused_exec_websocket_is_reported() {
+    let fake = Fake::start();
+    // An exec whose task the daemon does not know: the websocket answers 404 (api_tasks.go
+    // "cannot find task"), and the change does not exist either.
+    fake.can(
+        "POST /v1/exec",
+        http(
+            202,
+            "Accepted",
+            "application/json",
+            br#"{"type":"async","status-code":202,"status":"Accepted","change":"99","result":{"task-id":"T99"}}"#,
+        ),
+    );
+    let e = client(&fake)
+        .exec(
+            &["/bin/true"],
+            &BTreeMap::new(),
+            None,
+            Duration::from_secs(1),
+            None,
+        )
+        .unwrap_err();
+    match e {
+        Error::Protocol { detail, .. } => assert!(detail.contains("404"), "{detail}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn no_socket_or_nobody_listening_is_not_reachable() {
     let dir = tempfile::tempdir().unwrap();
     let missing = Client::new(dir.path().join("pebble.socket"));
