@@ -395,6 +395,23 @@ fn exec_carries_large_binary_streams_both_ways() {
 }
 
 #[test]
+fn exec_reads_stderr_while_stdout_is_still_open() {
+    let fake = Fake::start();
+    // 2 MB to stderr before any stdout: read one after the other, both sides would stall.
+    let out = client(&fake)
+        .exec(
+            &["/bin/sh", "-c", "head -c 2000000 /dev/zero >&2; echo done"],
+            &BTreeMap::new(),
+            None,
+            Duration::from_secs(30),
+            None,
+        )
+        .unwrap();
+    assert_eq!(out.stderr.len(), 2_000_000);
+    assert_eq!(out.stdout, b"done\n");
+}
+
+#[test]
 fn exec_without_stdin_sees_end_of_file() {
     let fake = Fake::start();
     let out = client(&fake)
