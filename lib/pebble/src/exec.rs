@@ -116,10 +116,16 @@ impl Client {
                 };
             }
         };
+        let mut control = Some(control);
         let output = self.run(&what, io_timeout, stdio, stderr, stdin);
-        let finished = self.wait_change(&change, timeout + Duration::from_secs(1));
         // Closing the control socket before the command ends makes Pebble kill it
-        // (handlers.go controlLoop: abnormal closure → SIGKILL); after, it is just closed.
+        // (handlers.go controlLoop: abnormal closure → SIGKILL): what we do when its
+        // streams failed, rather than let it wait for input until its timeout. After it
+        // ended, closing is just closing.
+        if output.is_err() {
+            control.take();
+        }
+        let finished = self.wait_change(&change, timeout + Duration::from_secs(1));
         drop(control);
         let change = finished?;
         let (stdout, stderr) = output?;
