@@ -19,10 +19,10 @@ use serde::Serialize;
 use tungstenite::protocol::Role;
 use tungstenite::{Message, WebSocket};
 
+use crate::client::{async_change, decode, format_timeout, post, Client};
 use crate::error::{Error, Result};
 use crate::http::{io_error, DeadlineStream};
-use crate::models::ExecResult;
-use crate::{async_change, decode, format_timeout, post, Client};
+use crate::models::{ExecResult, ResponseType};
 
 /// What a finished command left: its exit code and everything it wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,14 +91,14 @@ impl Client {
             group: None,
             split_stderr: true,
         };
-        let envelope = self.json(&what, &post(&what, "/v1/exec", &body)?, self.timeout)?;
+        let envelope = self.json(&what, &post(&what, "/v1/exec", &body)?, self.timeout())?;
         let change = async_change(&what, &envelope)?;
         let mut sync = envelope;
-        sync.kind = crate::models::ResponseType::Sync;
+        sync.kind = ResponseType::Sync;
         let task: ExecResult = decode(&what, sync)?;
 
         // The command may run for `timeout`; its streams end right after it.
-        let io_timeout = timeout + self.timeout + Duration::from_secs(1);
+        let io_timeout = timeout + self.timeout() + Duration::from_secs(1);
         let connect = |id: &str| self.websocket(&task.task_id, id, io_timeout, &what);
         let sockets = connect("control").and_then(|control| {
             let stdio = connect("stdio")?;
@@ -108,15 +108,24 @@ impl Client {
         let (control, stdio, stderr) = match sockets {
             Ok(sockets) => sockets,
             Err(e) => {
-                // Most likely the command failed to start and the change says why.
-                self.wait_change(&change, self.timeout)?;
-                return Err(e);
+                // Most likely the command failed to start and the change says why; if it
+                // does not, the connection's own error is the news.
+                return match self.wait_change(&change, self.timeout()) {
+                    Err(failed @ Error::Change { .. }) => Err(failed),
+                    _ => Err(e),
+                };
             }
         };
+        let mut control = Some(control);
         let output = self.run(&what, io_timeout, stdio, stderr, stdin);
-        let finished = self.wait_change(&change, timeout + Duration::from_secs(1));
         // Closing the control socket before the command ends makes Pebble kill it
-        // (handlers.go controlLoop: abnormal closure → SIGKILL); after, it is just closed.
+        // (handlers.go controlLoop: abnormal closure → SIGKILL): what we do when its
+        // streams failed, rather than let it wait for input until its timeout. After it
+        // ended, closing is just closing.
+        if output.is_err() {
+            control.take();
+        }
+        let finished = self.wait_change(&change, timeout + Duration::from_secs(1));
         drop(control);
         let change = finished?;
         let (stdout, stderr) = output?;
@@ -136,7 +145,7 @@ impl Client {
 
     /// Opens `/v1/tasks/{task}/websocket/{id}` on a new connection.
     fn websocket(&self, task: &str, id: &str, timeout: Duration, what: &str) -> Result<Socket> {
-        let stream = DeadlineStream::connect(&self.socket, timeout)?;
+        let stream = DeadlineStream::connect(self.socket(), timeout)?;
         let url = format!("ws://localhost/v1/tasks/{task}/websocket/{id}");
         match tungstenite::client::client(url.as_str(), stream) {
             Ok((socket, _)) => Ok(socket),
@@ -162,6 +171,10 @@ impl Client {
             .try_clone()
             .map_err(|e| Error::io(what, e))?;
         let closer = writer_stream.try_clone().map_err(|e| Error::io(what, e))?;
+        let stderr_closer = stderr
+            .get_ref()
+            .try_clone()
+            .map_err(|e| Error::io(what, e))?;
         let mut writer = WebSocket::from_raw_socket(writer_stream, Role::Client, None);
         thread::scope(|scope| {
             let input = scope.spawn(move || -> Result<()> {
@@ -176,6 +189,10 @@ impl Client {
             });
             let errors = scope.spawn(move || read_stream(what, timeout, &mut stderr));
             let out = read_stream(what, timeout, &mut stdio);
+            if out.is_err() {
+                // stdout broke: stderr would only wait for the deadline.
+                let _ = stderr_closer.shutdown(Shutdown::Both);
+            }
             let err = errors
                 .join()
                 .unwrap_or_else(|_| Err(Error::protocol(what, "stderr reader panicked")));

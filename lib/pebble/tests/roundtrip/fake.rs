@@ -624,12 +624,15 @@ fn exec(shared: &Arc<(Mutex<State>, Condvar)>, state: &mut State, request: &Reco
     )
 }
 
-/// handlers.go `do`, simplified: wait for the three websockets, collect stdin until the
-/// end command, run the command, send its output and the end command on each stream,
-/// record the exit code, close the control socket.
+/// handlers.go `do`: wait for the three websockets, start the command at once, and pipe
+/// concurrently as Pebble does: stdio's binary messages into its stdin (until the end
+/// command), its stdout and stderr out in messages of at most 128 KiB (as
+/// wsutil.ReaderToChannel reads them) each followed by the end command; then the exit
+/// code into the change, and the control socket closed. The stdin pump is not waited for
+/// (Pebble's is a bare goroutine): it ends when the client goes.
 fn run_exec(shared: &Arc<(Mutex<State>, Condvar)>, task: &str) {
     let (lock, cond) = &**shared;
-    let (mut control, mut stdio, mut stderr, command, env, dir, timeout, change) = {
+    let (mut control, mut stdio, stderr, command, env, dir, timeout, change) = {
         let mut state = lock.lock().unwrap();
         let deadline = Instant::now() + Duration::from_secs(5);
         while state.tasks[task].sockets.len() < 3 {
@@ -649,14 +652,6 @@ fn run_exec(shared: &Arc<(Mutex<State>, Condvar)>, task: &str) {
             t.change.clone(),
         )
     };
-    let mut input = Vec::new();
-    loop {
-        match stdio.read().unwrap() {
-            Message::Binary(data) => input.extend_from_slice(&data),
-            Message::Text(t) if t.as_str() == r#"{"command":"end"}"# => break,
-            other => panic!("unexpected stdin message {other:?}"),
-        }
-    }
     let mut child = Command::new(&command[0]);
     child
         .args(&command[1..])
@@ -670,43 +665,61 @@ fn run_exec(shared: &Arc<(Mutex<State>, Condvar)>, task: &str) {
     }
     let mut child = child.spawn().unwrap();
     let mut child_in = child.stdin.take().unwrap();
-    let mut child_out = child.stdout.take().unwrap();
-    let mut child_err = child.stderr.take().unwrap();
-    let (out, err, status) = thread::scope(|s| {
-        s.spawn(move || {
-            let _ = child_in.write_all(&input);
-        });
-        let out = s.spawn(move || {
-            let mut v = Vec::new();
-            child_out.read_to_end(&mut v).unwrap();
-            v
-        });
-        let err = s.spawn(move || {
-            let mut v = Vec::new();
-            child_err.read_to_end(&mut v).unwrap();
-            v
-        });
-        let deadline = Instant::now() + timeout;
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break Some(status);
+    let child_out = child.stdout.take().unwrap();
+    let child_err = child.stderr.take().unwrap();
+
+    // The stdio socket is read (stdin) and written (stdout) at once: a second handle.
+    let clone = stdio.get_ref().stream.try_clone().unwrap();
+    let stdout_ws = WebSocket::from_raw_socket(
+        Replay {
+            head: Cursor::new(Vec::new()),
+            stream: clone,
+        },
+        tungstenite::protocol::Role::Server,
+        None,
+    );
+    thread::spawn(move || loop {
+        match stdio.read() {
+            Ok(Message::Binary(data)) => {
+                if child_in.write_all(&data).is_err() {
+                    return;
+                }
             }
-            if Instant::now() >= deadline {
-                child.kill().unwrap();
-                child.wait().unwrap();
-                break None;
-            }
-            thread::sleep(Duration::from_millis(5));
-        };
-        (out.join().unwrap(), err.join().unwrap(), status)
-    });
-    // Output in messages of at most 128 KiB, as wsutil.ReaderToChannel sends it.
-    for (socket, data) in [(&mut stdio, out), (&mut stderr, err)] {
-        for chunk in data.chunks(128 * 1024) {
-            socket.send(Message::binary(chunk.to_vec())).unwrap();
+            Ok(Message::Text(t)) if t.as_str() == r#"{"command":"end"}"# => return,
+            Ok(_) => {}
+            Err(_) => return,
         }
-        socket.send(Message::text(r#"{"command":"end"}"#)).unwrap();
+    });
+    fn pump(mut from: impl Read, mut to: WebSocket<Replay>) {
+        let mut buf = vec![0u8; 128 * 1024];
+        loop {
+            let n = from.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            // A client that went away ends the stream, as in wsutil.WebsocketSendStream.
+            if to.send(Message::binary(buf[..n].to_vec())).is_err() {
+                return;
+            }
+        }
+        let _ = to.send(Message::text(r#"{"command":"end"}"#));
     }
+    let out = thread::spawn(move || pump(child_out, stdout_ws));
+    let err = thread::spawn(move || pump(child_err, stderr));
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            break None;
+        }
+        thread::sleep(Duration::from_millis(5));
+    };
+    out.join().unwrap();
+    err.join().unwrap();
     let _ = control.close(None);
     let _ = control.flush();
     let mut state = lock.lock().unwrap();

@@ -395,6 +395,23 @@ fn exec_carries_large_binary_streams_both_ways() {
 }
 
 #[test]
+fn exec_reads_stderr_while_stdout_is_still_open() {
+    let fake = Fake::start();
+    // 2 MB to stderr before any stdout: read one after the other, both sides would stall.
+    let out = client(&fake)
+        .exec(
+            &["/bin/sh", "-c", "head -c 2000000 /dev/zero >&2; echo done"],
+            &BTreeMap::new(),
+            None,
+            Duration::from_secs(30),
+            None,
+        )
+        .unwrap();
+    assert_eq!(out.stderr.len(), 2_000_000);
+    assert_eq!(out.stdout, b"done\n");
+}
+
+#[test]
 fn exec_without_stdin_sees_end_of_file() {
     let fake = Fake::start();
     let out = client(&fake)
@@ -438,6 +455,35 @@ fn exec_timeouts_and_missing_commands_are_errors() {
             assert_eq!(status_code, 400);
             assert!(message.contains("cannot find executable"), "{message}");
         }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_refused_exec_websocket_is_reported() {
+    let fake = Fake::start();
+    // An exec whose task the daemon does not know: the websocket answers 404 (api_tasks.go
+    // "cannot find task"), and the change does not exist either.
+    fake.can(
+        "POST /v1/exec",
+        http(
+            202,
+            "Accepted",
+            "application/json",
+            br#"{"type":"async","status-code":202,"status":"Accepted","change":"99","result":{"task-id":"T99"}}"#,
+        ),
+    );
+    let e = client(&fake)
+        .exec(
+            &["/bin/true"],
+            &BTreeMap::new(),
+            None,
+            Duration::from_secs(1),
+            None,
+        )
+        .unwrap_err();
+    match e {
+        Error::Protocol { detail, .. } => assert!(detail.contains("404"), "{detail}"),
         other => panic!("{other:?}"),
     }
 }
