@@ -1095,6 +1095,7 @@ pub fn run<T: HookTools + ?Sized, A: PrometheusApi + ?Sized>(
 mod tests {
     use super::fake::{FakeRelation, FakeTools};
     use super::*;
+    use crate::sidecar::fake::FakeContainer;
     use crate::workload::fake::{FakePrometheus, FakeServer};
     use juju::{Status, StatusKind};
     use serde_json::json;
@@ -1192,6 +1193,168 @@ mod tests {
                 "send-remote-write"
             ]
         );
+    }
+
+    #[test]
+    fn the_sidecar_charm_has_the_pod_spec_charms_endpoints_and_is_a_sidecar() {
+        let endpoints = |text: &str| {
+            let meta: Value = crate::yaml::from_str(text).unwrap();
+            ["provides", "requires", "peers"].map(|k| meta[k].clone())
+        };
+        let sidecar = include_str!("../sidecar/metadata.yaml");
+        assert_eq!(endpoints(sidecar), endpoints(METADATA));
+        assert_eq!(charm_kind(sidecar).unwrap(), CharmKind::Sidecar);
+        assert_eq!(charm_kind(METADATA).unwrap(), CharmKind::PodSpec);
+        let meta: Value = crate::yaml::from_str(sidecar).unwrap();
+        // Juju refuses these in metadata v2 (charm.Meta.checkV2).
+        for v1_only in ["series", "min-juju-version", "deployment"] {
+            assert!(meta.get(v1_only).is_none(), "{v1_only}");
+        }
+        assert_eq!(
+            meta["containers"][pod_spec::CONTAINER]["mounts"][0]["location"],
+            pod_spec::TSDB_PATH
+        );
+    }
+
+    /// A sidecar unit's own Prometheus, serving what was pushed into its container.
+    fn sidecar_pod(container: &FakeContainer) -> FakePrometheus<'_> {
+        let file = move |name: &str| {
+            container
+                .files
+                .borrow()
+                .get(&format!("/etc/prometheus/{name}"))
+                .cloned()
+                .ok_or_else(|| format!("no {name} pushed"))
+        };
+        FakePrometheus::new(move || file(render::CONFIG_FILE))
+            .with_rules(move || {
+                file(render::RULES_FILE)
+                    .and_then(|text| {
+                        crate::yaml::from_str::<crate::prometheus::config::RuleFile>(&text)
+                            .map_err(|e| e.to_string())
+                    })
+                    .map(|f| f.groups.into_iter().map(|g| g.name).collect())
+                    .unwrap_or_default()
+            })
+            .with(Target::new("10.1.36.80", 9090), FakeServer::up())
+    }
+
+    fn sidecar_run(
+        tools: &FakeTools,
+        container: &FakeContainer,
+        hook_name: &str,
+    ) -> Result<(), CharmError> {
+        let unit = tools.model().unit.clone();
+        super::run(
+            tools,
+            &ctx(&unit),
+            Some(&hook(hook_name)),
+            &sidecar_pod(container),
+            Workload::Sidecar(container),
+        )
+    }
+
+    #[test]
+    fn a_sidecar_unit_pushes_its_files_and_starts_prometheus_through_pebble() {
+        // A follower: in the sidecar charm every unit runs its own workload.
+        let tools = FakeTools::new("prometheus/1", false);
+        let container = FakeContainer::up();
+        sidecar_run(&tools, &container, "prometheus-pebble-ready").unwrap();
+        let m = tools.model();
+        assert!(m.pod_spec.is_none());
+        for never in ["resource-get", "pod-spec-set", "leader-get", "leader-set"] {
+            assert!(!m.calls.iter().any(|c| c.starts_with(never)), "{never}");
+        }
+        assert_eq!(m.unit_status.clone().unwrap().kind, StatusKind::Active);
+        assert_eq!(*container.starts.borrow(), 1);
+        let plan = container.plan.borrow();
+        let service = &plan.services[crate::pebble_layer::SERVICE];
+        assert_eq!(service.environment["POD_NAME"], "prometheus-1");
+        assert!(
+            container.files.borrow()["/etc/prometheus/prometheus.yml"].contains("scrape_configs")
+        );
+    }
+
+    #[test]
+    fn a_sidecar_configuration_change_reloads_without_restarting_prometheus() {
+        let tools = FakeTools::new("prometheus/0", true);
+        let container = FakeContainer::up();
+        sidecar_run(&tools, &container, "install").unwrap();
+        tools
+            .model()
+            .config
+            .insert("scrape-interval".into(), json!("17s"));
+        sidecar_run(&tools, &container, "config-changed").unwrap();
+        assert_eq!(*container.starts.borrow(), 1);
+        assert!(container.files.borrow()["/etc/prometheus/prometheus.yml"].contains("17s"));
+        assert_eq!(
+            tools.model().unit_status.clone().unwrap().kind,
+            StatusKind::Active
+        );
+        // A flag that changes the command line restarts it.
+        tools
+            .model()
+            .config
+            .insert("log-level".into(), json!("debug"));
+        sidecar_run(&tools, &container, "config-changed").unwrap();
+        assert_eq!(*container.starts.borrow(), 2);
+    }
+
+    #[test]
+    fn a_sidecar_unit_waits_while_pebble_is_not_up() {
+        let tools = FakeTools::new("prometheus/0", true);
+        let container = FakeContainer::default();
+        sidecar_run(&tools, &container, "install").unwrap();
+        let status = tools.model().unit_status.clone().unwrap();
+        assert_eq!(status.kind, StatusKind::Waiting);
+        assert!(
+            status
+                .message
+                .starts_with("waiting for Pebble in the prometheus container"),
+            "{}",
+            status.message
+        );
+    }
+
+    #[test]
+    fn monitor_k8s_in_the_sidecar_charm_asks_for_trust() {
+        let tools = FakeTools::new("prometheus/0", true);
+        tools
+            .model()
+            .config
+            .insert("monitor-k8s".into(), json!(true));
+        let container = FakeContainer::up();
+        sidecar_run(&tools, &container, "config-changed").unwrap();
+        let status = tools.model().unit_status.clone().unwrap();
+        assert_eq!(status.kind, StatusKind::Blocked);
+        assert!(
+            status
+                .message
+                .contains("run `juju trust prometheus --scope=cluster`"),
+            "{}",
+            status.message
+        );
+        // Everything else still runs.
+        assert_eq!(*container.starts.borrow(), 1);
+        tools.model().trusted = true;
+        sidecar_run(&tools, &container, "config-changed").unwrap();
+        assert_eq!(
+            tools.model().unit_status.clone().unwrap().kind,
+            StatusKind::Active
+        );
+        // The pod-spec charm never asks: its spec carries the RBAC.
+        let podspec = leader();
+        podspec
+            .model()
+            .config
+            .insert("monitor-k8s".into(), json!(true));
+        run(
+            &podspec,
+            &ctx("prometheus/0"),
+            Some(&hook("config-changed")),
+        )
+        .unwrap();
+        assert!(!podspec.model().calls.iter().any(|c| c == "credential-get"));
     }
 
     /// Juju without dispatch runs `hooks/<name>`: every relation hook of every endpoint in

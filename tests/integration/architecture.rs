@@ -21,7 +21,13 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 /// The source trees of the workspace's crates.
-const CRATES: [&str; 4] = ["src", CORE, "lib/juju/src", "lib/juju-sim/src"];
+const CRATES: [&str; 5] = [
+    "src",
+    CORE,
+    "lib/juju/src",
+    "lib/juju-sim/src",
+    "lib/pebble/src",
+];
 
 /// `src/relations/validate.rs` → `relations::validate`; `src/syntax/mod.rs` → `syntax`.
 fn module_name(src: &Path, path: &Path) -> String {
@@ -194,7 +200,7 @@ fn every_source_file_is_on_the_module_map() {
     let mut files = Vec::new();
     rust_files(&root().join("src"), &mut files);
     rust_files(&root().join(CORE), &mut files);
-    for dir in ["lib/juju/src", "lib/juju-sim/src"] {
+    for dir in ["lib/juju/src", "lib/juju-sim/src", "lib/pebble/src"] {
         assert!(
             map.contains(&format!("`{}`", dir.trim_end_matches("/src"))),
             "{dir}"

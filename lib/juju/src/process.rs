@@ -458,6 +458,32 @@ mod tests {
     }
 
     #[test]
+    fn credential_get_tells_trust_and_nothing_else() {
+        let _turn = serial();
+        let dir = tempfile::tempdir().unwrap();
+        let tools = ProcessTools::in_dir(dir.path());
+        fake_tool(
+            dir.path(),
+            "credential-get",
+            r#"[ "$1" = --format=json ] && echo '{"type":"kubernetes","credential":{"auth-type":"certificate"}}'"#,
+        );
+        assert!(tools.trusted().unwrap());
+        // What Juju's tool prints for an untrusted application (uniter CloudSpec: ErrPerm).
+        fake_tool(
+            dir.path(),
+            "credential-get",
+            "echo 'ERROR cannot access cloud credentials: permission denied' >&2; exit 1",
+        );
+        assert!(!tools.trusted().unwrap());
+        fake_tool(
+            dir.path(),
+            "credential-get",
+            "echo 'ERROR connection is shut down' >&2; exit 1",
+        );
+        assert!(tools.trusted().is_err());
+    }
+
+    #[test]
     fn output_that_cannot_be_what_juju_prints_is_a_failure_not_none() {
         let _turn = serial();
         let dir = tempfile::tempdir().unwrap();
