@@ -104,9 +104,22 @@ pub(crate) struct Metadata {
     pub resources: Vec<Resource>,
     pub storage: Vec<Storage>,
     pub extra_bindings: Vec<String>,
+    /// The workload containers of a sidecar charm (`containers:`), by name.
+    #[serde(default)]
+    pub containers: Vec<String>,
+    /// Charm metadata format v2 (Juju's `charm.MetaFormat`): a manifest with bases and no
+    /// `series` in metadata.yaml. Juju runs such a charm with containers as a sidecar
+    /// charm, and refuses it a pod spec.
+    #[serde(default)]
+    pub format_v2: bool,
 }
 
 impl Metadata {
+    /// A sidecar charm: format v2, the unit agent in the pod beside Pebble-run containers.
+    pub(crate) fn sidecar(&self) -> bool {
+        self.format_v2
+    }
+
     pub(crate) fn endpoint(&self, name: &str) -> Option<&Endpoint> {
         self.endpoints.iter().find(|e| e.name == name)
     }
@@ -165,6 +178,26 @@ struct RawMetadata {
     storage: BTreeMap<String, RawStorage>,
     #[serde(default, rename = "extra-bindings")]
     extra_bindings: BTreeMap<String, Value>,
+    #[serde(default)]
+    containers: BTreeMap<String, Value>,
+    #[serde(default)]
+    series: Vec<String>,
+}
+
+/// `bases` of manifest.yaml (what `charmcraft pack` writes), or of charmcraft.yaml
+/// (`bases:` or the newer `base:`) for an unpacked charm directory.
+#[derive(Deserialize, Default)]
+struct RawBases {
+    #[serde(default)]
+    bases: Vec<Value>,
+    #[serde(default)]
+    base: Option<Value>,
+}
+
+impl RawBases {
+    fn any(&self) -> bool {
+        !self.bases.is_empty() || self.base.as_ref().is_some_and(|b| !b.is_null())
+    }
 }
 
 #[derive(Deserialize)]
@@ -246,6 +279,11 @@ pub(crate) fn read_info(dir: &Path) -> Result<CharmInfo, CharmError> {
         }
     }
     let actions: BTreeMap<String, ActionSpec> = read_yaml(dir, "actions.yaml", false)?;
+    let manifest: RawBases = read_yaml(dir, "manifest.yaml", false)?;
+    let charmcraft: RawBases = read_yaml(dir, "charmcraft.yaml", false)?;
+    // charm.MetaFormat (core/charm/format.go): v1 unless the manifest has bases and
+    // metadata.yaml names no series.
+    let format_v2 = (manifest.any() || charmcraft.any()) && raw.series.is_empty();
     Ok(CharmInfo {
         metadata: Metadata {
             name: raw.name,
@@ -265,6 +303,8 @@ pub(crate) fn read_info(dir: &Path) -> Result<CharmInfo, CharmError> {
                 })
                 .collect(),
             extra_bindings: raw.extra_bindings.into_keys().collect(),
+            containers: raw.containers.into_keys().collect(),
+            format_v2,
         },
         options: config.options,
         actions,

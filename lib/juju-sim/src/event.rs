@@ -22,6 +22,9 @@ pub(crate) struct HookSpec {
     pub name: String,
     pub relation: Option<ContextRelation>,
     pub storage: Option<Storage>,
+    /// The workload container of a `<container>-pebble-ready` hook (`JUJU_WORKLOAD_NAME`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload: Option<String>,
 }
 
 impl HookSpec {
@@ -30,6 +33,17 @@ impl HookSpec {
             name: name.to_string(),
             relation: None,
             storage: None,
+            workload: None,
+        }
+    }
+
+    /// `<container>-pebble-ready`, once the container's Pebble answers.
+    pub(crate) fn pebble_ready(container: &str) -> HookSpec {
+        HookSpec {
+            name: format!("{container}-pebble-ready"),
+            relation: None,
+            storage: None,
+            workload: Some(container.to_string()),
         }
     }
 
@@ -39,6 +53,7 @@ impl HookSpec {
             name: format!("{}-storage-{kind}", storage.name),
             relation: None,
             storage: Some(storage),
+            workload: None,
         }
     }
 
@@ -47,6 +62,7 @@ impl HookSpec {
             name: format!("{}-relation-{kind}", relation.endpoint),
             relation: Some(relation),
             storage: None,
+            workload: None,
         }
     }
 }

@@ -543,7 +543,13 @@ impl Sim {
             ),
             ("JUJU_AGENT_SOCKET_NETWORK", "unix".to_string()),
             ("JUJU_API_ADDRESSES", format!("{api}:17070")),
-            ("JUJU_VERSION", JUJU_VERSION.to_string()),
+            (
+                "JUJU_VERSION",
+                self.model
+                    .app()
+                    .map_or(JUJU_VERSION, |a| a.juju_version())
+                    .to_string(),
+            ),
             ("JUJU_DISPATCH_PATH", dispatch_path.to_string()),
             ("JUJU_SLA", "unsupported".to_string()),
             ("JUJU_MACHINE_ID", String::new()),
@@ -587,6 +593,9 @@ impl Sim {
                 env.push(("JUJU_ACTION_TAG".into(), format!("action-{}", state.id)));
             }
             Job::Hook(spec) => {
+                if let Some(w) = &spec.workload {
+                    env.push(("JUJU_WORKLOAD_NAME".into(), w.clone()));
+                }
                 if let Some(s) = &spec.storage {
                     let n = split_unit(unit).map(|(_, n)| n).unwrap_or(0);
                     env.push(("JUJU_STORAGE_ID".into(), format!("{}/{n}", s.name)));
@@ -608,19 +617,28 @@ impl Sim {
         cwd: &Path,
         env: Vec<(String, String)>,
     ) -> Result<(i32, String, String), DriverError> {
-        let files = crate::poddns::write(&self.dir, &self.model)?;
+        let mut files = crate::poddns::write(&self.dir, &self.model)?;
+        let sidecar = self.model.app().is_ok_and(|a| a.sidecar());
+        if sidecar {
+            files.containers = Some(crate::pebble::containers_dir(&self.dir, unit));
+        }
         let mut command = if crate::poddns::available(&files) {
             crate::poddns::command(handler, &files)
         } else {
             if crate::poddns::first_fallback(&self.dir) {
-                let line = debuglog::line(
-                    unit,
-                    "WARNING",
-                    "juju-sim.poddns",
-                    "cannot give hooks a pod's DNS (`unshare --mount` and bind mounts need \
-                     root and util-linux): hooks and actions run directly, with the host's \
-                     /etc/hosts and /etc/resolv.conf, and pod names do not resolve",
-                );
+                let mut text = "cannot give hooks a pod's DNS (`unshare --mount` and bind \
+                     mounts need root and util-linux): hooks and actions run directly, with \
+                     the host's /etc/hosts and /etc/resolv.conf, and pod names do not resolve"
+                    .to_string();
+                if sidecar {
+                    text.push_str(&format!(
+                        "; nor is {}/<container>/pebble.socket there: each unit's Pebble \
+                         sockets stay in {}",
+                        crate::poddns::CHARM_CONTAINERS,
+                        crate::pebble::containers_dir(&self.dir, unit).display()
+                    ));
+                }
+                let line = debuglog::line(unit, "WARNING", "juju-sim.poddns", &text);
                 debuglog::append(&self.dir, &[line])?;
             }
             Command::new(handler)
@@ -738,6 +756,10 @@ pub(crate) fn commit(model: &mut Model, ctx: &Context) -> Result<Vec<(String, Ho
     let leader = model.is_leader(&unit);
     if ctx.pending.pod_spec.is_some() && !leader {
         return Err("this unit is not the leader".into());
+    }
+    // state/podspec_ops.go: the commit of a spec for a v2 (sidecar) charm is refused.
+    if ctx.pending.pod_spec.is_some() && model.app().is_ok_and(|a| a.sidecar()) {
+        return Err("cannot set k8s spec on a v2 charm".into());
     }
     let app_name = model.app().map_err(|e| e.to_string())?.name.clone();
     let mut follow_ups = Vec::new();

@@ -13,6 +13,7 @@ mod gojson;
 mod hooks;
 mod kubernetes;
 mod model;
+mod pebble;
 mod poddns;
 mod podspec;
 mod profiles;

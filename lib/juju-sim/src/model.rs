@@ -14,6 +14,9 @@ use crate::charm::{CharmInfo, Role};
 use crate::event::HookSpec;
 
 pub(crate) const JUJU_VERSION: &str = "2.9.42";
+/// The agent version a sidecar (v2) charm sees: it needs Juju 3.x, played after the 3.6
+/// branch of Juju's source.
+pub(crate) const JUJU_VERSION_SIDECAR: &str = "3.6.0";
 
 #[derive(Debug, Error)]
 pub(crate) enum ModelError {
@@ -242,14 +245,19 @@ pub(crate) fn model_uuid(name: &str) -> String {
             .wrapping_mul(0x100000001b3)
             .rotate_left(7);
     }
-    let hex = format!("{a:016x}{b:016x}");
+    uuid_shape(&format!("{a:016x}{b:016x}"))
+}
+
+/// 32 hex digits shaped as a version 4 UUID.
+pub(crate) fn uuid_shape(hex: &str) -> String {
+    let part = |r: std::ops::Range<usize>| hex.get(r).unwrap_or("0");
     format!(
         "{}-{}-4{}-8{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[13..16],
-        &hex[17..20],
-        &hex[20..32]
+        part(0..8),
+        part(8..12),
+        part(13..16),
+        part(17..20),
+        part(20..32)
     )
 }
 
@@ -293,6 +301,9 @@ pub(crate) struct Unit {
     /// Events that came while the unit was in error, in order; they run once it is resolved.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deferred: Vec<HookSpec>,
+    /// A sidecar unit's Pebble stand-ins, by container.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pebble: BTreeMap<String, crate::pebble::DaemonRecord>,
 }
 
 impl Unit {
@@ -310,6 +321,7 @@ impl Unit {
             installed: false,
             failed_hook: None,
             deferred: Vec::new(),
+            pebble: BTreeMap::new(),
         }
     }
 
@@ -390,9 +402,27 @@ pub(crate) struct Application {
     /// status, as Juju shows a CAAS application's operator error.
     #[serde(default)]
     pub operator_status: Option<StatusValue>,
+    /// `juju trust`: the application config's `trust` (on Kubernetes, full access to the
+    /// cluster for the application's service account).
+    #[serde(default)]
+    pub trust: bool,
 }
 
 impl Application {
+    /// Whether the deployed charm is a sidecar (v2) charm.
+    pub(crate) fn sidecar(&self) -> bool {
+        self.charm.metadata.sidecar()
+    }
+
+    /// The `JUJU_VERSION` its hooks see.
+    pub(crate) fn juju_version(&self) -> &'static str {
+        if self.sidecar() {
+            JUJU_VERSION_SIDECAR
+        } else {
+            JUJU_VERSION
+        }
+    }
+
     pub(crate) fn unit_name(&self, n: u32) -> String {
         format!("{}/{n}", self.name)
     }

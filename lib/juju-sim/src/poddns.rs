@@ -25,10 +25,16 @@ const UNSHARE_ENV: &str = "JUJU_SIM_UNSHARE";
 /// The probe's PATH, for `mount` (hooks get Juju's PATH, which has these too).
 const PROBE_PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
 const SHELL: &str = "/bin/sh";
-/// Mounts the files (`$1`, `$2`) over the real ones, then runs the handler (`$3`) in
-/// place of the shell, with the same argv[0], environment, cwd and standard streams.
+/// Mounts the files (`$1`, `$2`) over the real ones and, for a sidecar unit, its Pebble
+/// sockets' directory (`$3`, else empty) at `/charm/containers` (the mount point is made
+/// on the host once, empty), then runs the handler (`$4`) in place of the shell, with the
+/// same argv[0], environment, cwd and standard streams.
 const SCRIPT: &str = "mount --bind \"$1\" /etc/hosts && mount --bind \"$2\" /etc/resolv.conf \
-                      && shift 2 && exec \"$@\"";
+                      && { [ -z \"$3\" ] || { mkdir -p /charm/containers \
+                      && mount --bind \"$3\" /charm/containers; }; } \
+                      && shift 3 && exec \"$@\"";
+/// Where a sidecar charm finds its containers' Pebble sockets.
+pub(crate) const CHARM_CONTAINERS: &str = "/charm/containers";
 /// The marker of a model whose debug log already says that hooks run without pod DNS.
 const FALLBACK_NOTED: &str = "direct";
 
@@ -82,6 +88,8 @@ pub(crate) fn resolv_conf(model: &Model, host_resolv: &str) -> String {
 pub(crate) struct PodFiles {
     pub hosts: PathBuf,
     pub resolv_conf: PathBuf,
+    /// A sidecar unit's Pebble sockets, for `/charm/containers`.
+    pub containers: Option<PathBuf>,
 }
 
 /// Writes the model's files as the model is now (units come and go between hooks).
@@ -89,6 +97,7 @@ pub(crate) fn write(model_dir: &ModelDir, model: &Model) -> Result<PodFiles, Mod
     let files = PodFiles {
         hosts: dir(model_dir).join("hosts"),
         resolv_conf: dir(model_dir).join("resolv.conf"),
+        containers: None,
     };
     let host_hosts = fs::read_to_string(HOST_HOSTS).unwrap_or_default();
     let host_resolv = fs::read_to_string(HOST_RESOLV_CONF).unwrap_or_default();
@@ -116,6 +125,7 @@ pub(crate) fn command(handler: &Path, files: &PodFiles) -> Command {
         ])
         .arg(&files.hosts)
         .arg(&files.resolv_conf)
+        .arg(files.containers.as_deref().unwrap_or(Path::new("")))
         .arg(handler);
     command
 }

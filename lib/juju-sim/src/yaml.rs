@@ -43,6 +43,13 @@ pub(crate) fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, YamlError> 
     serde_saphyr::from_str_with_options(text, options).map_err(|e| translate(&e))
 }
 
+/// Parses one YAML document as Go's yaml.v3 does (YAML 1.2's core schema: only
+/// `true`/`false` are booleans, `0644` is decimal), which Pebble reads layers with.
+pub(crate) fn from_str_v3<T: DeserializeOwned>(text: &str) -> Result<T, YamlError> {
+    let options = serde_saphyr::options! { strict_booleans: true };
+    serde_saphyr::from_str_with_options(text, options).map_err(|e| translate(&e))
+}
+
 fn translate(err: &serde_saphyr::Error) -> YamlError {
     let inner = err.without_snippet();
     if let serde_saphyr::Error::DuplicateMappingKey { key, location } = inner {

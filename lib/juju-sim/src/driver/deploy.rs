@@ -180,6 +180,10 @@ pub(super) fn run(dir: ModelDir, verbose: bool, args: &Args) -> Result<String, D
         sim.provision_unit(u)?;
     }
     sim.save()?;
+    // A sidecar unit's pod comes up with its Pebble before the agent runs any hook.
+    for u in &unit_names {
+        super::sidecar::pod_up(&mut sim, u)?;
+    }
     let mut summary = format!(
         "Located local charm {charm_name:?}, revision 0\nDeploying {name:?} from local charm {charm_name:?}, revision 0\n"
     );

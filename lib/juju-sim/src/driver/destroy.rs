@@ -29,10 +29,11 @@ pub(super) fn run(dir: &ModelDir, args: &Args) -> Result<String, DriverError> {
             )));
         }
     }
+    let pebbles = super::sidecar::stop_all(dir)?;
     let stopped = workload::stop_all(dir)?;
     fs::remove_dir_all(&dir.root).map_err(io_err(&dir.root))?;
     Ok(format!(
         "Destroying model\nstopped {} workload process(es)\nModel destroyed.\n",
-        stopped.len()
+        stopped.len() + pebbles
     ))
 }

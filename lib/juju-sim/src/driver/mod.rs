@@ -7,6 +7,7 @@ mod destroy;
 mod inspect;
 mod relate;
 mod sequences;
+mod sidecar;
 mod status;
 mod units;
 mod upgrade;
@@ -86,6 +87,9 @@ enum Verb {
     Profiles(inspect::ProfilesArgs),
     /// Stop every process of the model and remove it.
     DestroyModel(destroy::Args),
+    /// The Pebble stand-in of one unit's container (started by juju-sim itself).
+    #[command(hide = true)]
+    PebbleServe(crate::pebble::ServeArgs),
 }
 
 fn model_dir(cli: &Cli) -> Result<ModelDir, DriverError> {
@@ -152,6 +156,9 @@ fn run(cli: &Cli) -> Result<String, DriverError> {
         Verb::DebugLog => inspect::debug_log(&model_dir(cli)?),
         Verb::FailTool(a) => inspect::fail_tool(&mut open(cli)?, a),
         Verb::DestroyModel(a) => destroy::run(&model_dir(cli)?, a),
+        Verb::PebbleServe(a) => crate::pebble::serve(a)
+            .map(|()| String::new())
+            .map_err(DriverError::Usage),
     }
 }
 

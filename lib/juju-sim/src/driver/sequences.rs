@@ -89,7 +89,23 @@ pub(super) fn broken(sim: &mut Sim, id: u32, unit: &str) -> Result<(), DriverErr
 
 /// A unit's life up to `start`: install, `-created` for `relations`, leadership,
 /// config-changed, start, storage-attached.
+///
+/// A sidecar (v2) unit follows Juju 3.6's uniter (worker/uniter/resolver.go and the
+/// resolvers it asks in order): `install` (nextOp, once nothing else is pending), then
+/// `-relation-created` for the relations that exist (the created-relations resolver waits
+/// for Installed), `leader-elected` or `leader-settings-changed` (the leadership resolver,
+/// also after Installed), `config-changed` (the config hash is new), and `start`, which
+/// the commit of the first config-changed queues (operation/runhook.go). Storage hooks on
+/// Kubernetes wait until the unit has started (storage/resolver.go: "For CAAS models, we
+/// wait until after the start hook has run", runStorageHooks = Started), where the
+/// workload-event resolver, asked before the storage one, has already queued
+/// `<container>-pebble-ready` (with `JUJU_WORKLOAD_NAME`) for each container whose Pebble
+/// answered the poller with a new boot id (pebblepoller.go): so start, pebble-ready,
+/// storage-attached. (The workload resolver does not itself wait for install; juju-sim
+/// delivers pebble-ready once the unit has started, the order a unit whose Pebble
+/// answers within the first hooks sees.)
 pub(super) fn install(sim: &mut Sim, unit: &str, relations: &[u32]) -> Result<(), DriverError> {
+    let sidecar = sim.model.app()?.sidecar();
     sim.hook(unit, HookSpec::plain("install"))?;
     for id in relations {
         enter(sim, *id, unit)?;
@@ -103,6 +119,12 @@ pub(super) fn install(sim: &mut Sim, unit: &str, relations: &[u32]) -> Result<()
     sim.hook(unit, HookSpec::plain(leadership))?;
     sim.hook(unit, HookSpec::plain("config-changed"))?;
     sim.hook(unit, HookSpec::plain("start"))?;
+    if sidecar {
+        let containers = sim.model.app()?.charm.metadata.containers.clone();
+        for c in containers {
+            sim.hook(unit, HookSpec::pebble_ready(&c))?;
+        }
+    }
     let storage = sim.model.app()?.charm.metadata.storage.clone();
     for s in storage {
         sim.hook(unit, HookSpec::storage("attached", s))?;

@@ -74,8 +74,11 @@ fn add_ours(sim: &mut Sim, count: u32) -> Result<String, DriverError> {
         added.push(name);
     }
     sim.save()?;
-    // The new pods run the current spec before their agents run any hook.
+    // The new pods run the current spec (or their Pebble) before their agents run any hook.
     workload::reconcile(&sim.dir, &sim.model)?;
+    for unit in &added {
+        super::sidecar::pod_up(sim, unit)?;
+    }
     for unit in &added {
         let relations = sequences::live_relations(sim);
         sequences::install(sim, unit, &relations)?;
@@ -174,6 +177,7 @@ fn remove_ours(sim: &mut Sim, unit: &str) -> Result<(), DriverError> {
         sim.hook(unit, HookSpec::storage("detaching", s))?;
     }
     sim.hook(unit, HookSpec::plain("remove"))?;
+    let pebble = sim.model.unit(unit)?.pebble.clone();
     let (_, n) = split_unit(unit).unwrap_or_default();
     let app = sim.model.app_mut()?;
     app.units.remove(&n);
@@ -188,6 +192,7 @@ fn remove_ours(sim: &mut Sim, unit: &str) -> Result<(), DriverError> {
     let elected = app.elect_leader();
     sim.save()?;
     workload::stop_unit(&sim.dir, unit, "the unit was removed")?;
+    super::sidecar::stop_records(&pebble);
     for id in &relations {
         if !sim.model.relation(*id)?.is_peer() {
             continue;

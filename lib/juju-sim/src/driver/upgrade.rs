@@ -86,8 +86,13 @@ pub(super) fn run(sim: &mut Sim, args: &Args) -> Result<String, DriverError> {
     );
     sim.save()?;
 
+    let sidecar = sim.model.app()?.sidecar();
     for u in &units {
         if !sim.model.unit(u)?.installed {
+            continue;
+        }
+        if sidecar {
+            super::sidecar::upgrade_unit(sim, u)?;
             continue;
         }
         let delivery = sim.hook(u, HookSpec::plain("upgrade-charm"))?;
