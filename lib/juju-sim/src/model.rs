@@ -687,18 +687,20 @@ impl Model {
     /// has committed); the other side's applications are deployed and running already.
     pub(crate) fn service_address(&self, app: &str) -> Option<String> {
         match &self.application {
-            Some(a) if a.name == app && a.pod_spec.is_none() => None,
+            // A sidecar application's StatefulSet and Service exist from deploy.
+            Some(a) if a.name == app && a.pod_spec.is_none() && !a.sidecar() => None,
             _ => self.cluster_ip(app),
         }
     }
 
     /// The pod address of one of our units, once its pod exists: the StatefulSet's pods
     /// are made from the first pod spec Juju applies, and a unit added later gets its pod
-    /// as it is provisioned. Before that Juju knows no address for the unit at all.
+    /// as it is provisioned. Before that Juju knows no address for the unit at all. A
+    /// sidecar unit's hooks run in its pod, which therefore exists for every hook.
     pub(crate) fn pod_address(&self, unit: &str) -> Option<String> {
         let app = self.app().ok()?;
         let ours = split_unit(unit).is_some_and(|(a, _)| a == app.name);
-        if !ours || app.pod_spec.is_none() {
+        if !ours || (app.pod_spec.is_none() && !app.sidecar()) {
             return None;
         }
         self.unit_address(unit)
