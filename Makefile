@@ -67,7 +67,7 @@ charm: deps
 
 demo: charm
 	$(CARGO) build --release --locked -p juju-sim
-	JUJU_SIM=$(TARGET)/release/juju-sim scripts/demo $(CHARM) $(IMAGE)
+	JUJU_SIM=$(TARGET)/release/juju-sim scripts/demo $(CHARM) $(SIDECAR) $(IMAGE)
 
 test: charm
 	$(CARGO) build --locked -p juju-sim
