@@ -1024,9 +1024,9 @@ pub fn run<T: HookTools + ?Sized, A: PrometheusApi + ?Sized>(
         Workload::Sidecar(container) => apply_in_container(container, hook, &plan)?,
         Workload::PodSpec => None,
     };
-    let (statuses, version, workload_state) = match in_container {
+    let (statuses, version, workload_state) = match &in_container {
         Some(Err(not_up)) => {
-            let statuses = status::with_workload(plan.statuses.clone(), &not_up, false);
+            let statuses = status::with_workload(plan.statuses.clone(), not_up, false);
             (statuses, None, Some(not_up.to_string()))
         }
         _ => check_workload(api, hook, &plan, &applied),
@@ -1062,18 +1062,28 @@ pub fn run<T: HookTools + ?Sized, A: PrometheusApi + ?Sized>(
         apply_statuses(tools, &observed, &statuses)?;
     }
     let relations: usize = observed.relations.values().map(Vec::len).sum();
+    let workload_applied = match (&in_container, applied.pod_spec_set) {
+        (Some(Ok(pushed)), _) => format!(
+            "{} file(s) pushed, layer {}",
+            pushed.pushed.len(),
+            if pushed.replanned {
+                "added and replanned"
+            } else {
+                "unchanged"
+            }
+        ),
+        (Some(Err(_)), _) => "nothing pushed".to_string(),
+        (None, true) => "spec set".to_string(),
+        (None, false) => "spec unchanged".to_string(),
+    };
     tracing::info!(
-        "{} relations ({}), spec {}, {} relation-set, {}{}{}",
+        "{} relations ({}), {}, {} relation-set, {}{}{}",
         relations,
         match read {
             RelationsRead::Full => "full read",
             RelationsRead::Cached => "cached",
         },
-        if applied.pod_spec_set {
-            "set"
-        } else {
-            "unchanged"
-        },
+        workload_applied,
         applied.relation_sets,
         workload_state.unwrap_or_else(|| statuses.unit.message.clone()),
         if version_set { ", version set" } else { "" },
@@ -1147,7 +1157,10 @@ mod tests {
     fn ctx(unit: &str) -> HookContext {
         HookContext::from_lookup(|k| match k {
             "JUJU_UNIT_NAME" => Some(unit.to_string()),
-            "JUJU_CHARM_DIR" => Some("/charm".to_string()),
+            // A charm directory that cannot exist (a path under a file): no relations
+            // cache marker can be written, so every hook reads every relation, whatever
+            // the host has at /charm (juju-sim makes /charm/containers for sidecar units).
+            "JUJU_CHARM_DIR" => Some("/dev/null/charm".to_string()),
             "JUJU_MODEL_NAME" => Some("cos".to_string()),
             "JUJU_MODEL_UUID" => Some("f4d59020-c8e7-4053-8044-a2c1e5591c7f".to_string()),
             _ => None,
