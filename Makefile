@@ -72,9 +72,9 @@ demo: charm
 test: charm
 	$(CARGO) build --locked -p juju-sim
 	PROMETHEUS_CHARM=$(CURDIR)/$(CHARM) $(CARGO) test --workspace --locked
-	# The test of the packed archive itself only runs where the archive is given.
-	PROMETHEUS_CHARM=$(CURDIR)/$(CHARM) $(CARGO) test --locked --test integration -- \
-	  --ignored the_packed_charm
+	# The tests of the packed archives themselves only run where the archives are given.
+	PROMETHEUS_CHARM=$(CURDIR)/$(CHARM) PROMETHEUS_SIDECAR_CHARM=$(CURDIR)/$(SIDECAR) \
+	  $(CARGO) test --locked --test integration -- --ignored the_packed
 
 lint: toolchain
 	$(CARGO) fmt --all -- --check
