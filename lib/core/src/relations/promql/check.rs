@@ -119,23 +119,16 @@ fn combine(
             op.text()
         )))
     };
-    if let Some(include) = m
-        .matching
-        .as_ref()
-        .and_then(|v| {
-            v.group
-                .as_ref()
-                .and_then(|g| g.include.as_ref())
-                .map(|i| (v, i))
-        })
-        .and_then(|(v, include)| {
-            let on: BTreeSet<&String> = v.labels.iter().collect();
-            include.iter().find(|l| on.contains(l))
-        })
-    {
-        return Err(PromqlError::Parse(format!(
-            "label {include:?} must not occur in ON and GROUP clause at once"
-        )));
+    // After `ignoring` as after `on`: refusing more than Prometheus is safe, less is not.
+    let matching = m.matching.as_deref();
+    let include = matching.and_then(|v| v.group.as_ref()?.include.as_ref());
+    if let (Some(v), Some(include)) = (matching, include) {
+        let on: BTreeSet<&String> = v.labels.iter().collect();
+        if let Some(label) = include.iter().find(|l| on.contains(l)) {
+            return Err(PromqlError::Parse(format!(
+                "label {label:?} must not occur in ON and GROUP clause at once"
+            )));
+        }
     }
     for t in [lhs, rhs] {
         if !matches!(t, Type::Scalar | Type::Vector) {

@@ -276,28 +276,29 @@ impl<'a> Parser<'a> {
                             self.error("no offset or @ modifiers allowed before a range, found")
                         );
                     }
-                    let (range, step) = self.range()?;
-                    match (step, &mut e) {
-                        (Some(step), _) => {
+                    e = match (self.bracket()?, e) {
+                        (Bracket::Subquery(range, step), inner) => {
                             // A subquery of a subquery is a type error, but a nesting first.
                             self.enter()?;
                             subqueries += 1;
-                            let inner = std::mem::replace(&mut e, Expr::Number(String::new()));
-                            e = Expr::Subquery(Box::new(Subquery {
+                            Expr::Subquery(Box::new(Subquery {
                                 expr: inner,
                                 range,
                                 step,
                                 modifiers: Modifiers::default(),
                                 at: Pos(t.start),
-                            }));
+                            }))
                         }
-                        (None, Expr::Selector(s)) if s.range.is_none() => s.range = Some(range),
-                        (None, _) => {
+                        (Bracket::Range(range), Expr::Selector(mut s)) if s.range.is_none() => {
+                            s.range = Some(range);
+                            Expr::Selector(s)
+                        }
+                        (Bracket::Range(_), _) => {
                             return Err(PromqlError::Parse(
                                 "ranges only allowed for vector selectors".into(),
                             ))
                         }
-                    }
+                    };
                 }
                 Some(_) if self.peek_keyword() == Some(Keyword::Offset) => {
                     match modifiers(&mut e) {
@@ -372,10 +373,9 @@ impl<'a> Parser<'a> {
         Ok(At::Timestamp(sign, n.text.to_string()))
     }
 
-    /// `[duration]` (no step) or `[duration:step]` / `[duration:]` (a step, maybe empty),
-    /// read from the source text since `5m:1m` does not lex as PromQL outside brackets.
-    #[allow(clippy::type_complexity)]
-    fn range(&mut self) -> Result<(Duration, Option<Option<Duration>>), PromqlError> {
+    /// `[duration]`, `[duration:step]` or `[duration:]`, read from the source text since
+    /// `5m:1m` does not lex as PromQL outside brackets.
+    fn bracket(&mut self) -> Result<Bracket, PromqlError> {
         let open = self.bump().ok_or_else(|| self.error("expected '['"))?;
         let close_index = self.tokens[self.pos..]
             .iter()
@@ -387,14 +387,16 @@ impl<'a> Parser<'a> {
         self.pos = close_index + 1;
         let bad = || PromqlError::Parse(format!("bad range {inner:?} at byte {}", open.start));
         match inner.split_once(':') {
-            None => Ok((positive_duration(inner.trim()).ok_or_else(bad)?, None)),
+            None => Ok(Bracket::Range(
+                positive_duration(inner.trim()).ok_or_else(bad)?,
+            )),
             Some((range, step)) => {
                 let range = positive_duration(range.trim()).ok_or_else(bad)?;
                 let step = match step.trim() {
                     "" => None,
                     step => Some(positive_duration(step).ok_or_else(bad)?),
                 };
-                Ok((range, Some(step)))
+                Ok(Bracket::Subquery(range, step))
             }
         }
     }
@@ -617,6 +619,12 @@ struct Head {
     op: BinaryOp,
     modifiers: BinaryModifiers,
     at: Pos,
+}
+
+/// What a `[…]` after an expression says: a range, or a subquery's range and step.
+enum Bracket {
+    Range(Duration),
+    Subquery(Duration, Option<Duration>),
 }
 
 /// What the cursor opens.
