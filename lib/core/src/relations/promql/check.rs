@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 
 use super::ast::{
-    Aggregate, AggregateOp, BinaryModifiers, BinaryOp, Call, Expr, MatchOp, Selector, Sign,
+    Aggregate, AggregateOp, Binary, BinaryModifiers, BinaryOp, Call, Expr, MatchOp, Selector, Sign,
 };
 use super::PromqlError;
 
@@ -43,47 +43,71 @@ pub(super) fn rule_type(expr: &Expr) -> Result<Type, PromqlError> {
 }
 
 /// The type of `expr`, or the first rule it breaks. Recurses as deep as the tree, which the
-/// parser bounds.
+/// parser bounds; each rule is in a helper, so the recursive frames stay small.
 pub(super) fn type_of(expr: &Expr) -> Result<Type, PromqlError> {
     match expr {
         Expr::Number(_) => Ok(Type::Scalar),
         Expr::Str(_) => Ok(Type::Str),
-        Expr::Selector(s) => {
-            selects_something(s)?;
-            Ok(match s.range {
-                Some(_) => Type::Matrix,
-                None => Type::Vector,
-            })
-        }
-        Expr::Subquery(s) => match type_of(&s.expr)? {
-            Type::Vector => Ok(Type::Matrix),
-            other => Err(PromqlError::Parse(format!(
-                "subquery is only allowed on instant vectors, got {}",
-                other.name()
-            ))),
-        },
+        Expr::Selector(s) => selector_type(s),
+        Expr::Subquery(s) => subquery_type(type_of(&s.expr)?),
         Expr::Paren(inner) => type_of(inner),
-        Expr::Unary(sign, operand) => match type_of(operand)? {
-            ty @ (Type::Scalar | Type::Vector) => Ok(ty),
-            other => Err(PromqlError::Parse(format!(
-                "unary {:?} only allowed on scalars and instant vectors, got {}",
-                match sign {
-                    Sign::Plus => "+",
-                    Sign::Minus => "-",
-                },
-                other.name()
-            ))),
-        },
-        Expr::Binary(b) => {
-            let mut lhs = type_of(&b.first)?;
-            for operation in &b.rest {
-                let rhs = type_of(&operation.rhs)?;
-                lhs = combine(operation.op, &operation.modifiers, lhs, rhs, operation.at.0)?;
-            }
-            Ok(lhs)
+        Expr::Unary(sign, operand) => unary_type(*sign, type_of(operand)?),
+        Expr::Binary(b) => binary_type(b),
+        Expr::Call(call) => {
+            let args = arg_types(&call.args)?;
+            call_type(call, &args)
         }
-        Expr::Call(call) => call_type(call),
         Expr::Aggregate(a) => aggregate_type(a),
+    }
+}
+
+#[inline(never)]
+fn binary_type(b: &Binary) -> Result<Type, PromqlError> {
+    let mut lhs = type_of(&b.first)?;
+    for operation in &b.rest {
+        let rhs = type_of(&operation.rhs)?;
+        lhs = combine(operation.op, &operation.modifiers, lhs, rhs, operation.at.0)?;
+    }
+    Ok(lhs)
+}
+
+#[inline(never)]
+fn arg_types(args: &[Expr]) -> Result<Vec<Type>, PromqlError> {
+    args.iter().map(type_of).collect()
+}
+
+#[inline(never)]
+fn selector_type(s: &Selector) -> Result<Type, PromqlError> {
+    selects_something(s)?;
+    Ok(match s.range {
+        Some(_) => Type::Matrix,
+        None => Type::Vector,
+    })
+}
+
+#[inline(never)]
+fn subquery_type(inner: Type) -> Result<Type, PromqlError> {
+    match inner {
+        Type::Vector => Ok(Type::Matrix),
+        other => Err(PromqlError::Parse(format!(
+            "subquery is only allowed on instant vectors, got {}",
+            other.name()
+        ))),
+    }
+}
+
+#[inline(never)]
+fn unary_type(sign: Sign, operand: Type) -> Result<Type, PromqlError> {
+    match operand {
+        ty @ (Type::Scalar | Type::Vector) => Ok(ty),
+        other => Err(PromqlError::Parse(format!(
+            "unary {:?} only allowed on scalars and instant vectors, got {}",
+            match sign {
+                Sign::Plus => "+",
+                Sign::Minus => "-",
+            },
+            other.name()
+        ))),
     }
 }
 
@@ -106,6 +130,7 @@ fn selects_something(s: &Selector) -> Result<(), PromqlError> {
     }
 }
 
+#[inline(never)]
 fn combine(
     op: BinaryOp,
     m: &BinaryModifiers,
@@ -163,15 +188,20 @@ fn combine(
     })
 }
 
+#[inline(never)]
 fn aggregate_type(a: &Aggregate) -> Result<Type, PromqlError> {
+    let param = match &a.param {
+        Some(param) => Some(type_of(param)?),
+        None => None,
+    };
+    let body = type_of(&a.expr)?;
     let op = a.op.name();
     let want = match a.op {
         AggregateOp::CountValues => Some(Type::Str),
         _ if a.op.takes_parameter() => Some(Type::Scalar),
         _ => None,
     };
-    if let (Some(want), Some(param)) = (want, &a.param) {
-        let ty = type_of(param)?;
+    if let (Some(want), Some(ty)) = (want, param) {
         if ty != want {
             return Err(PromqlError::Parse(format!(
                 "expected type {} in aggregation parameter of {op}, got {}",
@@ -180,27 +210,24 @@ fn aggregate_type(a: &Aggregate) -> Result<Type, PromqlError> {
             )));
         }
     }
-    let ty = type_of(&a.expr)?;
-    if ty != Type::Vector {
+    if body != Type::Vector {
         return Err(PromqlError::Parse(format!(
             "expected type instant vector in aggregation expression of {op}, got {}",
-            ty.name()
+            body.name()
         )));
     }
     Ok(Type::Vector)
 }
 
-fn call_type(call: &Call) -> Result<Type, PromqlError> {
+/// The result of `call` given its arguments' types, if they are what its function takes.
+#[inline(never)]
+fn call_type(call: &Call, args: &[Type]) -> Result<Type, PromqlError> {
     let function = function(call.function).ok_or_else(|| {
         PromqlError::Parse(format!(
             "unknown function {:?} at byte {}",
             call.function, call.at.0
         ))
     })?;
-    let mut args = Vec::with_capacity(call.args.len());
-    for arg in &call.args {
-        args.push(type_of(arg)?);
-    }
     let min = function.args.len() - function.optional;
     let max = if function.variadic {
         usize::MAX

@@ -42,6 +42,12 @@ const ACCEPTED: &[&str] = &[
     "0x1F * up",
     "-2 ^ 2",
     "2 ^ -1",
+    // A sign after any binary operator (the old parser refused it after `*`, `/`, `%`,
+    // `atan2`; Prometheus does not).
+    "up * -up",
+    "2 * -1 > bool 0",
+    "up atan2 -up",
+    "up % - - up / +up",
     "time() - process_start_time_seconds > 3600",
     "count without(a,b,) (up)",
     "up == bool 1",
@@ -139,8 +145,9 @@ fn nesting_is_limited_and_the_refusal_names_the_limit() {
         ("sum(", "up", ")"),
         ("- ", "up", ""),
         ("2 ^ ", "2", ""),
-        // Every precedence level between two parentheses: the deepest stack per level.
-        ("up or up and up == bool up + up * up ^ (", "up", ")"),
+        // Every precedence level between two parentheses: the most pending operators per
+        // level. (`^ (` would be two levels: the `^` and the parenthesis.)
+        ("up or up and up == bool up + up * up ^ up % (", "up", ")"),
     ];
     for (open, inner, close) in shapes {
         let at = |n: usize| format!("{}{inner}{}", open.repeat(n), close.repeat(n));

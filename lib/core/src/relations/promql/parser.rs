@@ -4,7 +4,8 @@
 //! modifiers. What is a matter of types (argument types, `bool` only on comparisons, …) is
 //! `check`'s; what cannot be written at all is refused here, with the byte it is at.
 //!
-//! Precedence climbing, one token of lookahead, no backtracking: linear in the tokens. Only
+//! One token of lookahead, no backtracking, operators joined by precedence on a small stack:
+//! linear in the tokens. Only
 //! the nesting constructs (parentheses, calls, aggregations, unary signs, `^`, subqueries)
 //! recurse without bound, and they count towards [`MAX_PROMQL_DEPTH`].
 
@@ -28,7 +29,7 @@ pub(super) fn parse(expr: &str) -> Result<Expr, PromqlError> {
         pos: 0,
         depth: 0,
     };
-    let tree = p.expr(0)?;
+    let tree = p.expr()?;
     if let Some(t) = p.peek() {
         return Err(p.error_at(t, "unexpected token"));
     }
@@ -91,34 +92,29 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
-    /// Binary expressions at `min_level` and above (precedence climbing). Within one call
-    /// the levels met never rise (a higher one was taken by the right side), so a run of one
-    /// level becomes one list and a change of level one more node: at most five.
+    /// A binary expression: operands (`unary`) and the operators between them, joined by
+    /// precedence with a stack of pending operators rather than a recursion per level, so
+    /// that only the nesting constructs use the call stack. The stack holds at most one
+    /// operator per level (five), and a run of one level becomes one list.
     ///
     /// This, `unary`, `postfix` and `primary` recurse into each other once per nesting
     /// level, so they keep their frames small (debug builds give every temporary its own
     /// slot): all else is in helpers called between the recursions.
-    fn expr(&mut self, min_level: usize) -> Result<Expr, PromqlError> {
-        let mut lhs = if min_level <= 5 {
-            self.unary()?
-        } else {
-            self.postfix()?
-        };
-        while let Some(head) = self.binary_head(min_level)? {
-            // '^' is right-associative and binds tighter than unary minus on its right.
-            let rhs = if head.op == BinaryOp::Pow {
-                self.unary()?
-            } else {
-                self.expr(head.op.level() + 1)?
-            };
-            lhs = join(lhs, head, rhs);
+    fn expr(&mut self) -> Result<Expr, PromqlError> {
+        let mut pending = Vec::new();
+        let mut operand = self.unary()?;
+        while let Some(head) = self.binary_head()? {
+            operand = reduce(&mut pending, operand, head.op.level());
+            pending.push((operand, head));
+            operand = self.unary()?;
         }
-        Ok(lhs)
+        Ok(reduce(&mut pending, operand, 0))
     }
 
-    /// The binary operator at the cursor and its modifiers, if it binds at `min_level`.
+    /// The binary operator at the cursor and its modifiers, if there is one. (`^` is taken
+    /// by `unary`, as it binds tighter than a sign and associates to the right.)
     #[inline(never)]
-    fn binary_head(&mut self, min_level: usize) -> Result<Option<Head>, PromqlError> {
+    fn binary_head(&mut self) -> Result<Option<Head>, PromqlError> {
         let Some(t) = self.peek() else {
             return Ok(None);
         };
@@ -130,7 +126,7 @@ impl<'a> Parser<'a> {
             (_, Some(Keyword::Atan2)) => Some(BinaryOp::Atan2),
             _ => None,
         };
-        let Some(op) = op.filter(|op| op.level() >= min_level.max(1)) else {
+        let Some(op) = op.filter(|op| *op != BinaryOp::Pow) else {
             return Ok(None);
         };
         self.pos += 1;
@@ -404,7 +400,7 @@ impl<'a> Parser<'a> {
     fn primary(&mut self) -> Result<Expr, PromqlError> {
         match self.nesting()? {
             Nesting::Paren => {
-                let inner = self.expr(0)?;
+                let inner = self.expr()?;
                 self.expect(")")?;
                 self.depth -= 1;
                 Ok(Expr::Paren(Box::new(inner)))
@@ -561,13 +557,13 @@ impl<'a> Parser<'a> {
         self.enter()?;
         self.expect("(")?;
         let param = if op.takes_parameter() {
-            let param = self.expr(0)?;
+            let param = self.expr()?;
             self.expect(",")?;
             Some(param)
         } else {
             None
         };
-        let expr = self.expr(0)?;
+        let expr = self.expr()?;
         self.expect(")")?;
         self.depth -= 1;
         if grouping.is_none() {
@@ -601,7 +597,7 @@ impl<'a> Parser<'a> {
         let mut args = Vec::new();
         if self.peek_text() != Some(")") {
             loop {
-                args.push(self.expr(0)?);
+                args.push(self.expr()?);
                 match self.peek_text() {
                     Some(",") => self.pos += 1,
                     _ => break,
@@ -633,6 +629,21 @@ enum Nesting {
     Aggregate(AggregateOp, Pos),
     Call(&'static str, Pos),
     None,
+}
+
+/// Joins the pending operators that bind at least as tightly as `level` with `rhs`,
+/// tightest first (all are left-associative); what is left binds more loosely.
+#[inline(never)]
+fn reduce(pending: &mut Vec<(Expr, Head)>, mut rhs: Expr, level: usize) -> Expr {
+    while pending
+        .last()
+        .is_some_and(|(_, head)| head.op.level() >= level)
+    {
+        if let Some((lhs, head)) = pending.pop() {
+            rhs = join(lhs, head, rhs);
+        }
+    }
+    rhs
 }
 
 /// `lhs op rhs`: one more operand of `lhs`'s run if `lhs` is a run of that level (which the

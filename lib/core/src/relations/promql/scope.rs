@@ -4,7 +4,7 @@
 
 use crate::syntax::quote;
 
-use super::ast::{Expr, MatchOp, Matcher, StringLiteral};
+use super::ast::{Expr, MatchOp, Matcher, Selector, StringLiteral};
 use super::{PromqlError, MAX_EXPR_BYTES};
 
 /// Adds `matchers` (label, value) to every selector of `expr` that has no matcher on that
@@ -26,28 +26,12 @@ pub(super) fn scope(expr: &mut Expr, matchers: &[(String, String)]) -> Result<()
     walk(expr, &matchers, &mut budget)
 }
 
-/// Recurses as deep as the tree, which the parser bounds.
+/// Recurses as deep as the tree, which the parser bounds; the work is in `add_missing`, so
+/// the recursive frames stay small.
 fn walk(expr: &mut Expr, matchers: &[Matcher], budget: &mut usize) -> Result<(), PromqlError> {
     match expr {
         Expr::Number(_) | Expr::Str(_) => Ok(()),
-        Expr::Selector(s) => {
-            let missing: Vec<Matcher> = matchers
-                .iter()
-                .filter(|m| !s.matchers.iter().any(|have| have.label == m.label))
-                .cloned()
-                .collect();
-            // `label=value,` each, and the braces a bare name gets.
-            let added: usize = missing
-                .iter()
-                .map(|m| m.label.len() + m.value.raw.len() + 2)
-                .sum::<usize>()
-                + 2;
-            *budget = budget
-                .checked_sub(added)
-                .ok_or(PromqlError::ScopedTooLong)?;
-            s.matchers.splice(0..0, missing);
-            Ok(())
-        }
+        Expr::Selector(s) => add_missing(s, matchers, budget),
         Expr::Subquery(s) => walk(&mut s.expr, matchers, budget),
         Expr::Paren(inner) | Expr::Unary(_, inner) => walk(inner, matchers, budget),
         Expr::Binary(b) => {
@@ -67,4 +51,28 @@ fn walk(expr: &mut Expr, matchers: &[Matcher], budget: &mut usize) -> Result<(),
             walk(&mut a.expr, matchers, budget)
         }
     }
+}
+
+#[inline(never)]
+fn add_missing(
+    s: &mut Selector,
+    matchers: &[Matcher],
+    budget: &mut usize,
+) -> Result<(), PromqlError> {
+    let missing: Vec<Matcher> = matchers
+        .iter()
+        .filter(|m| !s.matchers.iter().any(|have| have.label == m.label))
+        .cloned()
+        .collect();
+    // `label=value,` each, and the braces a bare name gets.
+    let added: usize = missing
+        .iter()
+        .map(|m| m.label.len() + m.value.raw.len() + 2)
+        .sum::<usize>()
+        + 2;
+    *budget = budget
+        .checked_sub(added)
+        .ok_or(PromqlError::ScopedTooLong)?;
+    s.matchers.splice(0..0, missing);
+    Ok(())
 }
