@@ -5,9 +5,8 @@
 //! `check`'s; what cannot be written at all is refused here, with the byte it is at.
 //!
 //! One token of lookahead, no backtracking, operators joined by precedence on a small stack:
-//! linear in the tokens. Only
-//! the nesting constructs (parentheses, calls, aggregations, unary signs, `^`, subqueries)
-//! recurse without bound, and they count towards [`MAX_PROMQL_DEPTH`].
+//! linear in the tokens. Only the nesting constructs (parentheses, calls, aggregations,
+//! unary signs, `^`, subqueries) recurse, and each counts towards [`MAX_PROMQL_DEPTH`].
 
 use crate::syntax::{is_label_name, is_metric_name, number, quote, regex, Duration};
 
@@ -82,8 +81,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    /// One level deeper into a nesting construct. Only these recurse without bound; the
-    /// precedence levels between them add at most six frames each.
+    /// One level deeper into a nesting construct, the only parse that recurses.
     fn enter(&mut self) -> Result<(), PromqlError> {
         self.depth += 1;
         if self.depth > MAX_PROMQL_DEPTH {
