@@ -12,7 +12,6 @@ mod jobs;
 mod metrics_endpoint;
 mod monitoring;
 mod promql;
-mod promql_check;
 mod remote_write;
 mod report;
 mod self_metrics;
