@@ -195,3 +195,76 @@ fn trust_runs_config_changed_and_credential_get_is_refused_on_kubernetes() {
     assert_eq!(f.model_json()["application"]["trust"], false);
     f.ok(&["destroy-model", "-y"]);
 }
+
+/// With --live the layer's service runs for real: the image's /bin/prometheus is the
+/// host's, its paths are in the pod root, it listens on the pod IP (the check's
+/// `localhost` reaches it), and exec runs promtool on the pushed config. Driven with the
+/// official client on the unit's socket.
+#[test]
+fn a_live_sidecar_runs_prometheus_from_its_layer() {
+    let f = Fixture::sidecar();
+    let charm = f.charm().display().to_string();
+    f.ok(&[
+        "deploy",
+        &charm,
+        "--resource",
+        "demo-image=demo/image:1",
+        "--live",
+    ]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let socket = f.model().join("pebble/demo-0/workload/pebble.socket");
+    let script = format!(
+        r#"
+import time
+from ops import pebble
+c = pebble.Client(socket_path={socket:?})
+c.push("/etc/prometheus/prometheus.yml", "global: {{scrape_interval: 1m}}\n", make_dirs=True)
+c.add_layer("prometheus", {{
+    "services": {{"prometheus": {{
+        "override": "replace", "startup": "enabled",
+        "command": "/bin/prometheus --config.file=/etc/prometheus/prometheus.yml "
+                   "--storage.tsdb.path=/prometheus --web.listen-address=0.0.0.0:{port}",
+    }}}},
+    "checks": {{"ready": {{"override": "replace", "level": "ready", "period": "300ms",
+                          "http": {{"url": "http://localhost:{port}/-/ready"}}}}}},
+}})
+c.replan_services()
+out, _ = c.exec(["promtool", "check", "config", "/etc/prometheus/prometheus.yml"]).wait_output()
+assert "SUCCESS" in out, out
+deadline = time.time() + 60
+while time.time() < deadline:
+    check = c.get_checks(names=["ready"])[0]
+    if check.successes:
+        break
+    time.sleep(0.2)
+assert check.successes and check.status == pebble.CheckStatus.UP, check
+assert c.get_services(["prometheus"])[0].is_running()
+print("ok")
+"#
+    );
+    let out = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    let log = std::fs::read_to_string(f.model().join("workloads/demo-0/pebble-workload.log"))
+        .unwrap_or_default();
+    assert!(
+        out.status.success(),
+        "stdout:\n{}\nstderr:\n{}\nstand-in log:\n{log}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        f.model().join("workloads/demo-0/root/prometheus").is_dir(),
+        "the TSDB is not in the pod root"
+    );
+    assert!(
+        log.contains(&format!("--web.listen-address=127.0.0.1:{port}")),
+        "{log}"
+    );
+    f.ok(&["destroy-model", "-y"]);
+}
