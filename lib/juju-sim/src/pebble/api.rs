@@ -45,23 +45,21 @@ fn connection(daemon: &Arc<Daemon>, stream: UnixStream) {
         exec::websocket(daemon, &request, stream);
         return;
     }
-    let response = route(daemon, &request, &stream);
-    if let Some(r) = response {
-        let mut w = stream;
-        let _ = http::write_response(&mut w, &r);
-    }
+    let response = route(daemon, &request);
+    let mut w = stream;
+    let _ = http::write_response(&mut w, &response);
 }
 
 fn method_not_allowed(r: &Request) -> Response {
     http::error(405, &format!("method {:?} not allowed", r.method), None)
 }
 
-/// Pebble's routes; `None` when the handler wrote the response itself.
-fn route(d: &Arc<Daemon>, r: &Request, stream: &UnixStream) -> Option<Response> {
+/// Pebble's routes.
+fn route(d: &Arc<Daemon>, r: &Request) -> Response {
     let path = r.path.trim_end_matches('/');
     let segments: Vec<&str> = path.split('/').skip(1).collect();
     let m = r.method.as_str();
-    Some(match (m, segments.as_slice()) {
+    match (m, segments.as_slice()) {
         ("GET", ["v1", "system-info"]) => http::sync(json!({
             "boot-id": d.cfg.boot_id,
             "version": VERSION,
@@ -78,7 +76,7 @@ fn route(d: &Arc<Daemon>, r: &Request, stream: &UnixStream) -> Option<Response> 
         }
         ("GET", ["v1", "changes", id]) => get_change(d, id, None),
         ("GET", ["v1", "changes", id, "wait"]) => get_change(d, id, Some(r)),
-        ("GET", ["v1", "files"]) => return files::get(d, r, stream),
+        ("GET", ["v1", "files"]) => files::get(d, r),
         ("POST", ["v1", "files"]) => files::post(d, r),
         ("POST", ["v1", "exec"]) => exec::post(d, r),
         ("GET", ["v1", "checks"]) => checks::get(d, r),
@@ -87,7 +85,7 @@ fn route(d: &Arc<Daemon>, r: &Request, stream: &UnixStream) -> Option<Response> 
             ["v1", "system-info" | "plan" | "layers" | "services" | "files" | "exec" | "checks"],
         ) => method_not_allowed(r),
         _ => http::error(404, "not found", None),
-    })
+    }
 }
 
 fn get_plan(d: &Daemon, r: &Request) -> Response {

@@ -268,3 +268,35 @@ print("ok")
     );
     f.ok(&["destroy-model", "-y"]);
 }
+
+/// Without a usable `unshare`, a sidecar unit's hooks run directly and the debug log says
+/// once where the Pebble sockets are instead of /charm/containers.
+#[test]
+fn without_unshare_the_log_says_where_the_sockets_are() {
+    let f = Fixture::sidecar();
+    let charm = f.charm().display().to_string();
+    let out = f
+        .sim()
+        .env("JUJU_SIM_UNSHARE", "/nonexistent/unshare")
+        .args(["deploy", &charm, "--resource", "demo-image=demo/image:1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let log = f.debug_log();
+    let said: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("cannot give hooks a pod's DNS"))
+        .collect();
+    assert_eq!(said.len(), 1, "{log}");
+    let sockets = f.model().join("pebble/demo-0").display().to_string();
+    assert!(
+        said[0].contains("nor is /charm/containers/<container>/pebble.socket there")
+            && said[0].contains(&sockets),
+        "{}",
+        said[0]
+    );
+    assert!(f
+        .hooks_of("demo/0")
+        .contains(&"workload-pebble-ready".to_string()));
+    f.ok(&["destroy-model", "-y"]);
+}
