@@ -18,6 +18,11 @@ use super::{checks, exec, files};
 /// Serves the API on `listener` until the process is stopped.
 pub(crate) fn serve(daemon: Arc<Daemon>, listener: UnixListener) {
     checks::start(Arc::clone(&daemon));
+    let restarts = Arc::clone(&daemon);
+    std::thread::spawn(move || loop {
+        restarts.restart_due();
+        std::thread::sleep(Duration::from_millis(100));
+    });
     for stream in listener.incoming() {
         let Ok(stream) = stream else {
             continue;

@@ -249,9 +249,10 @@ fn http_check(d: &Daemon, h: &Map<String, Value>, timeout: Duration) -> Result<(
     stream
         .write_all(request.as_bytes())
         .map_err(|e| e.to_string())?;
-    let mut head = [0u8; 64];
-    let n = stream.read(&mut head).map_err(|e| e.to_string())?;
-    let line = String::from_utf8_lossy(&head[..n]);
+    // The whole answer is read (bounded), so the server sees an orderly close.
+    let mut answer = Vec::new();
+    let _ = (&mut stream).take(1 << 20).read_to_end(&mut answer);
+    let line = String::from_utf8_lossy(answer.split(|b| *b == b'\n').next().unwrap_or_default());
     let code: u16 = line
         .split(' ')
         .nth(1)

@@ -130,8 +130,26 @@ pub(crate) fn serve(args: &ServeArgs) -> Result<(), String> {
         args.socket.display(),
         if args.live { "live" } else { "recording" }
     ));
+    watch_socket(args.socket.clone());
     api::serve(d, listener);
     Ok(())
+}
+
+/// A stand-in whose socket is gone (its model directory removed without
+/// `destroy-model`, a test's temporary model dropped) ends itself and what it runs: its
+/// services share its process group, of which `juju-sim` makes it the leader.
+fn watch_socket(socket: PathBuf) {
+    std::thread::spawn(move || loop {
+        std::thread::sleep(Duration::from_secs(1));
+        if !socket.exists() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", "--", &format!("-{}", std::process::id())])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+            std::process::exit(0);
+        }
+    });
 }
 
 /// Starts a stand-in for `unit`'s `container` and waits until it answers.

@@ -300,3 +300,21 @@ fn without_unshare_the_log_says_where_the_sockets_are() {
         .contains(&"workload-pebble-ready".to_string()));
     f.ok(&["destroy-model", "-y"]);
 }
+
+/// A stand-in whose model directory went away without destroy-model ends itself (and
+/// the services it runs) instead of lingering.
+#[test]
+fn a_stand_in_without_its_socket_ends_itself() {
+    let f = Fixture::sidecar();
+    f.deploy(1);
+    let pid = pebble_records(&f, 0)["workload"]["pid"].as_u64().unwrap();
+    assert!(alive(pid));
+    std::fs::remove_dir_all(f.model()).unwrap();
+    for _ in 0..120 {
+        if !alive(pid) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("the stand-in {pid} outlived its socket");
+}
