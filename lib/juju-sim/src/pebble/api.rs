@@ -32,27 +32,33 @@ pub(crate) fn serve(daemon: Arc<Daemon>, listener: UnixListener) {
     }
 }
 
+/// Serves a connection's requests in turn (HTTP/1.1 keeps it open unless a request says
+/// `Connection: close`); a websocket upgrade hands the connection to its exec.
 fn connection(daemon: &Arc<Daemon>, stream: UnixStream) {
     let Ok(read_half) = stream.try_clone() else {
         return;
     };
     let mut reader = BufReader::new(read_half);
-    let request = match http::read_request(&mut reader) {
-        Ok(Some(r)) => r,
-        Ok(None) => return,
-        Err(e) => {
-            let mut w = stream;
-            let _ = http::write_response(&mut w, &bad_request(&e.to_string()));
+    let mut w = stream;
+    loop {
+        let request = match http::read_request(&mut reader) {
+            Ok(Some(r)) => r,
+            Ok(None) => return,
+            Err(e) => {
+                let _ = http::write_response(&mut w, &bad_request(&e.to_string()), false);
+                return;
+            }
+        };
+        if request.is_websocket() {
+            exec::websocket(daemon, &request, w);
             return;
         }
-    };
-    if request.is_websocket() {
-        exec::websocket(daemon, &request, stream);
-        return;
+        let keep = request.keep_alive();
+        let response = route(daemon, &request);
+        if http::write_response(&mut w, &response, keep).is_err() || !keep {
+            return;
+        }
     }
-    let response = route(daemon, &request);
-    let mut w = stream;
-    let _ = http::write_response(&mut w, &response);
 }
 
 fn method_not_allowed(r: &Request) -> Response {
