@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::SystemTime;
 
@@ -86,34 +85,32 @@ fn absolute(path: &str) -> Result<(), FileError> {
     }
 }
 
-pub(crate) fn get(d: &Daemon, r: &Request, _stream: &UnixStream) -> Option<Response> {
+pub(crate) fn get(d: &Daemon, r: &Request) -> Response {
     let action = r.query("action").unwrap_or("");
-    Some(match action {
+    match action {
         "read" => {
             let paths = r.query_all("path");
             if paths.is_empty() {
-                return Some(bad_request("must specify one or more paths"));
+                return bad_request("must specify one or more paths");
             }
             if r.header("accept") != Some("multipart/form-data") {
-                return Some(bad_request("must accept multipart/form-data"));
+                return bad_request("must accept multipart/form-data");
             }
             read(d, &paths)
         }
         "list" => {
             let path = r.query("path").unwrap_or("");
             if path.is_empty() {
-                return Some(bad_request("must specify path"));
+                return bad_request("must specify path");
             }
             let itself = r.query("itself").unwrap_or("");
             if !matches!(itself, "" | "true" | "false") {
-                return Some(bad_request(
-                    "itself parameter must be \"true\" or \"false\"",
-                ));
+                return bad_request("itself parameter must be \"true\" or \"false\"");
             }
             list(d, path, r.query("pattern").unwrap_or(""), itself == "true")
         }
         other => bad_request(&format!("invalid action {other:?}")),
-    })
+    }
 }
 
 fn boundary_for(seed: &str) -> String {
