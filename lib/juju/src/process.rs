@@ -364,19 +364,6 @@ impl HookTools for ProcessTools {
         }
     }
 
-    fn trusted(&self) -> Result<bool, ToolError> {
-        match self.run("credential-get", &["--format=json".to_string()], None) {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.message()
-                    .is_some_and(|m| m.ends_with("permission denied")) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(e),
-        }
-    }
-
     fn leader_get(&self) -> Result<BTreeMap<String, String>, ToolError> {
         let v: Option<BTreeMap<String, String>> = self.run_json("leader-get", &[])?;
         Ok(v.unwrap_or_default())
@@ -455,32 +442,6 @@ mod tests {
                 RelationId::new("alertmanager", 11)
             ]
         );
-    }
-
-    #[test]
-    fn credential_get_tells_trust_and_nothing_else() {
-        let _turn = serial();
-        let dir = tempfile::tempdir().unwrap();
-        let tools = ProcessTools::in_dir(dir.path());
-        fake_tool(
-            dir.path(),
-            "credential-get",
-            r#"[ "$1" = --format=json ] && echo '{"type":"kubernetes","credential":{"auth-type":"certificate"}}'"#,
-        );
-        assert!(tools.trusted().unwrap());
-        // What Juju's tool prints for an untrusted application (uniter CloudSpec: ErrPerm).
-        fake_tool(
-            dir.path(),
-            "credential-get",
-            "echo 'ERROR cannot access cloud credentials: permission denied' >&2; exit 1",
-        );
-        assert!(!tools.trusted().unwrap());
-        fake_tool(
-            dir.path(),
-            "credential-get",
-            "echo 'ERROR connection is shut down' >&2; exit 1",
-        );
-        assert!(tools.trusted().is_err());
     }
 
     #[test]
