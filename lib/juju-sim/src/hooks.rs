@@ -735,11 +735,8 @@ fn choose_handler(charm_dir: &Path, dispatch_path: &str) -> Option<PathBuf> {
 
 /// Context ids end in a large number, as Juju's do; ours is derived, not random.
 fn pseudo_random(seed: &str, seq: u64) -> u64 {
-    let mut h: u64 = 0xcbf29ce484222325 ^ seq.wrapping_mul(0x9e3779b97f4a7c15);
-    for b in seed.bytes() {
-        h = (h ^ u64::from(b)).wrapping_mul(0x100000001b3);
-    }
-    h % 10_000_000_000_000_000_000
+    let start = crate::hash::OFFSET ^ seq.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    crate::hash::fnv1a(start, seed.as_bytes()) % 10_000_000_000_000_000_000
 }
 
 /// Applies a successful hook's pending changes; returns the hooks other units get.

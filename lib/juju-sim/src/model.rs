@@ -12,6 +12,8 @@ use thiserror::Error;
 
 use crate::charm::{CharmInfo, Role};
 use crate::event::HookSpec;
+use crate::hash::{fnv1a, OFFSET};
+use crate::podspec::{self, PodSpecError, PodSpecV3};
 
 pub(crate) const JUJU_VERSION: &str = "2.9.42";
 /// The agent version a sidecar (v2) charm sees: it needs Juju 3.x, played after the 3.6
@@ -235,16 +237,11 @@ pub(crate) fn split_unit(unit: &str) -> Option<(&str, u32)> {
     Some((app, n.parse().ok()?))
 }
 
-/// A deterministic model UUID from the model name (FNV-1a, shaped as a version 4 UUID).
+/// A deterministic model UUID from the model name (two FNV-1a streams, shaped as a version
+/// 4 UUID).
 pub(crate) fn model_uuid(name: &str) -> String {
-    let mut a: u64 = 0xcbf29ce484222325;
-    let mut b: u64 = 0x84222325cbf29ce4;
-    for byte in name.bytes() {
-        a = (a ^ u64::from(byte)).wrapping_mul(0x100000001b3);
-        b = (b ^ u64::from(byte))
-            .wrapping_mul(0x100000001b3)
-            .rotate_left(7);
-    }
+    let a = fnv1a(OFFSET, name.as_bytes());
+    let b = fnv1a(a.rotate_left(32), name.as_bytes());
     uuid_shape(&format!("{a:016x}{b:016x}"))
 }
 
@@ -381,6 +378,11 @@ impl StoredPodSpec {
             Some(r) => format!("{}{r}", self.spec),
             None => self.spec.clone(),
         }
+    }
+
+    /// The stored spec, typed (pod-spec-set checked it when it was set).
+    pub(crate) fn parsed(&self) -> Result<PodSpecV3, PodSpecError> {
+        podspec::parse(&self.text())
     }
 }
 

@@ -118,10 +118,7 @@ fn boundary_for(seed: &str) -> String {
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0);
-    let mut h: u64 = 0xcbf29ce484222325 ^ (nanos as u64);
-    for b in seed.bytes() {
-        h = (h ^ u64::from(b)).wrapping_mul(0x100000001b3);
-    }
+    let h = crate::hash::fnv1a(crate::hash::OFFSET ^ (nanos as u64), seed.as_bytes());
     format!(
         "{h:016x}{:016x}{:028x}",
         h.rotate_left(17) ^ 0x9e37_79b9_7f4a_7c15,
