@@ -237,11 +237,14 @@ pub(crate) fn split_unit(unit: &str) -> Option<(&str, u32)> {
     Some((app, n.parse().ok()?))
 }
 
-/// A deterministic model UUID from the model name (two FNV-1a streams, shaped as a version
-/// 4 UUID).
+/// A deterministic model UUID from the model name, shaped as a version 4 UUID: FNV-1a, and
+/// for the other half the same steps from another start with a rotation after each (the
+/// values every model has had; the pod addresses tests know derive from them).
 pub(crate) fn model_uuid(name: &str) -> String {
     let a = fnv1a(OFFSET, name.as_bytes());
-    let b = fnv1a(a.rotate_left(32), name.as_bytes());
+    let b = name.bytes().fold(OFFSET.rotate_left(32), |h, byte| {
+        fnv1a(h, &[byte]).rotate_left(7)
+    });
     uuid_shape(&format!("{a:016x}{b:016x}"))
 }
 
