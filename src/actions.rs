@@ -255,7 +255,10 @@ fn rendered<T: HookTools + ?Sized>(
 
 /// The action-fail message for invalid options, naming each.
 fn config_failure(errors: &[ConfigError]) -> String {
-    let all: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+    let all: Vec<String> = errors
+        .iter()
+        .map(std::string::ToString::to_string)
+        .collect();
     format!(
         "invalid config: {} (fix it with `juju config`)",
         all.join("; ")

@@ -310,7 +310,7 @@ fn by_endpoint(
         }
     }
     for list in relations.values_mut() {
-        list.sort_by_key(|s| s.id.as_ref().map(|id| id.to_string()));
+        list.sort_by_key(|s| s.id.as_ref().map(std::string::ToString::to_string));
     }
     relations
 }
@@ -523,7 +523,7 @@ fn relations_budget(config: &CharmConfig) -> Result<relations::Budget, CharmErro
     let empty_shard = pod_spec::ConfigFiles::default()
         .file_sets()
         .get(1)
-        .map_or(0, |set| set.size());
+        .map_or(0, charm_core::pod_spec::FileSetText::size);
     Ok(relations::Budget {
         config: pod_spec::CONFIG_FILES_BUDGET.saturating_sub(base.size() + RESERVE),
         shard: pod_spec::CONFIG_FILES_BUDGET.saturating_sub(empty_shard + RESERVE),

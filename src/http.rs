@@ -258,7 +258,7 @@ mod tests {
         assert!(started.elapsed() < CONNECT_TIMEOUT, "{err}");
         match err {
             ApiError::Unreachable { reason, .. } => {
-                assert!(reason.contains("refused"), "{reason}")
+                assert!(reason.contains("refused"), "{reason}");
             }
             other => panic!("{other}"),
         }

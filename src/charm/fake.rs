@@ -93,7 +93,7 @@ impl FakeTools {
         FakeTools {
             model: RefCell::new(FakeModel {
                 unit: unit.to_string(),
-                app: app.to_string(),
+                app: app.clone(),
                 leader,
                 ..FakeModel::default()
             }),

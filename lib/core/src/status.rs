@@ -35,7 +35,11 @@ const SOURCES_SHOWN: usize = 3;
 pub fn decide(input: StatusInput<'_>) -> Statuses {
     let mut blockers: Vec<String> = Vec::new();
     if !input.config_errors.is_empty() {
-        let all: Vec<String> = input.config_errors.iter().map(|e| e.to_string()).collect();
+        let all: Vec<String> = input
+            .config_errors
+            .iter()
+            .map(std::string::ToString::to_string)
+            .collect();
         blockers.push(format!("invalid config: {}", all.join("; ")));
     }
     if let Some(image) = input.image_error {

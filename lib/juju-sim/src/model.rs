@@ -649,12 +649,12 @@ impl Model {
     }
 
     pub(crate) fn is_leader(&self, unit: &str) -> bool {
-        self.unit(unit).map(|u| u.leader).unwrap_or(false)
+        self.unit(unit).is_ok_and(|u| u.leader)
     }
 
     /// Whether `unit` (ours) has run its install hook, so that it gets follow-up hooks.
     pub(crate) fn is_installed(&self, unit: &str) -> bool {
-        self.unit(unit).map(|u| u.installed).unwrap_or(false)
+        self.unit(unit).is_ok_and(|u| u.installed)
     }
 
     pub(crate) fn relation(&self, id: u32) -> Result<&Relation, ModelError> {
@@ -804,7 +804,7 @@ impl Model {
         if r.is_peer() {
             return self
                 .app()
-                .map(|a| a.unit_names())
+                .map(Application::unit_names)
                 .unwrap_or_default()
                 .into_iter()
                 .filter(|u| u != unit)
@@ -812,7 +812,7 @@ impl Model {
         }
         self.remote_apps
             .get(&r.remote.app)
-            .map(|a| a.unit_names())
+            .map(RemoteApp::unit_names)
             .unwrap_or_default()
     }
 

@@ -143,16 +143,13 @@ impl ProcessTools {
                 .take()
                 .map(|p| Box::new(p) as Box<dyn Read + Send>),
         );
-        let status = match child.wait_timeout(self.timeout).map_err(spawn_error)? {
-            Some(status) => status,
-            None => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(ToolError::Timeout {
-                    tool: tool.to_string(),
-                    seconds: self.timeout.as_secs(),
-                });
-            }
+        let Some(status) = child.wait_timeout(self.timeout).map_err(spawn_error)? else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(ToolError::Timeout {
+                tool: tool.to_string(),
+                seconds: self.timeout.as_secs(),
+            });
         };
         // The pipes close when the tool exits (unless it left a child holding them).
         let stdout = stdout.join().unwrap_or_default();
@@ -161,7 +158,7 @@ impl ProcessTools {
     }
 
     fn run_json<T: DeserializeOwned>(&self, tool: &str, args: &[&str]) -> Result<T, ToolError> {
-        let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let mut args: Vec<String> = args.iter().map(std::string::ToString::to_string).collect();
         args.push("--format=json".to_string());
         let out = self.run(tool, &args, None)?;
         // Juju prints nothing only for a single key that is not set, which the charm never
@@ -180,7 +177,7 @@ impl ProcessTools {
     }
 
     fn run_plain(&self, tool: &str, args: &[&str]) -> Result<(), ToolError> {
-        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let args: Vec<String> = args.iter().map(std::string::ToString::to_string).collect();
         self.run(tool, &args, None).map(|_| ())
     }
 
@@ -200,7 +197,7 @@ impl ProcessTools {
     }
 
     fn run_with_stdin(&self, tool: &str, args: &[&str], input: &[u8]) -> Result<(), ToolError> {
-        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let args: Vec<String> = args.iter().map(std::string::ToString::to_string).collect();
         self.run(tool, &args, Some(input)).map(|_| ())
     }
 }

@@ -323,7 +323,12 @@ mod tests {
         );
         let e = ToolError::Failed {
             tool: "status-set".into(),
-            args: vec!["active".into(), "--".into(), "".into(), "two words".into()],
+            args: vec![
+                "active".into(),
+                "--".into(),
+                String::new(),
+                "two words".into(),
+            ],
             code: None,
             stderr: String::new(),
         };

@@ -356,8 +356,7 @@ fn get_change(d: &Daemon, id: &str, wait: Option<&Request>) -> Response {
             st = d
                 .moved
                 .wait_timeout(st, slice)
-                .map(|(g, _)| g)
-                .unwrap_or_else(|e| e.into_inner().0);
+                .map_or_else(|e| e.into_inner().0, |(g, _)| g);
         }
     }
     match st.changes.get(&n) {

@@ -303,16 +303,14 @@ pub(crate) fn get(d: &Daemon, r: &Request) -> Response {
         let status = if startup == "disabled" {
             "inactive".to_string()
         } else {
-            runtime
-                .map(|r| r.status.clone())
-                .unwrap_or_else(|| "up".into())
+            runtime.map_or_else(|| "up".into(), |r| r.status.clone())
         };
         info.insert("status".into(), json!(status));
         info.insert(
             "successes".into(),
-            json!(runtime.map(|r| r.successes).unwrap_or(0)),
+            json!(runtime.map_or(0, |r| r.successes)),
         );
-        let failures = runtime.map(|r| r.failures).unwrap_or(0);
+        let failures = runtime.map_or(0, |r| r.failures);
         if failures > 0 {
             info.insert("failures".into(), json!(failures));
         }

@@ -219,15 +219,14 @@ fn run(d: &Daemon, change: u64, task: u64, slot: &ExecSlot, job: Job) {
             d.update_task(change, task, |t| {
                 t.finish(Err(format!(
                     "exec {task}: timeout waiting for websocket connections: context deadline exceeded"
-                )))
+                )));
             });
             return;
         }
         conns = slot
             .connected
             .wait_timeout(conns, deadline - now)
-            .map(|(g, _)| g)
-            .unwrap_or_else(|e| e.into_inner().0);
+            .map_or_else(|e| e.into_inner().0, |(g, _)| g);
     }
     let stdio = conns.stdio.take();
     let stderr = conns.stderr.take();

@@ -116,8 +116,7 @@ pub(crate) fn get(d: &Daemon, r: &Request) -> Response {
 fn boundary_for(seed: &str) -> String {
     let nanos = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
+        .map_or(0, |d| d.as_nanos());
     let h = crate::hash::fnv1a(crate::hash::OFFSET ^ (nanos as u64), seed.as_bytes());
     format!(
         "{h:016x}{:016x}{:028x}",
@@ -339,8 +338,7 @@ fn list(d: &Daemon, path: &str, pattern: &str, itself: bool) -> Response {
         entries.push((name, meta));
         let parent = Path::new(&shown)
             .parent()
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|| "/".into());
+            .map_or_else(|| "/".into(), |p| p.display().to_string());
         return finish(entries, &parent, pattern, &users, &groups);
     }
     match fs::read_dir(&local) {

@@ -97,8 +97,7 @@ pub(crate) struct ServeArgs {
 fn boot_id() -> String {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
+        .map_or(0, |d| d.as_nanos());
     let mut h: u128 =
         0x6c62_272e_07bb_0142_62b8_2175_6295_c58d ^ nanos ^ u128::from(std::process::id());
     h = h.wrapping_mul(0x0000_0000_0100_0000_0000_0000_0000_013b);

@@ -13,14 +13,12 @@ fn pebble_records(f: &Fixture, unit_number: u32) -> Value {
 }
 
 fn alive(pid: u64) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            let state = s
-                .rsplit_once(')')
-                .map(|(_, r)| r.trim_start().chars().next());
-            !matches!(state, Some(Some('Z' | 'X')))
-        })
-        .unwrap_or(false)
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        let state = s
+            .rsplit_once(')')
+            .map(|(_, r)| r.trim_start().chars().next());
+        !matches!(state, Some(Some('Z' | 'X')))
+    })
 }
 
 fn wait_gone(pid: u64) -> bool {
