@@ -1073,6 +1073,11 @@ impl Marker {
         Marker { path, before }
     }
 
+    /// Whether this hook could mark it: without a marker, no cache is written either.
+    fn usable(&self) -> bool {
+        self.before.is_some()
+    }
+
     /// The marker's content before this hook, when this hook could mark it.
     fn previous(&self) -> Option<&str> {
         self.before.as_ref().and_then(|p| p.as_deref())
@@ -1142,7 +1147,7 @@ pub fn run<T: HookTools + ?Sized, A: PrometheusApi + ?Sized>(
     let unchanged = read == RelationsRead::Cached { changed: false }
         && applied.relation_sets == 0
         && plan.memo.same_as(&observed.memo);
-    if !unchanged {
+    if !unchanged && marker.usable() {
         let committed = cache::committed_generation(&observed.state);
         let after = relations_after(&observed, &plan);
         let (text, token) =
@@ -1274,7 +1279,10 @@ mod tests {
     fn ctx(unit: &str) -> HookContext {
         HookContext::from_lookup(|k| match k {
             "JUJU_UNIT_NAME" => Some(unit.to_string()),
-            "JUJU_CHARM_DIR" => Some("/charm".to_string()),
+            // A directory that cannot exist (a path under a file), so that these tests run
+            // without the relations cache whatever this machine has at `/charm`; the tests
+            // of the cache give it a temporary directory.
+            "JUJU_CHARM_DIR" => Some("/dev/null/charm".to_string()),
             "JUJU_MODEL_NAME" => Some("cos".to_string()),
             "JUJU_MODEL_UUID" => Some("f4d59020-c8e7-4053-8044-a2c1e5591c7f".to_string()),
             _ => None,

@@ -159,11 +159,11 @@ pub(super) fn contribute(
     local: &LocalIdentity,
     relations: &[RelationSnapshot],
     memo: &BTreeMap<&RelationId, &MemoPart>,
-    parts: &mut Vec<MemoPart>,
+    mut parts: Option<&mut Vec<MemoPart>>,
     out: &mut Contribution,
 ) {
     for snapshot in budget::oldest_first(relations) {
-        let (part, mut report) = memoized(local, snapshot, memo, parts);
+        let (part, mut report) = memoized(local, snapshot, memo, parts.as_deref_mut());
         let had_rules = !part.rule_files.is_empty();
         if let Err(why) = out.admit(part) {
             out.warn(snapshot, &remote_app_name(snapshot), why.clone());
@@ -177,14 +177,15 @@ pub(super) fn contribute(
 }
 
 /// One relation's part: from `memo` when its remote data is what the part was computed from
-/// (the caller checked our identity), else computed; recorded in `parts` either way.
+/// (the caller checked our identity), else computed; recorded in `parts` (when kept) either
+/// way.
 fn memoized(
     local: &LocalIdentity,
     snapshot: &RelationSnapshot,
     memo: &BTreeMap<&RelationId, &MemoPart>,
-    parts: &mut Vec<MemoPart>,
+    parts: Option<&mut Vec<MemoPart>>,
 ) -> (Contribution, Report) {
-    let Some(id) = &snapshot.id else {
+    let (Some(id), Some(parts)) = (&snapshot.id, parts) else {
         let mut part = Contribution::default();
         let report = contribute_relation(local, snapshot, &mut part);
         return (part, report);

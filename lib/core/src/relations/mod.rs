@@ -274,7 +274,8 @@ impl Memo {
 /// input always gives the same plan, with jobs sorted by name and every list in a stable
 /// order, so an unchanged model renders a byte-identical `prometheus.yml`.
 pub fn plan(input: &RelationsInput) -> RelationsPlan {
-    plan_with(input, &Memo::default()).0
+    // No memo to keep: none is built (it copies every relation's part).
+    plan_inner(input, &BTreeMap::new(), None)
 }
 
 /// As [`plan`], reusing from `memo` the part of every relation whose remote data and our
@@ -289,14 +290,14 @@ pub fn plan_with(input: &RelationsInput, memo: &Memo) -> (RelationsPlan, Memo) {
         local: input.local.clone(),
         parts: Vec::new(),
     };
-    let plan = plan_inner(input, &known, &mut next.parts);
+    let plan = plan_inner(input, &known, Some(&mut next.parts));
     (plan, next)
 }
 
 fn plan_inner(
     input: &RelationsInput,
     memo: &BTreeMap<&RelationId, &MemoPart>,
-    parts: &mut Vec<MemoPart>,
+    parts: Option<&mut Vec<MemoPart>>,
 ) -> RelationsPlan {
     let local = &input.local;
     let relations = |endpoint: &str| -> &[RelationSnapshot] {
