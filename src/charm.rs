@@ -981,7 +981,10 @@ fn nothing_changed<A: PrometheusApi + ?Sized>(
     else {
         return false;
     };
-    if inputs.is_some_and(|inputs| inputs != last.inputs) {
+    // A blocked unit (no check then: an invalid option, the image missing, files too
+    // large) goes the whole way: `resource-get` may fail for a while ("could not download
+    // resource") and no hook would say when it works again, so every hook asks again.
+    if last.served.is_none() || inputs.is_some_and(|inputs| inputs != last.inputs) {
         return false;
     }
     let (statuses, version, workload_state) = check_workload(api, &last, false);
