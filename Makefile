@@ -94,7 +94,8 @@ lint: toolchain
 
 bench: charm
 	$(CARGO) build --release --locked -p juju-sim
-	JUJU_SIM=$(TARGET)/release/juju-sim scripts/bench $(CHARM)
+	JUJU_SIM=$(TARGET)/release/juju-sim BENCH_PLOT=$${BENCH_PLOT:-$(CURDIR)/docs/hook-cost.png} \
+	  scripts/bench $(CHARM)
 
 clean:
 	rm -rf build $(CHARM) prometheus-charm .juju-sim

@@ -18,7 +18,7 @@ use crate::pebble_layer;
 use crate::pod_spec::{self, ConfigFiles, PodSpecInput};
 use crate::prometheus::api::{PrometheusApi, Target};
 use crate::prometheus::render::{self, Rendered};
-use crate::relations::{self, LocalIdentity, Publish, RelationSnapshot, RelationsInput};
+use crate::relations::{self, LocalIdentity, Memo, Publish, RelationSnapshot, RelationsInput};
 use crate::sidecar::{self, PebbleError};
 use crate::status::{self, StatusInput, Statuses};
 use crate::workload;
@@ -141,6 +141,9 @@ pub struct Observed {
     /// `remove`, or did so in an earlier hook). A leaving leader is still leader, but what
     /// it sees no longer describes the application.
     pub leaving: bool,
+    /// What earlier hooks computed of each scrape-target relation (from the cache; empty
+    /// after a full read): the plan reuses a relation's part while its data is unchanged.
+    pub memo: Memo,
 }
 
 impl Observed {
@@ -199,6 +202,8 @@ pub struct Plan {
     pub config_errors: Vec<ConfigError>,
     /// Relation data refused and contributions left out, for the log.
     pub warnings: Vec<String>,
+    /// What this plan computed of each scrape-target relation, for the cache.
+    pub memo: Memo,
 }
 
 /// Reads the options, leadership, the image, our address, our state and every relation.
@@ -211,13 +216,17 @@ pub fn observe<T: HookTools + ?Sized>(
     Ok(observe_hook(tools, ctx, hook, None, kind)?.0)
 }
 
+/// A cache generation as read: the relations and the memo.
+pub type Loaded = (cache::Relations, Memo);
+
 /// How a hook learned about the relations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RelationsRead {
     /// Every relation read through the hook tools.
     Full,
-    /// The cache, with only this hook's relation read (see `cache`).
-    Cached,
+    /// The cache, with only this hook's relation read (see `cache`); whether that changed
+    /// anything.
+    Cached { changed: bool },
 }
 
 /// Hooks that always read every relation: the model may have changed in ways no relation
@@ -239,29 +248,114 @@ pub fn observe_hook<T: HookTools + ?Sized>(
     marker: Option<&str>,
     kind: CharmKind,
 ) -> Result<(Observed, RelationsRead), CharmError> {
+    let basics = observe_basics(tools, ctx, hook, kind)?;
+    observe_relations(tools, ctx, hook, marker, basics)
+}
+
+/// What a hook sees apart from the relations.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Basics {
+    config: Map<String, Value>,
+    leader: bool,
+    kind: CharmKind,
+    image: Option<Result<ImageDetails, ImageError>>,
+    address: Option<String>,
+    state: BTreeMap<String, String>,
+    leaving: bool,
+    cluster_domain: String,
+}
+
+impl Basics {
+    /// A fingerprint of everything here a plan depends on (not unit state: what a plan
+    /// reads of it, the spec's fingerprint and the leaving mark, the last hook wrote).
+    fn inputs(&self) -> String {
+        let text = format!(
+            "{}\n{:?}\n{:?}\n{:?}\n{}\n{}\n{}",
+            Value::Object(self.config.clone()),
+            self.kind,
+            self.image,
+            self.address,
+            self.leader,
+            self.leaving,
+            self.cluster_domain
+        );
+        crate::syntax::fingerprint::hex(&text)
+    }
+}
+
+/// Options, leadership, the image, our address and unit state.
+pub fn observe_basics<T: HookTools + ?Sized>(
+    tools: &T,
+    ctx: &HookContext,
+    hook: Option<&Hook>,
+    kind: CharmKind,
+) -> Result<Basics, CharmError> {
     let config = tools.config_get()?;
     let leader = tools.is_leader()?;
     let image = match kind {
         CharmKind::PodSpec => Some(observe_image(tools, &ctx.app_name)?),
         CharmKind::Sidecar => None,
     };
-
     let address = observe_address(tools)?;
     let state = tools.state_get()?;
     let leaving = ctx.departing_unit.as_deref() == Some(ctx.unit_name.as_str())
         || matches!(hook, Some(Hook::Stop | Hook::Remove))
         || state.get(UNIT_LEAVING).is_some_and(|v| v == "true");
+    Ok(Basics {
+        config,
+        leader,
+        kind,
+        image,
+        address,
+        state,
+        leaving,
+        cluster_domain: std::fs::read_to_string(RESOLV_CONF)
+            .ok()
+            .and_then(|text| cluster_domain(&text))
+            .unwrap_or_else(|| DEFAULT_CLUSTER_DOMAIN.to_string()),
+    })
+}
+
+/// The relations, from the cache when `marker` says it can be trusted (with only this hook's
+/// relation read), else from a full read; with `basics`, everything the hook sees.
+pub fn observe_relations<T: HookTools + ?Sized>(
+    tools: &T,
+    ctx: &HookContext,
+    hook: Option<&Hook>,
+    marker: Option<&str>,
+    basics: Basics,
+) -> Result<(Observed, RelationsRead), CharmError> {
+    let Basics {
+        config,
+        leader,
+        kind,
+        image,
+        address,
+        state,
+        leaving,
+        cluster_domain,
+    } = basics;
     let endpoints = endpoints()?;
     let cached = if reads_everything(hook) {
         None
     } else {
-        cache::trusted(&state, marker, leader)
+        cache::trusted(&state, marker, leader).and_then(|token| load(&ctx.charm_dir, &token))
     };
+    let mut memo = Memo::default();
     let (all, read) = match cached {
-        Some(cached) => (
-            observe_changed_relation(tools, ctx, hook, leader, cached.relations)?,
-            RelationsRead::Cached,
-        ),
+        Some((relations, cached_memo)) => {
+            memo = cached_memo;
+            let before = ctx
+                .relation
+                .as_ref()
+                .and_then(|id| relations.get(id).cloned());
+            let all = observe_changed_relation(tools, ctx, hook, leader, relations)?;
+            let changed = ctx
+                .relation
+                .as_ref()
+                .is_some_and(|id| all.get(id) != before.as_ref());
+            (all, RelationsRead::Cached { changed })
+        }
         None => {
             let mut all = cache::Relations::new();
             for endpoint in &endpoints {
@@ -286,15 +380,57 @@ pub fn observe_hook<T: HookTools + ?Sized>(
         image,
         address,
         hook_relation: ctx.relation.clone(),
-        cluster_domain: std::fs::read_to_string(RESOLV_CONF)
-            .ok()
-            .and_then(|text| cluster_domain(&text))
-            .unwrap_or_else(|| DEFAULT_CLUSTER_DOMAIN.to_string()),
+        cluster_domain,
         leaving,
         state,
         relations,
+        memo,
     };
     Ok((observed, read))
+}
+
+/// The generation `token` names, from the charm directory; `None` (one full read) when it
+/// is missing or damaged.
+fn load(charm_dir: &std::path::Path, token: &cache::Token) -> Option<Loaded> {
+    let path = charm_dir.join(cache::DIR).join(token.file_name());
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let decoded = cache::decode(&text, token);
+            if decoded.is_none() {
+                tracing::debug!("relations cache {} unreadable", path.display());
+            }
+            decoded
+        }
+        Err(e) => {
+            tracing::debug!("no relations cache: {}: {e}", path.display());
+            None
+        }
+    }
+}
+
+/// Writes generation `token` (to a temporary name, then renamed: a file of that name is
+/// whole), and removes every other generation but `keep` (the committed one, which a hook
+/// whose state-set is not committed still needs).
+fn store(
+    charm_dir: &std::path::Path,
+    token: &cache::Token,
+    text: &str,
+    keep: Option<u64>,
+) -> std::io::Result<()> {
+    let dir = charm_dir.join(cache::DIR);
+    std::fs::create_dir_all(&dir)?;
+    let name = token.file_name();
+    let temporary = dir.join(format!(".{name}.new"));
+    std::fs::write(&temporary, text)?;
+    std::fs::rename(&temporary, dir.join(&name))?;
+    for entry in std::fs::read_dir(&dir)?.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let kept = file == name || (keep.is_some() && cache::generation_of(&file) == keep);
+        if !kept {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    Ok(())
 }
 
 /// Every endpoint → its relations, in the order `relation-ids` lists them (as text).
@@ -558,12 +694,14 @@ fn unconfigured(observed: &Observed, config_errors: Vec<ConfigError>) -> Plan {
         statuses,
         config_errors,
         warnings: Vec::new(),
+        memo: observed.memo.clone(),
     }
 }
 
 /// Valid options: the relations' plan, the rendering, the spec, what to publish and say.
 fn configured(observed: &Observed, config: &CharmConfig) -> Result<Plan, CharmError> {
-    let relations = relations::plan(&relations_input(observed, config)?);
+    let (relations, memo) =
+        relations::plan_with(&relations_input(observed, config)?, &observed.memo);
     let rendered = render::render(config, &relations);
     let files = config_files(&rendered)?;
     let (pod_spec, layer, unappliable) = match observed.kind {
@@ -609,6 +747,7 @@ fn configured(observed: &Observed, config: &CharmConfig) -> Result<Plan, CharmEr
         statuses,
         config_errors: Vec::new(),
         warnings,
+        memo,
     })
 }
 
@@ -893,27 +1032,116 @@ fn apply_in_container(
 /// first) and while the pod is going away.
 fn check_workload<A: PrometheusApi + ?Sized>(
     api: &A,
-    hook: Option<&Hook>,
-    plan: &Plan,
-    applied: &Applied,
+    last: &LastHook,
+    spec_set: bool,
 ) -> (Statuses, Option<String>, Option<String>) {
-    let going_away = matches!(hook, Some(Hook::Stop | Hook::Remove));
-    let Some(Rendering { rendered, .. }) = &plan.rendering else {
-        return (plan.statuses.clone(), None, None);
+    let Some(served) = &last.served else {
+        return (last.statuses.clone(), None, None);
     };
-    if going_away || plan.statuses.unit.kind == juju::StatusKind::Blocked {
-        return (plan.statuses.clone(), None, None);
-    }
-    let report = workload::check(api, plan.target.as_ref(), rendered);
-    let mut statuses =
-        status::with_workload(plan.statuses.clone(), &report.state, applied.pod_spec_set);
+    let report = workload::check_served(api, last.target.as_ref(), served);
+    let mut statuses = status::with_workload(last.statuses.clone(), &report.state, spec_set);
     if let (Some(app), workload::WorkloadState::Current { target }) =
-        (&plan.discovery_needs_trust, &report.state)
+        (&last.discovery_needs_trust, &report.state)
     {
         let access = workload::kubernetes_access(api, target);
         statuses = status::with_kubernetes_access(statuses, &access, app);
     }
     (statuses, report.version, Some(report.state.to_string()))
+}
+
+/// What a successful hook leaves for the next `update-status`: its statuses before the
+/// workload check, and what it checked the workload against (`None`: no check, as while
+/// blocked or going away). Options, the image and our address change only with a hook that
+/// says so (config-changed fires on option, trust and address changes, Juju 2.9
+/// `worker/uniter/resolver.go`: `ConfigHash`, `TrustHash`, `AddressesHash`; a new resource
+/// bumps the charm's modified version, `state/resources_staged.go`, which fires
+/// upgrade-charm), and the relations only with their own hooks; so with a trusted cache
+/// (no hook failed or went uncommitted since) and the same leadership, an `update-status`
+/// would plan exactly this again, and need only check the workload against it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct LastHook {
+    /// [`Basics::inputs`] of that hook.
+    inputs: String,
+    statuses: Statuses,
+    target: Option<Target>,
+    served: Option<workload::Served>,
+    /// See [`Plan::discovery_needs_trust`].
+    #[serde(default)]
+    discovery_needs_trust: Option<String>,
+}
+
+/// The unit state key of [`LastHook`] (JSON; empty when too large for a state value).
+pub const LAST_HOOK: &str = "last-hook";
+
+/// Unit state takes values up to 64 KiB; a prometheus.yml beyond that (a 17th pool, many
+/// Alertmanagers) just goes without the shortcut.
+const LAST_HOOK_MAX: usize = 60_000;
+
+impl LastHook {
+    fn of(hook: Option<&Hook>, inputs: String, plan: &Plan) -> LastHook {
+        let going_away = matches!(hook, Some(Hook::Stop | Hook::Remove));
+        let checked = !going_away && plan.statuses.unit.kind != juju::StatusKind::Blocked;
+        LastHook {
+            inputs,
+            statuses: plan.statuses.clone(),
+            target: plan.target.clone(),
+            served: plan
+                .rendering
+                .as_ref()
+                .filter(|_| checked)
+                .map(|r| workload::Served::of(&r.rendered)),
+            discovery_needs_trust: plan.discovery_needs_trust.clone(),
+        }
+    }
+
+    fn text(&self) -> String {
+        serde_json::to_string(self)
+            .ok()
+            .filter(|t| t.len() <= LAST_HOOK_MAX)
+            .unwrap_or_default()
+    }
+}
+
+/// Whether this hook would do exactly what the last successful one did (see [`LastHook`]),
+/// its workload check included: the cache is trusted (no hook failed or went uncommitted
+/// since), leadership is the same, the unit is not leaving, `inputs` (when known) are the
+/// last hook's, and the statuses and version the workload check gives are those shown.
+/// Then there is nothing to plan or apply: a line in the log and the hook is done.
+fn nothing_changed<A: PrometheusApi + ?Sized>(
+    api: &A,
+    leader: bool,
+    state: &BTreeMap<String, String>,
+    marker: Option<&str>,
+    inputs: Option<&str>,
+) -> bool {
+    if cache::trusted(state, marker, leader).is_none()
+        || state.get(UNIT_LEAVING).is_some_and(|v| v == "true")
+    {
+        return false;
+    }
+    let Some(last) = state
+        .get(LAST_HOOK)
+        .and_then(|text| serde_json::from_str::<LastHook>(text).ok())
+    else {
+        return false;
+    };
+    // A blocked unit (no check then: an invalid option, the image missing, files too
+    // large) goes the whole way: `resource-get` may fail for a while ("could not download
+    // resource") and no hook would say when it works again, so every hook asks again.
+    if last.served.is_none() || inputs.is_some_and(|inputs| inputs != last.inputs) {
+        return false;
+    }
+    let (statuses, version, workload_state) = check_workload(api, &last, false);
+    let same_statuses = state.get(LAST_STATUSES) == Some(&statuses_text(&statuses, leader));
+    let same_version = version.is_none() || state.get(LAST_VERSION) == version.as_ref();
+    if !(same_statuses && same_version) {
+        return false;
+    }
+    tracing::info!(
+        "nothing changed since the last hook: {}",
+        workload_state.unwrap_or_else(|| statuses.unit.message.clone())
+    );
+    true
 }
 
 /// Unit state keys of what the last successful hook wrote that is not rolled back with a
@@ -992,6 +1220,11 @@ impl Marker {
         Marker { path, before }
     }
 
+    /// Whether this hook could mark it: without a marker, no cache is written either.
+    fn usable(&self) -> bool {
+        self.before.is_some()
+    }
+
     /// The marker's content before this hook, when this hook could mark it.
     fn previous(&self) -> Option<&str> {
         self.before.as_ref().and_then(|p| p.as_deref())
@@ -1018,29 +1251,85 @@ pub fn run<T: HookTools + ?Sized, A: PrometheusApi + ?Sized>(
     workload: Workload<'_>,
 ) -> Result<(), CharmError> {
     let marker = Marker::begin(&ctx.charm_dir);
-    let (observed, read) = observe_hook(tools, ctx, hook, marker.previous(), workload.kind())?;
+    let done = |marker: &Marker| marker.finish(marker.previous().map(str::to_string).as_ref());
+    // update-status: three hook tools when nothing changed. Options, the image and our
+    // address are not read: what changes them fires another hook first (see LastHook).
+    if hook == Some(&Hook::UpdateStatus) {
+        let leader = tools.is_leader()?;
+        let state = tools.state_get()?;
+        if nothing_changed(api, leader, &state, marker.previous(), None) {
+            done(&marker);
+            return Ok(());
+        }
+    }
+    let basics = observe_basics(tools, ctx, hook, workload.kind())?;
+    let inputs = basics.inputs();
+    // config-changed also fires on trust and address changes, and with options set to what
+    // they were: when its inputs are the last hook's, neither the relations nor a plan are
+    // needed.
+    if hook == Some(&Hook::ConfigChanged)
+        && nothing_changed(
+            api,
+            basics.leader,
+            &basics.state,
+            marker.previous(),
+            Some(&inputs),
+        )
+    {
+        done(&marker);
+        return Ok(());
+    }
+    let (observed, read) = observe_relations(tools, ctx, hook, marker.previous(), basics)?;
     let plan = plan(&observed)?;
     let applied = apply_changes(tools, &observed, &plan)?;
     let in_container = match workload {
         Workload::Sidecar(container) => apply_in_container(container, hook, &plan)?,
         Workload::PodSpec => None,
     };
+    let last = LastHook::of(hook, inputs, &plan);
     let (statuses, version, workload_state) = match &in_container {
         Some(Err(not_up)) => {
             let statuses = status::with_workload(plan.statuses.clone(), not_up, false);
             (statuses, None, Some(not_up.to_string()))
         }
-        _ => check_workload(api, hook, &plan, &applied),
+        _ => check_workload(api, &last, applied.pod_spec_set),
     };
 
-    // What this hook leaves behind, committed with it: the relations cache, and the statuses
-    // and version it shows (so the next hook need not set them again).
-    let trusted = read == RelationsRead::Cached;
-    let mut state = cache::update(
-        &observed.state,
-        &relations_after(&observed, &plan),
-        observed.leader,
-    );
+    // What this hook leaves behind, committed with it: the relations cache, what the next
+    // update-status checks against, and the statuses and version it shows (so the next hook
+    // need not set them again).
+    let trusted = matches!(read, RelationsRead::Cached { .. });
+    let mut state = BTreeMap::new();
+    // The generation read holds what this hook leaves when it changed no relation (our own
+    // bags included) and re-planned none.
+    let unchanged = read == RelationsRead::Cached { changed: false }
+        && applied.relation_sets == 0
+        && plan.memo.same_as(&observed.memo);
+    if !unchanged && marker.usable() {
+        let committed = cache::committed_generation(&observed.state);
+        let after = relations_after(&observed, &plan);
+        let (text, token) =
+            cache::encode(&after, &plan.memo, committed.unwrap_or(0), observed.leader);
+        match store(&ctx.charm_dir, &token, &text, committed) {
+            Ok(()) => state.extend(cache::commit(&observed.state, &token)),
+            Err(e) => {
+                // The committed token names what this hook has just made stale: drop it,
+                // so that the next hook reads everything.
+                tracing::debug!("relations cache not written: {e}");
+                if observed.state.contains_key(cache::TOKEN_KEY) {
+                    state.insert(cache::TOKEN_KEY.to_string(), String::new());
+                }
+            }
+        }
+    }
+    let last_text = last.text();
+    if observed
+        .state
+        .get(LAST_HOOK)
+        .map_or(!last_text.is_empty(), |t| *t != last_text)
+    {
+        state.insert(LAST_HOOK.to_string(), last_text);
+    }
     let shown = statuses_text(&statuses, observed.leader);
     let set_statuses = !trusted || observed.state.get(LAST_STATUSES) != Some(&shown);
     if observed.state.get(LAST_STATUSES) != Some(&shown) {
@@ -1082,7 +1371,7 @@ pub fn run<T: HookTools + ?Sized, A: PrometheusApi + ?Sized>(
         relations,
         match read {
             RelationsRead::Full => "full read",
-            RelationsRead::Cached => "cached",
+            RelationsRead::Cached { .. } => "cached",
         },
         workload_applied,
         applied.relation_sets,
@@ -1097,7 +1386,8 @@ pub fn run<T: HookTools + ?Sized, A: PrometheusApi + ?Sized>(
     marker.finish(
         state
             .get(cache::TOKEN_KEY)
-            .or_else(|| observed.state.get(cache::TOKEN_KEY)),
+            .or_else(|| observed.state.get(cache::TOKEN_KEY))
+            .filter(|t| !t.is_empty()),
     );
     Ok(())
 }
@@ -1158,9 +1448,9 @@ mod tests {
     fn ctx(unit: &str) -> HookContext {
         HookContext::from_lookup(|k| match k {
             "JUJU_UNIT_NAME" => Some(unit.to_string()),
-            // A charm directory that cannot exist (a path under a file): no relations
-            // cache marker can be written, so every hook reads every relation, whatever
-            // the host has at /charm (juju-sim makes /charm/containers for sidecar units).
+            // A directory that cannot exist (a path under a file), so that these tests run
+            // without the relations cache whatever this machine has at `/charm`; the tests
+            // of the cache give it a temporary directory.
             "JUJU_CHARM_DIR" => Some("/dev/null/charm".to_string()),
             "JUJU_MODEL_NAME" => Some("cos".to_string()),
             "JUJU_MODEL_UUID" => Some("f4d59020-c8e7-4053-8044-a2c1e5591c7f".to_string()),
@@ -1856,6 +2146,31 @@ mod tests {
             "{:?}",
             tools.model().calls
         );
+        // Nothing changed since: update-status asks leadership and state only (and logs a
+        // line, which the fake tools do not see), config-changed with the same options reads
+        // no relation and writes nothing.
+        tools.model().calls.clear();
+        run(&tools, &ctx(None), Some(&hook("update-status"))).unwrap();
+        assert_eq!(tools.model().calls, vec!["is-leader", "state-get"]);
+        tools.model().calls.clear();
+        run(&tools, &ctx(None), Some(&hook("config-changed"))).unwrap();
+        let calls = tools.model().calls.clone();
+        assert_eq!(calls.len(), 5, "{calls:?}");
+        assert_eq!(relation_reads(&tools), Vec::<String>::new());
+        // An option changed: planned again from the cache, without reading a relation.
+        tools
+            .model()
+            .config
+            .insert("evaluation-interval".into(), json!("2m"));
+        tools.model().calls.clear();
+        run(&tools, &ctx(None), Some(&hook("config-changed"))).unwrap();
+        assert_eq!(relation_reads(&tools), Vec::<String>::new());
+        assert!(tools
+            .model()
+            .calls
+            .iter()
+            .any(|c| c.starts_with("pod-spec-set")));
+        assert_eq!(recorded(), full_read_fingerprint(&tools, &ctx(None)));
 
         // One unit's address changes.
         tools
@@ -2116,6 +2431,7 @@ mod tests {
                     ..RelationSnapshot::default()
                 }],
             )]),
+            memo: Memo::default(),
         }
     }
 

@@ -90,6 +90,8 @@ fn cached_hooks_render_what_a_full_read_renders_through_a_random_history() {
     let mut history = Vec::new();
     let mut checked = 0;
     let mut related = 0;
+    // The units' cache directories copied at the last "restore" step (a stale generation).
+    let mut saved: Option<Vec<std::path::PathBuf>> = None;
     for step in 0..steps {
         let op = rng.below(10);
         let failing = ["relation-get", "state-set", "pod-spec-set", "relation-list"];
@@ -171,20 +173,59 @@ fn cached_hooks_render_what_a_full_read_renders_through_a_random_history() {
                     "nothing".to_string()
                 }
             }
-            7 => {
-                // A lost operator disk: the marker files go.
-                let mut lost = 0;
-                for entry in walk(&sim.model_dir()) {
-                    if entry
-                        .file_name()
-                        .is_some_and(|n| n == ".relations-cache-marker")
-                    {
-                        std::fs::remove_file(&entry).unwrap();
-                        lost += 1;
+            7 => match rng.below(3) {
+                0 => {
+                    // A lost operator disk: the marker files go.
+                    let mut lost = 0;
+                    for entry in walk(&sim.model_dir()) {
+                        if entry
+                            .file_name()
+                            .is_some_and(|n| n == ".relations-cache-marker")
+                        {
+                            std::fs::remove_file(&entry).unwrap();
+                            lost += 1;
+                        }
                     }
+                    format!("{lost} cache markers lost")
                 }
-                format!("{lost} cache markers lost")
-            }
+                1 => {
+                    // The cache files go, the markers stay.
+                    let dirs = cache_dirs(&sim.model_dir());
+                    for dir in &dirs {
+                        std::fs::remove_dir_all(dir).unwrap();
+                    }
+                    format!("{} cache directories lost", dirs.len())
+                }
+                _ => {
+                    // A disk restored from an older copy: the generations copied at the
+                    // previous such step come back in place of today's.
+                    let dirs = cache_dirs(&sim.model_dir());
+                    let restore = saved.take();
+                    let mut copies = Vec::new();
+                    for dir in &dirs {
+                        let copy = backup_of(dir);
+                        let _ = std::fs::remove_dir_all(&copy);
+                        copy_dir(dir, &copy);
+                        copies.push(dir.clone());
+                    }
+                    let mut restored = 0;
+                    for dir in restore.unwrap_or_default() {
+                        let old = backup_of(&dir).with_extension("old");
+                        if old.exists() && dir.exists() {
+                            std::fs::remove_dir_all(&dir).unwrap();
+                            copy_dir(&old, &dir);
+                            restored += 1;
+                        }
+                    }
+                    for dir in &copies {
+                        let old = backup_of(dir).with_extension("old");
+                        let _ = std::fs::remove_dir_all(&old);
+                        std::fs::rename(backup_of(dir), old).unwrap();
+                    }
+                    saved = Some(copies);
+                    format!("{restored} cache directories restored from an older copy")
+                }
+            },
             8 => {
                 if let Some(leader) = leader(&sim) {
                     sim.run(&["add-unit", "prometheus"]);
@@ -244,6 +285,36 @@ fn cached_hooks_render_what_a_full_read_renders_through_a_random_history() {
     let full = log.matches("(full read)").count();
     eprintln!("hooks: {cached} cached, {full} full reads");
     assert!(cached > full, "{cached} cached, {full} full reads");
+}
+
+/// Where a copy of a unit's cache directory goes.
+fn backup_of(dir: &std::path::Path) -> std::path::PathBuf {
+    let unit = dir
+        .ancestors()
+        .nth(2)
+        .and_then(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    std::env::temp_dir().join(format!("scale-cache-{}-{unit}", std::process::id()))
+}
+
+/// The units' cache directories (`<charm dir>/.relations-cache`).
+fn cache_dirs(model: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut dirs: Vec<std::path::PathBuf> = walk(model)
+        .into_iter()
+        .filter_map(|f| f.parent().map(std::path::Path::to_path_buf))
+        .filter(|d| d.file_name().is_some_and(|n| n == ".relations-cache"))
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    dirs
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

@@ -21,7 +21,7 @@ pub struct StatusInput<'a> {
 }
 
 /// The statuses to set: the application's only on the leader.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Statuses {
     pub unit: Status,
     pub application: Option<Status>,

@@ -6,6 +6,7 @@
 use std::fmt;
 
 use crate::prometheus::api::{ApiError, PrometheusApi, Readiness, Target};
+use crate::prometheus::config::PrometheusConfig;
 use crate::prometheus::render::{Rendered, RULES_FILE, RULES_MARKER_PREFIX};
 use crate::prometheus::served::{self, Difference};
 
@@ -52,6 +53,33 @@ pub fn check<A: PrometheusApi + ?Sized>(
     target: Option<&Target>,
     rendered: &Rendered,
 ) -> WorkloadReport {
+    check_served(api, target, &Served::of(rendered))
+}
+
+/// What [`check`] compares the served configuration with: prometheus.yml as rendered and
+/// the name of the rules' marker group. Small (the targets are in their own files), so a
+/// hook can keep it for the next one to check against without rendering.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Served {
+    pub config: PrometheusConfig,
+    pub rules_marker: String,
+}
+
+impl Served {
+    pub fn of(rendered: &Rendered) -> Served {
+        Served {
+            config: rendered.config.clone(),
+            rules_marker: rendered.rules_marker.clone(),
+        }
+    }
+}
+
+/// As [`check`], against what a hook rendered earlier.
+pub fn check_served<A: PrometheusApi + ?Sized>(
+    api: &A,
+    target: Option<&Target>,
+    rendered: &Served,
+) -> WorkloadReport {
     let without_version = |state| WorkloadReport {
         version: None,
         state,
@@ -81,7 +109,7 @@ pub fn check<A: PrometheusApi + ?Sized>(
 fn configuration_state<A: PrometheusApi + ?Sized>(
     api: &A,
     target: &Target,
-    rendered: &Rendered,
+    rendered: &Served,
 ) -> WorkloadState {
     // Compare first: serving what was rendered means nothing to do (a reload restarts
     // service discovery).
@@ -103,7 +131,7 @@ fn configuration_state<A: PrometheusApi + ?Sized>(
 fn served_state<A: PrometheusApi + ?Sized>(
     api: &A,
     target: &Target,
-    rendered: &Rendered,
+    rendered: &Served,
 ) -> WorkloadState {
     let text = match api.served_config(target) {
         Ok(text) => text,

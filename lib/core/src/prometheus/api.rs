@@ -14,7 +14,9 @@ use thiserror::Error;
 const BODY_QUOTED: usize = 300;
 
 /// One Prometheus server: a unit's pod IP and the `port` option.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct Target {
     pub address: String,
     pub port: u16,

@@ -31,11 +31,13 @@ use super::validate::{
     MAX_RENDERED_JOBS_PER_RELATION, MAX_RENDERED_TARGETS_PER_RELATION, MAX_STATIC_CONFIGS_PER_JOB,
     MAX_TARGETS_PER_STATIC_CONFIG, MAX_UNITS_PER_RELATION,
 };
-use super::{remote_app_name, Contribution, LocalIdentity, RelationSnapshot};
+use super::{
+    remote_app_name, Contributed, Contribution, LocalIdentity, MemoPart, RelationSnapshot,
+};
 use crate::prometheus::config::{
     Authorization, BasicAuth, RelabelConfig, ScrapeConfig, StaticConfig, TlsConfig,
 };
-use juju::RelationData;
+use juju::{RelationData, RelationId};
 
 /// One entry of `scrape_jobs`, limited to the keys the library allows; serde drops the rest.
 #[derive(Deserialize)]
@@ -156,11 +158,12 @@ struct UnitHost {
 pub(super) fn contribute(
     local: &LocalIdentity,
     relations: &[RelationSnapshot],
+    memo: &BTreeMap<&RelationId, &MemoPart>,
+    mut parts: Option<&mut Vec<MemoPart>>,
     out: &mut Contribution,
 ) {
     for snapshot in budget::oldest_first(relations) {
-        let mut part = Contribution::default();
-        let mut report = contribute_relation(local, snapshot, &mut part);
+        let (part, mut report) = memoized(local, snapshot, memo, parts.as_deref_mut());
         let had_rules = !part.rule_files.is_empty();
         if let Err(why) = out.admit(part) {
             out.warn(snapshot, &remote_app_name(snapshot), why.clone());
@@ -171,6 +174,48 @@ pub(super) fn contribute(
         }
         out.publish.extend(publish_event(local, snapshot, &report));
     }
+}
+
+/// One relation's part: from `memo` when its remote data is what the part was computed from
+/// (the caller checked our identity), else computed; recorded in `parts` (when kept) either
+/// way.
+fn memoized(
+    local: &LocalIdentity,
+    snapshot: &RelationSnapshot,
+    memo: &BTreeMap<&RelationId, &MemoPart>,
+    parts: Option<&mut Vec<MemoPart>>,
+) -> (Contribution, Report) {
+    let (Some(id), Some(parts)) = (&snapshot.id, parts) else {
+        let mut part = Contribution::default();
+        let report = contribute_relation(local, snapshot, &mut part);
+        return (part, report);
+    };
+    let basis = MemoPart::basis_of(snapshot);
+    let known = memo.get(id).filter(|m| m.basis == basis);
+    let (part, report) = match known {
+        Some(m) => (
+            m.result.contribution.clone(),
+            Report {
+                rule_errors: m.result.rule_errors.clone(),
+                job_errors: m.result.job_errors.clone(),
+            },
+        ),
+        None => {
+            let mut part = Contribution::default();
+            let report = contribute_relation(local, snapshot, &mut part);
+            (part, report)
+        }
+    };
+    parts.push(MemoPart {
+        id: id.clone(),
+        basis,
+        result: Contributed {
+            contribution: part.clone(),
+            rule_errors: report.rule_errors.clone(),
+            job_errors: report.job_errors.clone(),
+        },
+    });
+    (part, report)
 }
 
 fn contribute_relation(
@@ -704,6 +749,44 @@ mod tests {
             endpoints: [(METRICS_ENDPOINT.to_string(), relations)].into(),
             budget: None,
         })
+    }
+
+    /// A memo changes how much is computed, never the plan: after changes to one relation's
+    /// units, to another's app data, a relation gone and our identity changed, planning
+    /// with the previous plan's memo gives what planning from scratch gives, and the memo
+    /// keeps a part for every scrape-target relation.
+    #[test]
+    fn a_memo_never_changes_the_plan() {
+        let input = |relations: Vec<RelationSnapshot>, local: LocalIdentity| RelationsInput {
+            local,
+            endpoints: [(METRICS_ENDPOINT.to_string(), relations)].into(),
+            budget: None,
+        };
+        let mut relations = vec![
+            zinc_relation(1, 3),
+            app_relation(2, "other", 2),
+            app_relation(3, "third", 1),
+        ];
+        let first = input(relations.clone(), local(true));
+        let (p, memo) = crate::relations::plan_with(&first, &crate::relations::Memo::default());
+        assert_eq!(p, plan(&first));
+        assert_eq!(memo.len(), 3);
+        relations[0].remote_units.remove("zinc/2");
+        relations[1]
+            .remote_app_data
+            .insert("scrape_jobs".into(), "[{\"metrics_path\": \"/m2\"}]".into());
+        relations.pop();
+        for local in [local(true), local(false)] {
+            let next = input(relations.clone(), local);
+            let (p, next_memo) = crate::relations::plan_with(&next, &memo);
+            assert_eq!(p, plan(&next));
+            assert_eq!(next_memo.len(), 2);
+            assert!(!next_memo.same_as(&memo));
+        }
+        let again = input(relations.clone(), local(true));
+        let (_, m1) = crate::relations::plan_with(&again, &memo);
+        let (_, m2) = crate::relations::plan_with(&again, &m1);
+        assert!(m2.same_as(&m1));
     }
 
     #[test]

@@ -31,6 +31,7 @@ pub mod test_support;
 use std::collections::BTreeMap;
 
 use juju::{RelationData, RelationId};
+use serde::{Deserialize, Serialize};
 
 pub use budget::Budget;
 
@@ -53,7 +54,7 @@ pub struct RelationSnapshot {
 }
 
 /// Who we are and where we are reachable, for what we publish.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct LocalIdentity {
     pub app: String,
     pub unit: String,
@@ -83,7 +84,7 @@ pub struct RelationsInput {
 }
 
 /// One databag write we want: only keys whose value differs from what is there now.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Publish {
     pub relation: RelationId,
     /// true: our app bag (leader only); false: our unit bag.
@@ -92,7 +93,7 @@ pub struct Publish {
 }
 
 /// A problem with data from one remote unit or app: that source is skipped, the rest kept.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RelationWarning {
     pub relation: Option<RelationId>,
     /// The unit or app whose data was refused.
@@ -139,7 +140,7 @@ pub const GRAFANA_SOURCE_PROVIDER: &str = "grafana-source-provider";
 pub const PROMETHEUS_API: &str = "prometheus-api";
 
 /// What the endpoint modules add up, before names are made unique and lists sorted.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Contribution {
     scrape_configs: Vec<ScrapeConfig>,
     alertmanagers: Vec<AlertmanagerConfig>,
@@ -149,6 +150,7 @@ struct Contribution {
     publish: Vec<Publish>,
     warnings: Vec<RelationWarning>,
     /// What the relations' jobs, targets and rules may still add (`None`: no limit).
+    #[serde(skip)]
     room: Option<budget::Room>,
 }
 
@@ -197,10 +199,105 @@ fn remote_app_name(snapshot: &RelationSnapshot) -> String {
         .unwrap_or_else(|| "remote application".to_string())
 }
 
+/// What [`plan_with`] learned of each scrape-target relation (`metrics-endpoint`, by far the
+/// most numerous): its validated jobs, rules and refusals, with our identity and the
+/// fingerprint of the remote data they were computed from (FNV-1a over the typed data,
+/// [`MemoPart::basis_of`]). A later plan reuses a relation's part only while our identity is
+/// equal and the relation's remote data has the same fingerprint. Checking and expanding
+/// one relation's jobs and rules (PromQL included) is what a plan spends most of its time
+/// on; with the memo, a hook re-plans only the relations that changed. A fingerprint is not
+/// proof against a remote charm *aiming* at a collision, but parts are found by relation
+/// id: all such a charm could achieve is keep its own relation's earlier (checked) part,
+/// which it can do by not changing its data.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Memo {
+    local: LocalIdentity,
+    parts: Vec<MemoPart>,
+}
+
+/// One relation's part, and the fingerprint of the remote data it was computed from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemoPart {
+    pub id: RelationId,
+    pub basis: u64,
+    pub result: Contributed,
+}
+
+/// What one relation contributes, as the plan needs it; opaque outside this module, and
+/// serializable so that the shell can keep it between hooks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contributed {
+    contribution: Contribution,
+    #[serde(default)]
+    rule_errors: Vec<String>,
+    #[serde(default)]
+    job_errors: Vec<String>,
+}
+
+impl MemoPart {
+    /// The fingerprint of what a relation's part is computed from: its remote data.
+    pub fn basis_of(snapshot: &RelationSnapshot) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = crate::syntax::fingerprint::Fnv1a::default();
+        snapshot.remote_app.hash(&mut h);
+        snapshot.remote_app_data.hash(&mut h);
+        snapshot.remote_units.hash(&mut h);
+        h.finish()
+    }
+}
+
+impl Memo {
+    /// Whether `other` holds parts for the same relations, of the same data, with the same
+    /// identity (and so the same parts: a part is a function of both).
+    pub fn same_as(&self, other: &Memo) -> bool {
+        self.local == other.local
+            && self.parts.len() == other.parts.len()
+            && self
+                .parts
+                .iter()
+                .zip(&other.parts)
+                .all(|(a, b)| a.id == b.id && a.basis == b.basis)
+    }
+
+    /// How many relations' parts it holds.
+    pub fn len(&self) -> usize {
+        self.parts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.parts.is_empty()
+    }
+}
+
 /// Turns the relations' data into jobs, targets, rules and what to publish. Pure: the same
 /// input always gives the same plan, with jobs sorted by name and every list in a stable
 /// order, so an unchanged model renders a byte-identical `prometheus.yml`.
 pub fn plan(input: &RelationsInput) -> RelationsPlan {
+    // No memo to keep: none is built (it copies every relation's part).
+    plan_inner(input, &BTreeMap::new(), None)
+}
+
+/// As [`plan`], reusing from `memo` the part of every relation whose remote data and our
+/// identity are what they were; also the memo of this plan. `plan_with(i, m).0 == plan(i)`
+/// for every `m`.
+pub fn plan_with(input: &RelationsInput, memo: &Memo) -> (RelationsPlan, Memo) {
+    let mut known: BTreeMap<&RelationId, &MemoPart> = BTreeMap::new();
+    if memo.local == input.local {
+        known.extend(memo.parts.iter().map(|p| (&p.id, p)));
+    }
+    let mut next = Memo {
+        local: input.local.clone(),
+        parts: Vec::new(),
+    };
+    let plan = plan_inner(input, &known, Some(&mut next.parts));
+    (plan, next)
+}
+
+fn plan_inner(
+    input: &RelationsInput,
+    memo: &BTreeMap<&RelationId, &MemoPart>,
+    parts: Option<&mut Vec<MemoPart>>,
+) -> RelationsPlan {
     let local = &input.local;
     let relations = |endpoint: &str| -> &[RelationSnapshot] {
         input.endpoints.get(endpoint).map_or(&[], Vec::as_slice)
@@ -215,7 +312,7 @@ pub fn plan(input: &RelationsInput) -> RelationsPlan {
         room: input.budget.clone().map(budget::Room::new),
         ..Contribution::default()
     };
-    metrics_endpoint::contribute(local, relations(METRICS_ENDPOINT), &mut out);
+    metrics_endpoint::contribute(local, relations(METRICS_ENDPOINT), memo, parts, &mut out);
     monitoring::contribute(relations(MONITORING), &mut out);
     alertmanager::contribute(
         &of(&[ALERTMANAGER, ALERTMANAGER_PODSPEC, ALERTING_CONFIG]),

@@ -11,6 +11,30 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
         .fold(OFFSET, |h, &b| (h ^ u64::from(b)).wrapping_mul(PRIME))
 }
 
+/// FNV-1a as a [`std::hash::Hasher`], for fingerprints of typed values (`Hash`): what it
+/// sees of strings and maps is fixed by the standard library (bytes, a 0xff after each
+/// string, map lengths), so it is stable from one build of the charm to the next.
+#[derive(Debug, Clone, Copy)]
+pub struct Fnv1a(u64);
+
+impl Default for Fnv1a {
+    fn default() -> Self {
+        Fnv1a(OFFSET)
+    }
+}
+
+impl std::hash::Hasher for Fnv1a {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = bytes
+            .iter()
+            .fold(self.0, |h, &b| (h ^ u64::from(b)).wrapping_mul(PRIME));
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// The FNV-1a of `text` as 16 lower-case hex digits.
 pub fn hex(text: &str) -> String {
     format!("{:016x}", fnv1a64(text.as_bytes()))

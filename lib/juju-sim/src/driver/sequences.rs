@@ -50,6 +50,27 @@ pub(super) fn enter(sim: &mut Sim, id: u32, unit: &str) -> Result<(), DriverErro
     Ok(())
 }
 
+/// What [`enter`] and a [`join`] of each of `remotes` leave in the model, without the hooks
+/// (`relate --skip-hooks`, a bench shortcut).
+pub(super) fn enter_and_join_silently(
+    sim: &mut Sim,
+    id: u32,
+    unit: &str,
+    remotes: &[String],
+) -> Result<(), DriverError> {
+    let keys = sim.model.juju_unit_keys(unit);
+    let r = sim.model.relation_mut(id)?;
+    r.views
+        .entry(unit.to_string())
+        .or_default()
+        .extend(remotes.iter().cloned());
+    r.unit_data
+        .entry(unit.to_string())
+        .or_default()
+        .extend(keys);
+    Ok(())
+}
+
 /// `unit` sees `remote` join: `-joined` then `-changed`.
 pub(super) fn join(sim: &mut Sim, id: u32, unit: &str, remote: &str) -> Result<(), DriverError> {
     sim.model

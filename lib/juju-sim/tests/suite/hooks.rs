@@ -200,6 +200,34 @@ fn relate_fires_created_then_joined_and_changed_per_remote_unit_then_app_changed
     );
 }
 
+/// The bench shortcut: the relation as its hooks would leave it (every unit sees every
+/// remote unit and its data), with no hook run; the next hook reads all of it.
+#[test]
+fn relate_skip_hooks_runs_no_hook_but_leaves_the_relation_as_they_would() {
+    let f = Fixture::deployed(2);
+    f.clear_hooks();
+    let id = f.ok(&[
+        "relate",
+        "alertmanager",
+        "demo",
+        "--units",
+        "2",
+        "--skip-hooks",
+    ]);
+    assert_eq!(id, "alertmanager:1\n");
+    assert_eq!(f.hooks(), Vec::<String>::new());
+    f.on(
+        "upgrade-charm",
+        "t list relation-list -r 1 --format=json\nt get relation-get -r 1 url alertmanager/1\n",
+    );
+    f.ok(&["run-hook", "demo/1", "upgrade-charm"]);
+    assert_eq!(f.out("list").0, "[\"alertmanager/0\",\"alertmanager/1\"]\n");
+    assert_eq!(
+        f.out("get").0,
+        "http://alertmanager-1.alertmanager-endpoints.lma.svc.cluster.local:9093\n"
+    );
+}
+
 #[test]
 fn remove_relation_departs_each_remote_unit_then_breaks() {
     let f = Fixture::deployed(1);
