@@ -16,6 +16,8 @@ TARGET    := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 # alertmanager), and the tools that pack and inspect the .charm archive.
 APT_PKGS  := prometheus prometheus-alertmanager zip unzip file gcc musl-tools curl jq bsdextrautils time ca-certificates
 SUDO      := $(if $(filter 0,$(shell id -u)),,sudo)
+# The official Python Pebble client, which juju-sim's Pebble conformance test drives.
+PY_PKGS   := ops==3.9.0 websocket-client==1.9.2
 
 .PHONY: help toolchain deps build charm demo test lint bench clean
 
@@ -54,6 +56,16 @@ deps: toolchain
 	  rustup target list --installed | grep -qx $(MUSL) || rustup target add $(MUSL); \
 	else \
 	  echo "no rustup: assuming the $(MUSL) standard library is installed (https://rustup.rs)"; \
+	fi
+	@if ! python3 -c 'import ops.pebble, websocket' >/dev/null 2>&1; then \
+	  echo "installing Python's $(PY_PKGS) (the Pebble conformance test)"; \
+	  if ! python3 -m pip --version >/dev/null 2>&1; then \
+	    $(SUDO) apt-get update -qq; \
+	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
+	      python3 python3-pip >/dev/null; \
+	  fi; \
+	  python3 -m pip install --quiet $(PY_PKGS) 2>/dev/null \
+	    || python3 -m pip install --quiet --break-system-packages $(PY_PKGS); \
 	fi
 
 build: toolchain

@@ -410,14 +410,7 @@ impl Sim {
             // every unit (uniter resolver, WatchUnitAddressesHash), whose commit then
             // publishes the address in the unit's relation data.
             // (A unit not installed yet runs its own config-changed after install.)
-            let app = self.model.app()?;
-            let installed: Vec<String> = app
-                .units
-                .values()
-                .filter(|u| u.installed)
-                .map(|u| app.unit_name(u.number))
-                .collect();
-            for u in installed {
+            for u in self.model.app()?.installed_units() {
                 self.queue(&u, HookSpec::plain("config-changed"));
             }
         }

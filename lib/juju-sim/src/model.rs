@@ -303,7 +303,7 @@ pub(crate) struct Unit {
     pub deferred: Vec<HookSpec>,
     /// A sidecar unit's Pebble stand-ins, by container.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub pebble: BTreeMap<String, crate::pebble::DaemonRecord>,
+    pub pebble: BTreeMap<String, PebbleDaemon>,
 }
 
 impl Unit {
@@ -346,6 +346,17 @@ impl Unit {
     pub(crate) fn in_error(&self) -> bool {
         self.failed_hook.is_some()
     }
+}
+
+/// A sidecar unit's Pebble stand-in for one container (see `pebble`): the detached
+/// process serving `socket`, recognised by PID and start time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct PebbleDaemon {
+    pub pid: u32,
+    pub start_time: u64,
+    pub socket: String,
+    /// Services and exec run for real (`--live`), or are recorded only.
+    pub live: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -409,6 +420,15 @@ pub(crate) struct Application {
 }
 
 impl Application {
+    /// The units past their install hook, in order.
+    pub(crate) fn installed_units(&self) -> Vec<String> {
+        self.units
+            .values()
+            .filter(|u| u.installed)
+            .map(|u| self.unit_name(u.number))
+            .collect()
+    }
+
     /// Whether the deployed charm is a sidecar (v2) charm.
     pub(crate) fn sidecar(&self) -> bool {
         self.charm.metadata.sidecar()

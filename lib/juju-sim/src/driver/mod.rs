@@ -9,6 +9,7 @@ mod relate;
 mod sequences;
 mod sidecar;
 mod status;
+mod trust;
 mod units;
 mod upgrade;
 
@@ -70,6 +71,9 @@ enum Verb {
     Resolved(units::ResolvedArgs),
     /// Fire update-status on every unit.
     UpdateStatus,
+    /// Trust the application (on Kubernetes: its service account gets full access to the
+    /// cluster; needs --scope=cluster), or with --remove take trust back.
+    Trust(trust::Args),
     /// Replace the application's charm (--path, else the deployed source), run upgrade-charm
     /// then config-changed on every unit; the pods roll.
     UpgradeCharm(upgrade::Args),
@@ -150,6 +154,7 @@ fn run(cli: &Cli) -> Result<String, DriverError> {
         Verb::Resolved(a) => drive(cli, |sim| units::resolved(sim, a)),
         Verb::UpdateStatus => drive(cli, units::update_status),
         Verb::UpgradeCharm(a) => drive(cli, |sim| upgrade::run(sim, a)),
+        Verb::Trust(a) => drive(cli, |sim| trust::run(sim, a)),
         Verb::Status(a) => status::run(&open(cli)?, a),
         Verb::ShowPodSpec(a) => inspect::pod_spec(&open(cli)?, a),
         Verb::Calls(a) => inspect::calls(&model_dir(cli)?, a),

@@ -24,7 +24,7 @@ pub(super) fn pod_up(sim: &mut Sim, unit: &str) -> Result<Vec<String>, DriverErr
             .unit(unit)?
             .pebble
             .get(&c)
-            .is_some_and(pebble::DaemonRecord::alive);
+            .is_some_and(pebble::alive);
         if running {
             continue;
         }
@@ -88,7 +88,7 @@ pub(super) fn stop_all(dir: &ModelDir) -> Result<usize, ModelError> {
         .flat_map(|a| a.units.values())
         .flat_map(|u| u.pebble.values().cloned())
         .collect();
-    let running = records.iter().filter(|r| r.alive()).count();
+    let running = records.iter().filter(|r| pebble::alive(r)).count();
     let threads: Vec<_> = records
         .into_iter()
         .map(|r| std::thread::spawn(move || pebble::stop(&r)))

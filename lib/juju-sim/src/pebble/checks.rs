@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
 
-use super::daemon::Daemon;
+use super::daemon::{CheckRuntime, Daemon};
+use super::duration::duration;
 use super::http::{self, Request, Response};
 use super::mapping::{split_command, DEFAULT_PATH};
 use super::plan;
@@ -21,19 +22,6 @@ use super::plan;
 const DEFAULT_PERIOD: Duration = Duration::from_secs(10);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
 const DEFAULT_THRESHOLD: u64 = 3;
-
-/// A check's state between runs.
-#[derive(Debug, Clone)]
-pub(crate) struct Runtime {
-    pub status: String,
-    pub successes: u64,
-    pub failures: u64,
-    next: Instant,
-    definition: Map<String, Value>,
-    /// The `perform-check` (while up) or `recover-check` (while down) change and task.
-    change: u64,
-    task: u64,
-}
 
 fn check_type(def: &Map<String, Value>) -> &'static str {
     if def.contains_key("http") {
@@ -57,65 +45,6 @@ fn check_change(d: &Daemon, kind: &str, name: &str, def: &Map<String, Value>) ->
     let task = tasks.first().copied().unwrap_or_default();
     d.update_task(change, task, |t| t.status = "Doing".into());
     (change, task)
-}
-
-/// Go's `time.ParseDuration` (`1h2m3.5s`, `500ms`, `4.000s`).
-pub(crate) fn duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    if text.is_empty() {
-        return None;
-    }
-    if text == "0" {
-        return Some(Duration::ZERO);
-    }
-    let mut total = 0f64;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        if num_len == 0 {
-            return None;
-        }
-        let number: f64 = rest[..num_len].parse().ok()?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        total += number * scale;
-    }
-    Some(Duration::from_secs_f64(total))
-}
-
-/// A duration as Go prints it (`1s`, `1m30s`, `500ms`).
-pub(crate) fn format_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1000 {
-        return format!("{ms}ms");
-    }
-    let secs = d.as_secs_f64();
-    let (h, m) = ((secs / 3600.0) as u64, ((secs % 3600.0) / 60.0) as u64);
-    let s = secs % 60.0;
-    let s_text = if s.fract() == 0.0 {
-        format!("{}s", s as u64)
-    } else {
-        format!("{s}s")
-    };
-    match (h, m) {
-        (0, 0) => s_text,
-        (0, m) => format!("{m}m{s_text}"),
-        (h, m) => format!("{h}h{m}m{s_text}"),
-    }
 }
 
 fn field_duration(def: &Map<String, Value>, key: &str, default: Duration) -> Duration {
@@ -150,7 +79,7 @@ fn tick(d: &Daemon) {
             let (change, task) = check_change(d, "perform-check", name, def);
             d.lock().checks.insert(
                 name.clone(),
-                Runtime {
+                CheckRuntime {
                     status: "up".into(),
                     successes: 0,
                     failures: 0,
@@ -393,19 +322,4 @@ pub(crate) fn get(d: &Daemon, r: &Request) -> Response {
         out.push(Value::Object(info));
     }
     http::sync(Value::Array(out))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_parse_and_print_as_gos() {
-        assert_eq!(duration("4.000s"), Some(Duration::from_secs(4)));
-        assert_eq!(duration("1m30s"), Some(Duration::from_secs(90)));
-        assert_eq!(duration("500ms"), Some(Duration::from_millis(500)));
-        assert_eq!(duration("5x"), None);
-        assert_eq!(format_duration(Duration::from_secs(90)), "1m30s");
-        assert_eq!(format_duration(Duration::from_secs(1)), "1s");
-    }
 }

@@ -5,21 +5,19 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{BufReader, Write};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::io::Write;
+use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::changes::{rfc3339, Change, Task};
-use super::exec::ExecSlot;
-use super::http::{self, bad_request, Request, Response};
+use super::duration::duration;
 use super::mapping::{split_command, Mapper, DEFAULT_PATH};
 use super::plan::{self, Layer};
-use super::{checks, exec, files};
 
 /// Pebble's version this stand-in answers with (the source it follows).
 pub(crate) const VERSION: &str = "v1.32.1";
@@ -45,7 +43,7 @@ pub(crate) struct Service {
     pub since: SystemTime,
     child: Option<Child>,
     /// The plan's definition the service was last started from.
-    started_with: Option<Map<String, Value>>,
+    pub started_with: Option<Map<String, Value>>,
 }
 
 #[derive(Default)]
@@ -55,7 +53,7 @@ pub(crate) struct State {
     next_change: u64,
     next_task: u64,
     pub services: BTreeMap<String, Service>,
-    pub checks: BTreeMap<String, checks::Runtime>,
+    pub checks: BTreeMap<String, CheckRuntime>,
     pub execs: BTreeMap<String, Arc<ExecSlot>>,
 }
 
@@ -143,7 +141,7 @@ impl Daemon {
     }
 
     /// Brings the services' states up to date with their processes.
-    fn reap(st: &mut State) {
+    pub(crate) fn reap(st: &mut State) {
         for s in st.services.values_mut() {
             if let Some(child) = &mut s.child {
                 if let Ok(Some(_)) = child.try_wait() {
@@ -267,7 +265,7 @@ impl Daemon {
             let delay = plan::combine(&st.layers)
                 .ok()
                 .and_then(|p| p.services.get(name).cloned())
-                .and_then(|c| checks::duration(&plan::field(&c, "kill-delay")))
+                .and_then(|c| duration(&plan::field(&c, "kill-delay")))
                 .unwrap_or(KILL_DELAY);
             let Some(s) = st.services.get_mut(name) else {
                 return Ok(Some(format!("Service {name:?} is not running.")));
@@ -303,7 +301,7 @@ impl Daemon {
     }
 
     /// Runs a change's tasks in the background, in order.
-    fn run_change(self: &Arc<Self>, change: u64, steps: Vec<(u64, String, String)>) {
+    pub(crate) fn run_change(self: &Arc<Self>, change: u64, steps: Vec<(u64, String, String)>) {
         let d = Arc::clone(self);
         std::thread::spawn(move || {
             for (task, kind, service) in steps {
@@ -341,344 +339,37 @@ fn service_env(config: &Map<String, Value>) -> BTreeMap<String, String> {
     env
 }
 
-/// Serves the API on `listener` until the process is stopped.
-pub(crate) fn serve(daemon: Arc<Daemon>, listener: UnixListener) {
-    checks::start(Arc::clone(&daemon));
-    for stream in listener.incoming() {
-        let Ok(stream) = stream else {
-            continue;
-        };
-        let d = Arc::clone(&daemon);
-        std::thread::spawn(move || connection(&d, stream));
-    }
+/// A check's state between runs.
+#[derive(Debug, Clone)]
+pub(crate) struct CheckRuntime {
+    pub status: String,
+    pub successes: u64,
+    pub failures: u64,
+    pub next: Instant,
+    pub definition: Map<String, Value>,
+    /// The `perform-check` (while up) or `recover-check` (while down) change and task.
+    pub change: u64,
+    pub task: u64,
 }
 
-fn connection(daemon: &Arc<Daemon>, stream: UnixStream) {
-    let Ok(read_half) = stream.try_clone() else {
-        return;
-    };
-    let mut reader = BufReader::new(read_half);
-    let request = match http::read_request(&mut reader) {
-        Ok(Some(r)) => r,
-        Ok(None) => return,
-        Err(e) => {
-            let mut w = stream;
-            let _ = http::write_response(&mut w, &bad_request(&e.to_string()));
-            return;
-        }
-    };
-    if request.is_websocket() {
-        exec::websocket(daemon, &request, stream);
-        return;
-    }
-    let response = route(daemon, &request, &stream);
-    if let Some(r) = response {
-        let mut w = stream;
-        let _ = http::write_response(&mut w, &r);
-    }
+#[derive(Default)]
+pub(crate) struct Conns {
+    pub control: Option<UnixStream>,
+    pub stdio: Option<UnixStream>,
+    pub stderr: Option<UnixStream>,
 }
 
-fn method_not_allowed(r: &Request) -> Response {
-    http::error(405, &format!("method {:?} not allowed", r.method), None)
+/// One exec waiting for, then using, its websockets.
+pub(crate) struct ExecSlot {
+    pub split_stderr: bool,
+    pub conns: Mutex<Conns>,
+    pub connected: Condvar,
 }
 
-/// Pebble's routes; `None` when the handler wrote the response itself.
-fn route(d: &Arc<Daemon>, r: &Request, stream: &UnixStream) -> Option<Response> {
-    let path = r.path.trim_end_matches('/');
-    let segments: Vec<&str> = path.split('/').skip(1).collect();
-    let m = r.method.as_str();
-    Some(match (m, segments.as_slice()) {
-        ("GET", ["v1", "system-info"]) => http::sync(json!({
-            "boot-id": d.cfg.boot_id,
-            "version": VERSION,
-        })),
-        ("GET", ["v1", "health"]) => http::sync(json!({"healthy": true})),
-        ("GET", ["v1", "plan"]) => get_plan(d, r),
-        ("POST", ["v1", "layers"]) => post_layers(d, r),
-        ("GET", ["v1", "services"]) => get_services(d, r),
-        ("POST", ["v1", "services"]) => post_services(d, r),
-        ("GET", ["v1", "changes"]) => {
-            let st = d.lock();
-            let all: Vec<Value> = st.changes.values().map(Change::to_json).collect();
-            http::sync(Value::Array(all))
-        }
-        ("GET", ["v1", "changes", id]) => get_change(d, id, None),
-        ("GET", ["v1", "changes", id, "wait"]) => get_change(d, id, Some(r)),
-        ("GET", ["v1", "files"]) => return files::get(d, r, stream),
-        ("POST", ["v1", "files"]) => files::post(d, r),
-        ("POST", ["v1", "exec"]) => exec::post(d, r),
-        ("GET", ["v1", "checks"]) => checks::get(d, r),
-        (
-            _,
-            ["v1", "system-info" | "plan" | "layers" | "services" | "files" | "exec" | "checks"],
-        ) => method_not_allowed(r),
-        _ => http::error(404, "not found", None),
-    })
-}
-
-fn get_plan(d: &Daemon, r: &Request) -> Response {
-    let format = r.query("format").unwrap_or("");
-    if format != "yaml" {
-        return bad_request(&format!("invalid format {format:?}"));
-    }
-    match d.plan().and_then(|p| plan::to_yaml(&p)) {
-        Ok(text) => http::sync(Value::String(text)),
-        Err(e) => http::error(500, &format!("cannot serialize plan: {e}"), None),
-    }
-}
-
-fn body_json(r: &Request) -> Result<Map<String, Value>, Response> {
-    serde_json::from_slice::<Map<String, Value>>(&r.body)
-        .map_err(|e| bad_request(&format!("cannot decode data from request body: {e}")))
-}
-
-fn post_layers(d: &Daemon, r: &Request) -> Response {
-    let body = match body_json(r) {
-        Ok(b) => b,
-        Err(resp) => return resp,
-    };
-    let text = |k: &str| {
-        body.get(k)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
-    if text("action") != "add" {
-        return bad_request(&format!("invalid action {:?}", text("action")));
-    }
-    let label = text("label");
-    if label.is_empty() {
-        return bad_request("label must be set");
-    }
-    if text("format") != "yaml" {
-        return bad_request(&format!("invalid format {:?}", text("format")));
-    }
-    let combine = body
-        .get("combine")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    let layer = match plan::parse_layer(&label, &text("layer")) {
-        Ok(l) => l,
-        Err(e) => return bad_request(&e),
-    };
-    let mut st = d.lock();
-    match plan::add_layer(&mut st.layers, layer, combine) {
-        Ok(()) => {
-            drop(st);
-            d.note(&format!("added layer {label:?} (combine: {combine})"));
-            http::sync(json!(true))
-        }
-        Err(e) => bad_request(&e),
-    }
-}
-
-fn get_services(d: &Daemon, r: &Request) -> Response {
-    let names: Vec<String> = r.names("names");
-    let plan = match d.plan() {
-        Ok(p) => p,
-        Err(e) => return http::error(500, &e, None),
-    };
-    let mut st = d.lock();
-    Daemon::reap(&mut st);
-    let mut out = Vec::new();
-    for (name, config) in &plan.services {
-        if !names.is_empty() && !names.contains(name) {
-            continue;
-        }
-        let startup = match plan::field(config, "startup").as_str() {
-            "enabled" => "enabled",
-            _ => "disabled",
-        };
-        let mut info = Map::new();
-        info.insert("name".into(), json!(name));
-        info.insert("startup".into(), json!(startup));
-        match st.services.get(name) {
-            Some(s) => {
-                info.insert("current".into(), json!(s.current));
-                info.insert("current-since".into(), json!(rfc3339(s.since, true)));
-            }
-            None => {
-                info.insert("current".into(), json!("inactive"));
-            }
-        }
-        out.push(Value::Object(info));
-    }
-    http::sync(Value::Array(out))
-}
-
-fn post_services(d: &Arc<Daemon>, r: &Request) -> Response {
-    let body = match body_json(r) {
-        Ok(b) => b,
-        Err(resp) => return resp,
-    };
-    let action = body
-        .get("action")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    let mut services: Vec<String> = http::strings(&body, "services");
-    let plan = match d.plan() {
-        Ok(p) => p,
-        Err(e) => return http::error(500, &e, None),
-    };
-    let enabled: Vec<String> = plan
-        .services
-        .iter()
-        .filter(|(_, c)| plan::field(c, "startup") == "enabled")
-        .map(|(n, _)| n.clone())
-        .collect();
-    match action.as_str() {
-        "replan" | "autostart" if !services.is_empty() => {
-            return bad_request(&format!("{action} accepts no service names"))
-        }
-        "autostart" if enabled.is_empty() => {
-            return http::error(400, "no default services", Some("no-default-services"))
-        }
-        "autostart" => services = enabled.clone(),
-        "replan" => {}
-        "start" | "stop" | "restart" if services.is_empty() => {
-            return bad_request(&format!("must specify services for {action} action"))
-        }
-        "start" | "stop" | "restart" => {}
-        _ => return bad_request(&format!("invalid action {action:?}")),
-    }
-    if let Some(missing) = services.iter().find(|s| !plan.services.contains_key(*s)) {
-        return bad_request(&format!(
-            "cannot {action} services: service {missing:?} does not exist"
-        ));
-    }
-    let (stops, starts): (Vec<String>, Vec<String>) = match action.as_str() {
-        "start" | "autostart" => (Vec::new(), services.clone()),
-        "stop" => (services.clone(), Vec::new()),
-        "restart" => (services.clone(), services.clone()),
-        _ => {
-            // Replan: services whose definition changed restart, enabled ones start.
-            let st = d.lock();
-            let mut stop = Vec::new();
-            for (name, s) in &st.services {
-                if s.started_with.as_ref() != plan.services.get(name) {
-                    stop.push(name.clone());
-                }
-            }
-            let start: Vec<String> = plan
-                .services
-                .keys()
-                .filter(|n| stop.contains(n) || enabled.contains(n))
-                .cloned()
-                .collect();
-            let stop = stop
-                .into_iter()
-                .filter(|n| {
-                    st.services.get(n).is_some_and(|s| s.current == "active") || start.contains(n)
-                })
-                .collect();
-            services = start.clone();
-            (stop, start)
-        }
-    };
-    let title = {
-        let mut c = action.chars();
-        c.next()
-            .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
-            .unwrap_or_default()
-    };
-    let mut steps: Vec<(String, String)> = stops
-        .iter()
-        .map(|s| ("stop".to_string(), s.clone()))
-        .collect();
-    steps.extend(starts.iter().map(|s| ("start".to_string(), s.clone())));
-    let count = stops.len().max(starts.len());
-    let summary = match (steps.is_empty(), count) {
-        (true, _) => format!("{title} - no services"),
-        (false, 1) => format!(
-            "{title} service {:?}",
-            services
-                .first()
-                .or(stops.first())
-                .cloned()
-                .unwrap_or_default()
-        ),
-        (false, n) => format!(
-            "{title} service {:?} and {} more",
-            services
-                .first()
-                .or(stops.first())
-                .cloned()
-                .unwrap_or_default(),
-            n - 1
-        ),
-    };
-    let tasks: Vec<(String, String)> = steps
-        .iter()
-        .map(|(k, s)| {
-            let verb = if k == "stop" { "Stop" } else { "Start" };
-            (k.clone(), format!("{verb} service {s:?}"))
-        })
-        .collect();
-    let (change, task_ids) = d.new_change(&action, summary, &tasks);
-    let work = task_ids
-        .into_iter()
-        .zip(steps)
-        .map(|(t, (k, s))| (t, k, s))
-        .collect();
-    d.run_change(change, work);
-    http::accepted(&change.to_string(), Value::Null)
-}
-
-/// Go's `time.ParseDuration` for the `timeout` query (`4.000s`, `1m30s`).
-fn wait_timeout(text: &str) -> Result<Option<Duration>, String> {
-    if text.is_empty() {
-        return Ok(None);
-    }
-    checks::duration(text)
-        .map(Some)
-        .ok_or_else(|| format!("invalid timeout: time: invalid duration {text:?}"))
-}
-
-fn get_change(d: &Daemon, id: &str, wait: Option<&Request>) -> Response {
-    let Ok(n) = id.parse::<u64>() else {
-        return http::error(404, &format!("cannot find change with id {id:?}"), None);
-    };
-    let mut st = d.lock();
-    if !st.changes.contains_key(&n) {
-        return http::error(404, &format!("cannot find change with id {id:?}"), None);
-    }
-    if let Some(r) = wait {
-        let timeout = match wait_timeout(r.query("timeout").unwrap_or("")) {
-            Ok(t) => t,
-            Err(e) => return bad_request(&e),
-        };
-        let deadline = timeout.map(|t| Instant::now() + t);
-        loop {
-            if st.changes.get(&n).is_some_and(Change::is_ready) {
-                break;
-            }
-            let slice = match deadline {
-                Some(dl) => {
-                    let now = Instant::now();
-                    if now >= dl {
-                        return http::error(
-                            504,
-                            &format!(
-                                "timed out waiting for change after {}",
-                                r.query("timeout").unwrap_or("")
-                            ),
-                            None,
-                        );
-                    }
-                    dl - now
-                }
-                None => Duration::from_secs(1),
-            };
-            st = d
-                .moved
-                .wait_timeout(st, slice)
-                .map(|(g, _)| g)
-                .unwrap_or_else(|e| e.into_inner().0);
-        }
-    }
-    match st.changes.get(&n) {
-        Some(c) => http::sync(c.to_json()),
-        None => http::error(404, &format!("cannot find change with id {id:?}"), None),
+impl ExecSlot {
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Conns> {
+        self.conns
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }

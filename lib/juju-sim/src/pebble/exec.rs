@@ -16,35 +16,14 @@ use serde_json::{json, Map, Value};
 use tungstenite::protocol::Role;
 use tungstenite::{Message, WebSocket};
 
-use super::daemon::Daemon;
+use super::daemon::{Conns, Daemon, ExecSlot};
+use super::duration::{duration, format_duration};
 use super::http::{self, bad_request, Request};
 use super::mapping::DEFAULT_PATH;
 
 /// How long the command waits for its websockets.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const END: &str = "{\"command\":\"end\"}";
-
-#[derive(Default)]
-struct Conns {
-    control: Option<UnixStream>,
-    stdio: Option<UnixStream>,
-    stderr: Option<UnixStream>,
-}
-
-/// One exec waiting for, then using, its websockets.
-pub(crate) struct ExecSlot {
-    split_stderr: bool,
-    conns: Mutex<Conns>,
-    connected: Condvar,
-}
-
-impl ExecSlot {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Conns> {
-        self.conns
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
 
 /// What runs.
 struct Job {
@@ -67,7 +46,7 @@ pub(crate) fn post(d: &Arc<Daemon>, r: &Request) -> http::Response {
     };
     let timeout = match body.get("timeout").and_then(Value::as_str).unwrap_or("") {
         "" => None,
-        t => match super::checks::duration(t) {
+        t => match duration(t) {
             Some(d) => Some(d),
             None => return bad_request(&format!("invalid timeout: time: invalid duration {t:?}")),
         },
@@ -348,7 +327,7 @@ fn execute(
                 }
                 return Err(format!(
                     "timed out after {}: context deadline exceeded",
-                    super::checks::format_duration(t)
+                    format_duration(t)
                 ));
             }
         }

@@ -10,9 +10,11 @@
 //! container's files are the unit's pod root (`workload::container::Place.root`);
 //! `mapping` says how paths, programs and the listen address map.
 
+pub(crate) mod api;
 pub(crate) mod changes;
 pub(crate) mod checks;
 pub(crate) mod daemon;
+pub(crate) mod duration;
 pub(crate) mod exec;
 pub(crate) mod files;
 pub(crate) mod http;
@@ -25,7 +27,6 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::model::{io_err, ModelDir, ModelError};
@@ -43,26 +44,18 @@ pub(crate) enum PebbleError {
     },
 }
 
-/// A running stand-in, as the model records it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct DaemonRecord {
-    pub pid: u32,
-    pub start_time: u64,
-    pub socket: String,
-    pub live: bool,
+pub(crate) use crate::model::PebbleDaemon as DaemonRecord;
+
+fn running(record: &DaemonRecord) -> process::Running {
+    process::Running {
+        pid: record.pid,
+        start_time: record.start_time,
+    }
 }
 
-impl DaemonRecord {
-    fn running(&self) -> process::Running {
-        process::Running {
-            pid: self.pid,
-            start_time: self.start_time,
-        }
-    }
-
-    pub(crate) fn alive(&self) -> bool {
-        process::alive(self.running())
-    }
+/// Whether the stand-in still runs.
+pub(crate) fn alive(record: &DaemonRecord) -> bool {
+    process::alive(running(record))
 }
 
 /// The unit's `/charm/containers`.
@@ -137,7 +130,7 @@ pub(crate) fn serve(args: &ServeArgs) -> Result<(), String> {
         args.socket.display(),
         if args.live { "live" } else { "recording" }
     ));
-    daemon::serve(d, listener);
+    api::serve(d, listener);
     Ok(())
 }
 
@@ -208,7 +201,7 @@ pub(crate) fn start(
 /// Stops a stand-in and everything it runs (its services share its process group);
 /// true when it is gone.
 pub(crate) fn stop(record: &DaemonRecord) -> bool {
-    let gone = process::stop(record.running(), Duration::from_secs(10));
+    let gone = process::stop(running(record), Duration::from_secs(10));
     let _ = fs::remove_file(&record.socket);
     gone
 }

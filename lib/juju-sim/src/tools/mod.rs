@@ -5,6 +5,7 @@
 
 mod action;
 mod config;
+mod credential;
 mod goal;
 mod leader;
 mod log;
@@ -205,6 +206,12 @@ const TOOLS: &[ToolDef] = &[
         args: "<key>",
         purpose: "delete server-side-state key value pair",
         run: state::state_delete,
+    },
+    ToolDef {
+        name: "credential-get",
+        args: "",
+        purpose: "access cloud credentials",
+        run: credential::credential_get,
     },
     ToolDef {
         name: "goal-state",

@@ -8,5 +8,7 @@ mod driver;
 mod errors;
 mod hooks;
 mod live;
+mod pebble;
 mod podtemplate;
+mod sidecar;
 mod tools;

@@ -80,6 +80,24 @@ exit 0
         f
     }
 
+    /// The same charm as a sidecar (v2) charm: a manifest with bases, no `series`, and a
+    /// workload container `workload` on the `demo-image` resource.
+    pub(crate) fn sidecar() -> Fixture {
+        let f = Fixture::new();
+        let metadata = METADATA
+            .replace("series: [kubernetes]\nmin-juju-version: 2.8.0\n", "")
+            .replace(
+                "resources:\n",
+                "containers:\n  workload: {resource: demo-image}\nresources:\n",
+            );
+        f.write_charm_file("metadata.yaml", &metadata);
+        f.write_charm_file(
+            "manifest.yaml",
+            "bases:\n  - {name: ubuntu, channel: \"22.04\", architectures: [amd64]}\n",
+        );
+        f
+    }
+
     /// A fixture with `units` units of its charm deployed.
     pub(crate) fn deployed(units: u32) -> Fixture {
         let f = Fixture::new();
