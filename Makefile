@@ -83,7 +83,8 @@ demo: charm
 
 test: charm
 	$(CARGO) build --locked -p juju-sim
-	PROMETHEUS_CHARM=$(CURDIR)/$(CHARM) $(CARGO) test --workspace --locked
+	PROMETHEUS_CHARM=$(CURDIR)/$(CHARM) PROMETHEUS_SIDECAR_CHARM=$(CURDIR)/$(SIDECAR) \
+	  $(CARGO) test --workspace --locked
 	# The test of the packed archive itself only runs where the archive is given.
 	PROMETHEUS_CHARM=$(CURDIR)/$(CHARM) $(CARGO) test --locked --test integration -- \
 	  --ignored the_packed_charm
