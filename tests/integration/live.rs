@@ -3,6 +3,10 @@
 //! own model on a free port; the model (and every process) goes when the test ends.
 //!
 //! Scrapes every 5s so that the first scrape comes quickly; every wait has a deadline.
+//!
+//! These tests run the pod-spec charm: they read juju-sim's pod workload (its PID, restarts,
+//! the StatefulSet's rolls), which a sidecar unit does not have. The sidecar charm's live
+//! test (last) finds its Prometheus in the process table instead.
 
 use std::process::Command;
 use std::time::Duration;
