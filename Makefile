@@ -79,15 +79,15 @@ charm: deps
 
 demo: charm
 	$(CARGO) build --release --locked -p juju-sim
-	JUJU_SIM=$(TARGET)/release/juju-sim scripts/demo $(CHARM) $(IMAGE)
+	JUJU_SIM=$(TARGET)/release/juju-sim scripts/demo $(CHARM) $(SIDECAR) $(IMAGE)
 
 test: charm
 	$(CARGO) build --locked -p juju-sim
 	PROMETHEUS_CHARM=$(CURDIR)/$(CHARM) PROMETHEUS_SIDECAR_CHARM=$(CURDIR)/$(SIDECAR) \
 	  $(CARGO) test --workspace --locked
-	# The test of the packed archive itself only runs where the archive is given.
-	PROMETHEUS_CHARM=$(CURDIR)/$(CHARM) $(CARGO) test --locked --test integration -- \
-	  --ignored the_packed_charm
+	# The tests of the packed archives themselves only run where the archives are given.
+	PROMETHEUS_CHARM=$(CURDIR)/$(CHARM) PROMETHEUS_SIDECAR_CHARM=$(CURDIR)/$(SIDECAR) \
+	  $(CARGO) test --locked --test integration -- --ignored the_packed
 
 lint: toolchain
 	$(CARGO) fmt --all -- --check

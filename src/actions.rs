@@ -255,7 +255,10 @@ fn rendered<T: HookTools + ?Sized>(
 
 /// The action-fail message for invalid options, naming each.
 fn config_failure(errors: &[ConfigError]) -> String {
-    let all: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+    let all: Vec<String> = errors
+        .iter()
+        .map(std::string::ToString::to_string)
+        .collect();
     format!(
         "invalid config: {} (fix it with `juju config`)",
         all.join("; ")
@@ -626,7 +629,10 @@ mod tests {
     fn ctx(unit: &str, action: &str) -> HookContext {
         HookContext::from_lookup(|k| match k {
             "JUJU_UNIT_NAME" => Some(unit.to_string()),
-            "JUJU_CHARM_DIR" => Some("/charm".to_string()),
+            // A charm directory that cannot exist (a path under a file): no relations
+            // cache marker can be written, so every hook reads every relation, whatever
+            // the host has at /charm (juju-sim makes /charm/containers for sidecar units).
+            "JUJU_CHARM_DIR" => Some("/dev/null/charm".to_string()),
             "JUJU_MODEL_NAME" => Some("cos".to_string()),
             "JUJU_MODEL_UUID" => Some("f4d59020-c8e7-4053-8044-a2c1e5591c7f".to_string()),
             "JUJU_ACTION_NAME" => Some(action.to_string()),

@@ -128,9 +128,6 @@ pub struct Observed {
     pub kind: CharmKind,
     /// The pod spec's image; the sidecar charm's container image is Juju's to run (`None`).
     pub image: Option<Result<ImageDetails, ImageError>>,
-    /// Sidecar charm with `monitor-k8s` on: whether Juju trusts the application
-    /// (`credential-get`); not asked otherwise.
-    pub trusted: Option<bool>,
     /// The pod's address; unknown before the workload pod exists.
     pub address: Option<String>,
     pub state: BTreeMap<String, String>,
@@ -191,6 +188,9 @@ pub struct Plan {
     pub rendering: Option<Rendering>,
     /// Sidecar charm: the Pebble layer, `None` while the files cannot be applied.
     pub layer: Option<Layer>,
+    /// Sidecar charm with `monitor-k8s`: the application that `juju trust` must be given
+    /// if the cluster refuses Prometheus's discovery (asked of Prometheus after apply).
+    pub discovery_needs_trust: Option<String>,
     /// This unit's Prometheus: the pod's address and the `port` option (`None` while either
     /// is unknown).
     pub target: Option<Target>,
@@ -245,12 +245,7 @@ pub fn observe_hook<T: HookTools + ?Sized>(
         CharmKind::PodSpec => Some(observe_image(tools, &ctx.app_name)?),
         CharmKind::Sidecar => None,
     };
-    // Kubernetes discovery needs cluster read access: the pod-spec charm's spec asks for it
-    // (RBAC); a sidecar charm only has it once the operator trusts the application.
-    let trusted = match (kind, config.get("monitor-k8s")) {
-        (CharmKind::Sidecar, Some(Value::Bool(true))) => Some(tools.trusted()?),
-        _ => None,
-    };
+
     let address = observe_address(tools)?;
     let state = tools.state_get()?;
     let leaving = ctx.departing_unit.as_deref() == Some(ctx.unit_name.as_str())
@@ -289,7 +284,6 @@ pub fn observe_hook<T: HookTools + ?Sized>(
         leader,
         kind,
         image,
-        trusted,
         address,
         hook_relation: ctx.relation.clone(),
         cluster_domain: std::fs::read_to_string(RESOLV_CONF)
@@ -316,7 +310,7 @@ fn by_endpoint(
         }
     }
     for list in relations.values_mut() {
-        list.sort_by_key(|s| s.id.as_ref().map(|id| id.to_string()));
+        list.sort_by_key(|s| s.id.as_ref().map(std::string::ToString::to_string));
     }
     relations
 }
@@ -529,7 +523,7 @@ fn relations_budget(config: &CharmConfig) -> Result<relations::Budget, CharmErro
     let empty_shard = pod_spec::ConfigFiles::default()
         .file_sets()
         .get(1)
-        .map_or(0, |set| set.size());
+        .map_or(0, charm_core::pod_spec::FileSetText::size);
     Ok(relations::Budget {
         config: pod_spec::CONFIG_FILES_BUDGET.saturating_sub(base.size() + RESERVE),
         shard: pod_spec::CONFIG_FILES_BUDGET.saturating_sub(empty_shard + RESERVE),
@@ -551,7 +545,6 @@ fn unconfigured(observed: &Observed, config_errors: Vec<ConfigError>) -> Plan {
         config_errors: &config_errors,
         image_error: image_error(observed),
         unappliable: None,
-        untrusted: None,
         relation_warnings: &[],
         render_warnings: &[],
     });
@@ -559,6 +552,7 @@ fn unconfigured(observed: &Observed, config_errors: Vec<ConfigError>) -> Plan {
         pod_spec: None,
         rendering: None,
         layer: None,
+        discovery_needs_trust: None,
         target: None,
         publish: Vec::new(),
         statuses,
@@ -596,7 +590,6 @@ fn configured(observed: &Observed, config: &CharmConfig) -> Result<Plan, CharmEr
         config_errors: &[],
         image_error: image_error(observed),
         unappliable: unappliable.as_deref(),
-        untrusted: (observed.trusted == Some(false)).then_some(observed.app.as_str()),
         relation_warnings: &relations.warnings,
         render_warnings: &rendered.warnings,
     });
@@ -605,6 +598,8 @@ fn configured(observed: &Observed, config: &CharmConfig) -> Result<Plan, CharmEr
     Ok(Plan {
         pod_spec,
         rendering: Some(Rendering { rendered, files }),
+        discovery_needs_trust: (observed.kind == CharmKind::Sidecar && config.monitor_k8s)
+            .then(|| observed.app.clone()),
         layer,
         target: observed
             .address
@@ -910,8 +905,14 @@ fn check_workload<A: PrometheusApi + ?Sized>(
         return (plan.statuses.clone(), None, None);
     }
     let report = workload::check(api, plan.target.as_ref(), rendered);
-    let statuses =
+    let mut statuses =
         status::with_workload(plan.statuses.clone(), &report.state, applied.pod_spec_set);
+    if let (Some(app), workload::WorkloadState::Current { target }) =
+        (&plan.discovery_needs_trust, &report.state)
+    {
+        let access = workload::kubernetes_access(api, target);
+        statuses = status::with_kubernetes_access(statuses, &access, app);
+    }
     (statuses, report.version, Some(report.state.to_string()))
 }
 
@@ -1024,9 +1025,9 @@ pub fn run<T: HookTools + ?Sized, A: PrometheusApi + ?Sized>(
         Workload::Sidecar(container) => apply_in_container(container, hook, &plan)?,
         Workload::PodSpec => None,
     };
-    let (statuses, version, workload_state) = match in_container {
+    let (statuses, version, workload_state) = match &in_container {
         Some(Err(not_up)) => {
-            let statuses = status::with_workload(plan.statuses.clone(), &not_up, false);
+            let statuses = status::with_workload(plan.statuses.clone(), not_up, false);
             (statuses, None, Some(not_up.to_string()))
         }
         _ => check_workload(api, hook, &plan, &applied),
@@ -1062,18 +1063,28 @@ pub fn run<T: HookTools + ?Sized, A: PrometheusApi + ?Sized>(
         apply_statuses(tools, &observed, &statuses)?;
     }
     let relations: usize = observed.relations.values().map(Vec::len).sum();
+    let workload_applied = match (&in_container, applied.pod_spec_set) {
+        (Some(Ok(pushed)), _) => format!(
+            "{} file(s) pushed, layer {}",
+            pushed.pushed.len(),
+            if pushed.replanned {
+                "added and replanned"
+            } else {
+                "unchanged"
+            }
+        ),
+        (Some(Err(_)), _) => "nothing pushed".to_string(),
+        (None, true) => "spec set".to_string(),
+        (None, false) => "spec unchanged".to_string(),
+    };
     tracing::info!(
-        "{} relations ({}), spec {}, {} relation-set, {}{}{}",
+        "{} relations ({}), {}, {} relation-set, {}{}{}",
         relations,
         match read {
             RelationsRead::Full => "full read",
             RelationsRead::Cached => "cached",
         },
-        if applied.pod_spec_set {
-            "set"
-        } else {
-            "unchanged"
-        },
+        workload_applied,
         applied.relation_sets,
         workload_state.unwrap_or_else(|| statuses.unit.message.clone()),
         if version_set { ", version set" } else { "" },
@@ -1147,7 +1158,10 @@ mod tests {
     fn ctx(unit: &str) -> HookContext {
         HookContext::from_lookup(|k| match k {
             "JUJU_UNIT_NAME" => Some(unit.to_string()),
-            "JUJU_CHARM_DIR" => Some("/charm".to_string()),
+            // A charm directory that cannot exist (a path under a file): no relations
+            // cache marker can be written, so every hook reads every relation, whatever
+            // the host has at /charm (juju-sim makes /charm/containers for sidecar units).
+            "JUJU_CHARM_DIR" => Some("/dev/null/charm".to_string()),
             "JUJU_MODEL_NAME" => Some("cos".to_string()),
             "JUJU_MODEL_UUID" => Some("f4d59020-c8e7-4053-8044-a2c1e5591c7f".to_string()),
             _ => None,
@@ -1317,44 +1331,62 @@ mod tests {
     }
 
     #[test]
-    fn monitor_k8s_in_the_sidecar_charm_asks_for_trust() {
+    fn monitor_k8s_in_the_sidecar_charm_blocks_while_the_cluster_refuses_discovery() {
         let tools = FakeTools::new("prometheus/0", true);
         tools
             .model()
             .config
             .insert("monitor-k8s".into(), json!(true));
         let container = FakeContainer::up();
-        sidecar_run(&tools, &container, "config-changed").unwrap();
-        let status = tools.model().unit_status.clone().unwrap();
+        let refused = FakeServer {
+            kubernetes_answers: BTreeMap::from([("403".to_string(), 7.0)]),
+            ..FakeServer::up()
+        };
+        let run_with = |server: FakeServer| {
+            let pod = sidecar_pod(&container).with(Target::new("10.1.36.80", 9090), server);
+            super::run(
+                &tools,
+                &ctx("prometheus/0"),
+                Some(&hook("config-changed")),
+                &pod,
+                Workload::Sidecar(&container),
+            )
+            .unwrap();
+            tools.model().unit_status.clone().unwrap()
+        };
+        let status = run_with(refused);
         assert_eq!(status.kind, StatusKind::Blocked);
         assert!(
-            status
-                .message
-                .contains("run `juju trust prometheus --scope=cluster`"),
+            status.message.contains("(HTTP 403)")
+                && status
+                    .message
+                    .contains("run `juju trust prometheus --scope=cluster`"),
             "{}",
             status.message
         );
         // Everything else still runs.
         assert_eq!(*container.starts.borrow(), 1);
-        tools.model().trusted = true;
-        sidecar_run(&tools, &container, "config-changed").unwrap();
-        assert_eq!(
-            tools.model().unit_status.clone().unwrap().kind,
-            StatusKind::Active
-        );
-        // The pod-spec charm never asks: its spec carries the RBAC.
+        // Once trusted, discovery's requests succeed (the old 403s stay counted).
+        let trusted = FakeServer {
+            kubernetes_answers: BTreeMap::from([
+                ("403".to_string(), 7.0),
+                ("200".to_string(), 2.0),
+            ]),
+            ..FakeServer::up()
+        };
+        assert_eq!(run_with(trusted).kind, StatusKind::Active);
+        // No answer yet says nothing either way.
+        assert_eq!(run_with(FakeServer::up()).kind, StatusKind::Active);
+        // The pod-spec charm does not ask: its spec carries the RBAC.
         let podspec = leader();
         podspec
             .model()
             .config
             .insert("monitor-k8s".into(), json!(true));
-        run(
-            &podspec,
-            &ctx("prometheus/0"),
-            Some(&hook("config-changed")),
-        )
-        .unwrap();
-        assert!(!podspec.model().calls.iter().any(|c| c == "credential-get"));
+        let plan =
+            plan(&observe(&podspec, &ctx("prometheus/0"), None, CharmKind::PodSpec).unwrap())
+                .unwrap();
+        assert_eq!(plan.discovery_needs_trust, None);
     }
 
     /// Juju without dispatch runs `hooks/<name>`: every relation hook of every endpoint in
@@ -2070,7 +2102,6 @@ mod tests {
             leader,
             image: Some(image::parse(IMAGE)),
             kind: CharmKind::PodSpec,
-            trusted: None,
             address: Some("10.1.36.80".into()),
             state: BTreeMap::new(),
             hook_relation: None,

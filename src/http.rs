@@ -5,13 +5,15 @@
 //! swallow pod IPs), no redirects, and short timeouts: a hook must never hang on its workload.
 
 use std::cell::OnceCell;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
 use crate::prometheus::api::{
-    decode_envelope, quote, reload_failure, ApiError, BuildInfo, PrometheusApi, Readiness,
-    RuleGroups, ServedConfig, Target, BUILD_INFO, CONFIG, READY, RELOAD, RULES,
+    decode_envelope, quote, reload_failure, ApiError, BuildInfo, PrometheusApi, QueryData,
+    Readiness, RuleGroups, ServedConfig, Target, BUILD_INFO, CONFIG, KUBERNETES_ANSWERS, READY,
+    RELOAD, RULES,
 };
 
 /// How long to wait for a TCP connection: a missing pod usually refuses at once, but an
@@ -137,6 +139,11 @@ impl PrometheusApi for HttpApi {
         self.get_data::<RuleGroups>(target, RULES)
             .map(|rules| rules.groups.into_iter().map(|g| g.name).collect())
     }
+
+    fn kubernetes_answers(&self, target: &Target) -> Result<BTreeMap<String, f64>, ApiError> {
+        self.get_data::<QueryData>(target, KUBERNETES_ANSWERS)
+            .map(|data| data.by_label("status_code"))
+    }
 }
 
 fn classify(e: reqwest::Error, target: &Target, path: &'static str, timeout: Duration) -> ApiError {
@@ -251,7 +258,7 @@ mod tests {
         assert!(started.elapsed() < CONNECT_TIMEOUT, "{err}");
         match err {
             ApiError::Unreachable { reason, .. } => {
-                assert!(reason.contains("refused"), "{reason}")
+                assert!(reason.contains("refused"), "{reason}");
             }
             other => panic!("{other}"),
         }

@@ -61,8 +61,6 @@ pub(crate) struct FakeModel {
     pub relations: BTreeMap<RelationId, FakeRelation>,
     pub pod_spec: Option<String>,
     pub state: BTreeMap<String, String>,
-    /// `juju trust` given (credential-get answers).
-    pub trusted: bool,
     pub unit_status: Option<Status>,
     pub app_status: Option<Status>,
     pub action_failure: Option<String>,
@@ -95,7 +93,7 @@ impl FakeTools {
         FakeTools {
             model: RefCell::new(FakeModel {
                 unit: unit.to_string(),
-                app: app.to_string(),
+                app: app.clone(),
                 leader,
                 ..FakeModel::default()
             }),
@@ -372,9 +370,5 @@ impl HookTools for FakeTools {
         let mut m = self.call("state-set", "")?;
         m.state.extend(data.clone());
         Ok(())
-    }
-
-    fn trusted(&self) -> Result<bool, ToolError> {
-        Ok(self.call("credential-get", "")?.trusted)
     }
 }

@@ -139,8 +139,7 @@ fn validate_configuration_runs_promtool_on_the_rendered_files(flavour: Flavour) 
 /// Debian builds Prometheus and promtool without Kubernetes service discovery, so an
 /// Alertmanager found by Kubernetes discovery (the charmed-lma dialect) is a configuration
 /// that promtool here rejects (as would the Prometheus that `make test` installs, were it to
-/// load it): the action must say so. (Not `monitor-k8s`, which the sidecar charm cannot take
-/// yet: see options.rs.)
+/// load it): the action must say so.
 fn validate_configuration_fails_when_promtool_rejects(flavour: Flavour) {
     let sim = promtool_model(flavour, 1);
     sim.ok(&[

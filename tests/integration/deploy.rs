@@ -214,6 +214,58 @@ fn the_packed_charm_holds_one_static_binary_and_symlinks() {
     }
 }
 
+/// The sidecar charm `make charm` packs beside it: the same binary as `dispatch` (Juju 3
+/// always dispatches), metadata v2 with the `prometheus` container and the manifest whose
+/// bases make Juju read it so, and no `hooks/`.
+#[test]
+#[ignore = "needs the packed charms: `make test` runs it with PROMETHEUS_SIDECAR_CHARM set"]
+fn the_packed_sidecar_charm_is_a_v2_charm_around_the_same_binary() {
+    let unpack = |var: &str| {
+        let charm = std::env::var_os(var)
+            .unwrap_or_else(|| panic!("{var} names a packed charm (run through `make test`)"));
+        let dir = tempfile::tempdir().unwrap();
+        let status = Command::new("unzip")
+            .arg("-q")
+            .arg(&charm)
+            .arg("-d")
+            .arg(dir.path())
+            .status()
+            .expect("unzip is installed (make deps)");
+        assert!(status.success());
+        dir
+    };
+    let sidecar = unpack("PROMETHEUS_SIDECAR_CHARM");
+    let pod_spec = unpack("PROMETHEUS_CHARM");
+    let root = sidecar.path();
+    let binary = std::fs::read(root.join("prometheus-charm")).unwrap();
+    assert_eq!(
+        binary,
+        std::fs::read(pod_spec.path().join("prometheus-charm")).unwrap(),
+        "one binary, two charms"
+    );
+    let dispatch = std::fs::symlink_metadata(root.join("dispatch")).unwrap();
+    assert!(dispatch.file_type().is_symlink());
+    assert!(!root.join("hooks").exists());
+    let meta: serde_json::Value = prometheus_charm::yaml::from_str(
+        &std::fs::read_to_string(root.join("metadata.yaml")).unwrap(),
+    )
+    .unwrap();
+    assert!(meta["containers"]["prometheus"].is_object(), "{meta}");
+    assert!(meta.get("series").is_none());
+    let manifest: serde_json::Value = prometheus_charm::yaml::from_str(
+        &std::fs::read_to_string(root.join("manifest.yaml")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["bases"][0]["name"], "ubuntu");
+    for file in ["config.yaml", "actions.yaml"] {
+        assert_eq!(
+            std::fs::read(root.join(file)).unwrap(),
+            std::fs::read(pod_spec.path().join(file)).unwrap(),
+            "{file}: the same options and actions"
+        );
+    }
+}
+
 #[test]
 fn removing_the_leader_keeps_the_spec_and_the_next_leader_knows_it() {
     let sim = Sim::deployed(2);

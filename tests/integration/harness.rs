@@ -902,7 +902,7 @@ pub(crate) fn api_get(address: &str, path: &str) -> Result<Value, String> {
     let body = client
         .get(&url)
         .send()
-        .and_then(|r| r.text())
+        .and_then(reqwest::blocking::Response::text)
         .map_err(|e| format!("{url}: {e}"))?;
     let answer: Value = serde_json::from_str(&body).map_err(|e| format!("{url}: {e}: {body}"))?;
     if answer["status"] != "success" {

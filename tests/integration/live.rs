@@ -421,7 +421,7 @@ fn a_target_change_is_picked_up_from_the_target_files_without_a_reload() {
             } else {
                 Err(format!("{urls:?}"))
             }
-        })
+        });
     };
     wait_for_url(format!("http://{exporter}/metrics"));
     sim.wait_for("the self-scrape", SETTLE, false, |_| last_reload(&address));

@@ -813,7 +813,10 @@ fn grafana_source_publishes_for_every_generation(flavour: Flavour) {
     // changes there: we publish none.
     let no_app_bag = || {
         let app = local_app(&sim, legacy);
-        assert!(app.as_object().is_none_or(|bag| bag.is_empty()), "{app}");
+        assert!(
+            app.as_object().is_none_or(serde_json::Map::is_empty),
+            "{app}"
+        );
         units(legacy);
     };
     expect(current, "1m");
@@ -1039,7 +1042,11 @@ fn receive_remote_write_enables_the_receiver_and_publishes_each_units_url(flavou
         errors.starts_with("alert rule refused: ") && errors.contains("rate(up[5m]"),
         "{errors}"
     );
-    assert_eq!(event.as_object().map(|o| o.len()), Some(1), "{event}");
+    assert_eq!(
+        event.as_object().map(serde_json::Map::len),
+        Some(1),
+        "{event}"
+    );
     checked(&sim);
     let kept = sim.rule_groups();
     assert_eq!(kept[0]["rules"].as_array().map(Vec::len), Some(1));

@@ -452,12 +452,9 @@ fn parse_external_labels(
 ) -> Option<BTreeMap<String, String>> {
     const OBJECT: &str = "a JSON object of label names to non-empty strings, \
                           such as {\"cluster\": \"eu-1\"}";
-    let object = match serde_json::from_str::<Value>(s) {
-        Ok(Value::Object(object)) => object,
-        _ => {
-            r.refuse("external-labels", s, OBJECT);
-            return None;
-        }
+    let Ok(Value::Object(object)) = serde_json::from_str::<Value>(s) else {
+        r.refuse("external-labels", s, OBJECT);
+        return None;
     };
     let mut labels = BTreeMap::new();
     let mut ok = true;
@@ -554,7 +551,7 @@ mod tests {
     fn errors_of(pairs: &[(&str, Value)]) -> Vec<String> {
         match CharmConfig::parse(&raw(pairs)) {
             Ok(c) => panic!("accepted {pairs:?} as {c:?}"),
-            Err(e) => e.iter().map(|e| e.to_string()).collect(),
+            Err(e) => e.iter().map(std::string::ToString::to_string).collect(),
         }
     }
 

@@ -339,7 +339,7 @@ fn probe(path: &str, port: u16, initial_delay_seconds: u32) -> Probe {
 }
 
 fn strings(items: &[&str]) -> Vec<String> {
-    items.iter().map(|s| s.to_string()).collect()
+    items.iter().map(std::string::ToString::to_string).collect()
 }
 
 /// Read-only access to exactly what the Kubernetes discovery jobs use.

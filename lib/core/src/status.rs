@@ -5,7 +5,7 @@ use juju::{Status, StatusKind};
 use crate::config::ConfigError;
 use crate::image::ImageError;
 use crate::relations::RelationWarning;
-use crate::workload::WorkloadState;
+use crate::workload::{KubernetesAccess, WorkloadState};
 
 /// Everything the decision depends on.
 #[derive(Debug, Clone, Copy)]
@@ -18,9 +18,6 @@ pub struct StatusInput<'a> {
     pub render_warnings: &'a [String],
     /// Why the rendered files cannot be applied as they are (too large for a ConfigMap).
     pub unappliable: Option<&'a str>,
-    /// Sidecar charm: `monitor-k8s` is on but Juju has not trusted the application (named
-    /// here) with the cluster, so Prometheus cannot list what it would discover.
-    pub untrusted: Option<&'a str>,
 }
 
 /// The statuses to set: the application's only on the leader.
@@ -38,7 +35,11 @@ const SOURCES_SHOWN: usize = 3;
 pub fn decide(input: StatusInput<'_>) -> Statuses {
     let mut blockers: Vec<String> = Vec::new();
     if !input.config_errors.is_empty() {
-        let all: Vec<String> = input.config_errors.iter().map(|e| e.to_string()).collect();
+        let all: Vec<String> = input
+            .config_errors
+            .iter()
+            .map(std::string::ToString::to_string)
+            .collect();
         blockers.push(format!("invalid config: {}", all.join("; ")));
     }
     if let Some(image) = input.image_error {
@@ -47,11 +48,7 @@ pub fn decide(input: StatusInput<'_>) -> Statuses {
     if let Some(why) = input.unappliable {
         blockers.push(why.to_string());
     }
-    if let Some(app) = input.untrusted {
-        blockers.push(format!(
-            "monitor-k8s needs read access to the cluster: run `juju trust {app} --scope=cluster`"
-        ));
-    }
+
     let unit = if blockers.is_empty() {
         Status::active(active_message(input))
     } else {
@@ -107,6 +104,30 @@ pub fn with_workload(statuses: Statuses, workload: &WorkloadState, spec_set: boo
     }
 }
 
+/// Sidecar charm with `monitor-k8s`: a cluster that refuses Prometheus's discovery blocks
+/// the unit until the operator trusts the application (`juju trust` gives its service
+/// account cluster access; the pod-spec charm's spec asks for exactly that RBAC instead).
+pub fn with_kubernetes_access(
+    statuses: Statuses,
+    access: &KubernetesAccess,
+    app: &str,
+) -> Statuses {
+    let KubernetesAccess::Refused { status_code } = access else {
+        return statuses;
+    };
+    if statuses.unit.kind == StatusKind::Blocked {
+        return statuses;
+    }
+    let unit = Status::blocked(format!(
+        "monitor-k8s: the Kubernetes API refuses Prometheus's discovery (HTTP {status_code}): \
+         run `juju trust {app} --scope=cluster`"
+    ));
+    Statuses {
+        application: statuses.application.map(|_| unit.clone()),
+        unit,
+    }
+}
+
 fn active_message(input: StatusInput<'_>) -> String {
     let mut notes = Vec::new();
     let mut sources: Vec<&str> = input
@@ -156,7 +177,6 @@ mod tests {
             relation_warnings: &[],
             render_warnings: &[],
             unappliable: None,
-            untrusted: None,
         }
     }
 

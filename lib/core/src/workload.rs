@@ -155,6 +155,44 @@ fn unreachable(target: &Target, error: &ApiError) -> WorkloadState {
     }
 }
 
+/// Whether Kubernetes lets Prometheus's service discovery read the cluster, as far as the
+/// API server's answers so far tell (`monitor-k8s` in the sidecar charm, whose access comes
+/// from `juju trust`, which a charm cannot ask Juju about: `credential-get` is refused on
+/// every Kubernetes model).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KubernetesAccess {
+    /// No answer yet (or Prometheus could not say).
+    Unknown,
+    /// At least one request succeeded.
+    Granted,
+    /// Every answer so far is a refusal (401 or 403).
+    Refused { status_code: String },
+}
+
+pub fn kubernetes_access<A: PrometheusApi + ?Sized>(api: &A, target: &Target) -> KubernetesAccess {
+    let Ok(answers) = api.kubernetes_answers(target) else {
+        return KubernetesAccess::Unknown;
+    };
+    let seen = |code: &&String| answers.get(*code).is_some_and(|n| *n > 0.0);
+    if answers
+        .keys()
+        .filter(seen)
+        .any(|code| code.starts_with('2'))
+    {
+        return KubernetesAccess::Granted;
+    }
+    match answers
+        .keys()
+        .filter(seen)
+        .find(|c| *c == "401" || *c == "403")
+    {
+        Some(code) => KubernetesAccess::Refused {
+            status_code: code.clone(),
+        },
+        None => KubernetesAccess::Unknown,
+    }
+}
+
 impl fmt::Display for WorkloadState {
     /// For the log: what was found.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

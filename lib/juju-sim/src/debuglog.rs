@@ -9,8 +9,7 @@ use crate::model::{append_lines, io_err, unit_tag, ModelDir, ModelError};
 fn clock() -> String {
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+        .map_or(0, |d| d.as_secs());
     let day = secs % 86_400;
     format!("{:02}:{:02}:{:02}", day / 3600, (day / 60) % 60, day % 60)
 }

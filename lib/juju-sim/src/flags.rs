@@ -182,7 +182,7 @@ mod tests {
     ];
 
     fn run(args: &[&str]) -> Result<(Vec<(String, String)>, Parsed), FlagError> {
-        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let args: Vec<String> = args.iter().map(std::string::ToString::to_string).collect();
         let mut seen = Vec::new();
         let parsed = parse(FLAGS, &args, |k, v| {
             if k == "relation" && v == "bad" {

@@ -187,7 +187,10 @@ mod tests {
 
     #[test]
     fn nil() {
-        assert_eq!(all(Output::Nil), ("".into(), "".into(), "null\n".into()));
+        assert_eq!(
+            all(Output::Nil),
+            (String::new(), String::new(), "null\n".into())
+        );
     }
 
     #[test]
@@ -196,7 +199,10 @@ mod tests {
             all(Output::Str("a b".into())),
             ("a b\n".into(), "a b\n".into(), "\"a b\"\n".into())
         );
-        assert_eq!(render(&Output::Str("".into()), Format::Smart).unwrap(), "");
+        assert_eq!(
+            render(&Output::Str(String::new()), Format::Smart).unwrap(),
+            ""
+        );
         assert_eq!(
             all(Output::Strings(vec!["x:1".into(), "x:2".into()])).0,
             "x:1\nx:2\n"

@@ -590,7 +590,7 @@ impl Sim {
                     env.push(("JUJU_WORKLOAD_NAME".into(), w.clone()));
                 }
                 if let Some(s) = &spec.storage {
-                    let n = split_unit(unit).map(|(_, n)| n).unwrap_or(0);
+                    let n = split_unit(unit).map_or(0, |(_, n)| n);
                     env.push(("JUJU_STORAGE_ID".into(), format!("{}/{n}", s.name)));
                     env.push(("JUJU_STORAGE_LOCATION".into(), s.location.clone()));
                     env.push(("JUJU_STORAGE_KIND".into(), s.kind.clone()));
@@ -611,7 +611,10 @@ impl Sim {
         env: Vec<(String, String)>,
     ) -> Result<(i32, String, String), DriverError> {
         let mut files = crate::poddns::write(&self.dir, &self.model)?;
-        let sidecar = self.model.app().is_ok_and(|a| a.sidecar());
+        let sidecar = self
+            .model
+            .app()
+            .is_ok_and(super::model::Application::sidecar);
         if sidecar {
             files.containers = Some(crate::pebble::containers_dir(&self.dir, unit));
         }
@@ -671,11 +674,7 @@ impl Sim {
             std::thread::spawn(move || {
                 let mut reader = BufReader::new(stream);
                 let mut buf = Vec::new();
-                while reader
-                    .read_until(b'\n', &mut buf)
-                    .map(|n| n > 0)
-                    .unwrap_or(false)
-                {
+                while reader.read_until(b'\n', &mut buf).is_ok_and(|n| n > 0) {
                     let _ = tx.send((is_err, String::from_utf8_lossy(&buf).into_owned()));
                     buf.clear();
                 }
@@ -723,9 +722,8 @@ fn relation_live(relation: Option<&ContextRelation>, model: &Model, unit: &str) 
 /// `dispatch` when executable, else `hooks/<name>` / `actions/<name>` when present.
 fn choose_handler(charm_dir: &Path, dispatch_path: &str) -> Option<PathBuf> {
     let dispatch = charm_dir.join("dispatch");
-    let executable = fs::metadata(&dispatch)
-        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        .unwrap_or(false);
+    let executable =
+        fs::metadata(&dispatch).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
     if executable {
         return Some(dispatch);
     }
@@ -735,11 +733,8 @@ fn choose_handler(charm_dir: &Path, dispatch_path: &str) -> Option<PathBuf> {
 
 /// Context ids end in a large number, as Juju's do; ours is derived, not random.
 fn pseudo_random(seed: &str, seq: u64) -> u64 {
-    let mut h: u64 = 0xcbf29ce484222325 ^ seq.wrapping_mul(0x9e3779b97f4a7c15);
-    for b in seed.bytes() {
-        h = (h ^ u64::from(b)).wrapping_mul(0x100000001b3);
-    }
-    h % 10_000_000_000_000_000_000
+    let start = crate::hash::OFFSET ^ seq.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    crate::hash::fnv1a(start, seed.as_bytes()) % 10_000_000_000_000_000_000
 }
 
 /// Applies a successful hook's pending changes; returns the hooks other units get.
@@ -751,7 +746,7 @@ pub(crate) fn commit(model: &mut Model, ctx: &Context) -> Result<Vec<(String, Ho
         return Err("this unit is not the leader".into());
     }
     // state/podspec_ops.go: the commit of a spec for a v2 (sidecar) charm is refused.
-    if ctx.pending.pod_spec.is_some() && model.app().is_ok_and(|a| a.sidecar()) {
+    if ctx.pending.pod_spec.is_some() && model.app().is_ok_and(super::model::Application::sidecar) {
         return Err("cannot set k8s spec on a v2 charm".into());
     }
     let app_name = model.app().map_err(|e| e.to_string())?.name.clone();

@@ -10,6 +10,7 @@ mod event;
 mod flags;
 mod format;
 mod gojson;
+mod hash;
 mod hooks;
 mod kubernetes;
 mod model;

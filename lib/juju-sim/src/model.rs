@@ -12,6 +12,8 @@ use thiserror::Error;
 
 use crate::charm::{CharmInfo, Role};
 use crate::event::HookSpec;
+use crate::hash::{fnv1a, OFFSET};
+use crate::podspec::{self, PodSpecError, PodSpecV3};
 
 pub(crate) const JUJU_VERSION: &str = "2.9.42";
 /// The agent version a sidecar (v2) charm sees: it needs Juju 3.x, played after the 3.6
@@ -235,16 +237,14 @@ pub(crate) fn split_unit(unit: &str) -> Option<(&str, u32)> {
     Some((app, n.parse().ok()?))
 }
 
-/// A deterministic model UUID from the model name (FNV-1a, shaped as a version 4 UUID).
+/// A deterministic model UUID from the model name, shaped as a version 4 UUID: FNV-1a, and
+/// for the other half the same steps from another start with a rotation after each (the
+/// values every model has had; the pod addresses tests know derive from them).
 pub(crate) fn model_uuid(name: &str) -> String {
-    let mut a: u64 = 0xcbf29ce484222325;
-    let mut b: u64 = 0x84222325cbf29ce4;
-    for byte in name.bytes() {
-        a = (a ^ u64::from(byte)).wrapping_mul(0x100000001b3);
-        b = (b ^ u64::from(byte))
-            .wrapping_mul(0x100000001b3)
-            .rotate_left(7);
-    }
+    let a = fnv1a(OFFSET, name.as_bytes());
+    let b = name.bytes().fold(OFFSET.rotate_left(32), |h, byte| {
+        fnv1a(h, &[byte]).rotate_left(7)
+    });
     uuid_shape(&format!("{a:016x}{b:016x}"))
 }
 
@@ -381,6 +381,11 @@ impl StoredPodSpec {
             Some(r) => format!("{}{r}", self.spec),
             None => self.spec.clone(),
         }
+    }
+
+    /// The stored spec, typed (pod-spec-set checked it when it was set).
+    pub(crate) fn parsed(&self) -> Result<PodSpecV3, PodSpecError> {
+        podspec::parse(&self.text())
     }
 }
 
@@ -644,12 +649,12 @@ impl Model {
     }
 
     pub(crate) fn is_leader(&self, unit: &str) -> bool {
-        self.unit(unit).map(|u| u.leader).unwrap_or(false)
+        self.unit(unit).is_ok_and(|u| u.leader)
     }
 
     /// Whether `unit` (ours) has run its install hook, so that it gets follow-up hooks.
     pub(crate) fn is_installed(&self, unit: &str) -> bool {
-        self.unit(unit).map(|u| u.installed).unwrap_or(false)
+        self.unit(unit).is_ok_and(|u| u.installed)
     }
 
     pub(crate) fn relation(&self, id: u32) -> Result<&Relation, ModelError> {
@@ -799,7 +804,7 @@ impl Model {
         if r.is_peer() {
             return self
                 .app()
-                .map(|a| a.unit_names())
+                .map(Application::unit_names)
                 .unwrap_or_default()
                 .into_iter()
                 .filter(|u| u != unit)
@@ -807,7 +812,7 @@ impl Model {
         }
         self.remote_apps
             .get(&r.remote.app)
-            .map(|a| a.unit_names())
+            .map(RemoteApp::unit_names)
             .unwrap_or_default()
     }
 

@@ -52,12 +52,15 @@ pub(crate) fn hosts(model: &Model, host_hosts: &str) -> String {
         out.push('\n');
     }
     out.push_str(&format!("# juju-sim: the pods of model {}\n", model.name));
-    let ours = model.application.iter().flat_map(|app| app.unit_names());
+    let ours = model
+        .application
+        .iter()
+        .flat_map(super::model::Application::unit_names);
     let live_peers = model
         .remote_apps
         .values()
         .filter(|r| r.live)
-        .flat_map(|r| r.unit_names());
+        .flat_map(super::model::RemoteApp::unit_names);
     for unit in ours.chain(live_peers) {
         if let Some(address) = model.unit_address(&unit) {
             out.push_str(&format!("{address}\t{}\n", model.unit_fqdn(&unit)));

@@ -235,8 +235,7 @@ impl fmt::Display for Hook {
                 let name = STANDARD
                     .iter()
                     .find(|(_, h)| h == other)
-                    .map(|(n, _)| *n)
-                    .unwrap_or("unknown");
+                    .map_or("unknown", |(n, _)| *n);
                 f.write_str(name)
             }
         }

@@ -57,7 +57,7 @@ where
 {
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
         let level = LogLevel::from(event.metadata().level());
-        if level < self.min_level || FORWARDING.with(|f| f.get()) {
+        if level < self.min_level || FORWARDING.with(std::cell::Cell::get) {
             return;
         }
         let mut visitor = MessageVisitor::default();

@@ -143,16 +143,13 @@ impl ProcessTools {
                 .take()
                 .map(|p| Box::new(p) as Box<dyn Read + Send>),
         );
-        let status = match child.wait_timeout(self.timeout).map_err(spawn_error)? {
-            Some(status) => status,
-            None => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(ToolError::Timeout {
-                    tool: tool.to_string(),
-                    seconds: self.timeout.as_secs(),
-                });
-            }
+        let Some(status) = child.wait_timeout(self.timeout).map_err(spawn_error)? else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(ToolError::Timeout {
+                tool: tool.to_string(),
+                seconds: self.timeout.as_secs(),
+            });
         };
         // The pipes close when the tool exits (unless it left a child holding them).
         let stdout = stdout.join().unwrap_or_default();
@@ -161,7 +158,7 @@ impl ProcessTools {
     }
 
     fn run_json<T: DeserializeOwned>(&self, tool: &str, args: &[&str]) -> Result<T, ToolError> {
-        let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let mut args: Vec<String> = args.iter().map(std::string::ToString::to_string).collect();
         args.push("--format=json".to_string());
         let out = self.run(tool, &args, None)?;
         // Juju prints nothing only for a single key that is not set, which the charm never
@@ -180,7 +177,7 @@ impl ProcessTools {
     }
 
     fn run_plain(&self, tool: &str, args: &[&str]) -> Result<(), ToolError> {
-        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let args: Vec<String> = args.iter().map(std::string::ToString::to_string).collect();
         self.run(tool, &args, None).map(|_| ())
     }
 
@@ -200,7 +197,7 @@ impl ProcessTools {
     }
 
     fn run_with_stdin(&self, tool: &str, args: &[&str], input: &[u8]) -> Result<(), ToolError> {
-        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let args: Vec<String> = args.iter().map(std::string::ToString::to_string).collect();
         self.run(tool, &args, Some(input)).map(|_| ())
     }
 }
@@ -364,19 +361,6 @@ impl HookTools for ProcessTools {
         }
     }
 
-    fn trusted(&self) -> Result<bool, ToolError> {
-        match self.run("credential-get", &["--format=json".to_string()], None) {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.message()
-                    .is_some_and(|m| m.ends_with("permission denied")) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(e),
-        }
-    }
-
     fn leader_get(&self) -> Result<BTreeMap<String, String>, ToolError> {
         let v: Option<BTreeMap<String, String>> = self.run_json("leader-get", &[])?;
         Ok(v.unwrap_or_default())
@@ -455,32 +439,6 @@ mod tests {
                 RelationId::new("alertmanager", 11)
             ]
         );
-    }
-
-    #[test]
-    fn credential_get_tells_trust_and_nothing_else() {
-        let _turn = serial();
-        let dir = tempfile::tempdir().unwrap();
-        let tools = ProcessTools::in_dir(dir.path());
-        fake_tool(
-            dir.path(),
-            "credential-get",
-            r#"[ "$1" = --format=json ] && echo '{"type":"kubernetes","credential":{"auth-type":"certificate"}}'"#,
-        );
-        assert!(tools.trusted().unwrap());
-        // What Juju's tool prints for an untrusted application (uniter CloudSpec: ErrPerm).
-        fake_tool(
-            dir.path(),
-            "credential-get",
-            "echo 'ERROR cannot access cloud credentials: permission denied' >&2; exit 1",
-        );
-        assert!(!tools.trusted().unwrap());
-        fake_tool(
-            dir.path(),
-            "credential-get",
-            "echo 'ERROR connection is shut down' >&2; exit 1",
-        );
-        assert!(tools.trusted().is_err());
     }
 
     #[test]

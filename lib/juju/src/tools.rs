@@ -280,11 +280,6 @@ pub trait HookTools {
     fn state_get(&self) -> Result<BTreeMap<String, String>, ToolError>;
     /// `state-set --file -` (committed at hook end on success).
     fn state_set(&self, data: &BTreeMap<String, String>) -> Result<(), ToolError>;
-    /// `credential-get`: whether the application may read the model's cloud credentials,
-    /// which Juju allows only once it is trusted (`juju trust`; the uniter's `CloudSpec`
-    /// answers `permission denied` otherwise, and the tool prints `ERROR cannot access cloud
-    /// credentials: permission denied`). The credentials themselves are dropped unread.
-    fn trusted(&self) -> Result<bool, ToolError>;
 }
 
 #[cfg(test)]
@@ -328,7 +323,12 @@ mod tests {
         );
         let e = ToolError::Failed {
             tool: "status-set".into(),
-            args: vec!["active".into(), "--".into(), "".into(), "two words".into()],
+            args: vec![
+                "active".into(),
+                "--".into(),
+                String::new(),
+                "two words".into(),
+            ],
             code: None,
             stderr: String::new(),
         };

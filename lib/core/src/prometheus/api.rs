@@ -3,6 +3,7 @@
 //! calls, so the core and its tests never touch the network; the shell's `http::HttpApi` is
 //! the real client.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::de::DeserializeOwned;
@@ -159,6 +160,9 @@ pub trait PrometheusApi {
     fn served_config(&self, target: &Target) -> Result<String, ApiError>;
     /// The names of the rule groups Prometheus has loaded.
     fn rule_groups(&self, target: &Target) -> Result<Vec<String>, ApiError>;
+    /// How Kubernetes' API has answered Prometheus's service discovery so far: HTTP status
+    /// code → requests ([`KUBERNETES_ANSWERS`]); empty before the first request.
+    fn kubernetes_answers(&self, target: &Target) -> Result<BTreeMap<String, f64>, ApiError>;
 }
 
 pub const READY: &str = "/-/ready";
@@ -167,6 +171,36 @@ pub const RELOAD: &str = "/-/reload";
 pub const CONFIG: &str = "/api/v1/status/config";
 /// Only the groups and rules, not every active alert (older servers ignore the parameter).
 pub const RULES: &str = "/api/v1/rules?exclude_alerts=true";
+/// `sum by (status_code) (prometheus_sd_kubernetes_http_request_total)`: Prometheus counts
+/// its Kubernetes discovery's requests by the API server's status code
+/// (discovery/kubernetes/client_metrics.go), so a 403 there is the cluster refusing it.
+pub const KUBERNETES_ANSWERS: &str =
+    "/api/v1/query?query=sum%20by%20(status_code)%20(prometheus_sd_kubernetes_http_request_total)";
+
+/// `GET /api/v1/query` → `data` for an instant vector.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueryData {
+    pub result_type: String,
+    pub result: Vec<VectorSample>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct VectorSample {
+    pub metric: BTreeMap<String, String>,
+    /// `[<unix time>, "<value>"]`
+    pub value: (f64, String),
+}
+
+impl QueryData {
+    /// Each sample's value by the given label (samples without it or a number skipped).
+    pub fn by_label(&self, label: &str) -> BTreeMap<String, f64> {
+        self.result
+            .iter()
+            .filter_map(|s| Some((s.metric.get(label)?.clone(), s.value.1.parse().ok()?)))
+            .collect()
+    }
+}
 
 /// Reads an `/api/v1` answer: `{"status":"success","data":...}` or an error envelope.
 pub fn decode_envelope<T: DeserializeOwned>(
@@ -284,6 +318,18 @@ mod tests {
         let body = r#"{"status":"success","data":{"yaml":"global:\n  scrape_interval: 1m\n"}}"#;
         let config: ServedConfig = decode_envelope(&target(), CONFIG, 200, body).unwrap();
         assert_eq!(config.yaml, "global:\n  scrape_interval: 1m\n");
+    }
+
+    #[test]
+    fn kubernetes_answers_decode_an_instant_vector_by_status_code() {
+        let body = r#"{"status":"success","data":{"resultType":"vector","result":[
+            {"metric":{"status_code":"403"},"value":[1700000000.123,"12"]},
+            {"metric":{"status_code":"200"},"value":[1700000000.123,"3"]}]}}"#;
+        let data: QueryData = decode_envelope(&target(), KUBERNETES_ANSWERS, 200, body).unwrap();
+        assert_eq!(
+            data.by_label("status_code"),
+            BTreeMap::from([("200".to_string(), 3.0), ("403".to_string(), 12.0)])
+        );
     }
 
     #[test]

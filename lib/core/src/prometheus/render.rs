@@ -270,7 +270,7 @@ fn sd(role: &str) -> Vec<KubernetesSdConfig> {
 }
 
 fn labels(names: &[&str]) -> Vec<String> {
-    names.iter().map(|s| s.to_string()).collect()
+    names.iter().map(std::string::ToString::to_string).collect()
 }
 
 fn relabel(

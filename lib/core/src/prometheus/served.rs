@@ -373,9 +373,8 @@ fn expands_to(rendered: &str, served: &str) -> bool {
             Piece::Variable => None,
         })
         .collect();
-    let (first, rest) = match texts.split_first() {
-        Some(split) => split,
-        None => return served.is_empty(),
+    let Some((first, rest)) = texts.split_first() else {
+        return served.is_empty();
     };
     let Some((last, middle)) = rest.split_last() else {
         return served == first;

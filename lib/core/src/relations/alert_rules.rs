@@ -8,8 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::promql::inject_matchers;
-use super::promql_check::check_rule_expr;
+use super::promql::scope_rule_expr;
 use super::template;
 use super::topology::Topology;
 use super::validate::{
@@ -215,11 +214,9 @@ fn process_rule(r: RemoteRule, topology: Option<&Topology>) -> Result<Rule, Refu
             .filter_map(|k| labels.get(*k).map(|v| (k.to_string(), v.clone())))
             .collect(),
     };
-    // The charm's own expression is checked first, so a problem is reported at its place in
-    // what the remote charm sent; then what the rewrite made of it, which Prometheus loads.
-    let expr = check_rule_expr(&expr)
-        .and_then(|_| inject_matchers(&expr, &matchers))
-        .and_then(|scoped| check_rule_expr(&scoped).map(|_| scoped))
+    // Errors point into what the remote charm sent; what Prometheus loads is the printed,
+    // scoped expression, which the front-end has read back.
+    let expr = scope_rule_expr(&expr, &matchers)
         .map_err(|e| Refused::invalid("expr", &expr, e.to_string()))?;
     Ok(Rule {
         alert: r.alert,
@@ -488,9 +485,16 @@ mod tests {
             ),
             (
                 "expr: long * chain of numbers",
-                e("*2", "up", ""),
+                e(" * 2", "up", ""),
                 "x".into(),
                 true,
+            ),
+            // Printed with a space around each operator, it no longer fits the limit.
+            (
+                "expr: long *2 chain without spaces",
+                e("*2", "up", ""),
+                "x".into(),
+                false,
             ),
             (
                 "expr: many matchers",
@@ -500,9 +504,15 @@ mod tests {
             ),
             (
                 "expr: many labels in on()",
-                e(",a", "up * on(b", ") group_left(c) up"),
+                e(", a", "up * on (b", ") group_left (c) up"),
                 "x".into(),
                 true,
+            ),
+            (
+                "expr: many labels in on() without spaces",
+                e(",a", "up * on(b", ") group_left(c) up"),
+                "x".into(),
+                false,
             ),
         ] {
             let (raw, n) = value(&expr, &annotation);

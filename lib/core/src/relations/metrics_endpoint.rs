@@ -258,11 +258,10 @@ fn contribute_relation(
 
 /// For rules that came without `scrape_metadata`: named by relation, never by remote text.
 pub(super) fn fallback_rule_file_name(snapshot: &RelationSnapshot, app: &str) -> String {
-    let endpoint = snapshot
-        .id
-        .as_ref()
-        .map(|r| format!("{}_{}", r.endpoint, r.id))
-        .unwrap_or_else(|| "relation".to_string());
+    let endpoint = snapshot.id.as_ref().map_or_else(
+        || "relation".to_string(),
+        |r| format!("{}_{}", r.endpoint, r.id),
+    );
     format!(
         "juju_{}_{}.rules",
         sanitize_job_name(&endpoint).replace(['.', ':'], "_"),
@@ -303,13 +302,12 @@ fn unit_host(unit: &str, bag: &RelationData) -> Result<Option<UnitHost>, Refused
     for v in bag.values() {
         check_size("unit data", v)?;
     }
-    let address = match bag
+    let Some(address) = bag
         .get("prometheus_scrape_unit_address")
         .or_else(|| bag.get("prometheus_scrape_host"))
         .filter(|a| !a.is_empty())
-    {
-        Some(a) => a,
-        None => return Ok(None),
+    else {
+        return Ok(None);
     };
     let name = bag
         .get("prometheus_scrape_unit_name")
@@ -339,8 +337,7 @@ fn unit_host(unit: &str, bag: &RelationData) -> Result<Option<UnitHost>, Refused
     };
     let path = bag
         .get("prometheus_scrape_unit_path")
-        .map(|p| p.trim_end_matches('/'))
-        .unwrap_or("");
+        .map_or("", |p| p.trim_end_matches('/'));
     url_path(path)?;
     Ok(Some(UnitHost {
         name: name.to_string(),
@@ -582,7 +579,7 @@ fn job_spec(job: RemoteJob, global_interval_ms: u64) -> Result<JobSpec, Refused>
 fn instance_relabel(per_unit: bool, several_targets: bool) -> RelabelConfig {
     let mut source_labels: Vec<String> = ["juju_model", "juju_model_uuid", "juju_application"]
         .iter()
-        .map(|s| s.to_string())
+        .map(std::string::ToString::to_string)
         .collect();
     if per_unit {
         source_labels.push("juju_unit".to_string());

@@ -12,7 +12,6 @@ mod jobs;
 mod metrics_endpoint;
 mod monitoring;
 mod promql;
-mod promql_check;
 mod remote_write;
 mod report;
 mod self_metrics;
@@ -204,11 +203,7 @@ fn remote_app_name(snapshot: &RelationSnapshot) -> String {
 pub fn plan(input: &RelationsInput) -> RelationsPlan {
     let local = &input.local;
     let relations = |endpoint: &str| -> &[RelationSnapshot] {
-        input
-            .endpoints
-            .get(endpoint)
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
+        input.endpoints.get(endpoint).map_or(&[], Vec::as_slice)
     };
     let of = |endpoints: &[&str]| -> Vec<RelationSnapshot> {
         endpoints
@@ -243,15 +238,13 @@ pub fn plan(input: &RelationsInput) -> RelationsPlan {
     remote_write::contribute_receive(local, relations(RECEIVE_REMOTE_WRITE), &mut out);
 
     // Endpoints whose modules have no report of their own tell each sender what was refused.
-    for snapshot in of(&[
+    for snapshot in &of(&[
         MONITORING,
         ALERTMANAGER,
         ALERTMANAGER_PODSPEC,
         ALERTING_CONFIG,
         SEND_REMOTE_WRITE,
-    ])
-    .iter()
-    {
+    ]) {
         let errors: Vec<&str> = out
             .warnings
             .iter()

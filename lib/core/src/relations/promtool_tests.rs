@@ -1017,6 +1017,34 @@ fn generated_rules_accepted_are_accepted_by_promtool() {
     }
 }
 
+/// The printer on generated expressions, near misses and mutations included: whatever the
+/// front-end accepts, it prints as text that reads back as the same tree. (A printer bug
+/// would refuse the rule as `Reprinted`, which the promtool fuzz above counts as a mere
+/// refusal.)
+#[test]
+fn generated_expressions_print_as_they_read() {
+    use super::promql::{scope_rule_expr, PromqlError};
+    let matchers = [("juju_model".to_string(), "cos\"\\".to_string())];
+    let mut rng = Lcg(fuzz_seed(0x9417));
+    let mut accepted = 0;
+    for i in 0..20_000 {
+        let mut expr = generate::expr(&mut rng, 0);
+        if i % 2 == 1 {
+            expr = mutate(&expr, &mut rng);
+        }
+        for matchers in [&matchers[..], &[]] {
+            match scope_rule_expr(&expr, matchers) {
+                Ok(_) => accepted += 1,
+                Err(PromqlError::Reprinted(printed)) => {
+                    panic!("{expr:?} printed as {printed:?} (FUZZ_SEED to replay)")
+                }
+                Err(_) => {}
+            }
+        }
+    }
+    assert!(accepted > 2_000, "{accepted}");
+}
+
 /// What the limits let through at their edge, Prometheus loads: templates nested
 /// `MAX_TEMPLATE_DEPTH` deep, expressions `MAX_PROMQL_DEPTH` deep in each nesting construct,
 /// a scoped expression close to `MAX_EXPR_BYTES`. One promtool call.

@@ -232,7 +232,7 @@ mod tests {
         assert!(errors.starts_with("alert rule refused: "), "{errors}");
         assert!(errors.contains("rule #1: expr \"rate(up[5m]\""), "{errors}");
         assert!(!errors.contains("AgentDown"), "{errors}");
-        assert_eq!(event(2).as_object().map(|o| o.len()), Some(1));
+        assert_eq!(event(2).as_object().map(serde_json::Map::len), Some(1));
         // The good rule of that sender is still applied.
         let file = &p.rule_files["juju_receive-remote-write_2_agent.rules"];
         assert_eq!(file.groups[0].rules.len(), 1);

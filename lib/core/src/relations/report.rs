@@ -71,7 +71,10 @@ pub(super) fn publish_errors(
         }
         String::new()
     } else {
-        let owned: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        let owned: Vec<String> = errors
+            .iter()
+            .map(std::string::ToString::to_string)
+            .collect();
         remote_write_event_json(&owned)
     };
     publish(snapshot, true, bag([(EVENT, value)]))

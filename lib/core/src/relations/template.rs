@@ -235,7 +235,7 @@ fn lex_action(action: &str) -> Result<Vec<Tok>, TemplateError> {
                 i = fields(&chars, i, &mut toks)?;
             }
             '.' if chars.get(i + 1).is_some_and(char::is_ascii_digit) => {
-                i = number(&chars, i, &mut toks)?
+                i = number(&chars, i, &mut toks)?;
             }
             '.' => {
                 toks.push(Tok::Dot);

@@ -55,7 +55,7 @@ pub(super) fn is_unit_name(s: &str) -> bool {
 
 /// The number of a unit (`zinc/2` → `2`).
 pub(super) fn unit_number(unit: &str) -> &str {
-    unit.rsplit_once('/').map(|(_, n)| n).unwrap_or(unit)
+    unit.rsplit_once('/').map_or(unit, |(_, n)| n)
 }
 
 impl Topology {

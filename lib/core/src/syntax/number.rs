@@ -130,7 +130,7 @@ fn read_float(s: &str) -> Option<Float> {
         Some(b'+') => i += 1,
         Some(b'-') => {
             negative = true;
-            i += 1
+            i += 1;
         }
         _ => {}
     }
@@ -166,7 +166,7 @@ fn read_float(s: &str) -> Option<Float> {
             Some(b'+') => i += 1,
             Some(b'-') => {
                 sign = -1;
-                i += 1
+                i += 1;
             }
             _ => {}
         }

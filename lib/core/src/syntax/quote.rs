@@ -144,6 +144,24 @@ pub fn unquote_utf8(literal: &str, dialect: Dialect) -> Result<String, QuoteErro
     String::from_utf8(unquote(literal, dialect)?).map_err(|_| QuoteError::InvalidUtf8)
 }
 
+/// `value` as a double-quoted literal that [`unquote`] reads back as `value` in either
+/// dialect: the backslash, the quote and line breaks escaped, everything else as is.
+pub fn quote(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,5 +221,14 @@ mod tests {
             Err(QuoteError::InvalidUtf8)
         );
         assert_eq!(unquote_utf8(r#""\xc3\xa9""#, Promql), Ok("é".to_string()));
+    }
+
+    #[test]
+    fn quote_is_read_back_as_the_value() {
+        assert_eq!(quote("x\"y\\"), r#""x\"y\\""#);
+        for value in ["", "cos", "a\"b", "back\\slash", "two\nlines\r", "é'`\t"] {
+            assert_eq!(unquote_utf8(&quote(value), Promql).as_deref(), Ok(value));
+            assert_eq!(unquote_utf8(&quote(value), Go).as_deref(), Ok(value));
+        }
     }
 }

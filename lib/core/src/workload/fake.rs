@@ -15,6 +15,8 @@ pub struct FakeServer {
     pub loaded: Option<String>,
     /// The rule groups it loaded last.
     pub rule_groups: Vec<String>,
+    /// How the Kubernetes API answered its discovery: status code → requests.
+    pub kubernetes_answers: BTreeMap<String, f64>,
 }
 
 impl FakeServer {
@@ -24,6 +26,7 @@ impl FakeServer {
             version: "2.42.0+ds".into(),
             loaded: None,
             rule_groups: Vec::new(),
+            kubernetes_answers: BTreeMap::new(),
         }
     }
 }
@@ -132,5 +135,11 @@ impl PrometheusApi for FakePrometheus<'_> {
 
     fn rule_groups(&self, target: &Target) -> Result<Vec<String>, ApiError> {
         self.call("rule_groups", target, |s| Ok(s.rule_groups.clone()))
+    }
+
+    fn kubernetes_answers(&self, target: &Target) -> Result<BTreeMap<String, f64>, ApiError> {
+        self.call("kubernetes_answers", target, |s| {
+            Ok(s.kubernetes_answers.clone())
+        })
     }
 }

@@ -77,7 +77,9 @@ pub(super) fn pod_spec(sim: &Sim, args: &PodSpecArgs) -> Result<String, DriverEr
     let Some(root) = &args.extract else {
         return Ok(text);
     };
-    let spec = podspec::parse(&text).map_err(|e| DriverError::Usage(e.to_string()))?;
+    let spec = stored
+        .parsed()
+        .map_err(|e| DriverError::Usage(e.to_string()))?;
     let mut written = Vec::new();
     for (path, content, mode) in podspec::mounted_files(&spec) {
         let target = under(root, &path)?;

@@ -211,7 +211,7 @@ pub(super) fn relate(sim: &mut Sim, args: &RelateArgs) -> Result<String, DriverE
         .model
         .remote_apps
         .get(&remote_app)
-        .map(|a| a.unit_names())
+        .map(super::super::model::RemoteApp::unit_names)
         .unwrap_or_default();
     for u in &remote_units {
         sequences::fill_remote_unit(sim, id, &profile, &remote_app, u)?;

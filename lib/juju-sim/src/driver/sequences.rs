@@ -223,7 +223,7 @@ pub(super) fn profile_vars(sim: &Sim, app: &str, unit: &str) -> Vars {
         }
     };
     let units: Vec<(String, String, String)> = remote
-        .map(|a| a.unit_names())
+        .map(super::super::model::RemoteApp::unit_names)
         .unwrap_or_default()
         .into_iter()
         .map(|u| {
@@ -236,7 +236,7 @@ pub(super) fn profile_vars(sim: &Sim, app: &str, unit: &str) -> Vars {
         .app()
         .map(|a| (a.name.clone(), a.unit_names()))
         .unwrap_or_default();
-    let number = split_unit(unit).map(|(_, n)| n).unwrap_or(0);
+    let number = split_unit(unit).map_or(0, |(_, n)| n);
     let port = match remote {
         Some(r) if r.live => r.ports.get(&number).map(u16::to_string),
         Some(r) => profiles::find(&r.profile)

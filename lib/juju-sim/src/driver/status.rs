@@ -205,8 +205,10 @@ fn document(model: &Model, dir: &ModelDir) -> Result<StatusDoc, DriverError> {
                 units
                     .values()
                     .max_by_key(|u| severity(&u.workload.current))
-                    .map(|u| StatusValue::new(&u.workload.current, &u.workload.message))
-                    .unwrap_or_else(|| StatusValue::new("unknown", ""))
+                    .map_or_else(
+                        || StatusValue::new("unknown", ""),
+                        |u| StatusValue::new(&u.workload.current, &u.workload.message),
+                    )
             });
         applications.insert(
             app.name.clone(),
@@ -417,7 +419,7 @@ fn human(doc: &StatusDoc) -> String {
                 workloads.push(vec![
                     u.clone(),
                     w.state.clone(),
-                    w.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+                    w.pid.map_or_else(|| "-".into(), |p| p.to_string()),
                     w.address.clone(),
                     if w.ready { "yes" } else { "no" }.into(),
                     w.restarts.to_string(),

@@ -10,7 +10,6 @@ pub(crate) mod template;
 
 use crate::debuglog;
 use crate::model::{Model, ModelDir, ModelError, StatusValue};
-use crate::podspec;
 use template::PodTemplate;
 
 /// What applying the stored spec did.
@@ -51,7 +50,7 @@ pub(crate) fn apply(dir: &ModelDir, model: &mut Model) -> Result<Applied, ModelE
             debuglog::controller_line("ERROR", MODULE, &text),
         )
     };
-    let spec = match podspec::parse(&stored.text()) {
+    let spec = match stored.parsed() {
         Ok(s) => s,
         Err(e) => {
             // pod-spec-set validated it; only a hand-edited model gets here.

@@ -18,6 +18,11 @@ use super::{checks, exec, files};
 /// Serves the API on `listener` until the process is stopped.
 pub(crate) fn serve(daemon: Arc<Daemon>, listener: UnixListener) {
     checks::start(Arc::clone(&daemon));
+    let restarts = Arc::clone(&daemon);
+    std::thread::spawn(move || loop {
+        restarts.restart_due();
+        std::thread::sleep(Duration::from_millis(100));
+    });
     for stream in listener.incoming() {
         let Ok(stream) = stream else {
             continue;
@@ -27,28 +32,32 @@ pub(crate) fn serve(daemon: Arc<Daemon>, listener: UnixListener) {
     }
 }
 
+/// Serves a connection's requests in turn (HTTP/1.1 keeps it open unless a request says
+/// `Connection: close`); a websocket upgrade hands the connection to its exec.
 fn connection(daemon: &Arc<Daemon>, stream: UnixStream) {
     let Ok(read_half) = stream.try_clone() else {
         return;
     };
     let mut reader = BufReader::new(read_half);
-    let request = match http::read_request(&mut reader) {
-        Ok(Some(r)) => r,
-        Ok(None) => return,
-        Err(e) => {
-            let mut w = stream;
-            let _ = http::write_response(&mut w, &bad_request(&e.to_string()));
+    let mut w = stream;
+    loop {
+        let request = match http::read_request(&mut reader) {
+            Ok(Some(r)) => r,
+            Ok(None) => return,
+            Err(e) => {
+                let _ = http::write_response(&mut w, &bad_request(&e.to_string()), false);
+                return;
+            }
+        };
+        if request.is_websocket() {
+            exec::websocket(daemon, &request, w);
             return;
         }
-    };
-    if request.is_websocket() {
-        exec::websocket(daemon, &request, stream);
-        return;
-    }
-    let response = route(daemon, &request, &stream);
-    if let Some(r) = response {
-        let mut w = stream;
-        let _ = http::write_response(&mut w, &r);
+        let keep = request.keep_alive();
+        let response = route(daemon, &request);
+        if http::write_response(&mut w, &response, keep).is_err() || !keep {
+            return;
+        }
     }
 }
 
@@ -56,12 +65,12 @@ fn method_not_allowed(r: &Request) -> Response {
     http::error(405, &format!("method {:?} not allowed", r.method), None)
 }
 
-/// Pebble's routes; `None` when the handler wrote the response itself.
-fn route(d: &Arc<Daemon>, r: &Request, stream: &UnixStream) -> Option<Response> {
+/// Pebble's routes.
+fn route(d: &Arc<Daemon>, r: &Request) -> Response {
     let path = r.path.trim_end_matches('/');
     let segments: Vec<&str> = path.split('/').skip(1).collect();
     let m = r.method.as_str();
-    Some(match (m, segments.as_slice()) {
+    match (m, segments.as_slice()) {
         ("GET", ["v1", "system-info"]) => http::sync(json!({
             "boot-id": d.cfg.boot_id,
             "version": VERSION,
@@ -78,7 +87,7 @@ fn route(d: &Arc<Daemon>, r: &Request, stream: &UnixStream) -> Option<Response> 
         }
         ("GET", ["v1", "changes", id]) => get_change(d, id, None),
         ("GET", ["v1", "changes", id, "wait"]) => get_change(d, id, Some(r)),
-        ("GET", ["v1", "files"]) => return files::get(d, r, stream),
+        ("GET", ["v1", "files"]) => files::get(d, r),
         ("POST", ["v1", "files"]) => files::post(d, r),
         ("POST", ["v1", "exec"]) => exec::post(d, r),
         ("GET", ["v1", "checks"]) => checks::get(d, r),
@@ -87,7 +96,7 @@ fn route(d: &Arc<Daemon>, r: &Request, stream: &UnixStream) -> Option<Response> 
             ["v1", "system-info" | "plan" | "layers" | "services" | "files" | "exec" | "checks"],
         ) => method_not_allowed(r),
         _ => http::error(404, "not found", None),
-    })
+    }
 }
 
 fn get_plan(d: &Daemon, r: &Request) -> Response {
@@ -347,8 +356,7 @@ fn get_change(d: &Daemon, id: &str, wait: Option<&Request>) -> Response {
             st = d
                 .moved
                 .wait_timeout(st, slice)
-                .map(|(g, _)| g)
-                .unwrap_or_else(|e| e.into_inner().0);
+                .map_or_else(|e| e.into_inner().0, |(g, _)| g);
         }
     }
     match st.changes.get(&n) {

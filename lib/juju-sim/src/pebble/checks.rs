@@ -249,9 +249,10 @@ fn http_check(d: &Daemon, h: &Map<String, Value>, timeout: Duration) -> Result<(
     stream
         .write_all(request.as_bytes())
         .map_err(|e| e.to_string())?;
-    let mut head = [0u8; 64];
-    let n = stream.read(&mut head).map_err(|e| e.to_string())?;
-    let line = String::from_utf8_lossy(&head[..n]);
+    // The whole answer is read (bounded), so the server sees an orderly close.
+    let mut answer = Vec::new();
+    let _ = (&mut stream).take(1 << 20).read_to_end(&mut answer);
+    let line = String::from_utf8_lossy(answer.split(|b| *b == b'\n').next().unwrap_or_default());
     let code: u16 = line
         .split(' ')
         .nth(1)
@@ -302,16 +303,14 @@ pub(crate) fn get(d: &Daemon, r: &Request) -> Response {
         let status = if startup == "disabled" {
             "inactive".to_string()
         } else {
-            runtime
-                .map(|r| r.status.clone())
-                .unwrap_or_else(|| "up".into())
+            runtime.map_or_else(|| "up".into(), |r| r.status.clone())
         };
         info.insert("status".into(), json!(status));
         info.insert(
             "successes".into(),
-            json!(runtime.map(|r| r.successes).unwrap_or(0)),
+            json!(runtime.map_or(0, |r| r.successes)),
         );
-        let failures = runtime.map(|r| r.failures).unwrap_or(0);
+        let failures = runtime.map_or(0, |r| r.failures);
         if failures > 0 {
             info.insert("failures".into(), json!(failures));
         }

@@ -44,7 +44,17 @@ pub(crate) struct Service {
     child: Option<Child>,
     /// The plan's definition the service was last started from.
     pub started_with: Option<Map<String, Value>>,
+    /// When the process was started (a run longer than the backoff limit resets backoff).
+    started_at: Instant,
+    /// In `backoff`: when the service restarts, and the delay that got it there.
+    restart_at: Option<Instant>,
+    backoff: Option<Duration>,
 }
+
+/// Pebble's defaults for `backoff-delay`, `backoff-factor` and `backoff-limit`.
+const BACKOFF_DELAY: Duration = Duration::from_millis(500);
+const BACKOFF_FACTOR: f64 = 2.0;
+const BACKOFF_LIMIT: Duration = Duration::from_secs(30);
 
 #[derive(Default)]
 pub(crate) struct State {
@@ -141,13 +151,88 @@ impl Daemon {
     }
 
     /// Brings the services' states up to date with their processes.
+    /// A process that exited is handled as its `on-success` / `on-failure` says (both
+    /// `restart` by default): `restart` puts the service in `backoff` until
+    /// [`Daemon::restart_due`] starts it again after `backoff-delay`, growing by
+    /// `backoff-factor` up to `backoff-limit` (reset after a run longer than the limit);
+    /// `ignore` and the `shutdown` actions leave it `inactive` (the stand-in does not
+    /// shut itself down).
     pub(crate) fn reap(st: &mut State) {
         for s in st.services.values_mut() {
-            if let Some(child) = &mut s.child {
-                if let Ok(Some(_)) = child.try_wait() {
-                    s.child = None;
-                    s.current = "error".into();
-                    s.since = SystemTime::now();
+            let Some(child) = &mut s.child else {
+                continue;
+            };
+            let Ok(Some(status)) = child.try_wait() else {
+                continue;
+            };
+            s.child = None;
+            s.since = SystemTime::now();
+            let config = s.started_with.clone().unwrap_or_default();
+            let key = if status.success() {
+                "on-success"
+            } else {
+                "on-failure"
+            };
+            let action = plan::field(&config, key);
+            if !matches!(action.as_str(), "" | "restart") {
+                s.current = "inactive".into();
+                continue;
+            }
+            let first = duration(&plan::field(&config, "backoff-delay")).unwrap_or(BACKOFF_DELAY);
+            let limit = duration(&plan::field(&config, "backoff-limit")).unwrap_or(BACKOFF_LIMIT);
+            let factor = config
+                .get("backoff-factor")
+                .and_then(Value::as_f64)
+                .unwrap_or(BACKOFF_FACTOR);
+            let delay = match s.backoff {
+                Some(prev) if s.started_at.elapsed() < limit => prev.mul_f64(factor).min(limit),
+                _ => first,
+            };
+            s.backoff = Some(delay);
+            s.restart_at = Some(Instant::now() + delay);
+            s.current = "backoff".into();
+        }
+    }
+
+    /// Restarts the services whose backoff is over.
+    pub(crate) fn restart_due(&self) {
+        let due: Vec<(String, Map<String, Value>)> = {
+            let mut st = self.lock();
+            Self::reap(&mut st);
+            let now = Instant::now();
+            st.services
+                .iter()
+                .filter(|(_, s)| s.current == "backoff" && s.restart_at.is_some_and(|t| t <= now))
+                .map(|(n, s)| (n.clone(), s.started_with.clone().unwrap_or_default()))
+                .collect()
+        };
+        for (name, config) in due {
+            let child = if self.cfg.live {
+                match self.spawn_service(&name, &config) {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        self.note(&format!("cannot restart service {name:?}: {e}"));
+                        None
+                    }
+                }
+            } else {
+                None
+            };
+            let mut st = self.lock();
+            if let Some(s) = st.services.get_mut(&name) {
+                if s.current != "backoff" {
+                    continue;
+                }
+                s.restart_at = None;
+                s.since = SystemTime::now();
+                match child {
+                    Some(c) => {
+                        self.note(&format!("restarted service {name:?} (pid {})", c.id()));
+                        s.child = Some(c);
+                        s.started_at = Instant::now();
+                        s.current = "active".into();
+                    }
+                    None => s.current = "error".into(),
                 }
             }
         }
@@ -204,6 +289,9 @@ impl Daemon {
                 since: SystemTime::now(),
                 child,
                 started_with: Some(config),
+                started_at: Instant::now(),
+                restart_at: None,
+                backoff: None,
             },
         );
         Ok(None)
@@ -272,6 +360,11 @@ impl Daemon {
             };
             if s.current != "active" {
                 s.child = None;
+                s.restart_at = None;
+                if s.current == "backoff" {
+                    s.current = "inactive".into();
+                    s.since = SystemTime::now();
+                }
                 return Ok(Some(format!("Service {name:?} is not running.")));
             }
             (s.child.take(), delay)

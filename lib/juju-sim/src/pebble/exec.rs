@@ -112,7 +112,7 @@ pub(crate) fn websocket(d: &Daemon, r: &Request, mut stream: UnixStream) {
     let (task, which) = match segments.as_slice() {
         ["v1", "tasks", task, "websocket", which] => (task.to_string(), which.to_string()),
         _ => {
-            let _ = http::write_response(&mut stream, &http::error(404, "not found", None));
+            let _ = http::write_response(&mut stream, &http::error(404, "not found", None), false);
             return;
         }
     };
@@ -121,6 +121,7 @@ pub(crate) fn websocket(d: &Daemon, r: &Request, mut stream: UnixStream) {
         let _ = http::write_response(
             &mut stream,
             &http::error(404, &format!("cannot find task {task:?}"), None),
+            false,
         );
         return;
     };
@@ -138,6 +139,7 @@ pub(crate) fn websocket(d: &Daemon, r: &Request, mut stream: UnixStream) {
                     &format!("cannot find {which} websocket for task {task:?}"),
                     None,
                 ),
+                false,
             );
             return;
         }
@@ -147,6 +149,7 @@ pub(crate) fn websocket(d: &Daemon, r: &Request, mut stream: UnixStream) {
         let _ = http::write_response(
             &mut stream,
             &bad_request(&format!("{which} websocket already connected")),
+            false,
         );
         return;
     }
@@ -216,15 +219,14 @@ fn run(d: &Daemon, change: u64, task: u64, slot: &ExecSlot, job: Job) {
             d.update_task(change, task, |t| {
                 t.finish(Err(format!(
                     "exec {task}: timeout waiting for websocket connections: context deadline exceeded"
-                )))
+                )));
             });
             return;
         }
         conns = slot
             .connected
             .wait_timeout(conns, deadline - now)
-            .map(|(g, _)| g)
-            .unwrap_or_else(|e| e.into_inner().0);
+            .map_or_else(|e| e.into_inner().0, |(g, _)| g);
     }
     let stdio = conns.stdio.take();
     let stderr = conns.stderr.take();

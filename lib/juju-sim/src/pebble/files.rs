@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::SystemTime;
 
@@ -86,45 +85,39 @@ fn absolute(path: &str) -> Result<(), FileError> {
     }
 }
 
-pub(crate) fn get(d: &Daemon, r: &Request, _stream: &UnixStream) -> Option<Response> {
+pub(crate) fn get(d: &Daemon, r: &Request) -> Response {
     let action = r.query("action").unwrap_or("");
-    Some(match action {
+    match action {
         "read" => {
             let paths = r.query_all("path");
             if paths.is_empty() {
-                return Some(bad_request("must specify one or more paths"));
+                return bad_request("must specify one or more paths");
             }
             if r.header("accept") != Some("multipart/form-data") {
-                return Some(bad_request("must accept multipart/form-data"));
+                return bad_request("must accept multipart/form-data");
             }
             read(d, &paths)
         }
         "list" => {
             let path = r.query("path").unwrap_or("");
             if path.is_empty() {
-                return Some(bad_request("must specify path"));
+                return bad_request("must specify path");
             }
             let itself = r.query("itself").unwrap_or("");
             if !matches!(itself, "" | "true" | "false") {
-                return Some(bad_request(
-                    "itself parameter must be \"true\" or \"false\"",
-                ));
+                return bad_request("itself parameter must be \"true\" or \"false\"");
             }
             list(d, path, r.query("pattern").unwrap_or(""), itself == "true")
         }
         other => bad_request(&format!("invalid action {other:?}")),
-    })
+    }
 }
 
 fn boundary_for(seed: &str) -> String {
     let nanos = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let mut h: u64 = 0xcbf29ce484222325 ^ (nanos as u64);
-    for b in seed.bytes() {
-        h = (h ^ u64::from(b)).wrapping_mul(0x100000001b3);
-    }
+        .map_or(0, |d| d.as_nanos());
+    let h = crate::hash::fnv1a(crate::hash::OFFSET ^ (nanos as u64), seed.as_bytes());
     format!(
         "{h:016x}{:016x}{:028x}",
         h.rotate_left(17) ^ 0x9e37_79b9_7f4a_7c15,
@@ -345,8 +338,7 @@ fn list(d: &Daemon, path: &str, pattern: &str, itself: bool) -> Response {
         entries.push((name, meta));
         let parent = Path::new(&shown)
             .parent()
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|| "/".into());
+            .map_or_else(|| "/".into(), |p| p.display().to_string());
         return finish(entries, &parent, pattern, &users, &groups);
     }
     match fs::read_dir(&local) {

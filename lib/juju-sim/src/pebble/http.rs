@@ -14,6 +14,7 @@ const MAX_HEAD: usize = 64 * 1024;
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Request {
     pub method: String,
+    pub version: String,
     pub path: String,
     pub query: Vec<(String, String)>,
     pub headers: Vec<(String, String)>,
@@ -52,6 +53,14 @@ impl Request {
             .filter(|n| !n.is_empty())
             .map(String::from)
             .collect()
+    }
+
+    /// Whether the connection stays open after this request (HTTP/1.1's default).
+    pub(crate) fn keep_alive(&self) -> bool {
+        !self
+            .header("connection")
+            .is_some_and(|c| c.eq_ignore_ascii_case("close"))
+            && self.version == "HTTP/1.1"
     }
 
     pub(crate) fn is_websocket(&self) -> bool {
@@ -127,6 +136,7 @@ pub(crate) fn read_request(reader: &mut impl BufRead) -> io::Result<Option<Reque
     let mut parts = first.split(' ');
     let method = parts.next().unwrap_or_default().to_string();
     let target = parts.next().unwrap_or_default().to_string();
+    let version = parts.next().unwrap_or("HTTP/1.0").to_string();
     if method.is_empty() || !target.starts_with('/') {
         return Err(bad(format!("malformed request line {first:?}")));
     }
@@ -151,6 +161,7 @@ pub(crate) fn read_request(reader: &mut impl BufRead) -> io::Result<Option<Reque
         .collect();
     let mut request = Request {
         method,
+        version,
         path: percent_decode(path),
         query,
         headers,
@@ -229,13 +240,22 @@ pub(crate) fn status_text(code: u16) -> &'static str {
     }
 }
 
-pub(crate) fn write_response(w: &mut impl Write, response: &Response) -> io::Result<()> {
+pub(crate) fn write_response(
+    w: &mut impl Write,
+    response: &Response,
+    keep_alive: bool,
+) -> io::Result<()> {
     let head = format!(
-        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n{}\r\n",
         response.status,
         status_text(response.status),
         response.content_type,
-        response.body.len()
+        response.body.len(),
+        if keep_alive {
+            ""
+        } else {
+            "Connection: close\r\n"
+        }
     );
     w.write_all(head.as_bytes())?;
     w.write_all(&response.body)?;

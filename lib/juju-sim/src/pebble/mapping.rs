@@ -128,8 +128,7 @@ impl Mapper {
         match clean(path) {
             Some(c) if !is_system(&c) => self
                 .file(path)
-                .map(|p| p.display().to_string())
-                .unwrap_or_else(|| path.to_string()),
+                .map_or_else(|| path.to_string(), |p| p.display().to_string()),
             _ => path.to_string(),
         }
     }
@@ -172,7 +171,7 @@ impl Mapper {
                 pending = None;
                 match a.split_once('=') {
                     Some((flag, value)) => {
-                        out.push(format!("{flag}={}", self.value(Some(flag), value)))
+                        out.push(format!("{flag}={}", self.value(Some(flag), value)));
                     }
                     None => {
                         pending = Some(a.as_str());

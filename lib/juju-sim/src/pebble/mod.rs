@@ -97,8 +97,7 @@ pub(crate) struct ServeArgs {
 fn boot_id() -> String {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
+        .map_or(0, |d| d.as_nanos());
     let mut h: u128 =
         0x6c62_272e_07bb_0142_62b8_2175_6295_c58d ^ nanos ^ u128::from(std::process::id());
     h = h.wrapping_mul(0x0000_0000_0100_0000_0000_0000_0000_013b);
@@ -130,8 +129,26 @@ pub(crate) fn serve(args: &ServeArgs) -> Result<(), String> {
         args.socket.display(),
         if args.live { "live" } else { "recording" }
     ));
+    watch_socket(args.socket.clone());
     api::serve(d, listener);
     Ok(())
+}
+
+/// A stand-in whose socket is gone (its model directory removed without
+/// `destroy-model`, a test's temporary model dropped) ends itself and what it runs: its
+/// services share its process group, of which `juju-sim` makes it the leader.
+fn watch_socket(socket: PathBuf) {
+    std::thread::spawn(move || loop {
+        std::thread::sleep(Duration::from_secs(1));
+        if !socket.exists() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", "--", &format!("-{}", std::process::id())])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+            std::process::exit(0);
+        }
+    });
 }
 
 /// Starts a stand-in for `unit`'s `container` and waits until it answers.

@@ -74,6 +74,6 @@ pub(super) fn spec_get(env: &mut Env, args: &[String]) -> ToolResult {
         .app()?
         .pod_spec
         .as_ref()
-        .map(|s| s.text())
+        .map(super::super::model::StoredPodSpec::text)
         .unwrap_or_default())
 }

@@ -294,7 +294,7 @@ fn listen_port(args: &[String]) -> Option<u16> {
     while let Some(a) = iter.next() {
         let value = match a.strip_prefix(LISTEN_FLAG) {
             Some(rest) if rest.starts_with('=') => Some(rest[1..].to_string()),
-            Some("") => iter.peek().map(|v| v.to_string()),
+            Some("") => iter.peek().map(|v| (*v).clone()),
             _ => None,
         };
         if let Some(v) = value {

@@ -366,7 +366,7 @@ fn last_log_line(path: &Path) -> String {
     let Ok(mut file) = fs::File::open(path) else {
         return String::new();
     };
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let len = file.metadata().map_or(0, |m| m.len());
     let _ = file.seek(SeekFrom::Start(len.saturating_sub(4096)));
     let mut tail = Vec::new();
     let _ = file.read_to_end(&mut tail);
@@ -419,12 +419,10 @@ pub(crate) fn status(dir: &ModelDir, unit: &str) -> Result<WorkloadStatus, Workl
     let definition = state.definition.as_ref();
     let readiness = definition
         .and_then(|d| d.readiness.as_ref())
-        .map(probe::check)
-        .unwrap_or(Ok(()));
+        .map_or(Ok(()), probe::check);
     let liveness = definition
         .and_then(|d| d.liveness.as_ref())
-        .map(probe::check)
-        .unwrap_or(Ok(()));
+        .map_or(Ok(()), probe::check);
     let message = match (&readiness, &liveness) {
         (Err(e), _) => format!("readiness probe failed: {e}"),
         (Ok(()), Err(e)) => format!("liveness probe failed: {e}"),

@@ -110,7 +110,7 @@ pub(crate) fn start(dir: &ModelDir, unit: &str) -> Result<u16, WorkloadError> {
         };
         let deadline = Instant::now() + READY_WITHIN;
         loop {
-            let check = readiness.as_ref().map(probe::check).unwrap_or(Ok(()));
+            let check = readiness.as_ref().map_or(Ok(()), probe::check);
             match check {
                 Ok(()) => {
                     log_line(

@@ -8,7 +8,7 @@ use crate::common::Fixture;
 use serde_json::Value;
 
 fn strings(items: &[&str]) -> Vec<String> {
-    items.iter().map(|s| s.to_string()).collect()
+    items.iter().map(std::string::ToString::to_string).collect()
 }
 
 fn run(f: &Fixture, args: &[&str]) -> Output {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use crate::common::Fixture;
 
 fn strings(items: &[&str]) -> Vec<String> {
-    items.iter().map(|s| s.to_string()).collect()
+    items.iter().map(std::string::ToString::to_string).collect()
 }
 
 #[test]

@@ -144,7 +144,7 @@ fn prometheus_spec(port: u16, marker: &str, extra_args: &[&str]) -> String {
         format!("--web.listen-address=0.0.0.0:{port}"),
         "--web.enable-lifecycle".to_string(),
     ];
-    args.extend(extra_args.iter().map(|a| a.to_string()));
+    args.extend(extra_args.iter().map(std::string::ToString::to_string));
     let args: String = args.iter().map(|a| format!("      - {a}\n")).collect();
     format!(
         "version: 3

@@ -18,7 +18,12 @@ assert info.version.startswith("v1."), info.version
 
 
 # An HTTP endpoint for the http check (the pod IP is 127.0.0.1 here).
-server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+class Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
 threading.Thread(target=server.serve_forever, daemon=True).start()
 port = server.server_address[1]
 
@@ -35,6 +40,11 @@ client.add_layer(
                 "environment": {"A": "1"},
             },
             "idle": {"override": "replace", "command": "/bin/sleep 1000"},
+            "crasher": {
+                "override": "replace",
+                "command": "/bin/sh -c 'sleep 1.2; exit 1'",
+                "backoff-delay": "300ms",
+            },
         },
         "checks": {
             "web": {
@@ -69,7 +79,7 @@ client.add_layer(
     combine=True,
 )
 plan = client.get_plan()
-assert set(plan.services) == {"sleeper", "idle"}, plan.to_yaml()
+assert set(plan.services) == {"sleeper", "idle", "crasher"}, plan.to_yaml()
 assert plan.services["sleeper"].environment == {"A": "1", "B": "2"}, plan.to_yaml()
 assert plan.checks["web"].threshold == 1
 
@@ -121,6 +131,21 @@ try:
     raise AssertionError("an unknown service started")
 except pebble.APIError as e:
     assert e.code == 400 and 'service "nope" does not exist' in e.message, e.message
+
+# a service that exits is restarted after its backoff (on-failure: restart)
+client.start_services(["crasher"])
+seen = set()
+deadline = time.time() + 10
+while time.time() < deadline and not {"backoff", "active"} <= seen:
+    current = client.get_services(["crasher"])[0].current
+    # ops has no enum member for Pebble's "backoff": it passes the string through.
+    value = getattr(current, "value", current)
+    if value == "backoff" or "backoff" in seen:
+        seen.add(value)
+    time.sleep(0.05)
+assert "backoff" in seen and "active" in seen, seen
+client.stop_services(["crasher"])
+assert client.get_services(["crasher"])[0].current == pebble.ServiceStatus.INACTIVE
 
 # files
 client.push("/etc/demo/config.yml", "a: 1\n", make_dirs=True, permissions=0o600)

@@ -13,14 +13,12 @@ fn pebble_records(f: &Fixture, unit_number: u32) -> Value {
 }
 
 fn alive(pid: u64) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            let state = s
-                .rsplit_once(')')
-                .map(|(_, r)| r.trim_start().chars().next());
-            !matches!(state, Some(Some('Z' | 'X')))
-        })
-        .unwrap_or(false)
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        let state = s
+            .rsplit_once(')')
+            .map(|(_, r)| r.trim_start().chars().next());
+        !matches!(state, Some(Some('Z' | 'X')))
+    })
 }
 
 fn wait_gone(pid: u64) -> bool {
@@ -194,4 +192,127 @@ fn trust_runs_config_changed_and_credential_get_is_refused_on_kubernetes() {
     assert_eq!(f.hooks_of("demo/0"), ["config-changed"]);
     assert_eq!(f.model_json()["application"]["trust"], false);
     f.ok(&["destroy-model", "-y"]);
+}
+
+/// With --live the layer's service runs for real: the image's /bin/prometheus is the
+/// host's, its paths are in the pod root, it listens on the pod IP (the check's
+/// `localhost` reaches it), and exec runs promtool on the pushed config. Driven with the
+/// official client on the unit's socket.
+#[test]
+fn a_live_sidecar_runs_prometheus_from_its_layer() {
+    let f = Fixture::sidecar();
+    let charm = f.charm().display().to_string();
+    f.ok(&[
+        "deploy",
+        &charm,
+        "--resource",
+        "demo-image=demo/image:1",
+        "--live",
+    ]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let socket = f.model().join("pebble/demo-0/workload/pebble.socket");
+    let script = format!(
+        r#"
+import time
+from ops import pebble
+c = pebble.Client(socket_path={socket:?})
+c.push("/etc/prometheus/prometheus.yml", "global: {{scrape_interval: 1m}}\n", make_dirs=True)
+c.add_layer("prometheus", {{
+    "services": {{"prometheus": {{
+        "override": "replace", "startup": "enabled",
+        "command": "/bin/prometheus --config.file=/etc/prometheus/prometheus.yml "
+                   "--storage.tsdb.path=/prometheus --web.listen-address=0.0.0.0:{port}",
+    }}}},
+    "checks": {{"ready": {{"override": "replace", "level": "ready", "period": "300ms",
+                          "http": {{"url": "http://localhost:{port}/-/ready"}}}}}},
+}})
+c.replan_services()
+out, _ = c.exec(["promtool", "check", "config", "/etc/prometheus/prometheus.yml"]).wait_output()
+assert "SUCCESS" in out, out
+deadline = time.time() + 60
+while time.time() < deadline:
+    check = c.get_checks(names=["ready"])[0]
+    if check.successes:
+        break
+    time.sleep(0.2)
+assert check.successes and check.status == pebble.CheckStatus.UP, check
+assert c.get_services(["prometheus"])[0].is_running()
+print("ok")
+"#
+    );
+    let out = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    let log = std::fs::read_to_string(f.model().join("workloads/demo-0/pebble-workload.log"))
+        .unwrap_or_default();
+    assert!(
+        out.status.success(),
+        "stdout:\n{}\nstderr:\n{}\nstand-in log:\n{log}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        f.model().join("workloads/demo-0/root/prometheus").is_dir(),
+        "the TSDB is not in the pod root"
+    );
+    assert!(
+        log.contains(&format!("--web.listen-address=127.0.0.1:{port}")),
+        "{log}"
+    );
+    f.ok(&["destroy-model", "-y"]);
+}
+
+/// Without a usable `unshare`, a sidecar unit's hooks run directly and the debug log says
+/// once where the Pebble sockets are instead of /charm/containers.
+#[test]
+fn without_unshare_the_log_says_where_the_sockets_are() {
+    let f = Fixture::sidecar();
+    let charm = f.charm().display().to_string();
+    let out = f
+        .sim()
+        .env("JUJU_SIM_UNSHARE", "/nonexistent/unshare")
+        .args(["deploy", &charm, "--resource", "demo-image=demo/image:1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let log = f.debug_log();
+    let said: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("cannot give hooks a pod's DNS"))
+        .collect();
+    assert_eq!(said.len(), 1, "{log}");
+    let sockets = f.model().join("pebble/demo-0").display().to_string();
+    assert!(
+        said[0].contains("nor is /charm/containers/<container>/pebble.socket there")
+            && said[0].contains(&sockets),
+        "{}",
+        said[0]
+    );
+    assert!(f
+        .hooks_of("demo/0")
+        .contains(&"workload-pebble-ready".to_string()));
+    f.ok(&["destroy-model", "-y"]);
+}
+
+/// A stand-in whose model directory went away without destroy-model ends itself (and
+/// the services it runs) instead of lingering.
+#[test]
+fn a_stand_in_without_its_socket_ends_itself() {
+    let f = Fixture::sidecar();
+    f.deploy(1);
+    let pid = pebble_records(&f, 0)["workload"]["pid"].as_u64().unwrap();
+    assert!(alive(pid));
+    std::fs::remove_dir_all(f.model()).unwrap();
+    for _ in 0..120 {
+        if !alive(pid) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("the stand-in {pid} outlived its socket");
 }

@@ -98,7 +98,7 @@ impl Fake {
             s.canned
                 .entry(key.to_string())
                 .or_default()
-                .push_back(raw.into())
+                .push_back(raw.into());
         });
     }
 }
@@ -242,8 +242,7 @@ fn handle(mut conn: UnixStream, shared: &Arc<(Mutex<State>, Condvar)>) {
 
     let length: usize = headers
         .get("content-length")
-        .map(|l| l.parse().unwrap())
-        .unwrap_or(0);
+        .map_or(0, |l| l.parse().unwrap());
     let mut body = buf.split_off(head_len);
     while body.len() < length {
         let n = conn.read(&mut chunk).unwrap();
@@ -353,9 +352,9 @@ fn answer(shared: &Arc<(Mutex<State>, Condvar)>, request: &Recorded, path: &str)
                     );
                 }
                 if wait {
-                    let timeout = param(&q, "timeout")
-                        .map(|t| pebble::GoDuration::parse(&t).unwrap().0)
-                        .unwrap_or(Duration::from_secs(3600));
+                    let timeout = param(&q, "timeout").map_or(Duration::from_secs(3600), |t| {
+                        pebble::GoDuration::parse(&t).unwrap().0
+                    });
                     let deadline = Instant::now() + timeout;
                     while !state.changes[&id]["ready"].as_bool().unwrap() {
                         let left = deadline.saturating_duration_since(Instant::now());
@@ -594,8 +593,9 @@ fn exec(shared: &Arc<(Mutex<State>, Condvar)>, state: &mut State, request: &Reco
     assert_eq!(body["split-stderr"], json!(true));
     let timeout = body["timeout"]
         .as_str()
-        .map(|t| pebble::GoDuration::parse(t).unwrap().0)
-        .unwrap_or(Duration::from_secs(3600));
+        .map_or(Duration::from_secs(3600), |t| {
+            pebble::GoDuration::parse(t).unwrap().0
+        });
     state.next += 1;
     let task = format!("T{}", state.next);
     let change = new_change(state, "exec", None, vec![]);

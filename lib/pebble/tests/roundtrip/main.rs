@@ -122,7 +122,7 @@ checks:
         http:
             url: http://localhost:9090/-/healthy
 "
-        .into()
+        .into();
     });
     let plan = c.get_plan().unwrap();
     assert_eq!(fake.requests()[1].line(), "GET /v1/plan?format=yaml");
@@ -361,7 +361,7 @@ fn exec_runs_over_the_task_websockets() {
             "split-stderr": true,
         })
     );
-    let lines: Vec<String> = sent[1..4].iter().map(|r| r.line()).collect();
+    let lines: Vec<String> = sent[1..4].iter().map(fake::Recorded::line).collect();
     let task = sent[1].target.split('/').nth(3).unwrap().to_string();
     assert_eq!(
         lines,
