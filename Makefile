@@ -83,7 +83,8 @@ demo: charm
 
 test: charm
 	$(CARGO) build --locked -p juju-sim
-	PROMETHEUS_CHARM=$(CURDIR)/$(CHARM) $(CARGO) test --workspace --locked
+	PROMETHEUS_CHARM=$(CURDIR)/$(CHARM) PROMETHEUS_SIDECAR_CHARM=$(CURDIR)/$(SIDECAR) \
+	  $(CARGO) test --workspace --locked
 	# The tests of the packed archives themselves only run where the archives are given.
 	PROMETHEUS_CHARM=$(CURDIR)/$(CHARM) PROMETHEUS_SIDECAR_CHARM=$(CURDIR)/$(SIDECAR) \
 	  $(CARGO) test --locked --test integration -- --ignored the_packed

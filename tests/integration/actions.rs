@@ -1,22 +1,33 @@
 //! Issue 5: the actions through `juju-sim run-action`, on models without live workloads
 //! (live ones are in live.rs): show-config, validate-configuration (accepted, rejected by
 //! promtool, invalid options) and reload reporting the units it could not reach; a
-//! prometheus.yml too big for one action-set argument, returned in parts.
+//! prometheus.yml too big for one action-set argument, returned in parts. Every test runs
+//! against both charms (`both_charms!`); the sidecar charm runs promtool in the workload
+//! container through Pebble.
 
 use serde_json::{json, Value};
 
-use crate::harness::Sim;
+use crate::harness::{free_port, Flavour, Sim};
+
+both_charms!(
+    show_config_returns_the_files_the_pod_mounts,
+    show_config_returns_a_large_config_in_parts,
+    validate_configuration_runs_promtool_on_the_rendered_files,
+    validate_configuration_fails_when_promtool_rejects,
+    every_action_fails_on_invalid_options_naming_them,
+    reload_reports_every_unit_it_cannot_reach,
+);
 
 fn results(report: &Value) -> &Value {
     &report["results"]
 }
 
-#[test]
-fn show_config_returns_the_files_the_pod_mounts() {
-    let sim = Sim::deployed(2);
+fn show_config_returns_the_files_the_pod_mounts(flavour: Flavour) {
+    let sim = Sim::deployed_as(flavour, 2);
     sim.ok(&["relate", "scrape-target", "prometheus"]);
     let rules = sim.rules_yml();
     assert!(rules.contains("alert:"), "{rules}");
+    let applied = sim.applied();
     for unit in ["prometheus/0", "prometheus/1"] {
         let report = sim.run_action(unit, "show-config", &[]);
         assert_eq!(report["status"], "completed", "{report}");
@@ -24,7 +35,8 @@ fn show_config_returns_the_files_the_pod_mounts() {
         assert_eq!(r["prometheus-yml"], sim.prometheus_yml().as_str(), "{unit}");
         assert_eq!(r["rules-yml"], rules.as_str(), "{unit}");
     }
-    // Actions change nothing: no spec, relation data or status from them.
+    // Actions change nothing: no spec, plan, file, relation data or status from them.
+    sim.assert_applied_nothing(&applied, "show-config");
     let from_action: Vec<String> = sim
         .calls(None)
         .iter()
@@ -46,9 +58,8 @@ fn show_config_returns_the_files_the_pod_mounts() {
 /// Linux refuses an argument over 128 KiB: 1500 alert rules make a rules.yml of about
 /// 500 KB, which show-config returns as `rules-yml.part-NNN` and a count. (Scrape targets no
 /// longer make prometheus.yml large: they live in the file_sd files.)
-#[test]
-fn show_config_returns_a_large_config_in_parts() {
-    let sim = Sim::deployed(1);
+fn show_config_returns_a_large_config_in_parts(flavour: Flavour) {
+    let sim = Sim::deployed_as(flavour, 1);
     let id = sim.relate(&["farm", "prometheus", "--profile", "scrape-target"]);
     let rules: Vec<Value> = (0..1500)
         .map(|i| {
@@ -95,9 +106,19 @@ fn show_config_returns_a_large_config_in_parts() {
     );
 }
 
-#[test]
-fn validate_configuration_runs_promtool_on_the_rendered_files() {
-    let sim = Sim::deployed(2);
+/// A model where validate-configuration's promtool really runs: the pod-spec charm runs it
+/// where the action runs; the sidecar charm in the workload container through Pebble's
+/// exec, which juju-sim's Pebble carries out only in a live model (else it records the
+/// command and answers exit 0).
+fn promtool_model(flavour: Flavour, units: u32) -> Sim {
+    match flavour {
+        Flavour::PodSpec => Sim::deployed_as(flavour, units),
+        Flavour::Sidecar => Sim::deployed_live_as(flavour, units, free_port(), &[]),
+    }
+}
+
+fn validate_configuration_runs_promtool_on_the_rendered_files(flavour: Flavour) {
+    let sim = promtool_model(flavour, 2);
     sim.ok(&["relate", "alertmanager", "prometheus"]);
     sim.ok(&["relate", "scrape-target", "prometheus"]);
     for unit in ["prometheus/0", "prometheus/1"] {
@@ -115,13 +136,19 @@ fn validate_configuration_runs_promtool_on_the_rendered_files() {
     }
 }
 
-/// Debian builds Prometheus and promtool without Kubernetes service discovery, so the
-/// `monitor-k8s` jobs are a configuration that promtool here rejects (as would the
-/// Prometheus that `make test` installs, were it to load it): the action must say so.
-#[test]
-fn validate_configuration_fails_when_promtool_rejects() {
-    let sim = Sim::deployed(1);
-    sim.ok(&["config", "prometheus", "monitor-k8s=true"]);
+/// Debian builds Prometheus and promtool without Kubernetes service discovery, so an
+/// Alertmanager found by Kubernetes discovery (the charmed-lma dialect) is a configuration
+/// that promtool here rejects (as would the Prometheus that `make test` installs, were it to
+/// load it): the action must say so.
+fn validate_configuration_fails_when_promtool_rejects(flavour: Flavour) {
+    let sim = promtool_model(flavour, 1);
+    sim.ok(&[
+        "relate",
+        "am-lma",
+        "prometheus",
+        "--profile",
+        "alertmanager-lma",
+    ]);
     let report = sim.run_action("prometheus/0", "validate-configuration", &[]);
     assert_eq!(report["status"], "failed", "{report}");
     let message = report["message"].as_str().unwrap();
@@ -139,9 +166,8 @@ fn validate_configuration_fails_when_promtool_rejects() {
         .contains("Checking prometheus.yml"));
 }
 
-#[test]
-fn every_action_fails_on_invalid_options_naming_them() {
-    let sim = Sim::deployed(1);
+fn every_action_fails_on_invalid_options_naming_them(flavour: Flavour) {
+    let sim = Sim::deployed_as(flavour, 1);
     sim.ok(&["config", "prometheus", "scrape-timeout=2m"]);
     for action in ["show-config", "validate-configuration", "reload"] {
         let report = sim.run_action("prometheus/0", action, &[]);
@@ -158,9 +184,8 @@ fn every_action_fails_on_invalid_options_naming_them() {
 
 /// Nothing listens in a model that is not live: the action reaches each unit's pod by its
 /// DNS name (which resolves, to the model's loopback block) and finds its Prometheus down.
-#[test]
-fn reload_reports_every_unit_it_cannot_reach() {
-    let sim = Sim::deployed(2);
+fn reload_reports_every_unit_it_cannot_reach(flavour: Flavour) {
+    let sim = Sim::deployed_as(flavour, 2);
     let model = sim.status()["model"]["name"].as_str().unwrap().to_string();
     let report = sim.run_action("prometheus/1", "reload", &[]);
     assert_eq!(report["status"], "failed", "{report}");

@@ -28,24 +28,62 @@ fn juju_sim_bin() -> PathBuf {
     bin
 }
 
-/// The charm to deploy: the packed `.charm` from `make charm` when `$PROMETHEUS_CHARM` names
-/// it (as `make test` does), else a charm directory laid out around the binary cargo built.
-fn charm_path(scratch: &Path) -> PathBuf {
-    if let Some(p) = std::env::var_os("PROMETHEUS_CHARM") {
+/// Which of the two charms `make charm` packs around the same binary a model runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flavour {
+    /// `prometheus-k8s.charm`: the leader sets a pod spec whose ConfigMap volumes hold the
+    /// files and whose container args are the flags.
+    PodSpec,
+    /// `prometheus-k8s-sidecar.charm` (`sidecar/metadata.yaml`): every unit pushes the same
+    /// files through Pebble to the same paths and adds a layer whose command is the flags.
+    Sidecar,
+}
+
+impl Flavour {
+    /// How an option's text appears in the workload's arguments. Kubernetes expands
+    /// `$(VAR)` in container args and turns `$$` into `$`, so the pod spec doubles every `$`
+    /// (the kubelet hands Prometheus the text exactly); Pebble expands nothing in a
+    /// service's command, so the sidecar's command carries the text as it is.
+    pub(crate) fn arg(self, text: &str) -> String {
+        match self {
+            Flavour::PodSpec => text.replace('$', "$$"),
+            Flavour::Sidecar => text.to_string(),
+        }
+    }
+}
+
+/// The charm to deploy: the packed `.charm` from `make charm` when `$PROMETHEUS_CHARM`
+/// (`$PROMETHEUS_SIDECAR_CHARM` for the sidecar charm) names it, as `make test` does, else a
+/// charm directory laid out around the binary cargo built, as `scripts/pack-charm` lays it.
+fn charm_path(scratch: &Path, flavour: Flavour) -> PathBuf {
+    let var = match flavour {
+        Flavour::PodSpec => "PROMETHEUS_CHARM",
+        Flavour::Sidecar => "PROMETHEUS_SIDECAR_CHARM",
+    };
+    if let Some(p) = std::env::var_os(var) {
         return PathBuf::from(p);
     }
     let src = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = scratch.join("charm");
-    std::fs::create_dir_all(dir.join("hooks")).unwrap();
+    std::fs::create_dir_all(&dir).unwrap();
     std::fs::copy(
         env!("CARGO_BIN_EXE_prometheus-charm"),
         dir.join("prometheus-charm"),
     )
     .unwrap();
-    for f in ["metadata.yaml", "config.yaml", "actions.yaml"] {
+    for f in ["config.yaml", "actions.yaml"] {
         std::fs::copy(src.join(f), dir.join(f)).unwrap();
     }
     std::os::unix::fs::symlink("prometheus-charm", dir.join("dispatch")).unwrap();
+    if flavour == Flavour::Sidecar {
+        // As charmcraft packs for Juju 3: the v2 metadata and its manifest, dispatch only.
+        for f in ["metadata.yaml", "manifest.yaml"] {
+            std::fs::copy(src.join("sidecar").join(f), dir.join(f)).unwrap();
+        }
+        return dir;
+    }
+    std::fs::copy(src.join("metadata.yaml"), dir.join("metadata.yaml")).unwrap();
+    std::fs::create_dir_all(dir.join("hooks")).unwrap();
     for entry in std::fs::read_dir(src.join("hooks")).unwrap() {
         let name = entry.unwrap().file_name();
         std::os::unix::fs::symlink("../prometheus-charm", dir.join("hooks").join(name)).unwrap();
@@ -65,34 +103,50 @@ pub(crate) struct Sim {
     pub dir: tempfile::TempDir,
     bin: PathBuf,
     pub charm: PathBuf,
+    pub flavour: Flavour,
 }
 
 pub(crate) const IMAGE: &str = "ubuntu/prometheus:latest";
 
 impl Sim {
+    /// An empty model, with the pod-spec charm at hand.
     pub(crate) fn new() -> Sim {
+        Sim::new_as(Flavour::PodSpec)
+    }
+
+    /// An empty model, with the charm of `flavour` at hand.
+    pub(crate) fn new_as(flavour: Flavour) -> Sim {
         let dir = tempfile::tempdir().unwrap();
-        let charm = charm_path(dir.path());
+        let charm = charm_path(dir.path(), flavour);
         Sim {
             bin: juju_sim_bin(),
             charm,
             dir,
+            flavour,
         }
     }
 
-    /// A model with the charm deployed as `prometheus` with `units` units.
+    /// A model with the pod-spec charm deployed as `prometheus` with `units` units.
     pub(crate) fn deployed(units: u32) -> Sim {
-        let sim = Sim::new();
+        Sim::deployed_as(Flavour::PodSpec, units)
+    }
+
+    /// A model with the charm of `flavour` deployed as `prometheus` with `units` units.
+    pub(crate) fn deployed_as(flavour: Flavour, units: u32) -> Sim {
+        Sim::deployed_with(flavour, units, &[])
+    }
+
+    /// As [`Sim::deployed_as`], with options (`k=v`) given to `deploy`.
+    pub(crate) fn deployed_with(flavour: Flavour, units: u32, options: &[&str]) -> Sim {
+        let sim = Sim::new_as(flavour);
         let n = units.to_string();
         let charm = sim.charm.display().to_string();
-        sim.ok(&[
-            "deploy",
-            &charm,
-            "--resource",
-            &format!("prometheus-image={IMAGE}"),
-            "-n",
-            &n,
-        ]);
+        let resource = format!("prometheus-image={IMAGE}");
+        let mut args = vec!["deploy", &charm, "--resource", &resource, "-n", &n];
+        for option in options {
+            args.extend(["--config", option]);
+        }
+        sim.ok(&args);
         sim
     }
 
@@ -132,17 +186,48 @@ impl Sim {
         self.ok(&["show-pod-spec", "prometheus"])
     }
 
-    /// The files the pod spec mounts, written under a scratch root by their mount paths.
+    /// The files as the workload sees them, written under a scratch root by their paths in
+    /// the container: the pod spec's volumes (juju-sim's `show-pod-spec --extract`), or, for
+    /// the sidecar charm, each file the charm writes pulled through the first unit's Pebble
+    /// (its socket, Pebble's own protocol).
     pub(crate) fn extract(&self) -> tempfile::TempDir {
         let root = tempfile::tempdir().unwrap();
-        let path = root.path().display().to_string();
-        self.ok(&["show-pod-spec", "prometheus", "--extract", &path]);
+        match self.flavour {
+            Flavour::PodSpec => {
+                let path = root.path().display().to_string();
+                self.ok(&["show-pod-spec", "prometheus", "--extract", &path]);
+            }
+            Flavour::Sidecar => {
+                for (path, content) in self.container_files("prometheus/0") {
+                    let local = root.path().join(path.trim_start_matches('/'));
+                    std::fs::create_dir_all(local.parent().unwrap()).unwrap();
+                    std::fs::write(local, content).unwrap();
+                }
+            }
+        }
         root
     }
 
+    /// One file as the workload sees it at `path` (absolute, in the container): from the
+    /// pod spec's volumes, or pulled alone through the first sidecar unit's Pebble.
+    pub(crate) fn workload_file(&self, path: &str) -> String {
+        match self.flavour {
+            Flavour::PodSpec => {
+                let root = self.extract();
+                std::fs::read_to_string(root.path().join(path.trim_start_matches('/'))).unwrap()
+            }
+            Flavour::Sidecar => {
+                let bytes = self
+                    .pebble("prometheus/0")
+                    .pull(path)
+                    .unwrap_or_else(|e| panic!("pull {path} through Pebble: {e}"));
+                String::from_utf8(bytes).unwrap()
+            }
+        }
+    }
+
     pub(crate) fn prometheus_yml(&self) -> String {
-        let root = self.extract();
-        std::fs::read_to_string(root.path().join("etc/prometheus/prometheus.yml")).unwrap()
+        self.workload_file("/etc/prometheus/prometheus.yml")
     }
 
     /// The rendered prometheus.yml, parsed, as Prometheus sees it: the targets of the
@@ -175,11 +260,9 @@ impl Sim {
         prometheus_charm::yaml::from_str(&self.prometheus_yml()).unwrap()
     }
 
-    /// The rule files the pod spec mounts beside prometheus.yml, by file name.
-    /// The mounted rule file, as text.
+    /// The rule file beside prometheus.yml, as text.
     pub(crate) fn rules_yml(&self) -> String {
-        let root = self.extract();
-        std::fs::read_to_string(root.path().join("etc/prometheus/rules.yml")).unwrap()
+        self.workload_file("/etc/prometheus/rules.yml")
     }
 
     /// The rule groups from the relations, without the charm's marker group (always last).
@@ -196,10 +279,37 @@ impl Sim {
         groups
     }
 
-    /// The file set of the spec: (volume, file name, mode) of every mounted file.
+    /// The set of files the workload reads: (volume, file name, mode) of every file the pod
+    /// spec mounts, or (directory, file name, permissions) of every file in the sidecar
+    /// container's directories that the charm writes to, which must hold each of them.
     pub(crate) fn file_set(&self) -> Vec<(String, String, u64)> {
-        let spec: Value = prometheus_charm::yaml::from_str(&self.pod_spec()).unwrap();
         let mut set = Vec::new();
+        if self.flavour == Flavour::Sidecar {
+            let pebble = self.pebble("prometheus/0");
+            let paths: Vec<String> = charm_file_paths().into_iter().collect();
+            let dirs: std::collections::BTreeSet<&str> = paths
+                .iter()
+                .filter_map(|p| p.rsplit_once('/').map(|(dir, _)| dir))
+                .collect();
+            for dir in dirs {
+                let files = pebble
+                    .list_files(dir, None, false)
+                    .unwrap_or_else(|e| panic!("list {dir} through Pebble: {e}"));
+                for f in files {
+                    let mode = u64::from_str_radix(&f.permissions, 8).unwrap();
+                    set.push((dir.to_string(), f.name.clone(), mode));
+                }
+            }
+            for path in &paths {
+                let (dir, name) = path.rsplit_once('/').unwrap();
+                assert!(
+                    set.iter().any(|(d, n, _)| d == dir && n == name),
+                    "{path} is not in the container: {set:?}"
+                );
+            }
+            return set;
+        }
+        let spec: Value = prometheus_charm::yaml::from_str(&self.pod_spec()).unwrap();
         for container in spec["containers"].as_array().unwrap() {
             for volume in container["volumeConfig"].as_array().unwrap() {
                 for file in volume["files"].as_array().unwrap() {
@@ -313,6 +423,272 @@ impl Sim {
     }
 }
 
+/// Every path in the workload container the charm writes a file to (the pod spec's mount
+/// paths), in the charm's order.
+fn charm_file_paths() -> Vec<String> {
+    let files = prometheus_charm::pod_spec::ConfigFiles::default();
+    prometheus_charm::sidecar::file_paths(&files)
+        .into_iter()
+        .map(|(path, _)| path)
+        .collect()
+}
+
+/// What the charm has applied to the workload, to tell a change from none: the pod spec
+/// Juju holds and how many `pod-spec-set` calls succeeded, or for the sidecar charm every
+/// unit's Pebble plan, its files and when its service last started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Applied {
+    /// The spec, or each unit's plan and files.
+    pub text: String,
+    /// When each sidecar unit's service last started (empty for the pod-spec charm).
+    started: String,
+    pod_spec_sets: usize,
+}
+
+/// The workload container's name (sidecar/metadata.yaml).
+const CONTAINER: &str = "prometheus";
+
+impl Sim {
+    /// The Pebble client of a sidecar unit's workload container, on the socket juju-sim
+    /// serves it on (`$JUJU_SIM_HOME/pebble/<app>-<n>/<container>/pebble.socket`).
+    pub(crate) fn pebble(&self, unit: &str) -> pebble::Client {
+        assert_eq!(
+            self.flavour,
+            Flavour::Sidecar,
+            "only sidecar units have Pebble"
+        );
+        pebble::Client::new(
+            self.model_dir()
+                .join("pebble")
+                .join(unit.replace('/', "-"))
+                .join(CONTAINER)
+                .join("pebble.socket"),
+        )
+    }
+
+    /// A sidecar unit's Pebble plan.
+    pub(crate) fn plan(&self, unit: &str) -> pebble::Plan {
+        self.pebble(unit)
+            .get_plan()
+            .unwrap_or_else(|e| panic!("{unit}: the plan through Pebble: {e}"))
+    }
+
+    /// The charm's files in a sidecar unit's container, pulled through Pebble: (path, text).
+    pub(crate) fn container_files(&self, unit: &str) -> Vec<(String, String)> {
+        let pebble = self.pebble(unit);
+        charm_file_paths()
+            .into_iter()
+            .map(|path| {
+                let bytes = pebble
+                    .pull(&path)
+                    .unwrap_or_else(|e| panic!("{unit}: pull {path} through Pebble: {e}"));
+                (path, String::from_utf8(bytes).unwrap())
+            })
+            .collect()
+    }
+
+    /// The application's units, by name.
+    pub(crate) fn units(&self) -> Vec<String> {
+        self.status()["applications"]["prometheus"]["units"]
+            .as_object()
+            .map(|units| units.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The sidecar's `prometheus` service as the first unit's plan has it.
+    fn service(&self) -> pebble::Service {
+        self.plan("prometheus/0")
+            .services
+            .get(prometheus_charm::pebble_layer::SERVICE)
+            .cloned()
+            .unwrap_or_else(|| panic!("no prometheus service in the plan"))
+    }
+
+    /// Prometheus's command-line arguments, binary left out: the pod spec container's
+    /// `args` (with Kubernetes' `$$` escaping, see [`Flavour::arg`]), or the first unit's
+    /// Pebble service command split as a shell (and Pebble) splits it.
+    pub(crate) fn workload_args(&self) -> Vec<String> {
+        match self.flavour {
+            Flavour::PodSpec => {
+                let spec: Value = prometheus_charm::yaml::from_str(&self.pod_spec()).unwrap();
+                spec["containers"][0]["args"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| a.as_str().unwrap().to_string())
+                    .collect()
+            }
+            Flavour::Sidecar => {
+                let words = shell_words(&self.service().command);
+                assert_eq!(
+                    words.first().map(String::as_str),
+                    Some(prometheus_charm::pebble_layer::PROMETHEUS_BINARY),
+                    "{words:?}"
+                );
+                words[1..].to_vec()
+            }
+        }
+    }
+
+    /// What restarts the workload when it changes: the pod spec's container without its
+    /// volumes (the StatefulSet's pod template), or the first unit's Pebble plan (its
+    /// services and checks; a change there is a replan).
+    pub(crate) fn pod_template(&self) -> Value {
+        match self.flavour {
+            Flavour::PodSpec => {
+                let spec: Value = prometheus_charm::yaml::from_str(&self.pod_spec()).unwrap();
+                let mut c = spec["containers"][0].clone();
+                c.as_object_mut().unwrap().remove("volumeConfig");
+                c
+            }
+            Flavour::Sidecar => serde_json::to_value(self.plan("prometheus/0")).unwrap(),
+        }
+    }
+
+    /// A snapshot of what the charm applied (see [`Applied`]).
+    pub(crate) fn applied(&self) -> Applied {
+        let mut started = String::new();
+        let text = match self.flavour {
+            Flavour::PodSpec => self.pod_spec(),
+            Flavour::Sidecar => {
+                let mut text = String::new();
+                for unit in self.units() {
+                    let pebble = self.pebble(&unit);
+                    let plan = self.plan(&unit);
+                    let since: Vec<_> = pebble
+                        .services(&[prometheus_charm::pebble_layer::SERVICE])
+                        .unwrap_or_else(|e| panic!("{unit}: services through Pebble: {e}"))
+                        .into_iter()
+                        .map(|s| (s.name, s.current_since))
+                        .collect();
+                    started.push_str(&format!("{unit}: {since:?}\n"));
+                    text.push_str(&format!(
+                        "== {unit}\n{}\n",
+                        prometheus_charm::yaml::to_string(&plan).unwrap()
+                    ));
+                    for (path, content) in self.container_files(&unit) {
+                        text.push_str(&format!("--- {path}\n{content}\n"));
+                    }
+                }
+                text
+            }
+        };
+        Applied {
+            text,
+            started,
+            pod_spec_sets: self.pod_spec_sets(),
+        }
+    }
+
+    /// Asserts that the charm applied something new since `before`: exactly one new
+    /// `pod-spec-set` and another spec, or (sidecar) another plan or files and never a
+    /// `pod-spec-set` (Juju refuses it from a v2 charm).
+    pub(crate) fn assert_applied_anew(&self, before: &Applied, what: &str) -> Applied {
+        let now = self.applied();
+        assert_ne!(now.text, before.text, "{what}: nothing new was applied");
+        match self.flavour {
+            Flavour::PodSpec => assert_eq!(
+                now.pod_spec_sets,
+                before.pod_spec_sets + 1,
+                "{what}: one new pod-spec-set"
+            ),
+            Flavour::Sidecar => self.assert_no_pod_spec_set(),
+        }
+        now
+    }
+
+    /// Asserts that the charm applied nothing since `before`: no `pod-spec-set` and the same
+    /// spec, or (sidecar) the same plans and files and no service restarted.
+    pub(crate) fn assert_applied_nothing(&self, before: &Applied, what: &str) {
+        let now = self.applied();
+        assert_eq!(
+            now.pod_spec_sets, before.pod_spec_sets,
+            "{what}: pod-spec-set"
+        );
+        assert!(
+            now.text == before.text,
+            "{what} changed what was applied:\nbefore:\n{}\nafter:\n{}",
+            before.text,
+            now.text
+        );
+        assert_eq!(now.started, before.started, "{what} restarted Prometheus");
+        if self.flavour == Flavour::Sidecar {
+            self.assert_no_pod_spec_set();
+        }
+    }
+
+    /// The sidecar charm never asks for a pod spec.
+    pub(crate) fn assert_no_pod_spec_set(&self) {
+        let calls = self.calls(Some("pod-spec-set"));
+        assert!(calls.is_empty(), "the sidecar charm called {calls:?}");
+    }
+
+    /// What the readiness probe or check asks: (port, path).
+    pub(crate) fn ready_check(&self) -> (u64, String) {
+        match self.flavour {
+            Flavour::PodSpec => {
+                let spec: Value = prometheus_charm::yaml::from_str(&self.pod_spec()).unwrap();
+                let get = &spec["containers"][0]["kubernetes"]["readinessProbe"]["httpGet"];
+                (
+                    get["port"].as_u64().unwrap(),
+                    get["path"].as_str().unwrap().to_string(),
+                )
+            }
+            Flavour::Sidecar => {
+                let plan = self.plan("prometheus/0");
+                let check = &plan.checks[prometheus_charm::pebble_layer::READY_CHECK];
+                assert_eq!(check.level, Some(pebble::CheckLevel::Ready), "{check:?}");
+                let url = &check.http.as_ref().unwrap().url;
+                let rest = url.strip_prefix("http://localhost:").unwrap();
+                let (port, path) = rest.split_once('/').unwrap();
+                (port.parse().unwrap(), format!("/{path}"))
+            }
+        }
+    }
+
+    /// `juju trust prometheus --scope=cluster`.
+    pub(crate) fn trust(&self) {
+        self.ok(&["trust", "prometheus", "--scope=cluster"]);
+    }
+}
+
+/// A command line split into words as a POSIX shell (and Go's shlex, which Pebble uses)
+/// splits it: single quotes keep everything, double quotes all but `\`-escapes, a
+/// backslash outside quotes escapes the next character.
+pub(crate) fn shell_words(text: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            c if c.is_whitespace() => words.extend(word.take()),
+            '\'' => {
+                let w = word.get_or_insert_with(String::new);
+                for q in chars.by_ref() {
+                    if q == '\'' {
+                        break;
+                    }
+                    w.push(q);
+                }
+            }
+            '"' => {
+                let w = word.get_or_insert_with(String::new);
+                while let Some(q) = chars.next() {
+                    match q {
+                        '"' => break,
+                        '\\' => w.extend(chars.next()),
+                        q => w.push(q),
+                    }
+                }
+            }
+            '\\' => word.get_or_insert_with(String::new).extend(chars.next()),
+            c => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    words.extend(word);
+    words
+}
+
 impl Drop for Sim {
     /// Live models run real processes; they must not outlive the test.
     fn drop(&mut self) {
@@ -414,7 +790,17 @@ impl Sim {
     /// A live model (juju-sim runs the pod spec with the real Prometheus): `units` units of
     /// the charm listening on `port`, with `options` (`k=v`) on top.
     pub(crate) fn deployed_live(units: u32, port: u16, options: &[&str]) -> Sim {
-        let sim = Sim::new();
+        Sim::deployed_live_as(Flavour::PodSpec, units, port, options)
+    }
+
+    /// As [`Sim::deployed_live`], with the charm of `flavour`.
+    pub(crate) fn deployed_live_as(
+        flavour: Flavour,
+        units: u32,
+        port: u16,
+        options: &[&str],
+    ) -> Sim {
+        let sim = Sim::new_as(flavour);
         let n = units.to_string();
         let charm = sim.charm.display().to_string();
         let port = format!("port={port}");
@@ -523,4 +909,38 @@ pub(crate) fn api_get(address: &str, path: &str) -> Result<Value, String> {
         return Err(format!("{url}: {answer}"));
     }
     Ok(answer["data"].clone())
+}
+
+/// `both_charms!(a, b, …)`: each `fn a(flavour: Flavour)` of the calling module runs as two
+/// tests, `a::pod_spec` and `a::sidecar`, one per charm `make charm` packs.
+/// `both_charms!(sidecar_ignored("why") a)` marks the sidecar case `#[ignore]` with the
+/// reason, so `cargo test` lists it as ignored (and `-- --ignored` runs it) until fixed.
+macro_rules! both_charms {
+    (sidecar_ignored($why:literal) $name:ident) => {
+        mod $name {
+            #[test]
+            fn pod_spec() {
+                super::$name($crate::harness::Flavour::PodSpec)
+            }
+            #[test]
+            #[ignore = $why]
+            fn sidecar() {
+                super::$name($crate::harness::Flavour::Sidecar)
+            }
+        }
+    };
+    ($($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                #[test]
+                fn pod_spec() {
+                    super::$name($crate::harness::Flavour::PodSpec)
+                }
+                #[test]
+                fn sidecar() {
+                    super::$name($crate::harness::Flavour::Sidecar)
+                }
+            }
+        )+
+    };
 }

@@ -3,13 +3,17 @@
 //! own model on a free port; the model (and every process) goes when the test ends.
 //!
 //! Scrapes every 5s so that the first scrape comes quickly; every wait has a deadline.
+//!
+//! These tests run the pod-spec charm: they read juju-sim's pod workload (its PID, restarts,
+//! the StatefulSet's rolls), which a sidecar unit does not have. The sidecar charm's live
+//! test (last) finds its Prometheus in the process table instead.
 
 use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::harness::{api_get, free_port, Sim};
+use crate::harness::{api_get, free_port, Flavour, Sim};
 
 const FAST_SCRAPES: [&str; 2] = ["scrape-interval=5s", "scrape-timeout=5s"];
 /// Starting Prometheus (TSDB, WAL) and the first hooks.
@@ -452,4 +456,101 @@ fn a_target_change_is_picked_up_from_the_target_files_without_a_reload() {
         pid,
         "Prometheus was restarted"
     );
+}
+
+/// The PID of the Prometheus a sidecar unit's Pebble runs: the one process of the process
+/// table running `prometheus` with paths under the unit's pod root (juju-sim maps the
+/// container's paths there); `None` when there is none.
+fn sidecar_prometheus_pid(sim: &Sim, unit: &str) -> Option<u32> {
+    let root = sim
+        .model_dir()
+        .join("workloads")
+        .join(unit.replace('/', "-"))
+        .join("root");
+    let root = root.display().to_string();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        // A process may be gone between the listing and the read.
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let is_prometheus = args
+            .first()
+            .is_some_and(|a| std::path::Path::new(a).file_name() == Some("prometheus".as_ref()));
+        if is_prometheus && args.iter().any(|a| a.contains(&root)) {
+            found.push(pid);
+        }
+    }
+    assert!(
+        found.len() <= 1,
+        "more than one Prometheus for {unit}: {found:?}"
+    );
+    found.first().copied()
+}
+
+/// The sidecar charm, live: Pebble runs the real Prometheus. A change of prometheus.yml only
+/// (`scrape-interval`) is pushed and reloaded, and the same process serves it; a change of
+/// flags (`log-level`) changes the layer, and the replan restarts Prometheus.
+#[test]
+fn sidecar_a_config_change_reloads_the_same_process_and_a_flag_change_restarts_it() {
+    let port = free_port();
+    let sim = Sim::deployed_live_as(Flavour::Sidecar, 1, port, &FAST_SCRAPES);
+    let unit = "prometheus/0";
+    let pod = sim.status()["applications"]["prometheus"]["units"][unit]["address"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let address = format!("{pod}:{port}");
+    assert_eq!(sim.wait_active(unit, START), "");
+    let pid = sidecar_prometheus_pid(&sim, unit).expect("Pebble runs Prometheus");
+    let served = served_config(&address).unwrap();
+    assert_eq!(served["global"]["scrape_interval"], "5s");
+    assert_eq!(
+        served["global"]["external_labels"]["replica"],
+        "prometheus-0"
+    );
+
+    sim.ok(&["config", "prometheus", "scrape-interval=7s"]);
+    sim.wait_for("scrape_interval 7s served", SETTLE, true, |_| {
+        let served = served_config(&address)?;
+        match served["global"]["scrape_interval"].as_str() {
+            Some("7s") => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    });
+    sim.wait_active(unit, SETTLE);
+    assert_eq!(
+        sidecar_prometheus_pid(&sim, unit),
+        Some(pid),
+        "a prometheus.yml change restarted Prometheus"
+    );
+
+    sim.ok(&["config", "prometheus", "log-level=debug"]);
+    let restarted =
+        sim.wait_for(
+            "a new Prometheus",
+            SETTLE,
+            true,
+            |sim| match sidecar_prometheus_pid(sim, unit) {
+                Some(new) if new != pid => Ok(new),
+                other => Err(format!("{other:?}")),
+            },
+        );
+    assert_eq!(sim.wait_active(unit, START), "");
+    assert_eq!(sidecar_prometheus_pid(&sim, unit), Some(restarted));
+    let args = std::fs::read(format!("/proc/{restarted}/cmdline")).unwrap();
+    assert!(
+        String::from_utf8_lossy(&args).contains("--log.level=debug"),
+        "{}",
+        String::from_utf8_lossy(&args)
+    );
+    let served = served_config(&address).unwrap();
+    assert_eq!(served["global"]["scrape_interval"], "7s");
 }

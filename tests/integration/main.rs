@@ -2,6 +2,7 @@
 //! driven with the verbs an operator types. One test crate; one module per concern.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate: a failed expectation is the test failing
 
+#[macro_use]
 mod harness;
 
 mod actions;

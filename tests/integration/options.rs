@@ -1,49 +1,53 @@
-//! Issue 3: every option's effect on the pod spec (flags, ports, probes, prometheus.yml,
-//! envConfig, RBAC), byte-identical specs for identical options, and invalid values refused
-//! with `blocked`, a message naming the option, the value and what is expected, and no new
-//! `pod-spec-set`.
+//! Issue 3: every option's effect on the workload (flags, ports, the ready probe or check,
+//! prometheus.yml, the pod's name for the replica label, RBAC or trust), byte-identical
+//! output for identical options, and invalid values refused with `blocked`, a message
+//! naming the option, the value and what is expected, and nothing applied. Every test runs
+//! against both charms (`both_charms!`): what only the pod spec has (pod-spec-set counts,
+//! envConfig, probes, RBAC, `$$` escaping) is asserted for it, and the sidecar's
+//! counterpart (the Pebble plan and files, its environment, its ready check, trust) for the
+//! sidecar charm.
 
 use serde_json::{json, Value};
 
-use crate::harness::{Sim, IMAGE};
+use crate::harness::{Flavour, Sim};
 
 const UNIT: &str = "prometheus/0";
 
-/// The stored pod spec, parsed.
+both_charms!(
+    each_option_changes_exactly_its_flag_or_its_part_of_prometheus_yml,
+    port_moves_the_container_port_probes_self_scrape_and_published_addresses,
+    monitor_k8s_adds_discovery_jobs_and_exactly_their_rbac_and_false_removes_both,
+    identical_options_give_a_byte_identical_spec_and_no_new_pod_spec_set,
+    invalid_values_block_with_a_clear_message_and_keep_the_last_good_spec,
+);
+
+/// What the workload gets, in either charm.
+#[derive(Debug, Clone, PartialEq)]
+struct Seen {
+    /// Prometheus's flags.
+    args: Vec<String>,
+    /// prometheus.yml, parsed.
+    yml: Value,
+    /// What restarts Prometheus when it changes.
+    template: Value,
+}
+
+fn seen(sim: &Sim) -> Seen {
+    Seen {
+        args: sim.workload_args(),
+        yml: sim.raw_prometheus_config(),
+        template: sim.pod_template(),
+    }
+}
+
+/// The stored pod spec, parsed (the pod-spec charm only).
 fn spec(sim: &Sim) -> Value {
+    assert_eq!(sim.flavour, Flavour::PodSpec);
     prometheus_charm::yaml::from_str(&sim.pod_spec()).unwrap()
 }
 
 fn container(spec: &Value) -> &Value {
     &spec["containers"][0]
-}
-
-fn args(spec: &Value) -> Vec<String> {
-    container(spec)["args"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap().to_string())
-        .collect()
-}
-
-/// prometheus.yml as the spec mounts it, parsed.
-fn prometheus_yml(spec: &Value) -> Value {
-    let files = container(spec)["volumeConfig"][0]["files"]
-        .as_array()
-        .unwrap();
-    let file = files
-        .iter()
-        .find(|f| f["path"] == "prometheus.yml")
-        .expect("prometheus.yml is mounted");
-    prometheus_charm::yaml::from_str(file["content"].as_str().unwrap()).unwrap()
-}
-
-/// The container with its mounted files left out: what shapes the pod template.
-fn pod_template(spec: &Value) -> Value {
-    let mut c = container(spec).clone();
-    c.as_object_mut().unwrap().remove("volumeConfig");
-    c
 }
 
 fn job_names(config: &Value) -> Vec<String> {
@@ -61,25 +65,28 @@ fn config(sim: &Sim, pairs: &[&str]) {
     sim.ok(&all);
 }
 
-/// Sets options that are valid: exactly one new `pod-spec-set`, not blocked, promtool happy.
-/// Returns the new spec.
-fn set(sim: &Sim, pairs: &[&str]) -> Value {
-    let before = sim.pod_spec_sets();
+/// Sets options that are valid: something new applied (exactly one new `pod-spec-set`, or a
+/// new plan or files), not blocked, promtool happy. Returns what the workload now gets.
+fn set(sim: &Sim, pairs: &[&str]) -> Seen {
+    let before = sim.applied();
     config(sim, pairs);
-    assert_eq!(
-        sim.pod_spec_sets(),
-        before + 1,
-        "{pairs:?}: one new pod-spec-set"
-    );
+    sim.assert_applied_anew(&before, &format!("{pairs:?}"));
     sim.assert_not_blocked(UNIT);
     sim.assert_promtool_accepts();
-    spec(sim)
+    seen(sim)
 }
 
 /// Asserts that going from `before` to `after` removed exactly `removed` flags and added
-/// exactly `added`, the rest unchanged and in order.
-fn assert_args_changed(before: &Value, after: &Value, removed: &[&str], added: &[&str]) {
-    let (b, a) = (args(before), args(after));
+/// exactly `added` (option text, as [`Flavour::arg`] puts it in this charm's arguments),
+/// the rest unchanged and in order.
+fn assert_args_changed(
+    flavour: Flavour,
+    before: &Seen,
+    after: &Seen,
+    removed: &[&str],
+    added: &[&str],
+) {
+    let (b, a) = (&before.args, &after.args);
     let gone: Vec<&str> = b
         .iter()
         .filter(|x| !a.contains(x))
@@ -90,6 +97,8 @@ fn assert_args_changed(before: &Value, after: &Value, removed: &[&str], added: &
         .filter(|x| !b.contains(x))
         .map(String::as_str)
         .collect();
+    let removed: Vec<String> = removed.iter().map(|r| flavour.arg(r)).collect();
+    let added: Vec<String> = added.iter().map(|r| flavour.arg(r)).collect();
     assert_eq!(
         gone, removed,
         "flags removed\nbefore: {b:#?}\nafter: {a:#?}"
@@ -111,15 +120,14 @@ const DEFAULT_ARGS: [&str; 11] = [
     "--enable-feature=expand-external-labels",
 ];
 
-#[test]
-fn each_option_changes_exactly_its_flag_or_its_part_of_prometheus_yml() {
-    let sim = Sim::deployed(1);
+fn each_option_changes_exactly_its_flag_or_its_part_of_prometheus_yml(flavour: Flavour) {
+    let sim = Sim::deployed_as(flavour, 1);
     // An Alertmanager, so that alertmanager-timeout has something to apply to.
     sim.relate(&["alertmanager", "prometheus"]);
     sim.assert_promtool_accepts();
-    let mut s = spec(&sim);
-    assert_eq!(args(&s), DEFAULT_ARGS);
-    let yml = prometheus_yml(&s);
+    let mut s = seen(&sim);
+    assert_eq!(s.args, DEFAULT_ARGS);
+    let yml = s.yml.clone();
     assert_eq!(
         yml["global"],
         json!({
@@ -170,10 +178,11 @@ fn each_option_changes_exactly_its_flag_or_its_part_of_prometheus_yml() {
             &[],
         ),
         (
-            // Kubernetes would expand `$(POD_NAME)` in args: it is escaped as `$$`.
+            // Kubernetes would expand `$(POD_NAME)` in args: the pod spec has it as
+            // `$$(POD_NAME)`, Pebble's command as it is (`Flavour::arg`).
             &["web-page-title=Fleet metrics: $(POD_NAME)"],
             &["--web.page-title=Prometheus Time Series Collection and Processing Server"],
-            &["--web.page-title=Fleet metrics: $$(POD_NAME)"],
+            &["--web.page-title=Fleet metrics: $(POD_NAME)"],
         ),
         (
             &["web-max-connections=2048"],
@@ -201,19 +210,30 @@ fn each_option_changes_exactly_its_flag_or_its_part_of_prometheus_yml() {
     ];
     for (pairs, removed, added) in flag_cases {
         let after = set(&sim, pairs);
-        assert_args_changed(&s, &after, removed, added);
+        assert_args_changed(flavour, &s, &after, removed, added);
         // Flag options leave prometheus.yml alone; the replica label is in both.
         if pairs != ["replica-label="] {
-            assert_eq!(prometheus_yml(&after), prometheus_yml(&s), "{pairs:?}");
+            assert_eq!(after.yml, s.yml, "{pairs:?}");
         }
         s = after;
     }
-    // An external URL with a path must not move the probes: routes stay at /.
-    let kubernetes = &container(&s)["kubernetes"];
-    assert_eq!(kubernetes["readinessProbe"]["httpGet"]["path"], "/-/ready");
-    assert_eq!(kubernetes["livenessProbe"]["httpGet"]["path"], "/-/healthy");
+    // An external URL with a path must not move the probes (or the ready check): routes
+    // stay at /.
+    assert_eq!(sim.ready_check(), (9090, "/-/ready".to_string()));
+    match flavour {
+        Flavour::PodSpec => {
+            let spec = spec(&sim);
+            let liveness = &container(&spec)["kubernetes"]["livenessProbe"];
+            assert_eq!(liveness["httpGet"]["path"], "/-/healthy");
+        }
+        Flavour::Sidecar => {
+            // Pebble restarts a service that exits: the ready check is the only check.
+            let checks: Vec<String> = sim.plan(UNIT).checks.into_keys().collect();
+            assert_eq!(checks, [prometheus_charm::pebble_layer::READY_CHECK]);
+        }
+    }
     // Without a replica label, no external label carries the pod's name.
-    assert_eq!(prometheus_yml(&s)["global"].get("external_labels"), None);
+    assert_eq!(s.yml["global"].get("external_labels"), None);
 
     // prometheus.yml options: the file changes, the pod template does not (no roll; the
     // charm reloads Prometheus instead).
@@ -250,12 +270,8 @@ fn each_option_changes_exactly_its_flag_or_its_part_of_prometheus_yml() {
     ];
     for (pairs, pointer, expected) in file_cases {
         let after = set(&sim, pairs);
-        assert_eq!(
-            pod_template(&after),
-            pod_template(&s),
-            "{pairs:?} moved the pod"
-        );
-        let yml = prometheus_yml(&after);
+        assert_eq!(after.template, s.template, "{pairs:?} moved the pod");
+        let yml = after.yml.clone();
         assert_eq!(
             yml.pointer(pointer).cloned().unwrap_or(Value::Null),
             expected,
@@ -265,48 +281,74 @@ fn each_option_changes_exactly_its_flag_or_its_part_of_prometheus_yml() {
     }
 
     // The replica label: its own external label, set per pod from the pod's name through
-    // envConfig (and an operator's literal `$` escaped once expansion is on).
+    // envConfig or the service's environment (and an operator's literal `$` escaped once
+    // expansion is on).
     let after = set(&sim, &["replica-label=prom_replica"]);
     assert_args_changed(
+        flavour,
         &s,
         &after,
         &[],
         &["--enable-feature=expand-external-labels"],
     );
     assert_eq!(
-        prometheus_yml(&after)["global"]["external_labels"],
+        after.yml["global"]["external_labels"],
         json!({"cluster": "eu-1", "env": "prod", "cost": "$$1", "prom_replica": "${POD_NAME}"})
     );
-    assert_eq!(
-        container(&after)["envConfig"],
-        json!({"POD_NAME": {"field": {"path": "metadata.name", "api-version": "v1"}}})
-    );
+    assert_pod_name(&sim);
 }
 
-#[test]
-fn port_moves_the_container_port_probes_self_scrape_and_published_addresses() {
-    let sim = Sim::deployed(1);
+/// Each unit's Prometheus gets its pod's name as `POD_NAME`: from the downward API
+/// (`envConfig`) in the pod spec, written into each unit's layer by the sidecar charm.
+fn assert_pod_name(sim: &Sim) {
+    match sim.flavour {
+        Flavour::PodSpec => assert_eq!(
+            container(&spec(sim))["envConfig"],
+            json!({"POD_NAME": {"field": {"path": "metadata.name", "api-version": "v1"}}})
+        ),
+        Flavour::Sidecar => {
+            for unit in sim.units() {
+                let plan = sim.plan(&unit);
+                let service = &plan.services[prometheus_charm::pebble_layer::SERVICE];
+                let pod = unit.replace('/', "-");
+                assert_eq!(
+                    service.environment,
+                    std::collections::BTreeMap::from([("POD_NAME".to_string(), pod)]),
+                    "{unit}"
+                );
+            }
+        }
+    }
+}
+
+fn port_moves_the_container_port_probes_self_scrape_and_published_addresses(flavour: Flavour) {
+    let sim = Sim::deployed_as(flavour, 1);
     let grafana = sim.relate(&["grafana", "prometheus", "--profile", "grafana-legacy"]);
     let agent = sim.relate(&["agent", "prometheus", "--profile", "remote-write-sender"]);
     let scraper = sim.relate(&["scraper", "prometheus", "--profile", "prometheus-scraper"]);
-    let before = spec(&sim);
+    let before = seen(&sim);
 
     let after = set(&sim, &["port=9095"]);
     assert_args_changed(
+        flavour,
         &before,
         &after,
         &["--web.listen-address=0.0.0.0:9090"],
         &["--web.listen-address=0.0.0.0:9095"],
     );
-    let c = container(&after);
-    assert_eq!(
-        c["ports"],
-        json!([{"name": "http", "containerPort": 9095, "protocol": "TCP"}])
-    );
-    for probe in ["readinessProbe", "livenessProbe"] {
-        assert_eq!(c["kubernetes"][probe]["httpGet"]["port"], 9095, "{probe}");
+    assert_eq!(sim.ready_check(), (9095, "/-/ready".to_string()));
+    if flavour == Flavour::PodSpec {
+        // The container port and the liveness probe are the pod spec's alone; a sidecar
+        // container's ports are the image's, and its only check is the ready one.
+        let spec = spec(&sim);
+        let c = container(&spec);
+        assert_eq!(
+            c["ports"],
+            json!([{"name": "http", "containerPort": 9095, "protocol": "TCP"}])
+        );
+        assert_eq!(c["kubernetes"]["livenessProbe"]["httpGet"]["port"], 9095);
     }
-    let yml = prometheus_yml(&after);
+    let yml = after.yml;
     assert_eq!(
         yml["scrape_configs"][0]["static_configs"][0]["targets"],
         json!(["localhost:9095"])
@@ -327,21 +369,36 @@ fn port_moves_the_container_port_probes_self_scrape_and_published_addresses() {
     assert_eq!(jobs[0]["static_configs"][0]["targets"], json!(["*:9095"]));
 }
 
-#[test]
-fn monitor_k8s_adds_discovery_jobs_and_exactly_their_rbac_and_false_removes_both() {
-    let sim = Sim::deployed(1);
-    let plain = sim.pod_spec();
-    assert!(!plain.contains("serviceAccount"), "{plain}");
-    assert!(!plain.contains("kubernetes_sd_configs"), "{plain}");
+fn monitor_k8s_adds_discovery_jobs_and_exactly_their_rbac_and_false_removes_both(flavour: Flavour) {
+    let sim = Sim::deployed_as(flavour, 1);
+    let plain = sim.applied();
+    assert!(!plain.text.contains("serviceAccount"), "{}", plain.text);
+    assert!(
+        !plain.text.contains("kubernetes_sd_configs"),
+        "{}",
+        plain.text
+    );
 
-    let before = spec(&sim);
+    let before = seen(&sim);
     let on = set(&sim, &["monitor-k8s=true"]);
+    if flavour == Flavour::Sidecar {
+        // No pod spec carries RBAC: the sidecar's access is `juju trust`, which the charm
+        // cannot ask Juju about (credential-get is refused on Kubernetes models). It learns
+        // it from how the Kubernetes API answers Prometheus's discovery, and blocks on
+        // refusals; juju-sim has no Kubernetes API (and Debian's Prometheus no Kubernetes
+        // discovery), so that path is the charm's unit tests' (charm.rs). Here: trusting
+        // changes nothing that was applied.
+        let applied = sim.applied();
+        sim.trust();
+        sim.assert_applied_nothing(&applied, "juju trust");
+        sim.assert_not_blocked(UNIT);
+    }
     // The Kubernetes jobs live in prometheus.yml; the flags stay as they were.
-    assert_args_changed(&before, &on, &[], &[]);
-    let text = sim.pod_spec();
+    assert_args_changed(flavour, &before, &on, &[], &[]);
+    assert_eq!(on.template, before.template, "monitor-k8s moved the pod");
+    let text = sim.applied().text;
     assert!(text.contains("kubernetes_sd_configs"), "{text}");
-    assert!(text.contains("serviceAccount"), "{text}");
-    let yml = prometheus_yml(&on);
+    let yml = on.yml.clone();
     assert_eq!(
         job_names(&yml),
         [
@@ -382,9 +439,20 @@ fn monitor_k8s_adds_discovery_jobs_and_exactly_their_rbac_and_false_removes_both
             "/var/run/secrets/kubernetes.io/serviceaccount/token"
         );
     }
-    // Read-only, and only what those jobs need.
+    // Read-only, and only what those jobs need (the sidecar charm's access is the trust
+    // the operator gave, checked above).
+    if flavour == Flavour::Sidecar {
+        set(&sim, &["monitor-k8s=false"]);
+        assert_eq!(
+            sim.applied().text,
+            plain.text,
+            "monitor-k8s=false removes them"
+        );
+        return;
+    }
+    assert!(text.contains("serviceAccount"), "{text}");
     assert_eq!(
-        on["serviceAccount"],
+        spec(&sim)["serviceAccount"],
         json!({
             "automountServiceAccountToken": true,
             "roles": [{
@@ -407,14 +475,16 @@ fn monitor_k8s_adds_discovery_jobs_and_exactly_their_rbac_and_false_removes_both
     );
 
     set(&sim, &["monitor-k8s=false"]);
-    assert_eq!(sim.pod_spec(), plain, "monitor-k8s=false removes both");
+    assert_eq!(
+        sim.applied().text,
+        plain.text,
+        "monitor-k8s=false removes both"
+    );
 }
 
-#[test]
-fn identical_options_give_a_byte_identical_spec_and_no_new_pod_spec_set() {
-    let sim = Sim::deployed(2);
-    let first = sim.pod_spec();
-    let sets = sim.pod_spec_sets();
+fn identical_options_give_a_byte_identical_spec_and_no_new_pod_spec_set(flavour: Flavour) {
+    let sim = Sim::deployed_as(flavour, 2);
+    let first = sim.applied();
     for hook in [
         vec!["run-hook", "prometheus/0", "config-changed"],
         vec!["run-hook", "prometheus/0", "update-status"],
@@ -424,11 +494,16 @@ fn identical_options_give_a_byte_identical_spec_and_no_new_pod_spec_set() {
         vec!["config", "prometheus", "log-level=info"],
     ] {
         sim.ok(&hook);
-        assert_eq!(sim.pod_spec(), first, "{hook:?}");
-        assert_eq!(sim.pod_spec_sets(), sets, "{hook:?} set a pod spec again");
+        sim.assert_applied_nothing(&first, &format!("{hook:?}"));
     }
     sim.assert_not_blocked("prometheus/0");
     sim.assert_not_blocked("prometheus/1");
+    if flavour == Flavour::Sidecar {
+        // Trusting the application (a config-changed on every unit) changes nothing by
+        // itself.
+        sim.trust();
+        sim.assert_applied_nothing(&first, "juju trust");
+    }
 
     // A change and its undo: back to the very same bytes.
     let options = [
@@ -439,30 +514,24 @@ fn identical_options_give_a_byte_identical_spec_and_no_new_pod_spec_set() {
         "remote-write-urls=http://mimir:9009/api/v1/push",
     ];
     set(&sim, &options);
-    let changed = sim.pod_spec();
+    let changed = sim.applied();
     sim.ok(&["run-hook", "prometheus/0", "config-changed"]);
     sim.ok(&["update-status"]);
-    assert_eq!(sim.pod_spec(), changed);
-    assert_eq!(sim.pod_spec_sets(), sets + 1);
-    sim.ok(&[
-        "config",
-        "prometheus",
-        "--reset",
-        "scrape-interval,log-level,external-labels,monitor-k8s,remote-write-urls",
-    ]);
-    assert_eq!(sim.pod_spec(), first);
-    assert_eq!(sim.pod_spec_sets(), sets + 2);
+    sim.assert_applied_nothing(&changed, "hooks after the change");
+    let names: Vec<&str> = options
+        .iter()
+        .filter_map(|o| o.split_once('=').map(|(name, _)| name))
+        .collect();
+    sim.ok(&["config", "prometheus", "--reset", &names.join(",")]);
+    let undone = sim.assert_applied_anew(&changed, "--reset");
+    assert_eq!(
+        undone.text, first.text,
+        "the undo gives the first bytes back"
+    );
 
     // Another model deployed with those options from the start renders the same bytes.
-    let other = Sim::new();
-    let charm = other.charm.display().to_string();
-    let resource = format!("prometheus-image={IMAGE}");
-    let mut deploy = vec!["deploy", &charm, "--resource", &resource];
-    for o in &options {
-        deploy.extend(["--config", o]);
-    }
-    other.ok(&deploy);
-    assert_eq!(other.pod_spec(), changed);
+    let other = Sim::deployed_with(flavour, 2, &options);
+    assert_eq!(other.applied().text, changed.text);
 }
 
 /// One refused value: `option=value` as `juju config` takes it, what the status message must
@@ -493,8 +562,7 @@ const LABELS: &str =
 const SIZE: &str = "expected empty (no limit) or a positive whole number with a unit of B, KB, MB, GB, TB, PB or EB, such as 50GB";
 const EXTERNAL_URL: &str = "expected empty (derived) or an absolute http:// or https:// URL such as https://prometheus.example.com/";
 
-#[test]
-fn invalid_values_block_with_a_clear_message_and_keep_the_last_good_spec() {
+fn invalid_values_block_with_a_clear_message_and_keep_the_last_good_spec(flavour: Flavour) {
     let cases = [
         invalid(
             "port=0",
@@ -709,13 +777,12 @@ fn invalid_values_block_with_a_clear_message_and_keep_the_last_good_spec() {
     assert!(cases.len() >= 25, "{}", cases.len());
 
     // One unit keeps the 40 round trips quick; a follower joins at the end.
-    let sim = Sim::deployed(1);
+    let sim = Sim::deployed_as(flavour, 1);
     // So that every fix, alertmanager-timeout's too, shows in the spec.
     sim.relate(&["alertmanager", "prometheus"]);
     for Invalid { bad, message, good } in &cases {
         let (option, value) = bad.split_once('=').unwrap();
-        let good_spec = sim.pod_spec();
-        let sets = sim.pod_spec_sets();
+        let last_good = sim.applied();
 
         config(&sim, &[bad.as_str()]);
         let (status, text) = sim.unit_status(UNIT);
@@ -736,23 +803,18 @@ fn invalid_values_block_with_a_clear_message_and_keep_the_last_good_spec() {
                 .collect()
         };
         assert!(text.contains(&shown), "{text} shows {shown}");
-        assert_eq!(sim.pod_spec_sets(), sets, "{bad:?}: no pod-spec-set");
-        assert_eq!(
-            sim.pod_spec(),
-            good_spec,
-            "{bad:?}: the last good spec stays"
-        );
+        // The last good spec (or plan and files) stays.
+        sim.assert_applied_nothing(&last_good, bad);
 
         config(&sim, &[good]);
         sim.assert_not_blocked(UNIT);
-        assert_eq!(sim.pod_spec_sets(), sets + 1, "{good:?} sets the new spec");
-        assert_ne!(sim.pod_spec(), good_spec, "{good:?} updates the spec");
+        sim.assert_applied_anew(&last_good, good);
         sim.assert_promtool_accepts();
     }
 
     // A follower refuses the same values with the same words, and comes back the same way.
     sim.ok(&["add-unit", "prometheus"]);
-    let sets = sim.pod_spec_sets();
+    let last_good = sim.applied();
     config(&sim, &["port=0", "log-level=loud"]);
     let both = "invalid config: port=0: expected an integer from 1 to 65535; \
                 log-level=\"loud\": expected one of debug, info, warn, error";
@@ -762,11 +824,11 @@ fn invalid_values_block_with_a_clear_message_and_keep_the_last_good_spec() {
             ("blocked".to_string(), both.to_string())
         );
     }
-    assert_eq!(sim.pod_spec_sets(), sets);
+    sim.assert_applied_nothing(&last_good, "port=0 log-level=loud");
     config(&sim, &["port=9090", "log-level=info"]);
     sim.assert_not_blocked(UNIT);
     sim.assert_not_blocked("prometheus/1");
-    assert_eq!(sim.pod_spec_sets(), sets + 1);
+    sim.assert_applied_anew(&last_good, "port=9090 log-level=info");
 
     assert!(
         sim.debug_log()

@@ -276,7 +276,12 @@ pub(crate) fn read_response<R: Read>(reader: &mut R) -> std::result::Result<Resp
         if buf.len() > MAX_HEAD {
             return Err(ReadError::Protocol("response head too long".into()));
         }
-        let n = reader.read(&mut chunk)?;
+        let n = match reader.read(&mut chunk) {
+            // A signal arrived before any byte did (EINTR): nothing was read, read again,
+            // as std's read_exact and read_to_end do.
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            other => other?,
+        };
         if n == 0 {
             return Err(ReadError::Protocol(if buf.is_empty() {
                 "connection closed before any response".into()
@@ -388,6 +393,38 @@ mod tests {
     // order; v1SystemInfo's result boot-id, version); the head is what Go's net/http
     // writes for a body it has whole: Content-Type, Date, Content-Length.
     const SYSTEM_INFO: &str = r#"{"type":"sync","status-code":200,"status":"OK","result":{"boot-id":"ab0f3a54-3f0d-4b9f-9a5e-0ba2cbd3ce36","version":"v1.19.0"}}"#;
+
+    /// A reader interrupted by a signal (EINTR) before each of its bytes.
+    struct Interrupted {
+        bytes: Cursor<Vec<u8>>,
+        interrupt: bool,
+    }
+
+    impl Read for Interrupted {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.interrupt = !self.interrupt;
+            if self.interrupt {
+                return Err(std::io::ErrorKind::Interrupted.into());
+            }
+            let end = buf.len().min(1);
+            self.bytes.read(&mut buf[..end])
+        }
+    }
+
+    #[test]
+    fn a_read_interrupted_by_a_signal_is_read_again() {
+        let raw = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{SYSTEM_INFO}",
+            SYSTEM_INFO.len()
+        );
+        let mut reader = Interrupted {
+            bytes: Cursor::new(raw.into_bytes()),
+            interrupt: false,
+        };
+        let response = read_response(&mut reader).unwrap();
+        assert_eq!(response.status, 200);
+        assert_eq!(response.body, SYSTEM_INFO.as_bytes());
+    }
 
     #[test]
     fn reads_a_content_length_body() {
