@@ -60,7 +60,25 @@ pub(super) struct Selector {
     pub(super) matchers: Vec<Matcher>,
     pub(super) range: Option<Duration>,
     pub(super) modifiers: Modifiers,
+    pub(super) site: Site,
 }
+
+/// Where matchers go into the text a selector was parsed from: just after its `{`, or after
+/// a bare metric name (which then needs braces). Like [`Pos`], it compares equal to any
+/// other site: it says where a node was written, not what it means.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Site {
+    pub(super) at: usize,
+    pub(super) bare: bool,
+}
+
+impl PartialEq for Site {
+    fn eq(&self, _: &Site) -> bool {
+        true
+    }
+}
+
+impl Eq for Site {}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Matcher {

@@ -1,18 +1,23 @@
 //! The one PromQL front-end for remote charms' rule expressions: [`parser`] reads the text
 //! (tokens from [`lexer`], the one keyword list) into the tree of [`ast`], [`check`] applies
-//! Prometheus 2.42's type rules to it, [`scope`] adds the topology matchers to every
-//! selector, and [`print`] writes it back. Literals, names and durations are read by
-//! `crate::syntax`, as in every other value we pass to Prometheus.
+//! Prometheus 2.42's type rules to it, and [`scope`] adds the topology matchers to every
+//! selector of the tree and says where each goes in the text (each selector knows its
+//! site). The scoped expression is the operator's text with those matchers inserted — their
+//! layout and comments stay, so a rule renders byte for byte as it did before this
+//! front-end — and it is read again and must give the scoped tree, of a rule's type, before
+//! it is used. `print` (tests only) writes any tree back, for the round-trip properties.
+//! Literals, names and durations are read by `crate::syntax`, as in every other value we
+//! pass to Prometheus.
 //!
 //! What we accept, Prometheus must load: a rule it refuses makes it refuse the whole rule
 //! file. So anything this front-end does not understand is refused with the reason and the
-//! byte it is at, never passed through; and the printed text is read again and must give
-//! the same tree, of a rule's type, before it is used.
+//! byte it is at, never passed through.
 
 mod ast;
 mod check;
 mod lexer;
 mod parser;
+#[cfg(test)]
 mod print;
 mod scope;
 
@@ -60,13 +65,27 @@ pub(super) fn scope_rule_expr(
     }
     let mut tree = parser::parse(expr)?;
     check::rule_type(&tree)?;
-    scope::scope(&mut tree, matchers)?;
-    let printed = print::print(&tree, MAX_EXPR_BYTES).ok_or(PromqlError::ScopedTooLong)?;
-    let reread = parser::parse(&printed).map_err(|_| PromqlError::Reprinted(printed.clone()))?;
-    if reread != tree || check::rule_type(&reread).is_err() {
-        return Err(PromqlError::Reprinted(printed));
+    let mut inserts = scope::scope(&mut tree, matchers)?;
+    // The operator's text with the matchers put in where the selectors are: their layout
+    // and comments stay as written. Read back, it must be the scoped tree.
+    inserts.sort_by_key(|(at, _)| *at);
+    let added: usize = inserts.iter().map(|(_, text)| text.len()).sum();
+    if expr.len() + added > MAX_EXPR_BYTES {
+        return Err(PromqlError::ScopedTooLong);
     }
-    Ok(printed)
+    let mut scoped = String::with_capacity(expr.len() + added);
+    let mut copied = 0;
+    for (at, text) in &inserts {
+        scoped.push_str(expr.get(copied..*at).unwrap_or_default());
+        scoped.push_str(text);
+        copied = *at;
+    }
+    scoped.push_str(expr.get(copied..).unwrap_or_default());
+    let reread = parser::parse(&scoped).map_err(|_| PromqlError::Reprinted(scoped.clone()))?;
+    if reread != tree || check::rule_type(&reread).is_err() {
+        return Err(PromqlError::Reprinted(scoped));
+    }
+    Ok(scoped)
 }
 
 #[cfg(test)]

@@ -12,8 +12,8 @@ use crate::syntax::{is_label_name, is_metric_name, number, quote, regex, Duratio
 
 use super::ast::{
     Aggregate, AggregateOp, At, Binary, BinaryModifiers, BinaryOp, Call, Expr, Group, Grouping,
-    MatchOp, Matcher, Modifiers, Offset, Operation, Pos, Selector, Sign, StringLiteral, Subquery,
-    VectorMatching,
+    MatchOp, Matcher, Modifiers, Offset, Operation, Pos, Selector, Sign, Site, StringLiteral,
+    Subquery, VectorMatching,
 };
 use super::check::function;
 use super::lexer::{lex, Keyword, Kind, Token};
@@ -486,12 +486,28 @@ impl<'a> Parser<'a> {
 
     /// The optional `{...}` after a metric name (required without one).
     fn selector(&mut self, name: Option<&str>) -> Result<Expr, PromqlError> {
+        // The name, when there is one, is the token just read.
+        let name_end = self
+            .pos
+            .checked_sub(1)
+            .and_then(|i| self.tokens.get(i))
+            .map_or(0, |t| t.start + t.text.len());
         let mut selector = Selector {
             name: name.map(str::to_string),
             matchers: Vec::new(),
             range: None,
             modifiers: Modifiers::default(),
+            site: Site {
+                at: name_end,
+                bare: true,
+            },
         };
+        if let Some(open) = self.peek().filter(|t| t.text == "{") {
+            selector.site = Site {
+                at: open.start + 1,
+                bare: false,
+            };
+        }
         if self.peek_text() != Some("{") {
             return match name {
                 Some(_) => Ok(Expr::Selector(Box::new(selector))),

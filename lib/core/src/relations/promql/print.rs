@@ -2,36 +2,12 @@
 //! source in their order (literals as written, parentheses where they were), keywords in
 //! lower case, one space around binary operators and none where PromQL needs none, no
 //! comments. An aggregation's `by`/`without` goes in front, as Prometheus prints it.
+//! Tests only: the round-trip properties (printed, a tree reads back as itself) hold the
+//! parser to saying everything it read; the charm itself keeps the operator's text.
 
 use std::fmt::{self, Display, Formatter, Write};
 
 use super::ast::{At, Binary, BinaryModifiers, Expr, Grouping, MatchOp, Modifiers, Selector, Sign};
-
-/// `expr` as text, or `None` once it would be longer than `limit` bytes (then without
-/// writing the rest: a tree can stand for much more text than was parsed).
-pub(super) fn print(expr: &Expr, limit: usize) -> Option<String> {
-    let mut out = Capped {
-        text: String::new(),
-        limit,
-    };
-    write!(out, "{expr}").ok()?;
-    Some(out.text)
-}
-
-struct Capped {
-    text: String,
-    limit: usize,
-}
-
-impl Write for Capped {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        if self.text.len() + s.len() > self.limit {
-            return Err(fmt::Error);
-        }
-        self.text.push_str(s);
-        Ok(())
-    }
-}
 
 impl Display for Expr {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {

@@ -8,9 +8,14 @@ use super::ast::{Expr, MatchOp, Matcher, Selector, StringLiteral};
 use super::{PromqlError, MAX_EXPR_BYTES};
 
 /// Adds `matchers` (label, value) to every selector of `expr` that has no matcher on that
-/// label. Stops with [`PromqlError::ScopedTooLong`] as soon as what it added alone would
-/// not fit the size limit, so a hostile run of selectors costs no more than a fitting one.
-pub(super) fn scope(expr: &mut Expr, matchers: &[(String, String)]) -> Result<(), PromqlError> {
+/// label, and says what to insert where in the text `expr` was parsed from to say the same
+/// (`(byte offset, text)`, in the order of the selectors). Stops with
+/// [`PromqlError::ScopedTooLong`] as soon as what it added alone would not fit the size
+/// limit, so a hostile run of selectors costs no more than a fitting one.
+pub(super) fn scope(
+    expr: &mut Expr,
+    matchers: &[(String, String)],
+) -> Result<Vec<(usize, String)>, PromqlError> {
     let matchers: Vec<Matcher> = matchers
         .iter()
         .map(|(label, value)| Matcher {
@@ -22,13 +27,22 @@ pub(super) fn scope(expr: &mut Expr, matchers: &[(String, String)]) -> Result<()
             },
         })
         .collect();
-    let mut budget = MAX_EXPR_BYTES;
-    walk(expr, &matchers, &mut budget)
+    let mut scoping = Scoping {
+        budget: MAX_EXPR_BYTES,
+        inserts: Vec::new(),
+    };
+    walk(expr, &matchers, &mut scoping)?;
+    Ok(scoping.inserts)
+}
+
+struct Scoping {
+    budget: usize,
+    inserts: Vec<(usize, String)>,
 }
 
 /// Recurses as deep as the tree, which the parser bounds; the work is in `add_missing`, so
 /// the recursive frames stay small.
-fn walk(expr: &mut Expr, matchers: &[Matcher], budget: &mut usize) -> Result<(), PromqlError> {
+fn walk(expr: &mut Expr, matchers: &[Matcher], budget: &mut Scoping) -> Result<(), PromqlError> {
     match expr {
         Expr::Number(_) | Expr::Str(_) => Ok(()),
         Expr::Selector(s) => add_missing(s, matchers, budget),
@@ -57,7 +71,7 @@ fn walk(expr: &mut Expr, matchers: &[Matcher], budget: &mut usize) -> Result<(),
 fn add_missing(
     s: &mut Selector,
     matchers: &[Matcher],
-    budget: &mut usize,
+    scoping: &mut Scoping,
 ) -> Result<(), PromqlError> {
     let missing: Vec<Matcher> = matchers
         .iter()
@@ -70,9 +84,23 @@ fn add_missing(
         .map(|m| m.label.len() + m.value.raw.len() + 2)
         .sum::<usize>()
         + 2;
-    *budget = budget
+    scoping.budget = scoping
+        .budget
         .checked_sub(added)
         .ok_or(PromqlError::ScopedTooLong)?;
+    if !missing.is_empty() {
+        let list = missing
+            .iter()
+            .map(|m| format!("{}={}", m.label, m.value.raw))
+            .collect::<Vec<_>>()
+            .join(",");
+        let text = match (s.site.bare, s.matchers.is_empty()) {
+            (true, _) => format!("{{{list}}}"),
+            (false, true) => list,
+            (false, false) => format!("{list},"),
+        };
+        scoping.inserts.push((s.site.at, text));
+    }
     s.matchers.splice(0..0, missing);
     Ok(())
 }
