@@ -79,36 +79,48 @@ pub fn shell_quoted(word: &str) -> String {
     }
 }
 
+/// A command line split into words as a POSIX shell (and Go's shlex, which Pebble uses)
+/// splits it — how Pebble reads [`shell_quoted`]'s words back (the tests hold the two to
+/// each other): single quotes keep everything, double quotes all but `\`-escapes, a
+/// backslash outside quotes escapes the next character.
+pub fn shell_words(text: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            c if c.is_whitespace() => words.extend(word.take()),
+            '\'' => {
+                let w = word.get_or_insert_with(String::new);
+                for q in chars.by_ref() {
+                    if q == '\'' {
+                        break;
+                    }
+                    w.push(q);
+                }
+            }
+            '"' => {
+                let w = word.get_or_insert_with(String::new);
+                while let Some(q) = chars.next() {
+                    match q {
+                        '"' => break,
+                        '\\' => w.extend(chars.next()),
+                        q => w.push(q),
+                    }
+                }
+            }
+            '\\' => word.get_or_insert_with(String::new).extend(chars.next()),
+            c => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    words.extend(word);
+    words
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::test_config as config;
-
-    /// Go's shlex (google/shlex, which Pebble vendors) on the quoting we emit: single
-    /// quotes keep everything, `\'` outside quotes is a quote, adjacent parts join.
-    fn split(text: &str) -> Vec<String> {
-        let mut words = Vec::new();
-        let mut word: Option<String> = None;
-        let mut chars = text.chars();
-        while let Some(c) = chars.next() {
-            match c {
-                ' ' => words.extend(word.take()),
-                '\'' => {
-                    let w = word.get_or_insert_with(String::new);
-                    for q in chars.by_ref() {
-                        if q == '\'' {
-                            break;
-                        }
-                        w.push(q);
-                    }
-                }
-                '\\' => word.get_or_insert_with(String::new).extend(chars.next()),
-                c => word.get_or_insert_with(String::new).push(c),
-            }
-        }
-        words.extend(word);
-        words
-    }
 
     #[test]
     fn the_command_is_the_pod_specs_args_word_for_word() {
@@ -118,7 +130,7 @@ mod tests {
         let service = &layer.services[SERVICE];
         let mut expected = vec![PROMETHEUS_BINARY.to_string()];
         expected.extend(pod_spec::args(&options, true));
-        assert_eq!(split(&service.command), expected);
+        assert_eq!(shell_words(&service.command), expected);
         assert_eq!(service.environment[POD_NAME_ENV], "prometheus-0");
     }
 
@@ -155,6 +167,6 @@ mod tests {
         );
         assert_eq!(shell_quoted(""), "''");
         assert_eq!(shell_quoted("a b"), "'a b'");
-        assert_eq!(split(&shell_quoted("it's")), vec!["it's"]);
+        assert_eq!(shell_words(&shell_quoted("it's")), vec!["it's"]);
     }
 }

@@ -177,13 +177,10 @@ fn a_failing_hook_tool_fails_the_hook_and_applies_nothing() {
     sim.assert_not_blocked("prometheus/0");
 }
 
-/// `make test` hands us the packed `.charm` (and runs this test); check what `make charm`
-/// promised about it.
-#[test]
-#[ignore = "needs the packed charm: `make test` runs it with PROMETHEUS_CHARM set"]
-fn the_packed_charm_holds_one_static_binary_and_symlinks() {
-    let charm = std::env::var_os("PROMETHEUS_CHARM")
-        .expect("PROMETHEUS_CHARM names the packed charm (run through `make test`)");
+/// The packed charm `$var` names (`make test` sets it), unzipped into a temporary directory.
+fn unpack(var: &str) -> tempfile::TempDir {
+    let charm = std::env::var_os(var)
+        .unwrap_or_else(|| panic!("{var} names a packed charm (run through `make test`)"));
     let dir = tempfile::tempdir().unwrap();
     let status = Command::new("unzip")
         .arg("-q")
@@ -193,6 +190,15 @@ fn the_packed_charm_holds_one_static_binary_and_symlinks() {
         .status()
         .expect("unzip is installed (make deps)");
     assert!(status.success());
+    dir
+}
+
+/// `make test` hands us the packed `.charm` (and runs this test); check what `make charm`
+/// promised about it.
+#[test]
+#[ignore = "needs the packed charm: `make test` runs it with PROMETHEUS_CHARM set"]
+fn the_packed_charm_holds_one_static_binary_and_symlinks() {
+    let dir = unpack("PROMETHEUS_CHARM");
     let root = dir.path();
     let binary = root.join("prometheus-charm");
     let out = Command::new("file").arg(&binary).output().unwrap();
@@ -220,20 +226,6 @@ fn the_packed_charm_holds_one_static_binary_and_symlinks() {
 #[test]
 #[ignore = "needs the packed charms: `make test` runs it with PROMETHEUS_SIDECAR_CHARM set"]
 fn the_packed_sidecar_charm_is_a_v2_charm_around_the_same_binary() {
-    let unpack = |var: &str| {
-        let charm = std::env::var_os(var)
-            .unwrap_or_else(|| panic!("{var} names a packed charm (run through `make test`)"));
-        let dir = tempfile::tempdir().unwrap();
-        let status = Command::new("unzip")
-            .arg("-q")
-            .arg(&charm)
-            .arg("-d")
-            .arg(dir.path())
-            .status()
-            .expect("unzip is installed (make deps)");
-        assert!(status.success());
-        dir
-    };
     let sidecar = unpack("PROMETHEUS_SIDECAR_CHARM");
     let pod_spec = unpack("PROMETHEUS_CHARM");
     let root = sidecar.path();

@@ -519,7 +519,7 @@ impl Sim {
                     .collect()
             }
             Flavour::Sidecar => {
-                let words = shell_words(&self.service().command);
+                let words = prometheus_charm::pebble_layer::shell_words(&self.service().command);
                 assert_eq!(
                     words.first().map(String::as_str),
                     Some(prometheus_charm::pebble_layer::PROMETHEUS_BINARY),
@@ -650,43 +650,6 @@ impl Sim {
     pub(crate) fn trust(&self) {
         self.ok(&["trust", "prometheus", "--scope=cluster"]);
     }
-}
-
-/// A command line split into words as a POSIX shell (and Go's shlex, which Pebble uses)
-/// splits it: single quotes keep everything, double quotes all but `\`-escapes, a
-/// backslash outside quotes escapes the next character.
-pub(crate) fn shell_words(text: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut word: Option<String> = None;
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            c if c.is_whitespace() => words.extend(word.take()),
-            '\'' => {
-                let w = word.get_or_insert_with(String::new);
-                for q in chars.by_ref() {
-                    if q == '\'' {
-                        break;
-                    }
-                    w.push(q);
-                }
-            }
-            '"' => {
-                let w = word.get_or_insert_with(String::new);
-                while let Some(q) = chars.next() {
-                    match q {
-                        '"' => break,
-                        '\\' => w.extend(chars.next()),
-                        q => w.push(q),
-                    }
-                }
-            }
-            '\\' => word.get_or_insert_with(String::new).extend(chars.next()),
-            c => word.get_or_insert_with(String::new).push(c),
-        }
-    }
-    words.extend(word);
-    words
 }
 
 impl Drop for Sim {
