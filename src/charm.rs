@@ -229,6 +229,11 @@ pub enum RelationsRead {
     Cached { changed: bool },
 }
 
+/// `stop` and `remove`: the pod is going away, so nothing is applied to it or checked.
+fn going_away(hook: Option<&Hook>) -> bool {
+    matches!(hook, Some(Hook::Stop | Hook::Remove))
+}
+
 /// Hooks that always read every relation: the model may have changed in ways no relation
 /// hook told this unit about (a new charm, a new leader, a first hook).
 fn reads_everything(hook: Option<&Hook>) -> bool {
@@ -248,7 +253,7 @@ pub fn observe_hook<T: HookTools + ?Sized>(
     marker: Option<&str>,
     kind: CharmKind,
 ) -> Result<(Observed, RelationsRead), CharmError> {
-    let basics = observe_basics(tools, ctx, hook, kind)?;
+    let basics = observe_basics(tools, ctx, hook, kind, None)?;
     observe_relations(tools, ctx, hook, marker, basics)
 }
 
@@ -283,23 +288,30 @@ impl Basics {
     }
 }
 
-/// Options, leadership, the image, our address and unit state.
+/// Leadership and unit state as a hook read them before deciding to observe the rest.
+pub type LeaderAndState = (bool, BTreeMap<String, String>);
+
+/// Options, leadership, the image, our address and unit state; leadership and state are
+/// not asked again when `known` already holds them.
 pub fn observe_basics<T: HookTools + ?Sized>(
     tools: &T,
     ctx: &HookContext,
     hook: Option<&Hook>,
     kind: CharmKind,
+    known: Option<LeaderAndState>,
 ) -> Result<Basics, CharmError> {
     let config = tools.config_get()?;
-    let leader = tools.is_leader()?;
+    let (leader, state) = match known {
+        Some(known) => known,
+        None => (tools.is_leader()?, tools.state_get()?),
+    };
     let image = match kind {
         CharmKind::PodSpec => Some(observe_image(tools, &ctx.app_name)?),
         CharmKind::Sidecar => None,
     };
     let address = observe_address(tools)?;
-    let state = tools.state_get()?;
     let leaving = ctx.departing_unit.as_deref() == Some(ctx.unit_name.as_str())
-        || matches!(hook, Some(Hook::Stop | Hook::Remove))
+        || going_away(hook)
         || state.get(UNIT_LEAVING).is_some_and(|v| v == "true");
     Ok(Basics {
         config,
@@ -1005,7 +1017,7 @@ fn apply_in_container(
     let (Some(Rendering { files, .. }), Some(layer)) = (&plan.rendering, &plan.layer) else {
         return Ok(None);
     };
-    if matches!(hook, Some(Hook::Stop | Hook::Remove)) {
+    if going_away(hook) {
         return Ok(None);
     }
     match sidecar::apply(container, files, layer) {
@@ -1079,8 +1091,7 @@ const LAST_HOOK_MAX: usize = 60_000;
 
 impl LastHook {
     fn of(hook: Option<&Hook>, inputs: String, plan: &Plan) -> LastHook {
-        let going_away = matches!(hook, Some(Hook::Stop | Hook::Remove));
-        let checked = !going_away && plan.statuses.unit.kind != juju::StatusKind::Blocked;
+        let checked = !going_away(hook) && plan.statuses.unit.kind != juju::StatusKind::Blocked;
         LastHook {
             inputs,
             statuses: plan.statuses.clone(),
@@ -1254,6 +1265,7 @@ pub fn run<T: HookTools + ?Sized, A: PrometheusApi + ?Sized>(
     let done = |marker: &Marker| marker.finish(marker.previous().map(str::to_string).as_ref());
     // update-status: three hook tools when nothing changed. Options, the image and our
     // address are not read: what changes them fires another hook first (see LastHook).
+    let mut known = None;
     if hook == Some(&Hook::UpdateStatus) {
         let leader = tools.is_leader()?;
         let state = tools.state_get()?;
@@ -1261,8 +1273,9 @@ pub fn run<T: HookTools + ?Sized, A: PrometheusApi + ?Sized>(
             done(&marker);
             return Ok(());
         }
+        known = Some((leader, state));
     }
-    let basics = observe_basics(tools, ctx, hook, workload.kind())?;
+    let basics = observe_basics(tools, ctx, hook, workload.kind(), known)?;
     let inputs = basics.inputs();
     // config-changed also fires on trust and address changes, and with options set to what
     // they were: when its inputs are the last hook's, neither the relations nor a plan are
