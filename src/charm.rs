@@ -1,7 +1,7 @@
 //! The shell: every hook runs the same reconcile. [`observe`] reads everything through the
 //! hook tools, [`plan`] decides (pure), [`apply`] writes only what changed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use juju::{
     Hook, HookContext, HookTools, RelationData, RelationHookKind, RelationId, StatusScope,
@@ -13,12 +13,16 @@ use serde_json::{Map, Value};
 use crate::config::{CharmConfig, ConfigError};
 use crate::error::CharmError;
 use crate::image::{self, ImageDetails, ImageError};
+use crate::incremental::{self, Outcome};
 use crate::k8s_names;
 use crate::pebble_layer;
 use crate::pod_spec::{self, ConfigFiles, PodSpecInput};
 use crate::prometheus::api::{PrometheusApi, Target};
 use crate::prometheus::render::{self, Rendered};
-use crate::relations::{self, LocalIdentity, Memo, Publish, RelationSnapshot, RelationsInput};
+use crate::relations::{
+    self, LocalIdentity, Memo, MemoPart, Publish, RelationSnapshot, RelationsInput,
+    METRICS_ENDPOINT,
+};
 use crate::sidecar::{self, PebbleError};
 use crate::status::{self, StatusInput, Statuses};
 use crate::workload;
@@ -204,6 +208,18 @@ pub struct Plan {
     pub warnings: Vec<String>,
     /// What this plan computed of each scrape-target relation, for the cache.
     pub memo: Memo,
+    /// The relations' rendering to keep for the next hook.
+    pub outcome: KeptOutcome,
+}
+
+/// What a plan does to the kept rendering of the relations.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KeptOutcome {
+    /// The one kept still holds.
+    Same,
+    New(Box<Outcome>),
+    /// The relations were not rendered (invalid options): nothing to keep.
+    Dropped,
 }
 
 /// Reads the options, leadership, the image, our address, our state and every relation.
@@ -215,9 +231,6 @@ pub fn observe<T: HookTools + ?Sized>(
 ) -> Result<Observed, CharmError> {
     Ok(observe_hook(tools, ctx, hook, None, kind)?.0)
 }
-
-/// A cache generation as read: the relations and the memo.
-pub type Loaded = (cache::Relations, Memo);
 
 /// How a hook learned about the relations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -254,7 +267,9 @@ pub fn observe_hook<T: HookTools + ?Sized>(
     kind: CharmKind,
 ) -> Result<(Observed, RelationsRead), CharmError> {
     let basics = observe_basics(tools, ctx, hook, kind, None)?;
-    observe_relations(tools, ctx, hook, marker, basics)
+    let mut seen = observe_relations(tools, ctx, hook, marker, basics)?;
+    seen.complete(ctx)?;
+    Ok((seen.observed, seen.read))
 }
 
 /// What a hook sees apart from the relations.
@@ -328,15 +343,75 @@ pub fn observe_basics<T: HookTools + ?Sized>(
     })
 }
 
+/// What the cache kept of the last hook's rendering of the relations, when this hook read
+/// only the relations it needs: every relation of the other endpoints and its own; the
+/// scrape-target relations it did not read are in the outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Kept {
+    pub outcome: Outcome,
+    /// The scrape-target relation whose data this hook changed, if any.
+    pub changed: Option<RelationId>,
+}
+
+/// What a hook observed, and how: the cache's index it read (if trusted), and the kept
+/// rendering while the scrape-target relations are not all read.
+pub struct Seen {
+    pub observed: Observed,
+    pub read: RelationsRead,
+    pub index: Option<cache::Index>,
+    pub kept: Option<Kept>,
+    /// Not every scrape-target relation was read.
+    pub partial: bool,
+}
+
+impl Seen {
+    /// Reads the scrape-target relations this hook left unread (from the cache, else from
+    /// the hook tools), for a plan of every relation.
+    pub fn complete(&mut self, ctx: &HookContext) -> Result<(), CharmError> {
+        self.kept = None;
+        if !self.partial {
+            return Ok(());
+        }
+        let have: BTreeSet<RelationId> = self
+            .observed
+            .relations
+            .values()
+            .flatten()
+            .filter_map(|s| s.id.clone())
+            .collect();
+        let gone = ctx.relation.as_ref().filter(|id| !have.contains(*id));
+        let index = self.index.as_ref();
+        let rest = index.and_then(|index| {
+            load_relations(&ctx.charm_dir, index, |id| {
+                !have.contains(id) && Some(id) != gone
+            })
+        });
+        let Some((rest, parts)) = rest else {
+            return Err(CharmError::CacheIncomplete);
+        };
+        let mut all: cache::Relations = std::mem::take(&mut self.observed.relations)
+            .into_values()
+            .flatten()
+            .filter_map(|s| s.id.clone().map(|id| (id, s)))
+            .collect();
+        all.extend(rest);
+        self.observed.relations = by_endpoint(&endpoints()?, all);
+        self.observed.memo.extend(parts);
+        self.partial = false;
+        Ok(())
+    }
+}
+
 /// The relations, from the cache when `marker` says it can be trusted (with only this hook's
-/// relation read), else from a full read; with `basics`, everything the hook sees.
+/// relation read, and only the relations the plan needs when the cache holds the last
+/// rendering), else from a full read; with `basics`, everything the hook sees.
 pub fn observe_relations<T: HookTools + ?Sized>(
     tools: &T,
     ctx: &HookContext,
     hook: Option<&Hook>,
     marker: Option<&str>,
     basics: Basics,
-) -> Result<(Observed, RelationsRead), CharmError> {
+) -> Result<Seen, CharmError> {
     let Basics {
         config,
         leader,
@@ -348,25 +423,52 @@ pub fn observe_relations<T: HookTools + ?Sized>(
         cluster_domain,
     } = basics;
     let endpoints = endpoints()?;
-    let cached = if reads_everything(hook) {
+    let index = if reads_everything(hook) {
         None
     } else {
-        cache::trusted(&state, marker, leader).and_then(|token| load(&ctx.charm_dir, &token))
+        cache::trusted(&state, marker, leader).and_then(|token| load_index(&ctx.charm_dir, &token))
     };
     let mut memo = Memo::default();
-    let (all, read) = match cached {
-        Some((relations, cached_memo)) => {
-            memo = cached_memo;
+    let mut kept = None;
+    let loaded = index.as_ref().and_then(|index| {
+        // With the last rendering kept, the scrape-target relations this hook is not about
+        // stay on disk.
+        let outcome = index
+            .outcome
+            .as_ref()
+            .and_then(|name| load_outcome(&ctx.charm_dir, name));
+        let partial = outcome.is_some();
+        let needed = |id: &RelationId| {
+            !partial || id.endpoint != METRICS_ENDPOINT || Some(id) == ctx.relation.as_ref()
+        };
+        let (relations, parts) = load_relations(&ctx.charm_dir, index, needed)?;
+        Some((relations, parts, outcome))
+    });
+    let (all, read) = match loaded {
+        Some((relations, parts, outcome)) => {
+            memo = Memo::new(
+                index.as_ref().map(|i| i.local.clone()).unwrap_or_default(),
+                parts,
+            );
             let before = ctx
                 .relation
                 .as_ref()
                 .and_then(|id| relations.get(id).cloned());
             let all = observe_changed_relation(tools, ctx, hook, leader, relations)?;
-            let changed = ctx
+            let changed_id = ctx
                 .relation
                 .as_ref()
-                .is_some_and(|id| all.get(id) != before.as_ref());
-            (all, RelationsRead::Cached { changed })
+                .filter(|id| all.get(*id) != before.as_ref());
+            kept = outcome.map(|outcome| Kept {
+                outcome,
+                changed: changed_id.cloned(),
+            });
+            (
+                all,
+                RelationsRead::Cached {
+                    changed: changed_id.is_some(),
+                },
+            )
         }
         None => {
             let mut all = cache::Relations::new();
@@ -398,47 +500,104 @@ pub fn observe_relations<T: HookTools + ?Sized>(
         relations,
         memo,
     };
-    Ok((observed, read))
+    let mut seen = Seen {
+        observed,
+        read,
+        index,
+        partial: kept.is_some(),
+        kept,
+    };
+    // A change to another endpoint's relation is planned with every relation.
+    let other_changed = seen.kept.as_ref().is_some_and(|k| {
+        k.changed
+            .as_ref()
+            .is_some_and(|id| id.endpoint != METRICS_ENDPOINT)
+    });
+    if other_changed {
+        seen.complete(ctx)?;
+    }
+    Ok(seen)
 }
 
-/// The generation `token` names, from the charm directory; `None` (one full read) when it
-/// is missing or damaged.
-fn load(charm_dir: &std::path::Path, token: &cache::Token) -> Option<Loaded> {
-    let path = charm_dir.join(cache::DIR).join(token.file_name());
+/// Reads a file of the cache; `None` (one full read) when it is missing.
+fn read_cache_file(charm_dir: &std::path::Path, name: &str) -> Option<String> {
+    let path = charm_dir.join(cache::DIR).join(name);
     match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            let decoded = cache::decode(&text, token);
-            if decoded.is_none() {
-                tracing::debug!("relations cache {} unreadable", path.display());
-            }
-            decoded
-        }
+        Ok(text) => Some(text),
         Err(e) => {
-            tracing::debug!("no relations cache: {}: {e}", path.display());
+            tracing::debug!("relations cache: {}: {e}", path.display());
             None
         }
     }
 }
 
-/// Writes generation `token` (to a temporary name, then renamed: a file of that name is
-/// whole), and removes every other generation but `keep` (the committed one, which a hook
-/// whose state-set is not committed still needs).
+/// The index `token` names; `None` when it is missing or damaged.
+fn load_index(charm_dir: &std::path::Path, token: &cache::Token) -> Option<cache::Index> {
+    let index = cache::decode_index(&read_cache_file(charm_dir, &token.file_name())?, token);
+    if index.is_none() {
+        tracing::debug!("relations cache index {} unreadable", token.file_name());
+    }
+    index
+}
+
+/// The kept rendering of the relations; `None` when missing or damaged.
+fn load_outcome(charm_dir: &std::path::Path, name: &str) -> Option<Outcome> {
+    let outcome = cache::decode_outcome(name, &read_cache_file(charm_dir, name)?);
+    if outcome.is_none() {
+        tracing::debug!("relations cache {name} unreadable");
+    }
+    outcome
+}
+
+/// The relations of `index` that `needed` selects, with their parts; `None` when any
+/// file is missing or damaged.
+fn load_relations(
+    charm_dir: &std::path::Path,
+    index: &cache::Index,
+    needed: impl Fn(&RelationId) -> bool,
+) -> Option<(cache::Relations, Vec<MemoPart>)> {
+    let mut relations = cache::Relations::new();
+    let mut parts = Vec::new();
+    for (id, name) in index.relations.iter().filter(|(id, _)| needed(id)) {
+        let text = read_cache_file(charm_dir, name)?;
+        let Some((snapshot, part)) = cache::decode_relation(name, &text) else {
+            tracing::debug!("relations cache {name} unreadable");
+            return None;
+        };
+        relations.insert(id.clone(), snapshot);
+        parts.extend(part);
+    }
+    Some((relations, parts))
+}
+
+/// Writes `files` (each to a temporary name, then renamed: a file of that name is whole)
+/// and generation `token`'s index, then removes every file that neither this index nor the
+/// committed one (`keep`: which a hook whose state-set is not committed still needs) names.
 fn store(
     charm_dir: &std::path::Path,
+    files: &[(String, String)],
     token: &cache::Token,
-    text: &str,
-    keep: Option<u64>,
+    index_text: &str,
+    keep: &BTreeSet<String>,
 ) -> std::io::Result<()> {
     let dir = charm_dir.join(cache::DIR);
     std::fs::create_dir_all(&dir)?;
-    let name = token.file_name();
-    let temporary = dir.join(format!(".{name}.new"));
-    std::fs::write(&temporary, text)?;
-    std::fs::rename(&temporary, dir.join(&name))?;
+    let index_name = token.file_name();
+    for (name, text) in files
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .chain(std::iter::once((index_name.as_str(), index_text)))
+    {
+        if dir.join(name).exists() {
+            continue;
+        }
+        let temporary = dir.join(format!(".{name}.new"));
+        std::fs::write(&temporary, text)?;
+        std::fs::rename(&temporary, dir.join(name))?;
+    }
     for entry in std::fs::read_dir(&dir)?.flatten() {
         let file = entry.file_name().to_string_lossy().into_owned();
-        let kept = file == name || (keep.is_some() && cache::generation_of(&file) == keep);
-        if !kept {
+        if file != index_name && !keep.contains(&file) {
             let _ = std::fs::remove_file(entry.path());
         }
     }
@@ -678,11 +837,17 @@ fn relations_budget(config: &CharmConfig) -> Result<relations::Budget, CharmErro
     })
 }
 
-/// Decides everything from what was observed. Pure.
+/// Decides everything from what was observed, every relation read. Pure.
 pub fn plan(observed: &Observed) -> Result<Plan, CharmError> {
+    plan_kept(observed, None)?.ok_or(CharmError::CacheIncomplete)
+}
+
+/// As [`plan`], patching the `kept` rendering when the hook read only some relations;
+/// `None` when it cannot be patched and every relation must be read. Pure.
+pub fn plan_kept(observed: &Observed, kept: Option<Kept>) -> Result<Option<Plan>, CharmError> {
     match CharmConfig::parse(&observed.config) {
-        Ok(config) => configured(observed, &config),
-        Err(config_errors) => Ok(unconfigured(observed, config_errors)),
+        Ok(config) => configured(observed, &config, kept),
+        Err(config_errors) => Ok(Some(unconfigured(observed, config_errors))),
     }
 }
 
@@ -707,14 +872,57 @@ fn unconfigured(observed: &Observed, config_errors: Vec<ConfigError>) -> Plan {
         config_errors,
         warnings: Vec::new(),
         memo: observed.memo.clone(),
+        outcome: KeptOutcome::Dropped,
     }
 }
 
 /// Valid options: the relations' plan, the rendering, the spec, what to publish and say.
-fn configured(observed: &Observed, config: &CharmConfig) -> Result<Plan, CharmError> {
-    let (relations, memo) =
-        relations::plan_with(&relations_input(observed, config)?, &observed.memo);
-    let rendered = render::render(config, &relations);
+fn configured(
+    observed: &Observed,
+    config: &CharmConfig,
+    kept: Option<Kept>,
+) -> Result<Option<Plan>, CharmError> {
+    let input = relations_input(observed, config)?;
+    let complete = kept.is_none();
+    let (relations, fresh) = match kept {
+        Some(Kept {
+            outcome,
+            changed: Some(id),
+        }) => {
+            let old = observed.memo.part(&id);
+            (
+                incremental::patched(&input, outcome, &id, old, config),
+                true,
+            )
+        }
+        Some(Kept {
+            outcome,
+            changed: None,
+        }) => {
+            let fresh = outcome.ledger.budget() != input.budget.as_ref();
+            (incremental::reused(&input, outcome, config), fresh)
+        }
+        None => (None, true),
+    };
+    let (
+        incremental::Relations {
+            plan: relations,
+            assembled,
+            memo,
+            ledger,
+        },
+        fresh,
+    ) = match relations {
+        Some(r) => (r, fresh),
+        None if complete => (incremental::full(&input, &observed.memo, config), true),
+        None => return Ok(None),
+    };
+    let outcome = if fresh {
+        KeptOutcome::New(Box::new(Outcome::new(ledger, assembled.clone(), config)))
+    } else {
+        KeptOutcome::Same
+    };
+    let rendered = render::render_assembled(config, assembled);
     let files = config_files(&rendered)?;
     let (pod_spec, layer, unappliable) = match observed.kind {
         CharmKind::PodSpec => {
@@ -745,7 +953,7 @@ fn configured(observed: &Observed, config: &CharmConfig) -> Result<Plan, CharmEr
     });
     let warnings = log_lines(observed, &relations.warnings, &rendered.warnings);
     let publish = with_spec_fingerprint(observed, relations.publish, pod_spec.as_ref());
-    Ok(Plan {
+    Ok(Some(Plan {
         pod_spec,
         rendering: Some(Rendering { rendered, files }),
         discovery_needs_trust: (observed.kind == CharmKind::Sidecar && config.monitor_k8s)
@@ -760,7 +968,8 @@ fn configured(observed: &Observed, config: &CharmConfig) -> Result<Plan, CharmEr
         config_errors: Vec::new(),
         warnings,
         memo,
-    })
+        outcome,
+    }))
 }
 
 /// Who we are, and every relation as observed, for the relations' plan.
@@ -1250,6 +1459,79 @@ impl Marker {
     }
 }
 
+/// The plan of what `seen` holds: the kept rendering patched when it can be, else every
+/// relation read (from the cache, else through the hook tools) and planned.
+fn plan_seen<T: HookTools + ?Sized>(
+    tools: &T,
+    ctx: &HookContext,
+    hook: Option<&Hook>,
+    mut seen: Seen,
+    basics: Basics,
+) -> Result<(Seen, Plan), CharmError> {
+    if let Some(plan) = plan_kept(&seen.observed, seen.kept.take())? {
+        return Ok((seen, plan));
+    }
+    tracing::debug!("the change reaches other relations: every relation planned");
+    match seen.complete(ctx) {
+        Ok(()) => {}
+        Err(CharmError::CacheIncomplete) => {
+            seen = observe_relations(tools, ctx, hook, None, basics)?;
+        }
+        Err(e) => return Err(e),
+    }
+    let plan = plan(&seen.observed)?;
+    Ok((seen, plan))
+}
+
+/// The cache's index as this hook leaves it, and the files it names that are not yet
+/// written: every relation this hook read (with what it wrote into our bags and its part of
+/// the plan), the relations' rendering.
+fn next_index(seen: &Seen, plan: &Plan) -> (cache::Index, Vec<(String, String)>) {
+    let observed = &seen.observed;
+    let mut index = seen.index.clone().unwrap_or_default();
+    let after = relations_after(observed, plan);
+    if seen.partial {
+        // The relation this hook is about may be gone; the others it did not read stay.
+        if let Some(id) = &observed.hook_relation {
+            if !after.contains_key(id) {
+                index.relations.remove(id);
+            }
+        }
+    } else {
+        index.relations.retain(|id, _| after.contains_key(id));
+    }
+    let parts: BTreeMap<&RelationId, &MemoPart> = observed
+        .memo
+        .parts()
+        .iter()
+        .chain(plan.memo.parts())
+        .map(|p| (&p.id, p))
+        .collect();
+    let mut files = Vec::new();
+    for (id, snapshot) in &after {
+        let part = parts.get(id).copied();
+        if let Some((name, text)) = cache::encode_relation(snapshot, part) {
+            if index.relations.get(id) != Some(&name) {
+                files.push((name.clone(), text));
+                index.relations.insert(id.clone(), name);
+            }
+        }
+    }
+    index.local = plan.memo.local().clone();
+    match &plan.outcome {
+        KeptOutcome::Same => {}
+        KeptOutcome::Dropped => index.outcome = None,
+        KeptOutcome::New(outcome) => {
+            let (name, text) = cache::encode_outcome(outcome);
+            if index.outcome.as_ref() != Some(&name) {
+                files.push((name.clone(), text));
+            }
+            index.outcome = Some(name);
+        }
+    }
+    (index, files)
+}
+
 /// Runs one hook (actions go to `actions::run`; `main` dispatches). `hook` is `None` for a
 /// hook this charm does not know: it still reconciles, since observe-plan-apply is right
 /// whatever triggered it. `api` reaches the unit's own
@@ -1292,9 +1574,11 @@ pub fn run<T: HookTools + ?Sized, A: PrometheusApi + ?Sized>(
         done(&marker);
         return Ok(());
     }
-    let (observed, read) = observe_relations(tools, ctx, hook, marker.previous(), basics)?;
-    let plan = plan(&observed)?;
-    let applied = apply_changes(tools, &observed, &plan)?;
+    let seen = observe_relations(tools, ctx, hook, marker.previous(), basics.clone())?;
+    let (seen, plan) = plan_seen(tools, ctx, hook, seen, basics)?;
+    let observed = &seen.observed;
+    let read = seen.read;
+    let applied = apply_changes(tools, observed, &plan)?;
     let in_container = match workload {
         Workload::Sidecar(container) => apply_in_container(container, hook, &plan)?,
         Workload::PodSpec => None,
@@ -1313,17 +1597,27 @@ pub fn run<T: HookTools + ?Sized, A: PrometheusApi + ?Sized>(
     // need not set them again).
     let trusted = matches!(read, RelationsRead::Cached { .. });
     let mut state = BTreeMap::new();
-    // The generation read holds what this hook leaves when it changed no relation (our own
-    // bags included) and re-planned none.
-    let unchanged = read == RelationsRead::Cached { changed: false }
-        && applied.relation_sets == 0
-        && plan.memo.same_as(&observed.memo);
+    let (index, files) = next_index(&seen, &plan);
+    // The generation read holds what this hook leaves when nothing in it changed.
+    let unchanged = files.is_empty() && seen.index.as_ref() == Some(&index);
     if !unchanged && marker.usable() {
-        let committed = cache::committed_generation(&observed.state);
-        let after = relations_after(&observed, &plan);
-        let (text, token) =
-            cache::encode(&after, &plan.memo, committed.unwrap_or(0), observed.leader);
-        match store(&ctx.charm_dir, &token, &text, committed) {
+        let committed = cache::committed(&observed.state);
+        let (text, token) = cache::encode_index(
+            &index,
+            committed.as_ref().map_or(0, |t| t.generation),
+            observed.leader,
+        );
+        // The committed generation's files stay until a later hook proves it is not.
+        let mut keep: BTreeSet<String> = index.files().cloned().collect();
+        if let Some(committed) = &committed {
+            keep.insert(committed.file_name());
+            let known = seen
+                .index
+                .clone()
+                .or_else(|| load_index(&ctx.charm_dir, committed));
+            keep.extend(known.iter().flat_map(|i| i.files().cloned()));
+        }
+        match store(&ctx.charm_dir, &files, &token, &text, &keep) {
             Ok(()) => state.extend(cache::commit(&observed.state, &token)),
             Err(e) => {
                 // The committed token names what this hook has just made stale: drop it,
@@ -1362,7 +1656,7 @@ pub fn run<T: HookTools + ?Sized, A: PrometheusApi + ?Sized>(
         tools.state_set(&state)?;
     }
     if set_statuses {
-        apply_statuses(tools, &observed, &statuses)?;
+        apply_statuses(tools, observed, &statuses)?;
     }
     let relations: usize = observed.relations.values().map(Vec::len).sum();
     let workload_applied = match (&in_container, applied.pod_spec_set) {
@@ -2099,6 +2393,17 @@ mod tests {
         relation
     }
 
+    /// prometheus/0's hook context with the relations cache in `dir`, in a relation hook
+    /// when `relation` names the relation and the remote unit.
+    fn cached_ctx(dir: &std::path::Path, relation: Option<(&RelationId, &str)>) -> HookContext {
+        HookContext {
+            charm_dir: dir.to_path_buf(),
+            relation: relation.map(|(id, _)| id.clone()),
+            remote_unit: relation.map(|(_, u)| u.to_string()),
+            ..super::tests::ctx("prometheus/0")
+        }
+    }
+
     /// What a full read renders now, as the fingerprint of the spec it would set.
     fn full_read_fingerprint(tools: &FakeTools, ctx: &HookContext) -> String {
         let observed = observe(tools, ctx, None, CharmKind::PodSpec).unwrap();
@@ -2126,12 +2431,7 @@ mod tests {
     fn hooks_read_only_what_changed_and_render_what_a_full_read_renders() {
         let tools = leader();
         let dir = tempfile::tempdir().unwrap();
-        let ctx = |relation: Option<(&RelationId, &str)>| HookContext {
-            charm_dir: dir.path().to_path_buf(),
-            relation: relation.map(|(id, _)| id.clone()),
-            remote_unit: relation.map(|(_, u)| u.to_string()),
-            ..super::tests::ctx("prometheus/0")
-        };
+        let ctx = |relation: Option<(&RelationId, &str)>| cached_ctx(dir.path(), relation);
         let ids: Vec<RelationId> = (1..=3)
             .map(|n| RelationId::new("metrics-endpoint", n))
             .collect();
@@ -2680,5 +2980,107 @@ mod tests {
             Some(Status::waiting("waiting for the pod's address"))
         );
         assert!(api.calls().is_empty());
+    }
+
+    /// Not a test: `cargo test --release -p prometheus-charm --lib scale_probe -- --ignored
+    /// --nocapture` prints what one unit's relation-changed and an option change cost at
+    /// `SCALE_PROBE` (default 1000x10) in this process, for profiling between bench runs.
+    #[test]
+    #[ignore]
+    fn scale_probe() {
+        let size = std::env::var("SCALE_PROBE").unwrap_or_else(|_| "1000x10".into());
+        let (r, u) = size.split_once('x').unwrap();
+        let (relations, units): (usize, usize) = (r.parse().unwrap(), u.parse().unwrap());
+        let tools = leader();
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = |relation: Option<(&RelationId, &str)>| cached_ctx(dir.path(), relation);
+        for n in 0..relations {
+            let app = format!("exporter{n}");
+            let rules = json!({"groups": [{"name": format!("cos_f4d59020_{app}_alerts"), "rules": [{"alert": "ZincDown", "expr": format!("up{{juju_application=\"{app}\"}} < 1"), "for": "5m", "labels": {"severity": "critical"}}]}]});
+            let jobs = json!([{"job_name": app, "metrics_path": "/metrics", "static_configs": [{"targets": ["*:4080"]}]}]);
+            let mut relation = FakeRelation::new(&app).app_data(&[
+                (
+                    "scrape_metadata",
+                    &crate::relations::test_support::metadata(&app, Some("zinc-k8s")),
+                ),
+                ("scrape_jobs", &jobs.to_string()),
+                ("alert_rules", &rules.to_string()),
+            ]);
+            for k in 0..units {
+                relation = relation.unit(
+                    &format!("{app}/{k}"),
+                    &[
+                        (
+                            "prometheus_scrape_unit_address",
+                            &format!("10.{}.{}.{k}", n / 250, n % 250),
+                        ),
+                        ("prometheus_scrape_unit_name", &format!("{app}/{k}")),
+                        ("prometheus_scrape_unit_path", ""),
+                        (
+                            "prometheus_scrape_unit_fqdn",
+                            &format!("{app}-{k}.{app}-endpoints.cos.svc.cluster.local"),
+                        ),
+                    ],
+                );
+            }
+            tools
+                .model()
+                .relations
+                .insert(RelationId::new("metrics-endpoint", n as u32 + 1), relation);
+        }
+        let api = crate::workload::fake::FakePrometheus::new(|| Err("no pod".to_string()));
+        let go = |label: &str, ctx: &HookContext, hook: &Hook| {
+            tools.model().calls.clear();
+            let rss = || {
+                std::fs::read_to_string("/proc/self/status")
+                    .unwrap()
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmHWM:").map(|v| v.trim().to_string()))
+                    .unwrap()
+            };
+            let _ = std::fs::write("/proc/self/clear_refs", "5");
+            let before = rss();
+            let started = std::time::Instant::now();
+            super::run(&tools, ctx, Some(hook), &api, Workload::PodSpec).unwrap();
+            eprintln!(
+                "{label}: {:?}, {} calls, VmHWM {before} -> {}",
+                started.elapsed(),
+                tools.model().calls.len(),
+                rss()
+            );
+        };
+        go("upgrade-charm", &ctx(None), &hook("upgrade-charm"));
+        let id = RelationId::new("metrics-endpoint", 1);
+        for round in 0..3 {
+            tools
+                .model()
+                .relations
+                .get_mut(&id)
+                .unwrap()
+                .units
+                .get_mut("exporter0/0")
+                .unwrap()
+                .insert(
+                    "prometheus_scrape_unit_address".into(),
+                    format!("10.99.0.{round}"),
+                );
+            go(
+                "relation-changed",
+                &ctx(Some((&id, "exporter0/0"))),
+                &hook("metrics-endpoint-relation-changed"),
+            );
+        }
+        for interval in ["2m", "1m"] {
+            tools
+                .model()
+                .config
+                .insert("evaluation-interval".into(), json!(interval));
+            go(
+                "config-changed (option)",
+                &ctx(None),
+                &hook("config-changed"),
+            );
+        }
+        go("update-status", &ctx(None), &hook("update-status"));
     }
 }

@@ -25,6 +25,10 @@ pub enum CharmError {
     /// The charm's metadata.yaml could not be read where Juju unpacked the charm.
     #[error("cannot read {path}: {reason}")]
     CharmDir { path: String, reason: String },
+    /// The relations cache lost a file between reading its index and the relations: the
+    /// hook reads everything again.
+    #[error("the relations cache is incomplete")]
+    CacheIncomplete,
     /// Sidecar charm: Pebble answered, with an error.
     #[error(transparent)]
     Pebble(#[from] PebbleError),
@@ -41,6 +45,7 @@ impl CharmError {
             | CharmError::Yaml(_)
             | CharmError::Metadata(_)
             | CharmError::CharmDir { .. }
+            | CharmError::CacheIncomplete
             | CharmError::Pebble(_) => 1,
         }
     }

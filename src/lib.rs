@@ -2,7 +2,8 @@
 //! functional core (`charm-core`, re-exported here under the same module names) and applies.
 
 pub use charm_core::{
-    config, image, k8s_names, pod_spec, prometheus, relations, status, syntax, workload, yaml,
+    config, image, incremental, k8s_names, pod_spec, prometheus, relations, status, syntax,
+    workload, yaml,
 };
 
 pub mod actions;

@@ -2,34 +2,40 @@
 //! what changed. Pure: encoding, decoding, and whether to trust it; the shell reads and writes
 //! the files.
 //!
-//! **Where.** One file per generation on the unit's disk, `<charm dir>/`[`DIR`]`/<n>-<digest>`
-//! (named after its content, FNV-1a and length), holding every relation's data and, for each
-//! scrape-target relation, what it contributes to the plan (`relations::Memo`). Unit state
-//! holds only the token `<n> <leader|follower> <digest>` ([`TOKEN_KEY`]), so the cache's size
-//! is no longer bounded by Juju's unit state quota (`max-charm-state-size`, 2 MiB).
+//! **Where.** Files on the unit's disk, in `<charm dir>/`[`DIR`], each named after its
+//! content (FNV-1a and length) and never rewritten: one per relation (`r<n>-<digest>`: its
+//! bags and, for a scrape-target relation, its checked part of the plan, `relations::Memo`),
+//! one per rendering of the relations (`o-<digest>`: `incremental::Outcome`, the assembled
+//! jobs, target files and rules with the ledger that lets one relation's change be applied
+//! alone), and per generation an index (`<n>-<digest>`) naming the files that make it up
+//! and the identity the parts were computed for. Unit state holds only the token
+//! `<n> <leader|follower> <digest>` ([`TOKEN_KEY`]), so the cache's size is not bounded by
+//! Juju's unit state quota (`max-charm-state-size`, 2 MiB), and a hook about one relation
+//! writes that relation's file, the outcome and a small index, not every relation.
 //!
 //! **Never wrong.** The token is written with `state-set`, which Juju commits only when the
-//! hook exits 0, together with the pod spec and relation data; so the file it names always
+//! hook exits 0, together with the pod spec and relation data; so the index it names always
 //! describes the relations as the last *successful* hook saw them. A hook writes generation
-//! `n + 1` beside `n` and removes only what is older than the committed one: should its
-//! `state-set` not be committed, the committed token still names a file that is there. A
-//! lost disk is a missing file: one full read. Every relation change comes to this unit as a
-//! hook of that relation, which updates exactly that relation. What could still make it
-//! stale is a hook whose *event* is lost: a failed hook skipped with `juju resolved
-//! --no-retry`, or a hook that exited 0 but was not committed. Against both, a marker file on
-//! the unit's disk ([`MARKER_FILE`] in the charm directory) says `dirty` from the start of
-//! every hook and the token only after a hook succeeded: the cache is trusted only when the
-//! marker holds the token the committed state holds, and only by a unit whose leadership is
-//! what it was when the cache was written. Anything else (no marker, a lost disk, a failed
-//! hook, a new leader, `install`, `upgrade-charm`, `leader-elected`, an unknown hook) means
-//! one full read, which rewrites the cache.
+//! `n + 1` beside `n` and removes only files neither index names: should its `state-set`
+//! not be committed, the committed index and its files are still there. A lost disk is a
+//! missing file: one full read. Every relation change comes to this unit as a hook of that
+//! relation, which updates exactly that relation. What could still make it stale is a hook
+//! whose *event* is lost: a failed hook skipped with `juju resolved --no-retry`, or a hook
+//! that exited 0 but was not committed. Against both, a marker file on the unit's disk
+//! ([`MARKER_FILE`] in the charm directory) says `dirty` from the start of every hook and the
+//! token only after a hook succeeded: the cache is trusted only when the marker holds the
+//! token the committed state holds, and only by a unit whose leadership is what it was when
+//! the cache was written. Anything else (no marker, a lost disk, a failed hook, a new
+//! leader, `install`, `upgrade-charm`, `leader-elected`, an unknown hook) means one full
+//! read, which rewrites the cache.
 
 use std::collections::BTreeMap;
 
 use juju::{RelationData, RelationId};
 use serde::{Deserialize, Serialize};
 
-use crate::relations::{Memo, RelationSnapshot};
+use crate::incremental::Outcome;
+use crate::relations::{LocalIdentity, MemoPart, RelationSnapshot};
 use crate::syntax::fingerprint::fnv1a64;
 
 /// The unit state key holding the cache's token: `<n> <leader|follower> <digest>`.
@@ -71,19 +77,44 @@ struct EntryRef<'a> {
     local_unit_data: &'a RelationData,
 }
 
-/// A generation's content: every relation, and what the plan made of the scrape-target
-/// relations (each part with the fingerprint of the data it was computed from).
+/// One relation's file: its bags, and its part of the plan when it has one.
 #[derive(Deserialize)]
-struct Generation {
-    relations: Vec<Entry>,
+struct RelationFile {
+    relation: Entry,
     #[serde(default)]
-    memo: Memo,
+    part: Option<MemoPart>,
 }
 
 #[derive(Serialize)]
-struct GenerationRef<'a> {
-    relations: Vec<EntryRef<'a>>,
-    memo: &'a Memo,
+struct RelationFileRef<'a> {
+    relation: EntryRef<'a>,
+    part: Option<&'a MemoPart>,
+}
+
+/// A generation's index: the file of every relation, the identity their parts were
+/// computed for, and the file of the relations' rendering (none after a hook that rendered
+/// nothing of them, such as one with invalid options).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Index {
+    pub relations: BTreeMap<RelationId, String>,
+    pub local: LocalIdentity,
+    pub outcome: Option<String>,
+}
+
+/// What the index is written as: JSON maps need text keys.
+#[derive(Serialize, Deserialize)]
+struct IndexFile {
+    relations: Vec<(RelationId, String)>,
+    local: LocalIdentity,
+    #[serde(default)]
+    outcome: Option<String>,
+}
+
+impl Index {
+    /// Every file it names.
+    pub fn files(&self) -> impl Iterator<Item = &String> {
+        self.relations.values().chain(self.outcome.as_ref())
+    }
 }
 
 /// Every relation the cache knows, by id.
@@ -145,72 +176,108 @@ pub fn trusted(
     Token::parse(text).filter(|t| t.leader == leader && t.generation > 0)
 }
 
-/// The committed generation number in `state`, trusted or not: generations older than it
-/// are no longer needed by anyone.
-pub fn committed_generation(state: &BTreeMap<String, String>) -> Option<u64> {
-    state
-        .get(TOKEN_KEY)
-        .and_then(|t| Token::parse(t))
-        .map(|t| t.generation)
+/// The committed token in `state`, trusted or not.
+pub fn committed(state: &BTreeMap<String, String>) -> Option<Token> {
+    state.get(TOKEN_KEY).and_then(|t| Token::parse(t))
 }
 
-/// `<fnv1a64 hex><length hex>`: names a generation after its content.
+/// `<fnv1a64 hex><length hex>`: names a file after its content.
 fn digest(text: &str) -> String {
     format!("{:016x}{:x}", fnv1a64(text.as_bytes()), text.len())
 }
 
-/// The relations and the memo in a generation's `text`, if it is the one `token` names.
-pub fn decode(text: &str, token: &Token) -> Option<(Relations, Memo)> {
-    // The file is named after its digest and written whole (renamed into place), so a
-    // length check catches what a lost or damaged disk leaves; hashing it all again would
-    // cost every hook as much as writing it.
-    if !token.digest.ends_with(&format!("{:x}", text.len())) {
-        return None;
-    }
-    let generation: Generation = serde_json::from_str(text).ok()?;
-    let relations = generation
-        .relations
-        .into_iter()
-        .map(|entry| {
-            let snapshot = RelationSnapshot {
-                id: Some(entry.id.clone()),
-                remote_app: entry.remote_app,
-                remote_app_data: entry.remote_app_data,
-                remote_units: entry.remote_units,
-                local_app_data: entry.local_app_data,
-                local_unit_data: entry.local_unit_data,
-            };
-            (entry.id, snapshot)
-        })
-        .collect();
-    Some((relations, generation.memo))
+/// Whether `text` can be the content of the file named `name` (`…<digest>`). Files are
+/// written whole (renamed into place), so a length check catches what a lost or damaged
+/// disk leaves; hashing it all again would cost every hook as much as writing it.
+fn whole(name: &str, text: &str) -> bool {
+    name.ends_with(&format!("{:x}", text.len()))
 }
 
-/// A generation holding `relations` and `memo`: its text and its token (the next number
-/// after `previous`).
-pub fn encode(relations: &Relations, memo: &Memo, previous: u64, leader: bool) -> (String, Token) {
-    let generation = GenerationRef {
-        relations: relations
-            .iter()
-            .map(|(id, s)| EntryRef {
-                id,
-                remote_app: &s.remote_app,
-                remote_app_data: &s.remote_app_data,
-                remote_units: &s.remote_units,
-                local_app_data: &s.local_app_data,
-                local_unit_data: &s.local_unit_data,
-            })
-            .collect(),
-        memo,
+/// A relation's file: its name and content.
+pub fn encode_relation(
+    snapshot: &RelationSnapshot,
+    part: Option<&MemoPart>,
+) -> Option<(String, String)> {
+    let id = snapshot.id.as_ref()?;
+    let file = RelationFileRef {
+        relation: EntryRef {
+            id,
+            remote_app: &snapshot.remote_app,
+            remote_app_data: &snapshot.remote_app_data,
+            remote_units: &snapshot.remote_units,
+            local_app_data: &snapshot.local_app_data,
+            local_unit_data: &snapshot.local_unit_data,
+        },
+        part,
     };
-    // Strings, ordered maps of strings and the typed config always serialize.
-    let text = serde_json::to_string(&generation).unwrap_or_default();
+    // Strings, ordered maps of strings and typed plain data always serialize.
+    let text = serde_json::to_string(&file).unwrap_or_default();
+    Some((format!("r{}-{}", id.id, digest(&text)), text))
+}
+
+/// The relation and its part in file `name`, if whole.
+pub fn decode_relation(name: &str, text: &str) -> Option<(RelationSnapshot, Option<MemoPart>)> {
+    if !whole(name, text) {
+        return None;
+    }
+    let file: RelationFile = serde_json::from_str(text).ok()?;
+    let entry = file.relation;
+    let snapshot = RelationSnapshot {
+        id: Some(entry.id),
+        remote_app: entry.remote_app,
+        remote_app_data: entry.remote_app_data,
+        remote_units: entry.remote_units,
+        local_app_data: entry.local_app_data,
+        local_unit_data: entry.local_unit_data,
+    };
+    Some((snapshot, file.part))
+}
+
+/// The relations' rendering's file: its name and content.
+pub fn encode_outcome(outcome: &Outcome) -> (String, String) {
+    let text = serde_json::to_string(outcome).unwrap_or_default();
+    (format!("o-{}", digest(&text)), text)
+}
+
+/// The outcome in file `name`, if whole.
+pub fn decode_outcome(name: &str, text: &str) -> Option<Outcome> {
+    if !whole(name, text) {
+        return None;
+    }
+    serde_json::from_str(text).ok()
+}
+
+/// The index of a generation: its text and its token (the next number after `previous`).
+pub fn encode_index(index: &Index, previous: u64, leader: bool) -> (String, Token) {
+    let file = IndexFile {
+        relations: index
+            .relations
+            .iter()
+            .map(|(id, name)| (id.clone(), name.clone()))
+            .collect(),
+        local: index.local.clone(),
+        outcome: index.outcome.clone(),
+    };
+    let text = serde_json::to_string(&file).unwrap_or_default();
     let token = Token {
         generation: previous + 1,
         leader,
         digest: digest(&text),
     };
     (text, token)
+}
+
+/// The index in a generation's `text`, if it is the one `token` names.
+pub fn decode_index(text: &str, token: &Token) -> Option<Index> {
+    if !whole(&token.digest, text) {
+        return None;
+    }
+    let file: IndexFile = serde_json::from_str(text).ok()?;
+    Some(Index {
+        relations: file.relations.into_iter().collect(),
+        local: file.local,
+        outcome: file.outcome,
+    })
 }
 
 /// The `state-set` that commits `token` (and empties the keys earlier versions kept the
@@ -229,7 +296,7 @@ pub fn commit(state: &BTreeMap<String, String>, token: &Token) -> BTreeMap<Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::relations::{RelationsInput, METRICS_ENDPOINT};
+    use crate::relations::{Memo, RelationsInput, METRICS_ENDPOINT};
 
     fn snapshot(endpoint: &str, id: u32, units: usize) -> RelationSnapshot {
         RelationSnapshot {
@@ -249,51 +316,33 @@ mod tests {
         }
     }
 
-    fn relations(items: Vec<RelationSnapshot>) -> Relations {
-        items
-            .into_iter()
-            .filter_map(|s| s.id.clone().map(|id| (id, s)))
-            .collect()
-    }
-
-    fn memo_of(rels: &Relations) -> Memo {
+    #[test]
+    fn a_relation_round_trips_with_its_part() {
+        let rel = snapshot(METRICS_ENDPOINT, 3, 10);
         let input = RelationsInput {
-            endpoints: BTreeMap::from([(
-                METRICS_ENDPOINT.to_string(),
-                rels.values()
-                    .filter(|s| {
-                        s.id.as_ref()
-                            .is_some_and(|id| id.endpoint == METRICS_ENDPOINT)
-                    })
-                    .cloned()
-                    .collect(),
-            )]),
+            endpoints: BTreeMap::from([(METRICS_ENDPOINT.to_string(), vec![rel.clone()])]),
             ..RelationsInput::default()
         };
-        crate::relations::plan_with(&input, &Memo::default()).1
-    }
-
-    #[test]
-    fn a_generation_round_trips_with_its_parts() {
-        let rels = relations(vec![
-            snapshot(METRICS_ENDPOINT, 3, 10),
-            snapshot("alertmanager", 12, 2),
-        ]);
-        let memo = memo_of(&rels);
-        assert_eq!(memo.len(), 1);
-        let (text, token) = encode(&rels, &memo, 4, true);
-        assert_eq!(token.generation, 5);
-        let decoded = decode(&text, &token).unwrap();
-        assert_eq!(decoded.0, rels);
-        assert_eq!(decoded.1, memo);
+        let memo = crate::relations::plan_with(&input, &Memo::default()).1;
+        let part = memo.parts().first().cloned();
+        let (name, text) = encode_relation(&rel, part.as_ref()).unwrap();
+        assert!(name.starts_with("r3-"));
+        assert_eq!(decode_relation(&name, &text), Some((rel.clone(), part)));
         // A damaged file is no cache.
-        assert!(decode(&text[1..], &token).is_none());
+        assert!(decode_relation(&name, &text[1..]).is_none());
+        let index = Index {
+            relations: BTreeMap::from([(rel.id.clone().unwrap(), name)]),
+            ..Index::default()
+        };
+        let (text, token) = encode_index(&index, 4, true);
+        assert_eq!(token.generation, 5);
+        assert_eq!(decode_index(&text, &token), Some(index));
+        assert!(decode_index(&text[1..], &token).is_none());
     }
 
     #[test]
     fn trusted_only_with_the_committed_token_and_the_same_leadership() {
-        let rels = relations(vec![snapshot("alertmanager", 1, 1)]);
-        let (_, token) = encode(&rels, &Memo::default(), 0, false);
+        let (_, token) = encode_index(&Index::default(), 0, false);
         let mut state = BTreeMap::from([(format!("{LEGACY_PREFIX}alertmanager:1/0"), "{}".into())]);
         let changes = commit(&state, &token);
         assert_eq!(
@@ -309,7 +358,8 @@ mod tests {
         );
         assert!(trusted(&state, None, false).is_none(), "the disk was lost");
         assert!(trusted(&state, Some(&text), true).is_none(), "now leader");
-        assert_eq!(committed_generation(&state), Some(1));
+        assert_eq!(committed(&state).map(|t| t.generation), Some(1));
         assert_eq!(generation_of(&token.file_name()), Some(1));
+        assert_eq!(generation_of("r1-abc"), None);
     }
 }

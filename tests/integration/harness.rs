@@ -239,18 +239,21 @@ impl Sim {
         let text =
             std::fs::read_to_string(root.path().join("etc/prometheus/prometheus.yml")).unwrap();
         let mut config: PrometheusConfig = prometheus_charm::yaml::from_str(&text).unwrap();
-        let mut files = targets::TargetFiles::default();
-        for (n, pools) in files.shards.iter_mut().enumerate() {
-            for (k, file) in pools.iter_mut().enumerate() {
-                let path = root
-                    .path()
-                    .join(targets::mount_path(n).trim_start_matches('/'))
-                    .join(targets::file_name(k));
-                let json = std::fs::read_to_string(&path)
-                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-                *file = serde_json::from_str(&json).unwrap();
-            }
-        }
+        let texts: Vec<Vec<String>> = (0..targets::SHARDS)
+            .map(|n| {
+                (0..targets::POOLS)
+                    .map(|k| {
+                        let path = root
+                            .path()
+                            .join(targets::mount_path(n).trim_start_matches('/'))
+                            .join(targets::file_name(k));
+                        std::fs::read_to_string(&path)
+                            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+                    })
+                    .collect()
+            })
+            .collect();
+        let files = targets::TargetFiles::from_json(&texts).unwrap();
         config.scrape_configs = render::effective_scrape_configs(&config.scrape_configs, &files);
         serde_json::to_value(config).unwrap()
     }

@@ -6,21 +6,8 @@
 
 use crate::harness::Sim;
 
-/// xorshift64*: a fixed seed makes a failure reproducible; `SCALE_SEED` picks another.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
+// A fixed seed makes a failure reproducible; `SCALE_SEED` picks another.
+use prometheus_charm::relations::test_support::Rng;
 
 fn units(sim: &Sim, app: &str) -> Vec<String> {
     let status = sim.status();

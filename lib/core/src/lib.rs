@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod image;
+pub mod incremental;
 pub mod k8s_names;
 pub mod pod_spec;
 pub mod prometheus;

@@ -4,10 +4,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::config::CharmConfig;
+use serde::{Deserialize, Serialize};
+
 use crate::prometheus::config::{
-    AlertingConfig, Authorization, GlobalConfig, KubernetesSdConfig, PrometheusConfig,
-    RelabelConfig, RemoteWriteConfig, Rule, RuleFile, RuleGroup, ScrapeConfig, StaticConfig,
-    TlsConfig,
+    AlertingConfig, AlertmanagerConfig, Authorization, GlobalConfig, KubernetesSdConfig,
+    PrometheusConfig, RelabelConfig, RemoteWriteConfig, Rule, RuleFile, RuleGroup, ScrapeConfig,
+    StaticConfig, TlsConfig,
 };
 use crate::prometheus::targets::{self, TargetFiles};
 use crate::relations::RelationsPlan;
@@ -58,11 +60,86 @@ impl Rendered {
     }
 }
 
-/// Renders the whole configuration.
-pub fn render(config: &CharmConfig, relations: &RelationsPlan) -> Rendered {
+/// The relations' part of a rendering, which no option changes: their scrape jobs as
+/// prometheus.yml keeps them (pooled), the target files, the one rule file, the
+/// Alertmanagers and remote writes they send. A hook that changes one relation patches the
+/// last one (`incremental`) instead of assembling every relation again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Assembled {
+    pub jobs: Vec<ScrapeConfig>,
+    pub targets: TargetFiles,
+    pub rules: RuleFile,
+    pub rules_marker: String,
+    pub alertmanagers: Vec<AlertmanagerConfig>,
+    pub remote_write: Vec<RemoteWriteConfig>,
+    pub warnings: Vec<String>,
+}
+
+/// The names of our own scrape jobs, which no relation's job may take: the self-scrape, and
+/// the Kubernetes jobs with `monitor-k8s`.
+pub fn own_job_names(config: &CharmConfig) -> Vec<&'static str> {
+    let mut names = vec![SELF_JOB];
+    if config.monitor_k8s {
+        names.extend(KUBERNETES_JOBS);
+    }
+    names
+}
+
+/// Every name [`own_job_names`] may give, whatever the options.
+pub fn reserved_job_names() -> impl Iterator<Item = &'static str> {
+    std::iter::once(SELF_JOB).chain(KUBERNETES_JOBS)
+}
+
+/// The relations' part of the rendering; `ours` are the job names our own jobs take.
+pub fn assemble(relations: &RelationsPlan, ours: &[&str]) -> Assembled {
     let mut warnings = Vec::new();
     let (rules, rules_marker) = rules(relations, &mut warnings);
-    let (scrape_configs, targets) = scrape_configs(config, relations, &mut warnings);
+    // Prometheus refuses duplicate job names; ours come first and stay.
+    let mut theirs = Vec::new();
+    for job in &relations.scrape_configs {
+        if ours.contains(&job.job_name.as_str()) {
+            warnings.push(format!(
+                "scrape job {:?} from a relation left out: the name is already taken",
+                job.job_name
+            ));
+        } else {
+            theirs.push(job.clone());
+        }
+    }
+    // Their targets go to the file_sd files; ours stay static (they never change).
+    let (jobs, targets) = targets::split(theirs);
+    Assembled {
+        jobs,
+        targets,
+        rules,
+        rules_marker,
+        alertmanagers: relations.alertmanagers.clone(),
+        remote_write: relations.remote_write.clone(),
+        warnings,
+    }
+}
+
+/// Renders the whole configuration.
+pub fn render(config: &CharmConfig, relations: &RelationsPlan) -> Rendered {
+    render_assembled(config, assemble(relations, &own_job_names(config)))
+}
+
+/// Renders the whole configuration around the relations' part.
+pub fn render_assembled(config: &CharmConfig, assembled: Assembled) -> Rendered {
+    let Assembled {
+        jobs: theirs,
+        targets,
+        rules,
+        rules_marker,
+        alertmanagers,
+        remote_write: their_remote_write,
+        warnings,
+    } = assembled;
+    let mut scrape_configs = vec![self_job(config.port)];
+    if config.monitor_k8s {
+        scrape_configs.extend(kubernetes_jobs());
+    }
+    scrape_configs.extend(theirs);
     let prometheus = PrometheusConfig {
         global: GlobalConfig {
             scrape_interval: Some(config.scrape_interval.to_string()),
@@ -72,9 +149,9 @@ pub fn render(config: &CharmConfig, relations: &RelationsPlan) -> Rendered {
         },
         // Relative paths resolve against prometheus.yml's own directory, wherever it is.
         rule_files: vec![RULES_FILE.to_string()],
-        alerting: alerting(config, relations),
+        alerting: alerting(config, alertmanagers),
         scrape_configs,
-        remote_write: remote_write(config, relations),
+        remote_write: remote_write(config, &their_remote_write),
     };
     Rendered {
         config: prometheus,
@@ -176,15 +253,16 @@ fn rules(relations: &RelationsPlan, warnings: &mut Vec<String>) -> (RuleFile, St
     (RuleFile { groups }, marker_name)
 }
 
-fn alerting(config: &CharmConfig, relations: &RelationsPlan) -> Option<AlertingConfig> {
-    if relations.alertmanagers.is_empty() {
+fn alerting(
+    config: &CharmConfig,
+    alertmanagers: Vec<AlertmanagerConfig>,
+) -> Option<AlertingConfig> {
+    if alertmanagers.is_empty() {
         return None;
     }
-    let alertmanagers = relations
-        .alertmanagers
-        .iter()
-        .map(|am| {
-            let mut am = am.clone();
+    let alertmanagers = alertmanagers
+        .into_iter()
+        .map(|mut am| {
             if am.timeout.is_none() {
                 am.timeout = Some(config.alertmanager_timeout.to_string());
             }
@@ -197,7 +275,7 @@ fn alerting(config: &CharmConfig, relations: &RelationsPlan) -> Option<AlertingC
     })
 }
 
-fn remote_write(config: &CharmConfig, relations: &RelationsPlan) -> Vec<RemoteWriteConfig> {
+fn remote_write(config: &CharmConfig, theirs: &[RemoteWriteConfig]) -> Vec<RemoteWriteConfig> {
     let mut out: Vec<RemoteWriteConfig> = config
         .remote_write_urls
         .iter()
@@ -207,39 +285,12 @@ fn remote_write(config: &CharmConfig, relations: &RelationsPlan) -> Vec<RemoteWr
         })
         .collect();
     // Prometheus refuses two remote writes to the same URL; the operator's own one wins.
-    for rw in &relations.remote_write {
+    for rw in theirs {
         if !out.iter().any(|o| o.url == rw.url) {
             out.push(rw.clone());
         }
     }
     out
-}
-
-fn scrape_configs(
-    config: &CharmConfig,
-    relations: &RelationsPlan,
-    warnings: &mut Vec<String>,
-) -> (Vec<ScrapeConfig>, TargetFiles) {
-    let mut jobs = vec![self_job(config.port)];
-    if config.monitor_k8s {
-        jobs.extend(kubernetes_jobs());
-    }
-    // Prometheus refuses duplicate job names; ours come first and stay.
-    let mut theirs = Vec::new();
-    for job in &relations.scrape_configs {
-        if jobs.iter().any(|j| j.job_name == job.job_name) {
-            warnings.push(format!(
-                "scrape job {:?} from a relation left out: the name is already taken",
-                job.job_name
-            ));
-        } else {
-            theirs.push(job.clone());
-        }
-    }
-    // Their targets go to the file_sd files; ours stay static (they never change).
-    let (theirs, targets) = targets::split(theirs);
-    jobs.extend(theirs);
-    (jobs, targets)
 }
 
 fn self_job(port: u16) -> ScrapeConfig {

@@ -29,6 +29,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use serde::{Deserialize, Serialize};
+
 use crate::prometheus::config::{FileSdConfig, ScrapeConfig, StaticConfig};
 use crate::syntax::fingerprint::fnv1a64;
 
@@ -75,12 +77,36 @@ pub fn config_path(shard: usize, pool: usize) -> String {
 /// A target file without targets.
 pub const EMPTY_FILE: &str = "[]\n";
 
+/// One target group of a file as written: the job it came from (the name the patching of a
+/// file goes by; its `job` label may say otherwise, see [`target_groups`]) and its line of
+/// JSON. Kept as text: a hook that changes one job rewrites its lines and copies the others.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetGroup {
+    pub job: String,
+    pub json: String,
+}
+
+impl TargetGroup {
+    fn of(job: &str, group: &StaticConfig) -> TargetGroup {
+        TargetGroup {
+            job: job.to_string(),
+            // Plain strings and ordered maps of strings always serialize.
+            json: serde_json::to_string(group).unwrap_or_default(),
+        }
+    }
+
+    /// The group as Prometheus reads it.
+    pub fn parsed(&self) -> Option<StaticConfig> {
+        serde_json::from_str(&self.json).ok()
+    }
+}
+
 /// One file_sd file: the target groups of Prometheus's `file_sd_config` format
-/// (`[{"targets": [...], "labels": {...}}]`), the same shape as a static config.
-pub type TargetFile = Vec<StaticConfig>;
+/// (`[{"targets": [...], "labels": {...}}]`), ordered by job name.
+pub type TargetFile = Vec<TargetGroup>;
 
 /// Every target file: `shards[n][k]` is file `p<k>.json` of volume `t<n>`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TargetFiles {
     pub shards: Vec<Vec<TargetFile>>,
 }
@@ -102,29 +128,70 @@ impl TargetFiles {
             .collect()
     }
 
-    /// The number of targets in every file.
-    pub fn target_count(&self) -> usize {
-        self.shards
-            .iter()
-            .flatten()
-            .flatten()
-            .map(|g| g.targets.len())
-            .sum()
+    /// The number of target groups in every file.
+    pub fn group_count(&self) -> usize {
+        self.shards.iter().flatten().map(Vec::len).sum()
+    }
+
+    /// The files as the pod mounts them, read back (for tests and checks): the groups of
+    /// file `p<k>.json` of volume `t<n>` at `[n][k]`, named by their `job` label.
+    pub fn from_json(files: &[Vec<String>]) -> Result<TargetFiles, serde_json::Error> {
+        let mut out = TargetFiles::default();
+        for (pools, texts) in out.shards.iter_mut().zip(files) {
+            for (file, text) in pools.iter_mut().zip(texts) {
+                let groups: Vec<StaticConfig> = serde_json::from_str(text)?;
+                *file = groups
+                    .iter()
+                    .map(|g| TargetGroup::of(g.labels.get(JOB_LABEL).map_or("", String::as_str), g))
+                    .collect();
+            }
+        }
+        Ok(out)
+    }
+
+    /// Takes `job`'s target groups out of the file of `slot` in its volume.
+    pub fn remove_job(&mut self, job: &str, slot: usize) {
+        if let Some(file) = self.file_mut(job, slot) {
+            file.retain(|g| g.job != job);
+        }
+    }
+
+    /// Puts `job`'s target groups into the file of `slot` in its volume, in job name order
+    /// (as [`split`] writes them), after taking out any it had there.
+    pub fn insert_job(&mut self, job: &ScrapeConfig, slot: usize) {
+        let name = job.job_name.as_str();
+        let Some(file) = self.file_mut(name, slot) else {
+            return;
+        };
+        file.retain(|g| g.job != name);
+        let at = file.partition_point(|g| g.job.as_str() < name);
+        file.splice(
+            at..at,
+            target_groups(job).iter().map(|g| TargetGroup::of(name, g)),
+        );
+    }
+
+    fn file_mut(&mut self, job: &str, slot: usize) -> Option<&mut TargetFile> {
+        self.shards.get_mut(shard_of(job))?.get_mut(slot)
     }
 }
 
 /// A target file as JSON, one target group per line.
-pub fn file_json(file: &[StaticConfig]) -> String {
-    // Plain strings and ordered maps of strings always serialize.
-    let groups: Vec<String> = file
-        .iter()
-        .map(|g| serde_json::to_string(g).unwrap_or_default())
-        .collect();
-    if groups.is_empty() {
-        EMPTY_FILE.to_string()
-    } else {
-        format!("[\n{}\n]\n", groups.join(",\n"))
+pub fn file_json(file: &[TargetGroup]) -> String {
+    if file.is_empty() {
+        return EMPTY_FILE.to_string();
     }
+    let size: usize = file.iter().map(|g| g.json.len() + 2).sum();
+    let mut text = String::with_capacity(size + 4);
+    text.push_str("[\n");
+    for (n, group) in file.iter().enumerate() {
+        if n > 0 {
+            text.push_str(",\n");
+        }
+        text.push_str(&group.json);
+    }
+    text.push_str("\n]\n");
+    text
 }
 
 /// Bytes one target group adds to its file.
@@ -186,7 +253,7 @@ pub fn target_groups(job: &ScrapeConfig) -> Vec<StaticConfig> {
 
 /// Pool key → slot. Each key prefers `hash % POOLS`; the lowest key keeps a contested slot,
 /// the others take the free slots in order; keys left without one are not pooled.
-fn slots(keys: &BTreeSet<String>) -> BTreeMap<String, usize> {
+pub fn slots(keys: &BTreeSet<String>) -> BTreeMap<String, usize> {
     let mut taken: BTreeMap<usize, String> = BTreeMap::new();
     let mut losers = Vec::new();
     for key in keys {
@@ -215,7 +282,7 @@ fn slots(keys: &BTreeSet<String>) -> BTreeMap<String, usize> {
 }
 
 /// The pooled job of one slot: the pool's settings, reading its file in every volume.
-fn pool_job(key: &str, example: &ScrapeConfig, slot: usize) -> ScrapeConfig {
+pub fn pool_job(key: &str, example: &ScrapeConfig, slot: usize) -> ScrapeConfig {
     ScrapeConfig {
         job_name: format!("{POOL_JOB_PREFIX}{:016x}", fnv1a64(key.as_bytes())),
         file_sd_configs: vec![FileSdConfig {
@@ -243,7 +310,11 @@ pub fn split(jobs: Vec<ScrapeConfig>) -> (Vec<ScrapeConfig>, TargetFiles) {
         };
         let shard = shard_of(&job.job_name);
         if let Some(file) = files.shards.get_mut(shard).and_then(|p| p.get_mut(slot)) {
-            file.extend(target_groups(&job));
+            file.extend(
+                target_groups(&job)
+                    .iter()
+                    .map(|g| TargetGroup::of(&job.job_name, g)),
+            );
         }
         pools
             .entry(slot)
@@ -271,6 +342,7 @@ pub fn effective_jobs(jobs: &[ScrapeConfig], files: &TargetFiles) -> Vec<ScrapeC
             .iter()
             .filter_map(|pools| pools.get(slot))
             .flatten()
+            .filter_map(TargetGroup::parsed)
         {
             let mut labels = group.labels.clone();
             let name = labels
@@ -288,7 +360,7 @@ pub fn effective_jobs(jobs: &[ScrapeConfig], files: &TargetFiles) -> Vec<ScrapeC
                     ..job.clone()
                 });
             entry.static_configs.push(StaticConfig {
-                targets: group.targets.clone(),
+                targets: group.targets,
                 labels,
             });
         }
@@ -356,7 +428,7 @@ mod tests {
         // Two kinds of settings: two pooled jobs, no targets left in prometheus.yml.
         assert_eq!(kept.len(), 2, "{kept:?}");
         assert!(kept.iter().all(|j| j.static_configs.is_empty()));
-        assert_eq!(files.target_count(), 300);
+        assert_eq!(files.group_count(), 300);
         assert_eq!(sorted(effective_jobs(&kept, &files)), jobs);
     }
 

@@ -9,18 +9,46 @@
 
 use std::collections::BTreeSet;
 
+use serde::{Deserialize, Serialize};
+
+use crate::prometheus::config::ScrapeConfig;
 use crate::prometheus::targets;
 
 use super::{Contribution, RelationSnapshot};
 
 /// What the relations may add to each file set, or `None` in [`super::RelationsInput`] for no
 /// limit.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Budget {
     /// Bytes for prometheus.yml and the rules (the options' own part taken out).
     pub config: usize,
     /// Bytes for each target volume.
     pub shard: usize,
+}
+
+/// Bytes the admitted relations take of each file set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Used {
+    pub config: usize,
+    pub shards: Vec<usize>,
+}
+
+impl Used {
+    /// Whether this much fits in `budget`.
+    pub fn fits(&self, budget: &Budget) -> bool {
+        self.config <= budget.config && self.shards.iter().all(|s| *s <= budget.shard)
+    }
+}
+
+/// What a pooled job adds to its target volume: its target groups. The same wherever the
+/// job comes in the order, unlike what it adds to prometheus.yml (only the first job of a
+/// pool opens it).
+pub(super) fn shard_cost(job: &ScrapeConfig) -> (usize, usize) {
+    let groups: usize = targets::target_groups(job)
+        .iter()
+        .map(targets::group_size)
+        .sum();
+    (targets::shard_of(&job.job_name), groups)
 }
 
 /// What is left as relations are admitted.
@@ -49,6 +77,18 @@ impl Room {
             shards: vec![budget.shard; targets::SHARDS],
             pools: BTreeSet::new(),
             budget,
+        }
+    }
+
+    /// What the relations admitted so far take.
+    pub(super) fn used(&self) -> Used {
+        Used {
+            config: self.budget.config - self.config,
+            shards: self
+                .shards
+                .iter()
+                .map(|left| self.budget.shard - left)
+                .collect(),
         }
     }
 
@@ -81,7 +121,7 @@ impl Room {
         Ok(())
     }
 
-    /// As `targets::split` will place them: a poolable job adds its settings to
+    /// As `targets::split` will place them: a poolable job adds its pool's job to
     /// prometheus.yml once per pool (the whole job once the pool slots are all taken) and its
     /// targets to the volume of its name; every other job, and the rules, add their YAML.
     fn cost(&self, part: &Contribution) -> Cost {
@@ -99,14 +139,15 @@ impl Room {
             });
             match pooled {
                 Some(key) => {
-                    if !self.pools.contains(&key) && cost.pools.insert(key) {
-                        cost.config += yaml_len(crate::yaml::to_string(&[job]));
+                    if !self.pools.contains(&key) {
+                        // Every pool's job names its files the same way: its size depends
+                        // on the settings alone, not on which job opened it.
+                        let pool = targets::pool_job(&key, job, 0);
+                        if cost.pools.insert(key) {
+                            cost.config += yaml_len(crate::yaml::to_string(&[pool]));
+                        }
                     }
-                    let shard = targets::shard_of(&job.job_name);
-                    let groups: usize = targets::target_groups(job)
-                        .iter()
-                        .map(targets::group_size)
-                        .sum();
+                    let (shard, groups) = shard_cost(job);
                     if let Some(bytes) = cost.shards.get_mut(shard) {
                         *bytes += groups;
                     }

@@ -7,26 +7,11 @@
 use std::collections::BTreeSet;
 
 use super::promtool_tests::every_dialect;
+use super::test_support::Rng;
 use super::{plan, RelationsInput};
 use crate::config::test_config;
 use crate::prometheus::config::{PrometheusConfig, RemoteWriteConfig, Rule, RuleFile, RuleGroup};
 use crate::prometheus::render::{render, Rendered, RULES_FILE};
-
-/// xorshift64*: small, deterministic, good enough to pick mutations.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 /// Pieces that have broken parsers before: JSON and YAML structure, escapes, expansions,
 /// reserved labels, numbers and durations at Go's edges, credentials, control characters.

@@ -179,7 +179,7 @@ pub(super) fn contribute(
 /// One relation's part: from `memo` when its remote data is what the part was computed from
 /// (the caller checked our identity), else computed; recorded in `parts` (when kept) either
 /// way.
-fn memoized(
+pub(super) fn memoized(
     local: &LocalIdentity,
     snapshot: &RelationSnapshot,
     memo: &BTreeMap<&RelationId, &MemoPart>,

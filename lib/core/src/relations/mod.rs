@@ -9,6 +9,7 @@ mod budget;
 mod databag;
 mod grafana_source;
 mod jobs;
+mod ledger;
 mod metrics_endpoint;
 mod monitoring;
 mod promql;
@@ -33,7 +34,8 @@ use std::collections::BTreeMap;
 use juju::{RelationData, RelationId};
 use serde::{Deserialize, Serialize};
 
-pub use budget::Budget;
+pub use budget::{Budget, Used};
+pub use ledger::{patch, plan_ledgered, Ledger, Patched};
 
 use crate::prometheus::config::{AlertmanagerConfig, RemoteWriteConfig, RuleFile, ScrapeConfig};
 
@@ -152,6 +154,9 @@ struct Contribution {
     /// What the relations' jobs, targets and rules may still add (`None`: no limit).
     #[serde(skip)]
     room: Option<budget::Room>,
+    /// How many relations were left out for want of room.
+    #[serde(skip)]
+    refused: usize,
 }
 
 impl Contribution {
@@ -165,6 +170,7 @@ impl Contribution {
         self.warnings.extend(part.warnings);
         self.publish.extend(part.publish);
         if let Some(why) = refused {
+            self.refused += 1;
             return Err(why);
         }
         self.scrape_configs.extend(part.scrape_configs);
@@ -234,6 +240,12 @@ pub struct Contributed {
     job_errors: Vec<String>,
 }
 
+impl Contributed {
+    fn contribution(&self) -> &Contribution {
+        &self.contribution
+    }
+}
+
 impl MemoPart {
     /// The fingerprint of what a relation's part is computed from: its remote data.
     pub fn basis_of(snapshot: &RelationSnapshot) -> u64 {
@@ -247,6 +259,36 @@ impl MemoPart {
 }
 
 impl Memo {
+    /// No parts yet, for `local`.
+    pub fn of(local: LocalIdentity) -> Memo {
+        Memo {
+            local,
+            parts: Vec::new(),
+        }
+    }
+
+    /// Parts computed for `local`.
+    pub fn new(local: LocalIdentity, parts: Vec<MemoPart>) -> Memo {
+        Memo { local, parts }
+    }
+
+    pub fn extend(&mut self, parts: impl IntoIterator<Item = MemoPart>) {
+        self.parts.extend(parts);
+    }
+
+    pub fn local(&self) -> &LocalIdentity {
+        &self.local
+    }
+
+    pub fn parts(&self) -> &[MemoPart] {
+        &self.parts
+    }
+
+    /// The part of relation `id`, if it holds one.
+    pub fn part(&self, id: &RelationId) -> Option<&MemoPart> {
+        self.parts.iter().find(|p| p.id == *id)
+    }
+
     /// Whether `other` holds parts for the same relations, of the same data, with the same
     /// identity (and so the same parts: a part is a function of both).
     pub fn same_as(&self, other: &Memo) -> bool {
@@ -274,65 +316,91 @@ impl Memo {
 /// order, so an unchanged model renders a byte-identical `prometheus.yml`.
 pub fn plan(input: &RelationsInput) -> RelationsPlan {
     // No memo to keep: none is built (it copies every relation's part).
-    plan_inner(input, &BTreeMap::new(), None)
+    plan_inner(input, &BTreeMap::new(), None).0
 }
 
 /// As [`plan`], reusing from `memo` the part of every relation whose remote data and our
 /// identity are what they were; also the memo of this plan. `plan_with(i, m).0 == plan(i)`
 /// for every `m`.
 pub fn plan_with(input: &RelationsInput, memo: &Memo) -> (RelationsPlan, Memo) {
-    let mut known: BTreeMap<&RelationId, &MemoPart> = BTreeMap::new();
-    if memo.local == input.local {
-        known.extend(memo.parts.iter().map(|p| (&p.id, p)));
-    }
-    let mut next = Memo {
-        local: input.local.clone(),
-        parts: Vec::new(),
-    };
-    let plan = plan_inner(input, &known, Some(&mut next.parts));
-    (plan, next)
+    let (plan, memo, _) = plan_ledgered(input, memo, &[]);
+    (plan, memo)
+}
+
+/// What a plan leaves besides the plan: the room left, and how many relations were left
+/// out for want of it.
+struct Admission {
+    room: Option<budget::Room>,
+    refused: usize,
 }
 
 fn plan_inner(
     input: &RelationsInput,
     memo: &BTreeMap<&RelationId, &MemoPart>,
     parts: Option<&mut Vec<MemoPart>>,
-) -> RelationsPlan {
-    let local = &input.local;
-    let relations = |endpoint: &str| -> &[RelationSnapshot] {
-        input.endpoints.get(endpoint).map_or(&[], Vec::as_slice)
+) -> (RelationsPlan, Admission) {
+    let mut out = Contribution {
+        room: input.budget.clone().map(budget::Room::new),
+        ..Contribution::default()
     };
+    metrics_endpoint::contribute(
+        &input.local,
+        relations_of(input, METRICS_ENDPOINT),
+        memo,
+        parts,
+        &mut out,
+    );
+    contribute_others(input, &mut out);
+    let admission = Admission {
+        room: out.room.take(),
+        refused: out.refused,
+    };
+    let plan = RelationsPlan {
+        scrape_configs: jobs::finalize(out.scrape_configs),
+        alertmanagers: out.alertmanagers,
+        rule_files: unique_rule_files(out.rule_files),
+        remote_write: out.remote_write,
+        remote_write_receiver: !relations_of(input, RECEIVE_REMOTE_WRITE).is_empty(),
+        publish: out.publish,
+        warnings: out.warnings,
+    };
+    (plan, admission)
+}
+
+fn relations_of<'a>(input: &'a RelationsInput, endpoint: &str) -> &'a [RelationSnapshot] {
+    input.endpoints.get(endpoint).map_or(&[], Vec::as_slice)
+}
+
+/// Every endpoint but the scrape targets' (few relations, planned whole in every hook).
+fn contribute_others(input: &RelationsInput, out: &mut Contribution) {
+    let local = &input.local;
+    let relations = |endpoint: &str| relations_of(input, endpoint);
     let of = |endpoints: &[&str]| -> Vec<RelationSnapshot> {
         endpoints
             .iter()
             .flat_map(|e| relations(e).iter().cloned())
             .collect()
     };
-    let mut out = Contribution {
-        room: input.budget.clone().map(budget::Room::new),
-        ..Contribution::default()
-    };
-    metrics_endpoint::contribute(local, relations(METRICS_ENDPOINT), memo, parts, &mut out);
-    monitoring::contribute(relations(MONITORING), &mut out);
+    monitoring::contribute(relations(MONITORING), out);
     alertmanager::contribute(
         &of(&[ALERTMANAGER, ALERTMANAGER_PODSPEC, ALERTING_CONFIG]),
-        &mut out,
+        out,
     );
     grafana_source::contribute(
         local,
         &of(&[GRAFANA_SOURCE, GRAFANA_SOURCE_PROVIDER]),
         grafana_source::Generation::Library,
-        &mut out,
+        out,
     );
     grafana_source::contribute(
         local,
         relations(GRAFANA_DATASOURCE),
         grafana_source::Generation::PodSpec,
-        &mut out,
+        out,
     );
-    self_metrics::contribute(local, relations(SELF_METRICS_ENDPOINT), &mut out);
-    remote_write::contribute_send(relations(SEND_REMOTE_WRITE), &mut out);
-    remote_write::contribute_receive(local, relations(RECEIVE_REMOTE_WRITE), &mut out);
+    self_metrics::contribute(local, relations(SELF_METRICS_ENDPOINT), out);
+    remote_write::contribute_send(relations(SEND_REMOTE_WRITE), out);
+    remote_write::contribute_receive(local, relations(RECEIVE_REMOTE_WRITE), out);
 
     // Endpoints whose modules have no report of their own tell each sender what was refused.
     for snapshot in &of(&[
@@ -350,16 +418,6 @@ fn plan_inner(
             .collect();
         let report = report::publish_errors(local, snapshot, &errors);
         out.publish.extend(report);
-    }
-
-    RelationsPlan {
-        scrape_configs: jobs::finalize(out.scrape_configs),
-        alertmanagers: out.alertmanagers,
-        rule_files: unique_rule_files(out.rule_files),
-        remote_write: out.remote_write,
-        remote_write_receiver: !relations(RECEIVE_REMOTE_WRITE).is_empty(),
-        publish: out.publish,
-        warnings: out.warnings,
     }
 }
 

@@ -8,6 +8,24 @@ pub const ZINC_UUID: &str = "f4d59020-c8e7-4053-8044-a2c1e5591c7f";
 pub const ZINC_RULES: &str =
     include_str!("../../../../tests/fixtures/relations/zinc_alert_rules.json");
 
+/// xorshift64*: small and deterministic (a fixed seed makes a failure reproducible), good
+/// enough to pick mutations and histories.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    pub fn below(&mut self, n: usize) -> usize {
+        // The remainder is below n, which is a usize.
+        usize::try_from(self.next_u64() % n.max(1) as u64).unwrap_or(0)
+    }
+}
+
 pub fn local(leader: bool) -> LocalIdentity {
     LocalIdentity {
         app: "prometheus".into(),
