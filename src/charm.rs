@@ -174,7 +174,8 @@ impl Observed {
 /// The spec to hand to `pod-spec-set`, and its fingerprint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedSpec {
-    pub yaml: String,
+    /// JSON (which Juju reads as the YAML it asks for).
+    pub text: String,
     pub fingerprint: String,
 }
 
@@ -917,13 +918,20 @@ fn configured(
         None if complete => (incremental::full(&input, &observed.memo, config), true),
         None => return Ok(None),
     };
+    let mut assembled = assembled;
+    let rules_yml = match assembled.rules_yml.take() {
+        Some(text) => text,
+        None => crate::yaml::to_string(&assembled.rules)?,
+    };
     let outcome = if fresh {
-        KeptOutcome::New(Box::new(Outcome::new(ledger, assembled.clone(), config)))
+        let mut kept = assembled.clone();
+        kept.rules_yml = Some(rules_yml.clone());
+        KeptOutcome::New(Box::new(Outcome::new(ledger, kept, config)))
     } else {
         KeptOutcome::Same
     };
     let rendered = render::render_assembled(config, assembled);
-    let files = config_files(&rendered)?;
+    let files = config_files_with(&rendered, rules_yml)?;
     let (pod_spec, layer, unappliable) = match observed.kind {
         CharmKind::PodSpec => {
             let (spec, why) =
@@ -1018,11 +1026,11 @@ fn planned_spec(
     if let Some(why) = k8s_names::refusal(&observed.app, &spec) {
         return Ok((None, Some(why)));
     }
-    let yaml = spec.to_yaml()?;
+    let text = spec.to_text();
     Ok((
         Some(PlannedSpec {
-            fingerprint: crate::syntax::fingerprint::hex(&yaml),
-            yaml,
+            fingerprint: pod_spec::fingerprint(&text),
+            text,
         }),
         None,
     ))
@@ -1095,9 +1103,15 @@ fn with_spec_fingerprint(
 
 /// prometheus.yml, the rule file and the target files as the pod mounts them.
 pub fn config_files(rendered: &Rendered) -> Result<ConfigFiles, YamlError> {
+    config_files_with(rendered, crate::yaml::to_string(&rendered.rules)?)
+}
+
+/// As [`config_files`], with the rule file already written (it is kept with the relations'
+/// rendering: the same rules every hook).
+fn config_files_with(rendered: &Rendered, rules_yml: String) -> Result<ConfigFiles, YamlError> {
     Ok(ConfigFiles {
         prometheus_yml: crate::yaml::to_string(&rendered.config)?,
-        rules_yml: crate::yaml::to_string(&rendered.rules)?,
+        rules_yml,
         targets: rendered.targets.to_json(),
     })
 }
@@ -1173,7 +1187,7 @@ pub fn apply_changes<T: HookTools + ?Sized>(
     if let (true, Some(spec)) = (observed.acts_for_app(), &plan.pod_spec) {
         let last = observed.last_spec_fingerprint();
         if last != Some(&spec.fingerprint) {
-            tools.pod_spec_set(&spec.yaml, None)?;
+            tools.pod_spec_set(&spec.text, None)?;
             tools.state_set(&BTreeMap::from([(
                 POD_SPEC_FINGERPRINT.to_string(),
                 spec.fingerprint.clone(),
@@ -1710,15 +1724,34 @@ mod tests {
 
     /// A file of the spec `tools` holds, as the pod would mount it.
     fn mounted(tools: &FakeTools, name: &str) -> Result<String, String> {
+        mounted_files(tools)?
+            .into_iter()
+            .find(|(path, _)| path == name)
+            .map(|(_, content)| content)
+            .ok_or_else(|| format!("no {name} in the spec"))
+    }
+
+    /// Every file of the spec `tools` holds: (path in its volume, content).
+    fn mounted_files(tools: &FakeTools) -> Result<Vec<(String, String)>, String> {
         let spec = tools.model().pod_spec.clone().ok_or("no pod spec yet")?;
         let spec: pod_spec::PodSpec = crate::yaml::from_str(&spec).map_err(|e| e.to_string())?;
-        spec.containers
+        Ok(spec
+            .containers
             .iter()
             .flat_map(|c| &c.volume_config)
             .flat_map(|set| &set.files)
-            .find(|f| f.path == name)
-            .map(|f| f.content.clone())
-            .ok_or_else(|| format!("no {name} in the spec"))
+            .map(|f| (f.path.clone(), f.content.clone()))
+            .collect())
+    }
+
+    /// Every file of the spec, one after the other.
+    fn all_mounted(tools: &FakeTools) -> String {
+        mounted_files(tools)
+            .unwrap()
+            .into_iter()
+            .map(|(_, content)| content)
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     fn mounted_config(tools: &FakeTools) -> Result<String, String> {
@@ -2037,13 +2070,13 @@ mod tests {
         run(&tools, &ctx("prometheus/0"), Some(&hook("install"))).unwrap();
         let m = tools.model();
         let spec = m.pod_spec.clone().expect("pod spec set");
-        assert!(spec.contains("imagePath: ubuntu/prometheus:latest"));
-        assert!(spec.contains("- --config.file=/etc/prometheus/prometheus.yml"));
+        assert!(spec.contains("\"imagePath\":\"ubuntu/prometheus:latest\""));
+        assert!(spec.contains("\"--config.file=/etc/prometheus/prometheus.yml\""));
         assert_eq!(m.unit_status, Some(Status::active("")));
         assert_eq!(m.app_status, Some(Status::active("")));
         assert_eq!(
             m.state.get(POD_SPEC_FINGERPRINT),
-            Some(&crate::syntax::fingerprint::hex(&spec))
+            Some(&pod_spec::fingerprint(&spec))
         );
     }
 
@@ -2094,8 +2127,8 @@ mod tests {
         run(&tools, &ctx("prometheus/0"), Some(&hook("config-changed"))).unwrap();
         let second = tools.model().pod_spec.clone().unwrap();
         assert_ne!(first, second);
-        assert!(second.contains("serviceAccount:"));
-        assert!(second.contains("kubernetes-pods"));
+        assert!(second.contains("\"serviceAccount\":"));
+        assert!(all_mounted(&tools).contains("kubernetes-pods"));
     }
 
     #[test]
@@ -2150,7 +2183,11 @@ mod tests {
         run(&tools, &ctx("prometheus/0"), Some(&hook("config-changed"))).unwrap();
         let m = tools.model();
         assert_eq!(m.unit_status, Some(Status::active("")));
-        assert!(m.pod_spec.clone().unwrap().contains("containerPort: 9091"));
+        assert!(m
+            .pod_spec
+            .clone()
+            .unwrap()
+            .contains("\"containerPort\":9091"));
     }
 
     #[test]
@@ -2587,7 +2624,7 @@ mod tests {
             big_exporter("fleet-a"),
         );
         run(&tools, &ctx("prometheus/0"), Some(&hook("install"))).unwrap();
-        let spec = tools.model().pod_spec.clone().unwrap();
+        let spec = all_mounted(&tools);
         assert!(
             spec.contains("\"juju_unit\":\"fleet-a/23\""),
             "one big exporter still fits: {:?}",
@@ -2609,8 +2646,8 @@ mod tests {
             Some(&hook("metrics-endpoint-relation-changed")),
         )
         .unwrap();
+        let spec = all_mounted(&tools);
         let m = tools.model();
-        let spec = m.pod_spec.clone().unwrap();
         assert!(
             spec.contains("\"juju_unit\":\"fleet-a/23\""),
             "the older relation stays"

@@ -35,8 +35,8 @@ use juju::{RelationData, RelationId};
 use serde::{Deserialize, Serialize};
 
 use crate::incremental::Outcome;
+use crate::prometheus::targets::TargetGroup;
 use crate::relations::{LocalIdentity, MemoPart, RelationSnapshot};
-use crate::syntax::fingerprint::fnv1a64;
 
 /// The unit state key holding the cache's token: `<n> <leader|follower> <digest>`.
 pub const TOKEN_KEY: &str = "relations-cache-token";
@@ -181,9 +181,13 @@ pub fn committed(state: &BTreeMap<String, String>) -> Option<Token> {
     state.get(TOKEN_KEY).and_then(|t| Token::parse(t))
 }
 
-/// `<fnv1a64 hex><length hex>`: names a file after its content.
+/// `<bulk fingerprint hex><length hex>`: names a file after its content.
 fn digest(text: &str) -> String {
-    format!("{:016x}{:x}", fnv1a64(text.as_bytes()), text.len())
+    format!(
+        "{}{:x}",
+        crate::syntax::fingerprint::bulk_hex(text),
+        text.len()
+    )
 }
 
 /// Whether `text` can be the content of the file named `name` (`…<digest>`). Files are
@@ -233,9 +237,32 @@ pub fn decode_relation(name: &str, text: &str) -> Option<(RelationSnapshot, Opti
     Some((snapshot, file.part))
 }
 
-/// The relations' rendering's file: its name and content.
+/// The relations' rendering's file: its name and content. A line of JSON, then every
+/// target group as a line of its own, `<volume> <slot> <job as a JSON string>\t<group>`:
+/// the groups are JSON already and stay as they are, not escaped into a JSON string.
 pub fn encode_outcome(outcome: &Outcome) -> (String, String) {
-    let text = serde_json::to_string(outcome).unwrap_or_default();
+    use std::fmt::Write;
+    let targets = &outcome.assembled.targets;
+    let size: usize = targets
+        .shards
+        .iter()
+        .flatten()
+        .flatten()
+        .map(|g| g.job.len() + g.json.len() + 16)
+        .sum();
+    let mut text = String::with_capacity(size + 4096);
+    // Plain data always serializes.
+    text.push_str(&serde_json::to_string(outcome).unwrap_or_default());
+    text.push('\n');
+    for (n, pools) in targets.shards.iter().enumerate() {
+        for (k, file) in pools.iter().enumerate() {
+            for group in file {
+                let job = serde_json::to_string(&group.job).unwrap_or_default();
+                // Writing into a String cannot fail.
+                let _ = writeln!(text, "{n} {k} {job}\t{}", group.json);
+            }
+        }
+    }
     (format!("o-{}", digest(&text)), text)
 }
 
@@ -244,7 +271,21 @@ pub fn decode_outcome(name: &str, text: &str) -> Option<Outcome> {
     if !whole(name, text) {
         return None;
     }
-    serde_json::from_str(text).ok()
+    let mut lines = text.split('\n');
+    let mut outcome: Outcome = serde_json::from_str(lines.next()?).ok()?;
+    let shards = &mut outcome.assembled.targets.shards;
+    for line in lines.filter(|l| !l.is_empty()) {
+        let (head, json) = line.split_once('\t')?;
+        let mut words = head.splitn(3, ' ');
+        let n: usize = words.next()?.parse().ok()?;
+        let k: usize = words.next()?.parse().ok()?;
+        let job: String = serde_json::from_str(words.next()?).ok()?;
+        shards.get_mut(n)?.get_mut(k)?.push(TargetGroup {
+            job,
+            json: json.to_string(),
+        });
+    }
+    Some(outcome)
 }
 
 /// The index of a generation: its text and its token (the next number after `previous`).
@@ -338,6 +379,27 @@ mod tests {
         assert_eq!(token.generation, 5);
         assert_eq!(decode_index(&text, &token), Some(index));
         assert!(decode_index(&text[1..], &token).is_none());
+    }
+
+    #[test]
+    fn an_outcome_round_trips_with_its_target_files() {
+        let input = RelationsInput {
+            local: crate::relations::test_support::local(true),
+            endpoints: BTreeMap::from([(
+                METRICS_ENDPOINT.to_string(),
+                vec![
+                    crate::relations::test_support::app_relation(3, "zinc", 4),
+                    crate::relations::test_support::app_relation(5, "tab\tand\nnewline", 2),
+                ],
+            )]),
+            budget: None,
+        };
+        let config = crate::config::CharmConfig::parse(&serde_json::Map::new()).unwrap();
+        let outcome = crate::incremental::full(&input, &Memo::default(), &config).outcome(&config);
+        assert!(outcome.assembled.targets.group_count() >= 4);
+        let (name, text) = encode_outcome(&outcome);
+        assert_eq!(decode_outcome(&name, &text), Some(outcome));
+        assert!(decode_outcome(&name, &text[1..]).is_none());
     }
 
     #[test]

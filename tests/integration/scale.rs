@@ -47,10 +47,10 @@ fn assert_spec_is_a_full_reads(sim: &Sim, step: &str) -> bool {
     assert_eq!(report["status"], "completed", "{step}: {report}");
     let full = report["results"]["pod-spec-fingerprint"].as_str().unwrap();
     let spec = sim.pod_spec();
-    let held = prometheus_charm::syntax::fingerprint::hex(&spec);
-    let held_trimmed = prometheus_charm::syntax::fingerprint::hex(spec.trim_end_matches('\n'));
+    let held = prometheus_charm::pod_spec::fingerprint(&spec);
+    let held_trimmed = prometheus_charm::pod_spec::fingerprint(spec.trim_end_matches('\n'));
     let held_one =
-        prometheus_charm::syntax::fingerprint::hex(&format!("{}\n", spec.trim_end_matches('\n')));
+        prometheus_charm::pod_spec::fingerprint(&format!("{}\n", spec.trim_end_matches('\n')));
     assert!(
         [held, held_trimmed, held_one].iter().any(|h| h == full),
         "{step}: the spec set is not what a full read renders\n{}",

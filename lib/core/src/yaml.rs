@@ -24,13 +24,6 @@ pub fn to_string<T: Serialize>(value: &T) -> Result<String, YamlError> {
     serialize(value, options)
 }
 
-/// As [`to_string`], but multi-line strings become literal blocks (`|`), for documents a
-/// person reads. Only for strings the charm wrote itself: the files of the pod spec, which
-/// are documents from [`to_string`] and so have no line starting with a tab.
-pub fn to_string_with_literal_blocks<T: Serialize>(value: &T) -> Result<String, YamlError> {
-    serialize(value, serde_saphyr::SerializerOptions::default())
-}
-
 fn serialize<T: Serialize>(
     value: &T,
     options: serde_saphyr::SerializerOptions,

@@ -67,8 +67,15 @@ impl Rendered {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Assembled {
     pub jobs: Vec<ScrapeConfig>,
+    /// Not in its serde form: megabytes of JSON lines that would be escaped again as JSON
+    /// strings; whoever keeps an `Assembled` writes them as they are (the charm's cache).
+    #[serde(skip)]
     pub targets: TargetFiles,
     pub rules: RuleFile,
+    /// `rules` as the file the pod mounts, once written (the same in every hook that keeps
+    /// the rules).
+    #[serde(default)]
+    pub rules_yml: Option<String>,
     pub rules_marker: String,
     pub alertmanagers: Vec<AlertmanagerConfig>,
     pub remote_write: Vec<RemoteWriteConfig>,
@@ -112,6 +119,7 @@ pub fn assemble(relations: &RelationsPlan, ours: &[&str]) -> Assembled {
         jobs,
         targets,
         rules,
+        rules_yml: None,
         rules_marker,
         alertmanagers: relations.alertmanagers.clone(),
         remote_write: relations.remote_write.clone(),
@@ -130,6 +138,7 @@ pub fn render_assembled(config: &CharmConfig, assembled: Assembled) -> Rendered 
         jobs: theirs,
         targets,
         rules,
+        rules_yml: _,
         rules_marker,
         alertmanagers,
         remote_write: their_remote_write,

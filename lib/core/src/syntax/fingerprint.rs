@@ -40,9 +40,51 @@ pub fn hex(text: &str) -> String {
     format!("{:016x}", fnv1a64(text.as_bytes()))
 }
 
+/// A fingerprint of megabytes (the pod spec, the relations cache): FNV-1a's step over
+/// eight bytes at a time, then splitmix64's finalizer so every input bit reaches every
+/// output bit. Not FNV, but as stable across builds and platforms (little-endian words),
+/// and about eight times faster: byte-at-a-time FNV of a spec holding ten thousand targets
+/// cost a hook milliseconds.
+pub fn bulk(bytes: &[u8]) -> u64 {
+    let mut words = bytes.chunks_exact(8);
+    let mut h = OFFSET;
+    for word in &mut words {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(word);
+        h = (h ^ u64::from_le_bytes(w)).wrapping_mul(PRIME);
+    }
+    for &b in words.remainder() {
+        h = (h ^ u64::from(b)).wrapping_mul(PRIME);
+    }
+    h ^= bytes.len() as u64;
+    h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^ (h >> 31)
+}
+
+/// [`bulk`] of `text` as 16 lower-case hex digits.
+pub fn bulk_hex(text: &str) -> String {
+    format!("{:016x}", bulk(text.as_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bulk_is_stable_and_sees_every_byte() {
+        // Fixed values: a fingerprint kept in one hook must mean the same in the next build.
+        assert_eq!(bulk_hex(""), bulk_hex(""));
+        let base = "0123456789abcdef-0123456789abcdef-xyz".to_string();
+        let mut seen = std::collections::BTreeSet::from([bulk(base.as_bytes())]);
+        for i in 0..base.len() {
+            let mut b = base.clone().into_bytes();
+            b[i] ^= 1;
+            assert!(seen.insert(bulk(&b)), "byte {i}");
+        }
+        assert!(seen.insert(bulk(&base.as_bytes()[1..])));
+        assert_eq!(bulk_hex("abcdefgh12"), "a45a6ec17bf8f616");
+    }
 
     #[test]
     fn is_fnv1a() {
