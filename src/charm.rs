@@ -218,7 +218,8 @@ pub struct Plan {
 pub enum KeptOutcome {
     /// The one kept still holds.
     Same,
-    New(Box<Outcome>),
+    /// A new one, as its cache file (`cache::encode_outcome`).
+    New { name: String, text: String },
     /// The relations were not rendered (invalid options): nothing to keep.
     Dropped,
 }
@@ -919,17 +920,20 @@ fn configured(
         None => return Ok(None),
     };
     let mut assembled = assembled;
-    let rules_yml = match assembled.rules_yml.take() {
-        Some(text) => text,
-        None => crate::yaml::to_string(&assembled.rules)?,
-    };
+    if assembled.rules_yml.is_none() {
+        assembled.rules_yml = Some(crate::yaml::to_string(&assembled.rules)?);
+    }
+    // Written for the cache here, so that the rendering can take the assembled part
+    // instead of a copy of it (megabytes of target files).
+    let kept = Outcome::new(ledger, assembled, config);
     let outcome = if fresh {
-        let mut kept = assembled.clone();
-        kept.rules_yml = Some(rules_yml.clone());
-        KeptOutcome::New(Box::new(Outcome::new(ledger, kept, config)))
+        let (name, text) = cache::encode_outcome(&kept);
+        KeptOutcome::New { name, text }
     } else {
         KeptOutcome::Same
     };
+    let mut assembled = kept.into_assembled();
+    let rules_yml = assembled.rules_yml.take().unwrap_or_default();
     let rendered = render::render_assembled(config, assembled);
     let files = config_files_with(&rendered, rules_yml)?;
     let (pod_spec, layer, unappliable) = match observed.kind {
@@ -1500,7 +1504,7 @@ fn plan_seen<T: HookTools + ?Sized>(
 /// The cache's index as this hook leaves it, and the files it names that are not yet
 /// written: every relation this hook read (with what it wrote into our bags and its part of
 /// the plan), the relations' rendering.
-fn next_index(seen: &Seen, plan: &Plan) -> (cache::Index, Vec<(String, String)>) {
+fn next_index(seen: &Seen, plan: &mut Plan) -> (cache::Index, Vec<(String, String)>) {
     let observed = &seen.observed;
     let mut index = seen.index.clone().unwrap_or_default();
     let after = relations_after(observed, plan);
@@ -1532,15 +1536,14 @@ fn next_index(seen: &Seen, plan: &Plan) -> (cache::Index, Vec<(String, String)>)
         }
     }
     index.local = plan.memo.local().clone();
-    match &plan.outcome {
+    match &mut plan.outcome {
         KeptOutcome::Same => {}
         KeptOutcome::Dropped => index.outcome = None,
-        KeptOutcome::New(outcome) => {
-            let (name, text) = cache::encode_outcome(outcome);
-            if index.outcome.as_ref() != Some(&name) {
-                files.push((name.clone(), text));
+        KeptOutcome::New { name, text } => {
+            if index.outcome.as_ref() != Some(name) {
+                files.push((name.clone(), std::mem::take(text)));
             }
-            index.outcome = Some(name);
+            index.outcome = Some(name.clone());
         }
     }
     (index, files)
@@ -1589,7 +1592,7 @@ pub fn run<T: HookTools + ?Sized, A: PrometheusApi + ?Sized>(
         return Ok(());
     }
     let seen = observe_relations(tools, ctx, hook, marker.previous(), basics.clone())?;
-    let (seen, plan) = plan_seen(tools, ctx, hook, seen, basics)?;
+    let (seen, mut plan) = plan_seen(tools, ctx, hook, seen, basics)?;
     let observed = &seen.observed;
     let read = seen.read;
     let applied = apply_changes(tools, observed, &plan)?;
@@ -1611,7 +1614,7 @@ pub fn run<T: HookTools + ?Sized, A: PrometheusApi + ?Sized>(
     // need not set them again).
     let trusted = matches!(read, RelationsRead::Cached { .. });
     let mut state = BTreeMap::new();
-    let (index, files) = next_index(&seen, &plan);
+    let (index, files) = next_index(&seen, &mut plan);
     // The generation read holds what this hook leaves when nothing in it changed.
     let unchanged = files.is_empty() && seen.index.as_ref() == Some(&index);
     if !unchanged && marker.usable() {
@@ -3019,6 +3022,19 @@ mod tests {
         assert!(api.calls().is_empty());
     }
 
+    fn walkdir(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                out.extend(walkdir(&path));
+            } else {
+                out.push(path);
+            }
+        }
+        out
+    }
+
     /// Not a test: `cargo test --release -p prometheus-charm --lib scale_probe -- --ignored
     /// --nocapture` prints what one unit's relation-changed and an option change cost at
     /// `SCALE_PROBE` (default 1000x10) in this process, for profiling between bench runs.
@@ -3087,6 +3103,30 @@ mod tests {
             );
         };
         go("upgrade-charm", &ctx(None), &hook("upgrade-charm"));
+        // SCALE_PROBE_DUMP=<dir>: the unit's charm directory (with the cache) and what its
+        // hook tools answer, for running the packed binary against stand-in tools.
+        if let Ok(out) = std::env::var("SCALE_PROBE_DUMP") {
+            let out = std::path::PathBuf::from(out);
+            let _ = std::fs::remove_dir_all(&out);
+            std::fs::create_dir_all(out.join("charm")).unwrap();
+            for entry in walkdir(dir.path()) {
+                let to = out
+                    .join("charm")
+                    .join(entry.strip_prefix(dir.path()).unwrap());
+                std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+                std::fs::copy(&entry, &to).unwrap();
+            }
+            let m = tools.model();
+            let write = |name: &str, value: &serde_json::Value| {
+                std::fs::write(out.join(name), value.to_string()).unwrap();
+            };
+            write("config.json", &json!(m.config));
+            write("state.json", &json!(m.state));
+            let r = &m.relations[&RelationId::new("metrics-endpoint", 1)];
+            write("app.json", &json!(r.app_data));
+            write("units.json", &json!(r.units));
+            std::fs::write(out.join("resource.yaml"), IMAGE).unwrap();
+        }
         let id = RelationId::new("metrics-endpoint", 1);
         for round in 0..3 {
             tools

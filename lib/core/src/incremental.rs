@@ -58,6 +58,10 @@ impl Outcome {
             ours: ours(config),
         }
     }
+
+    pub fn into_assembled(self) -> Assembled {
+        self.assembled
+    }
 }
 
 fn ours(config: &CharmConfig) -> Vec<String> {
