@@ -179,8 +179,10 @@ pub struct PlannedSpec {
     pub fingerprint: String,
 }
 
-/// prometheus.yml, the rules and the targets as rendered, and the same files as the pod
-/// mounts them: one value, so there is never one without the other.
+/// prometheus.yml as rendered (with the rules marker and the warnings), and the files as
+/// the pod mounts them: one value, so there is never one without the other. The rules and
+/// target files are only in `files` (the rendering's typed copies, megabytes at ten
+/// thousand targets, are dropped once written: `without_files`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendering {
     pub rendered: Rendered,
@@ -936,6 +938,7 @@ fn configured(
     let rules_yml = assembled.rules_yml.take().unwrap_or_default();
     let rendered = render::render_assembled(config, assembled);
     let files = config_files_with(&rendered, rules_yml)?;
+    let rendered = without_files(rendered);
     let (pod_spec, layer, unappliable) = match observed.kind {
         CharmKind::PodSpec => {
             let (spec, why) =
@@ -1110,6 +1113,15 @@ pub fn config_files(rendered: &Rendered) -> Result<ConfigFiles, YamlError> {
     config_files_with(rendered, crate::yaml::to_string(&rendered.rules)?)
 }
 
+/// The rendering without what [`config_files`] wrote out as text: the rules and targets.
+fn without_files(rendered: Rendered) -> Rendered {
+    Rendered {
+        rules: crate::prometheus::config::RuleFile::default(),
+        targets: crate::prometheus::targets::TargetFiles::default(),
+        ..rendered
+    }
+}
+
 /// As [`config_files`], with the rule file already written (it is kept with the relations'
 /// rendering: the same rules every hook).
 fn config_files_with(rendered: &Rendered, rules_yml: String) -> Result<ConfigFiles, YamlError> {
@@ -1125,6 +1137,9 @@ fn config_files_with(rendered: &Rendered, rules_yml: String) -> Result<ConfigFil
 pub struct Applied {
     pub pod_spec_set: bool,
     pub relation_sets: usize,
+    /// Unit state to record with the changes (the spec's fingerprint, the leaving mark):
+    /// the caller sets it, in its one `state-set` of the hook.
+    pub state: BTreeMap<String, String>,
 }
 
 /// The keys of `wanted` whose value differs from `current` (an empty value deletes, so it
@@ -1164,6 +1179,9 @@ pub fn apply<T: HookTools + ?Sized>(
     plan: &Plan,
 ) -> Result<Applied, CharmError> {
     let applied = apply_changes(tools, observed, plan)?;
+    if !applied.state.is_empty() {
+        tools.state_set(&applied.state)?;
+    }
     apply_statuses(tools, observed, &plan.statuses)?;
     Ok(applied)
 }
@@ -1182,20 +1200,18 @@ pub fn apply_changes<T: HookTools + ?Sized>(
         tracing::warn!("{warning}");
     }
     if observed.leaving && !observed.state.contains_key(UNIT_LEAVING) {
-        tools.state_set(&BTreeMap::from([(
-            UNIT_LEAVING.to_string(),
-            "true".to_string(),
-        )]))?;
+        applied
+            .state
+            .insert(UNIT_LEAVING.to_string(), "true".to_string());
         tracing::info!("this unit is leaving: the application's spec and data stay as they are");
     }
     if let (true, Some(spec)) = (observed.acts_for_app(), &plan.pod_spec) {
         let last = observed.last_spec_fingerprint();
         if last != Some(&spec.fingerprint) {
             tools.pod_spec_set(&spec.text, None)?;
-            tools.state_set(&BTreeMap::from([(
-                POD_SPEC_FINGERPRINT.to_string(),
-                spec.fingerprint.clone(),
-            )]))?;
+            applied
+                .state
+                .insert(POD_SPEC_FINGERPRINT.to_string(), spec.fingerprint.clone());
             tracing::debug!("pod spec set (fingerprint {})", spec.fingerprint);
             applied.pod_spec_set = true;
         } else {
@@ -1613,7 +1629,7 @@ pub fn run<T: HookTools + ?Sized, A: PrometheusApi + ?Sized>(
     // update-status checks against, and the statuses and version it shows (so the next hook
     // need not set them again).
     let trusted = matches!(read, RelationsRead::Cached { .. });
-    let mut state = BTreeMap::new();
+    let mut state = applied.state.clone();
     let (index, files) = next_index(&seen, &mut plan);
     // The generation read holds what this hook leaves when nothing in it changed.
     let unchanged = files.is_empty() && seen.index.as_ref() == Some(&index);
@@ -1675,7 +1691,7 @@ pub fn run<T: HookTools + ?Sized, A: PrometheusApi + ?Sized>(
     if set_statuses {
         apply_statuses(tools, observed, &statuses)?;
     }
-    let relations: usize = observed.relations.values().map(Vec::len).sum();
+    let relations = index.relations.len();
     let workload_applied = match (&in_container, applied.pod_spec_set) {
         (Some(Ok(pushed)), _) => format!(
             "{} file(s) pushed, layer {}",

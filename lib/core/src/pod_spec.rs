@@ -454,8 +454,20 @@ impl PodSpec {
     /// `YAMLOrJSONDecoder`), and JSON of a spec holding megabytes of target files is written
     /// many times faster than YAML.
     pub fn to_text(&self) -> String {
+        // Sized up front: growing a buffer of megabytes by doubling would hold two.
+        let files: usize = self
+            .containers
+            .iter()
+            .flat_map(|c| &c.volume_config)
+            .flat_map(|set| &set.files)
+            .map(|f| f.content.len() + f.content.len() / 8 + f.path.len() + 32)
+            .sum();
+        let mut text = Vec::with_capacity(files + 16_384);
         // Plain structs of strings, numbers and ordered maps always serialize.
-        serde_json::to_string(self).unwrap_or_default()
+        if serde_json::to_writer(&mut text, self).is_err() {
+            return String::new();
+        }
+        String::from_utf8(text).unwrap_or_default()
     }
 }
 
