@@ -110,6 +110,15 @@ pub fn patched(
         let slot = targets::pool_key(job).and_then(|key| patch.slots.get(&key).copied())?;
         assembled.targets.insert_job(job, slot);
     }
+    if let Some(rule_files) = &patch.rule_files {
+        // The assembly's other warnings are about reserved job names: none when patched.
+        let mut warnings = Vec::new();
+        let (rules, marker) = render::rules(rule_files, &mut warnings);
+        assembled.rules = rules;
+        assembled.rules_marker = marker;
+        assembled.rules_yml = None;
+        assembled.warnings = warnings;
+    }
     assembled
         .alertmanagers
         .clone_from(&patch.plan.alertmanagers);

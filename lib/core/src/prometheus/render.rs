@@ -100,7 +100,7 @@ pub fn reserved_job_names() -> impl Iterator<Item = &'static str> {
 /// The relations' part of the rendering; `ours` are the job names our own jobs take.
 pub fn assemble(relations: &RelationsPlan, ours: &[&str]) -> Assembled {
     let mut warnings = Vec::new();
-    let (rules, rules_marker) = rules(relations, &mut warnings);
+    let (rules, rules_marker) = rules(&relations.rule_files, &mut warnings);
     // Prometheus refuses duplicate job names; ours come first and stay.
     let mut theirs = Vec::new();
     for job in &relations.scrape_configs {
@@ -204,10 +204,13 @@ fn external_labels(config: &CharmConfig) -> BTreeMap<String, String> {
 /// The rule groups of every relation, in source order (the relations' rule file names),
 /// with the group names made unique within the one file: Prometheus refuses a repeated name
 /// in a file. The first source keeps a name; a later one gets `<name>_<n>`.
-fn merged_groups(relations: &RelationsPlan, warnings: &mut Vec<String>) -> Vec<RuleGroup> {
+fn merged_groups(
+    rule_files: &BTreeMap<String, RuleFile>,
+    warnings: &mut Vec<String>,
+) -> Vec<RuleGroup> {
     let mut taken = BTreeSet::new();
     let mut groups = Vec::new();
-    for (source, file) in &relations.rule_files {
+    for (source, file) in rule_files {
         for group in &file.groups {
             if group.name.starts_with(RULES_MARKER_PREFIX) {
                 warnings.push(format!(
@@ -253,9 +256,12 @@ fn marker_group(groups: &[RuleGroup]) -> RuleGroup {
     }
 }
 
-/// The one rule file: the relations' groups, then the marker.
-fn rules(relations: &RelationsPlan, warnings: &mut Vec<String>) -> (RuleFile, String) {
-    let mut groups = merged_groups(relations, warnings);
+/// The one rule file: the relations' groups, then the marker; and the marker's name.
+pub fn rules(
+    rule_files: &BTreeMap<String, RuleFile>,
+    warnings: &mut Vec<String>,
+) -> (RuleFile, String) {
+    let mut groups = merged_groups(rule_files, warnings);
     let marker = marker_group(&groups);
     let marker_name = marker.name.clone();
     groups.push(marker);

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::prometheus::config::ScrapeConfig;
+use crate::prometheus::config::{RuleFile, ScrapeConfig};
 use crate::prometheus::targets;
 
 use super::{Contribution, RelationSnapshot};
@@ -49,6 +49,14 @@ pub(super) fn shard_cost(job: &ScrapeConfig) -> (usize, usize) {
         .map(targets::group_size)
         .sum();
     (targets::shard_of(&job.job_name), groups)
+}
+
+/// What a relation's rule files add to the config file set.
+pub(super) fn rules_cost(rule_files: &[(String, RuleFile)]) -> usize {
+    rule_files
+        .iter()
+        .map(|(_, file)| crate::yaml::to_string(&file.groups).map_or(0, |t| t.len()))
+        .sum()
 }
 
 /// What is left as relations are admitted.
@@ -155,11 +163,7 @@ impl Room {
                 None => cost.config += yaml_len(crate::yaml::to_string(&[job])),
             }
         }
-        cost.config += part
-            .rule_files
-            .iter()
-            .map(|(_, file)| yaml_len(crate::yaml::to_string(&file.groups)))
-            .sum::<usize>();
+        cost.config += rules_cost(&part.rule_files);
         cost
     }
 }

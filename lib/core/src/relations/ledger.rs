@@ -8,8 +8,10 @@
 //! looking at the others exactly when it moves none of them: every relation fitted before
 //! and all still fit in total (then every prefix fits, so the oldest-first admission admits
 //! all again), no job name is claimed twice or reserved, the relation's jobs are all pooled
-//! and the set of pools stays the same, and its rules are the rules it had. [`patch`]
-//! checks exactly that and otherwise says `None`: the caller then plans everything.
+//! and the set of pools stays the same. [`patch`] checks exactly that and otherwise says
+//! `None`: the caller then plans everything. When the relation's rules changed, the one
+//! rule file is merged again from every relation's rule files, kept here, in the order a
+//! full plan admits them.
 //! The other endpoints (few relations) are planned whole every time, and must come out as
 //! they did.
 
@@ -21,11 +23,11 @@ use serde::{Deserialize, Serialize};
 use super::budget::{self, Budget, Used};
 use super::report::publish_event;
 use super::{
-    contribute_others, metrics_endpoint, plan_inner, relations_of, Contribution, LocalIdentity,
-    Memo, MemoPart, RelationWarning, RelationsInput, RelationsPlan, METRICS_ENDPOINT,
-    RECEIVE_REMOTE_WRITE,
+    contribute_others, metrics_endpoint, plan_inner, relations_of, unique_rule_files, Contribution,
+    LocalIdentity, Memo, MemoPart, RelationWarning, RelationsInput, RelationsPlan,
+    METRICS_ENDPOINT, RECEIVE_REMOTE_WRITE,
 };
-use crate::prometheus::config::ScrapeConfig;
+use crate::prometheus::config::{RuleFile, ScrapeConfig};
 use crate::prometheus::targets;
 use crate::syntax::fingerprint::fnv1a64;
 
@@ -61,8 +63,9 @@ struct Entry {
     jobs: Vec<(String, Option<u64>)>,
     /// Bytes its target groups take in each volume.
     shards: Vec<usize>,
-    /// Fingerprint of its rule files.
-    rules: u64,
+    /// Its rule files (the names it wants), and the bytes they add to the config file set.
+    rule_files: Vec<(String, RuleFile)>,
+    rules_cost: usize,
     warnings: Vec<RelationWarning>,
 }
 
@@ -87,6 +90,8 @@ pub struct Patched {
     pub added: Vec<ScrapeConfig>,
     /// Pool settings → file slot, as every job of the rendering has them.
     pub slots: BTreeMap<String, usize>,
+    /// Every relation's rule files, when the changed relation's rules changed.
+    pub rule_files: Option<BTreeMap<String, RuleFile>>,
 }
 
 fn fingerprint<T: Serialize>(value: &T) -> u64 {
@@ -95,6 +100,10 @@ fn fingerprint<T: Serialize>(value: &T) -> u64 {
 }
 
 impl Entry {
+    fn rules(&self) -> (&[(String, RuleFile)], usize) {
+        (&self.rule_files, self.rules_cost)
+    }
+
     fn of(part: &MemoPart) -> Entry {
         let contribution = part.result.contribution();
         let mut shards = vec![0; targets::SHARDS];
@@ -113,7 +122,8 @@ impl Entry {
             basis: part.basis,
             jobs,
             shards,
-            rules: fingerprint(&contribution.rule_files),
+            rule_files: contribution.rule_files.clone(),
+            rules_cost: budget::rules_cost(&contribution.rule_files),
             warnings: contribution.warnings.clone(),
         }
     }
@@ -304,10 +314,9 @@ pub fn patch(
         .as_ref()
         .map_or(&empty, |p| &p.result.contribution().scrape_configs);
     let new_entry = part.as_ref().map(Entry::of);
-    let no_rules = fingerprint(&Vec::<(String, crate::prometheus::config::RuleFile)>::new());
-    if new_entry.as_ref().map_or(no_rules, |e| e.rules) != old_entry.map_or(no_rules, |e| e.rules) {
-        return None;
-    }
+    let (old_rules, old_rules_cost) = old_entry.map_or((&[][..], 0), Entry::rules);
+    let (new_rules, new_rules_cost) = new_entry.as_ref().map_or((&[][..], 0), Entry::rules);
+    let rules_changed = old_rules != new_rules;
 
     // The same pools, each still used, every job of the relation in one.
     let mut pools = ledger.pools.clone();
@@ -353,10 +362,11 @@ pub fn patch(
                     .checked_sub(before.unwrap_or(0))?
                     .checked_add(after.unwrap_or(0))?;
             }
-            let used = Used {
-                config: used.config,
-                shards,
-            };
+            let config = used
+                .config
+                .checked_sub(old_rules_cost)?
+                .checked_add(new_rules_cost)?;
+            let used = Used { config, shards };
             if !used.fits(budget) {
                 return None;
             }
@@ -385,6 +395,16 @@ pub fn patch(
             .map(|p| p.key.clone())
             .collect::<BTreeSet<_>>(),
     );
+    // In the order a full plan admits them: the scrape targets oldest first, then the rest.
+    let rule_files = rules_changed.then(|| {
+        unique_rule_files(
+            next.entries
+                .values()
+                .flat_map(|e| e.rule_files.iter().cloned())
+                .chain(others.rule_files.iter().cloned())
+                .collect(),
+        )
+    });
     let mut publish: Vec<_> = publish.into_iter().collect();
     publish.extend(others.publish);
     let plan = RelationsPlan {
@@ -403,5 +423,6 @@ pub fn patch(
         ledger: next,
         part,
         slots,
+        rule_files,
     })
 }
