@@ -3051,9 +3051,12 @@ mod tests {
         out
     }
 
-    /// Not a test: `cargo test --release -p prometheus-charm --lib scale_probe -- --ignored
-    /// --nocapture` prints what one unit's relation-changed and an option change cost at
-    /// `SCALE_PROBE` (default 1000x10) in this process, for profiling between bench runs.
+    /// Issue 12's model in this process (`SCALE_PROBE`, default 1000x10; ignored: half a
+    /// minute in a debug build): one unit's relation-changed reads only its own relation,
+    /// makes fewer than 12 calls and sets the spec a full read renders; an option change
+    /// fewer than 10, update-status fewer than 3. `cargo test --release -p prometheus-charm
+    /// --lib scale_probe -- --ignored --nocapture` also prints their time and calls, for
+    /// profiling between bench runs.
     #[test]
     #[ignore]
     fn scale_probe() {
@@ -3111,12 +3114,14 @@ mod tests {
             let before = rss();
             let started = std::time::Instant::now();
             super::run(&tools, ctx, Some(hook), &api, Workload::PodSpec).unwrap();
+            let calls = tools.model().calls.clone();
             eprintln!(
                 "{label}: {:?}, {} calls, VmHWM {before} -> {}",
                 started.elapsed(),
-                tools.model().calls.len(),
+                calls.len(),
                 rss()
             );
+            calls
         };
         go("upgrade-charm", &ctx(None), &hook("upgrade-charm"));
         // SCALE_PROBE_DUMP=<dir>: the unit's charm directory (with the cache) and what its
@@ -3157,23 +3162,36 @@ mod tests {
                     "prometheus_scrape_unit_address".into(),
                     format!("10.99.0.{round}"),
                 );
-            go(
+            let calls = go(
                 "relation-changed",
                 &ctx(Some((&id, "exporter0/0"))),
                 &hook("metrics-endpoint-relation-changed"),
             );
+            // Issue 12: at most 12 calls (juju-log, which the fake does not record, is one),
+            // and no other relation read.
+            assert!(calls.len() < 12, "{calls:?}");
+            assert!(
+                calls
+                    .iter()
+                    .filter(|c| c.starts_with("relation-"))
+                    .all(|c| c.contains("metrics-endpoint:1")),
+                "{calls:?}"
+            );
         }
+        let patched = tools.model().state[POD_SPEC_FINGERPRINT].clone();
+        assert_eq!(patched, full_read_fingerprint(&tools, &ctx(None)));
         for interval in ["2m", "1m"] {
             tools
                 .model()
                 .config
                 .insert("evaluation-interval".into(), json!(interval));
-            go(
+            let calls = go(
                 "config-changed (option)",
                 &ctx(None),
                 &hook("config-changed"),
             );
+            assert!(calls.len() < 10, "{calls:?}");
         }
-        go("update-status", &ctx(None), &hook("update-status"));
+        assert!(go("update-status", &ctx(None), &hook("update-status")).len() < 3);
     }
 }
