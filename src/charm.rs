@@ -768,7 +768,11 @@ fn observe_relation<T: HookTools + ?Sized>(
         let data = tools.relation_get_unit(id, &unit)?;
         remote_units.insert(unit, data);
     }
-    let local_unit_data = tools.relation_get_unit(id, &ctx.unit_name)?;
+    let local_unit_data = if relations::UNIT_BAG_ENDPOINTS.contains(&id.endpoint.as_str()) {
+        tools.relation_get_unit(id, &ctx.unit_name)?
+    } else {
+        RelationData::new()
+    };
     let local_app_data = if !leader {
         RelationData::new()
     } else if remote_app.as_deref() == Some(ctx.app_name.as_str()) {

@@ -158,9 +158,25 @@ fn mutated_relation_data_never_panics_and_what_we_accept_promtool_accepts() {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut accepted = Vec::new();
     let mut seen = BTreeSet::new();
+    let unit_bags = |relations: &super::RelationsPlan| -> BTreeSet<String> {
+        relations
+            .publish
+            .iter()
+            .filter(|p| !p.app)
+            .map(|p| p.relation.endpoint.clone())
+            .collect()
+    };
+    assert!(!unit_bags(&plan(&seed)).is_empty());
     for _ in 0..400 {
         let input = mutate_input(&mut rng, &seed);
         let relations = plan(&input);
+        // The shell reads our unit's bag only where we write it.
+        for endpoint in unit_bags(&relations) {
+            assert!(
+                super::UNIT_BAG_ENDPOINTS.contains(&endpoint.as_str()),
+                "{endpoint}"
+            );
+        }
         let rendered = render(&config, &relations);
         // Only renderings that differ add anything to check.
         if let Ok(text) = crate::yaml::to_string(&rendered.config) {

@@ -141,6 +141,17 @@ pub const GRAFANA_SOURCE_PROVIDER: &str = "grafana-source-provider";
 /// charmed-lma Grafana (interface `prometheus-http-api`): it reads no relation data.
 pub const PROMETHEUS_API: &str = "prometheus-api";
 
+/// The endpoints on which we write our unit's bag. On every other one we write only the
+/// application's (the leader: `event` reports), so the shell never reads our unit's bag
+/// there (a read per relation saved; the fuzz test holds the list to what the modules do).
+pub const UNIT_BAG_ENDPOINTS: [&str; 5] = [
+    GRAFANA_SOURCE,
+    GRAFANA_SOURCE_PROVIDER,
+    GRAFANA_DATASOURCE,
+    SELF_METRICS_ENDPOINT,
+    RECEIVE_REMOTE_WRITE,
+];
+
 /// What the endpoint modules add up, before names are made unique and lists sorted.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Contribution {
