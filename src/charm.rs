@@ -504,22 +504,13 @@ pub fn observe_relations<T: HookTools + ?Sized>(
         relations,
         memo,
     };
-    let mut seen = Seen {
+    let seen = Seen {
         observed,
         read,
         index,
         partial: kept.is_some(),
         kept,
     };
-    // A change to another endpoint's relation is planned with every relation.
-    let other_changed = seen.kept.as_ref().is_some_and(|k| {
-        k.changed
-            .as_ref()
-            .is_some_and(|id| id.endpoint != METRICS_ENDPOINT)
-    });
-    if other_changed {
-        seen.complete(ctx)?;
-    }
     Ok(seen)
 }
 
@@ -896,19 +887,21 @@ fn configured(
         Some(Kept {
             outcome,
             changed: Some(id),
-        }) => {
+        }) if id.endpoint == METRICS_ENDPOINT => {
             let old = observed.memo.part(&id);
             (
                 incremental::patched(&input, outcome, &id, old, config),
                 true,
             )
         }
-        Some(Kept {
-            outcome,
-            changed: None,
-        }) => {
+        Some(Kept { outcome, changed }) => {
+            // No scrape-target relation changed; another endpoint's may have.
             let fresh = outcome.ledger.budget() != input.budget.as_ref();
-            (incremental::reused(&input, outcome, config), fresh)
+            let others_changed = changed.is_some();
+            (
+                incremental::reused(&input, outcome, others_changed, config),
+                fresh,
+            )
         }
         None => (None, true),
     };

@@ -133,13 +133,19 @@ pub fn patched(
     })
 }
 
-/// The relations unchanged since `outcome`: the same rendering, when our identity and the
-/// admission are the same (`None` otherwise).
-pub fn reused(input: &RelationsInput, outcome: Outcome, config: &CharmConfig) -> Option<Relations> {
+/// No scrape-target relation changed since `outcome` (`others_changed`: a relation of
+/// another endpoint did; `input` holds them all): the same rendering, when our identity, the
+/// admission and what the other endpoints plan are the same (`None` otherwise).
+pub fn reused(
+    input: &RelationsInput,
+    outcome: Outcome,
+    others_changed: bool,
+    config: &CharmConfig,
+) -> Option<Relations> {
     if outcome.ours != ours(config) && !outcome.ledger.is_patchable() {
         return None;
     }
-    let (plan, ledger) = outcome.ledger.replan(input)?;
+    let (plan, ledger) = outcome.ledger.replan(input, others_changed)?;
     Some(Relations {
         plan,
         assembled: outcome.assembled,
@@ -157,6 +163,9 @@ mod tests {
     use super::*;
     use crate::relations::test_support::{app_relation, bag, local, relation, Rng, ZINC_RULES};
     use crate::relations::{Budget, RelationSnapshot, ALERTMANAGER, METRICS_ENDPOINT};
+
+    /// The peer relation's number: out of the way of the scrape targets'.
+    const PEERS_ID: u32 = 1_000_000;
 
     fn config(options: &[(&str, Value)]) -> CharmConfig {
         let raw: Map<String, Value> = options
@@ -309,6 +318,11 @@ mod tests {
             bag(&[("public_address", "10.9.0.1:9093")]),
         );
         relations.insert(1, am);
+        let mut peers = relation("prometheus-peers", PEERS_ID, "prometheus");
+        peers
+            .remote_units
+            .insert("prometheus/1".into(), bag(&[("anything", "x")]));
+        relations.insert(PEERS_ID, peers);
         let mut next_id = 2;
         let mut cfg = config(&[]);
         let first = full(&input(&relations, None, &budget), &Memo::default(), &cfg);
@@ -321,15 +335,35 @@ mod tests {
             .collect();
         let (mut patches, mut reuses, mut fallbacks) = (0, 0, 0);
         for n in 0..600 {
-            let changed = if rng.below(12) == 0 {
-                cfg = if rng.below(2) == 0 {
-                    config(&[("evaluation-interval", json!("2m"))])
-                } else {
-                    config(&[("monitor-k8s", json!(rng.below(2) == 0))])
-                };
-                None
-            } else {
-                step(&mut rng, &mut relations, &mut next_id)
+            let mut other_changed = false;
+            let changed = match rng.below(24) {
+                0 | 1 => {
+                    cfg = if rng.below(2) == 0 {
+                        config(&[("evaluation-interval", json!("2m"))])
+                    } else {
+                        config(&[("monitor-k8s", json!(rng.below(2) == 0))])
+                    };
+                    None
+                }
+                2 => {
+                    // Another endpoint: the Alertmanager moves (its plan changes), or the
+                    // peers' bags change (no plan reads them).
+                    other_changed = true;
+                    let (id, key) = if rng.below(2) == 0 {
+                        (1, "public_address")
+                    } else {
+                        (PEERS_ID, "anything")
+                    };
+                    let value = format!("10.9.0.{}:9093", rng.below(3));
+                    let r = relations.get_mut(&id).unwrap();
+                    let unit = r.remote_units.keys().next().cloned().unwrap();
+                    r.remote_units
+                        .get_mut(&unit)
+                        .unwrap()
+                        .insert(key.into(), value);
+                    None
+                }
+                _ => step(&mut rng, &mut relations, &mut next_id),
             };
             let expected = full(&input(&relations, None, &budget), &Memo::default(), &cfg);
             let got = match changed {
@@ -344,8 +378,13 @@ mod tests {
                     )
                     .inspect(|_| patches += 1)
                 }
-                None => reused(&input(&relations, Some(0), &budget), outcome.clone(), &cfg)
-                    .inspect(|_| reuses += 1),
+                None => reused(
+                    &input(&relations, Some(0), &budget),
+                    outcome.clone(),
+                    other_changed,
+                    &cfg,
+                )
+                .inspect(|_| reuses += 1),
             };
             let got = got.unwrap_or_else(|| {
                 fallbacks += 1;

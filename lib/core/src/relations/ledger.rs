@@ -225,12 +225,22 @@ impl Ledger {
         self.entries.len()
     }
 
-    /// The plan of the same relations under `input`'s identity and budget, when it is this
-    /// ledger's (the relations' part of the rendering is then the one kept with it): the
+    /// The plan of the same scrape-target relations under `input`'s identity and budget,
+    /// when it is this ledger's (the relations' part of the rendering is then the one kept
+    /// with it): the
     /// warnings and the receiver flag, nothing to publish (the bags already say it); and
     /// itself under that budget.
-    pub fn replan(self, input: &RelationsInput) -> Option<(RelationsPlan, Ledger)> {
+    /// With `others_changed` (a relation of another endpoint changed), only if they plan as
+    /// they did (a change of the peers, which no plan reads, leaves them so).
+    pub fn replan(
+        self,
+        input: &RelationsInput,
+        others_changed: bool,
+    ) -> Option<(RelationsPlan, Ledger)> {
         if self.local != input.local {
+            return None;
+        }
+        if others_changed && fingerprint(&others_of(input)) != self.others {
             return None;
         }
         let same_admission = self.budget == input.budget
