@@ -80,6 +80,10 @@ impl ModelDir {
     pub(crate) fn calls_file(&self) -> PathBuf {
         self.root.join("calls.jsonl")
     }
+    /// The last hook tool call's sequence number (see `calls::next_seq`).
+    pub(crate) fn call_seq_file(&self) -> PathBuf {
+        self.root.join("call-seq")
+    }
     pub(crate) fn debug_log(&self) -> PathBuf {
         self.root.join("debug-log")
     }
@@ -593,6 +597,9 @@ pub(crate) struct Model {
     pub next_app_index: u32,
     pub next_action_id: u32,
     pub context_seq: u64,
+    /// The last hook tool call's sequence number when a tool last saved the model; the
+    /// count itself is `<model>/call-seq` (calls that change nothing leave this file alone).
+    #[serde(default)]
     pub call_seq: u64,
     pub application: Option<Application>,
     pub remote_apps: BTreeMap<String, RemoteApp>,

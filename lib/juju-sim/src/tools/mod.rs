@@ -229,10 +229,41 @@ pub(crate) fn tool_names() -> impl Iterator<Item = &'static str> {
     TOOLS.iter().map(|t| t.name)
 }
 
+/// The model as a tool holds it: reading is free, and any mutable access marks it
+/// changed. Only a changed model is saved: most calls only read, and rewriting the whole
+/// model file for each of them made a call cost as much as the model is large.
+pub(crate) struct Tracked {
+    model: Model,
+    changed: bool,
+}
+
+impl Tracked {
+    fn new(model: Model) -> Tracked {
+        Tracked {
+            model,
+            changed: false,
+        }
+    }
+}
+
+impl std::ops::Deref for Tracked {
+    type Target = Model;
+    fn deref(&self) -> &Model {
+        &self.model
+    }
+}
+
+impl std::ops::DerefMut for Tracked {
+    fn deref_mut(&mut self) -> &mut Model {
+        self.changed = true;
+        &mut self.model
+    }
+}
+
 /// What a tool sees: the model, the hook's context, and its own stdin.
 pub(crate) struct Env {
     pub dir: ModelDir,
-    pub model: Model,
+    pub model: Tracked,
     pub ctx: Context,
     /// Set once the tool read stdin (Juju forwards stdin only to tools that read it).
     pub stdin: Option<String>,
@@ -501,7 +532,7 @@ fn run_in_model(
             let mut env = Env {
                 dir: dir.clone(),
                 // The tool's result replaces the model below; no copy is needed.
-                model: std::mem::take(&mut model),
+                model: Tracked::new(std::mem::take(&mut model)),
                 ctx: ctx.clone(),
                 stdin: None,
                 preread,
@@ -519,17 +550,19 @@ fn run_in_model(
         }
     };
     let mut stdin = None;
+    let mut changed = false;
     if let Some(env) = env {
         stdin = env.stdin.clone();
-        model = env.model;
+        changed = env.model.changed;
+        model = env.model.model;
         if env.ctx != ctx {
             env.ctx.save(dir)?;
         }
         debuglog::append(dir, &env.log)?;
     }
-    model.call_seq += 1;
+    let seq = calls::next_seq(dir, model.call_seq)?;
     let call = Call {
-        seq: model.call_seq,
+        seq,
         unit: ctx.unit.clone(),
         hook: ctx.hook.clone(),
         tool: name.to_string(),
@@ -538,8 +571,14 @@ fn run_in_model(
         exit_code: code,
         stderr: stderr.clone(),
     };
-    dir.save(&model)?;
+    if changed {
+        model.call_seq = seq;
+        dir.save(&model)?;
+    }
+    calls::set_seq(dir, seq)?;
     calls::append(dir, &call)?;
+    // The process ends with this call: freeing a large model piece by piece only costs time.
+    std::mem::forget(model);
     Ok((code, stdout, stderr))
 }
 

@@ -293,6 +293,65 @@ fn calls_are_recorded_with_their_outcome() {
     assert_eq!(human, "demo/0 update-status: status-set nonsense -> 2\n");
 }
 
+/// Calls that only read leave the model file alone (rewriting it made every call cost as
+/// much as the model is large); calls still count one by one across tools and hooks, and
+/// a model from before `call-seq` continues from its `call_seq`.
+#[test]
+fn read_only_calls_do_not_rewrite_the_model_and_calls_still_count() {
+    let f = Fixture::deployed(1);
+    let model = f.model().join("model.json");
+    let stat = |id: &str| format!("stat -c %i {} > \"$probe/out/{id}.ino\"\n", model.display());
+    let ino = |id: &str| fs::read_to_string(f.probe().join(format!("out/{id}.ino"))).unwrap();
+    f.probe_in(
+        "demo/0",
+        &format!(
+            "{}is-leader\nconfig-get\nrelation-ids demo-peers\nstate-get\nleader-get\njuju-log hi\nnetwork-get demo-peers\nstatus-get\n{}status-set active hi\n{}is-leader\n",
+            stat("a"),
+            stat("b"),
+            stat("c"),
+        ),
+    );
+    assert_eq!(ino("a"), ino("b"), "a read-only call rewrote model.json");
+    assert_ne!(ino("b"), ino("c"), "status-set did not save the model");
+    let seqs = |f: &Fixture| -> Vec<u64> {
+        f.json(&["calls"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["seq"].as_u64().unwrap())
+            .collect()
+    };
+    let first = seqs(&f);
+    assert_eq!(first.len(), 10, "{first:?}");
+    let expected: Vec<u64> = (1..=10).collect();
+    assert_eq!(first, expected);
+    // The model file's call_seq is the last call that changed the model (status-set).
+    assert_eq!(f.model_json()["call_seq"], 9);
+    assert_eq!(
+        fs::read_to_string(f.model().join("call-seq")).unwrap(),
+        "10\n"
+    );
+
+    // The next hook's calls go on from there.
+    f.probe_in("demo/0", "is-leader\nconfig-get\n");
+    assert_eq!(seqs(&f)[10..], [11, 12]);
+
+    // A model file from before `call-seq`: the count is its call_seq.
+    fs::remove_file(f.model().join("call-seq")).unwrap();
+    let mut m = f.model_json();
+    m["call_seq"] = json!(40);
+    fs::write(&model, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+    f.probe_in("demo/0", "is-leader\n");
+    assert_eq!(seqs(&f)[12..], [41]);
+
+    // A model file with no call_seq at all still loads.
+    let mut m = f.model_json();
+    m.as_object_mut().unwrap().remove("call_seq");
+    fs::write(&model, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+    f.probe_in("demo/0", "is-leader\n");
+    assert_eq!(seqs(&f)[13..], [42]);
+}
+
 /// `run-action demo/0 backup target=/srv --format json`, which may fail: its exit code and
 /// the report it prints either way.
 fn run_backup(f: &Fixture) -> (Option<i32>, serde_json::Value) {
