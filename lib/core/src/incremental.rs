@@ -162,10 +162,14 @@ mod tests {
 
     use super::*;
     use crate::relations::test_support::{app_relation, bag, local, relation, Rng, ZINC_RULES};
-    use crate::relations::{Budget, RelationSnapshot, ALERTMANAGER, METRICS_ENDPOINT};
+    use crate::relations::{
+        Budget, RelationSnapshot, ALERTMANAGER, METRICS_ENDPOINT, RECEIVE_REMOTE_WRITE,
+    };
 
     /// The peer relation's number: out of the way of the scrape targets'.
     const PEERS_ID: u32 = 1_000_000;
+    /// A receive-remote-write relation's, now and then.
+    const RECEIVER_ID: u32 = 1_000_001;
 
     fn config(options: &[(&str, Value)]) -> CharmConfig {
         let raw: Map<String, Value> = options
@@ -349,10 +353,30 @@ mod tests {
                     // Another endpoint: the Alertmanager moves (its plan changes), or the
                     // peers' bags change (no plan reads them).
                     other_changed = true;
-                    let (id, key) = if rng.below(2) == 0 {
-                        (1, "public_address")
-                    } else {
-                        (PEERS_ID, "anything")
+                    let (id, key) = match rng.below(3) {
+                        0 => (1, "public_address"),
+                        1 => (PEERS_ID, "anything"),
+                        _ => {
+                            // A remote-write sender relates or leaves: a flag, no data.
+                            if relations.remove(&RECEIVER_ID).is_none() {
+                                // With what we publish to it already in our bag, as after
+                                // the hook that related it: only the flag changes.
+                                let mut r = relation(RECEIVE_REMOTE_WRITE, RECEIVER_ID, "agent");
+                                relations.insert(RECEIVER_ID, r.clone());
+                                let planned =
+                                    full(&input(&relations, None, &budget), &Memo::default(), &cfg);
+                                for p in planned.plan.publish {
+                                    if p.relation
+                                        == RelationId::new(RECEIVE_REMOTE_WRITE, RECEIVER_ID)
+                                        && !p.app
+                                    {
+                                        r.local_unit_data.extend(p.data);
+                                    }
+                                }
+                                relations.insert(RECEIVER_ID, r);
+                            }
+                            (PEERS_ID, "anything")
+                        }
                     };
                     let value = format!("10.9.0.{}:9093", rng.below(3));
                     let r = relations.get_mut(&id).unwrap();

@@ -23,9 +23,9 @@ use serde::{Deserialize, Serialize};
 use super::budget::{self, Budget, Used};
 use super::report::publish_event;
 use super::{
-    contribute_others, metrics_endpoint, plan_inner, relations_of, unique_rule_files, Contribution,
-    LocalIdentity, Memo, MemoPart, RelationWarning, RelationsInput, RelationsPlan,
-    METRICS_ENDPOINT, RECEIVE_REMOTE_WRITE,
+    contribute_others, metrics_endpoint, plan_inner, receives_remote_write, relations_of,
+    unique_rule_files, Contribution, LocalIdentity, Memo, MemoPart, RelationWarning,
+    RelationsInput, RelationsPlan, METRICS_ENDPOINT,
 };
 use crate::prometheus::config::{RuleFile, ScrapeConfig};
 use crate::prometheus::targets;
@@ -139,6 +139,12 @@ fn count_pools(pools: &mut BTreeMap<u64, PoolUse>, jobs: &[ScrapeConfig]) {
     }
 }
 
+/// What the other endpoints plan: their contribution, and whether a relation asks us to
+/// receive remote writes (a flag of Prometheus's, no data).
+fn others_fingerprint(input: &RelationsInput, others: &Contribution) -> u64 {
+    fingerprint(&(others, receives_remote_write(input)))
+}
+
 /// The other endpoints' contribution, planned whole (no budget: see [`patch`]).
 fn others_of(input: &RelationsInput) -> Contribution {
     let mut others = Contribution::default();
@@ -202,7 +208,7 @@ pub fn plan_ledgered(
         patchable: !refused && unique && pools.len() <= targets::POOLS,
         entries,
         pools,
-        others: fingerprint(&others),
+        others: others_fingerprint(input, &others),
         others_warnings: others.warnings,
         remote_write_receiver: plan.remote_write_receiver,
     };
@@ -240,7 +246,7 @@ impl Ledger {
         if self.local != input.local {
             return None;
         }
-        if others_changed && fingerprint(&others_of(input)) != self.others {
+        if others_changed && others_fingerprint(input, &others_of(input)) != self.others {
             return None;
         }
         let same_admission = self.budget == input.budget
@@ -300,7 +306,7 @@ pub fn patch(
         _ => return None,
     }
     let others = others_of(input);
-    if fingerprint(&others) != ledger.others {
+    if others_fingerprint(input, &others) != ledger.others {
         return None;
     }
     let snapshot = relations_of(input, METRICS_ENDPOINT)
@@ -391,7 +397,7 @@ pub fn patch(
         used,
         pools,
         others_warnings: others.warnings.clone(),
-        remote_write_receiver: !relations_of(input, RECEIVE_REMOTE_WRITE).is_empty(),
+        remote_write_receiver: receives_remote_write(input),
         ..ledger.clone()
     };
     match &new_entry {

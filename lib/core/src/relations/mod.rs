@@ -371,11 +371,16 @@ fn plan_inner(
         alertmanagers: out.alertmanagers,
         rule_files: unique_rule_files(out.rule_files),
         remote_write: out.remote_write,
-        remote_write_receiver: !relations_of(input, RECEIVE_REMOTE_WRITE).is_empty(),
+        remote_write_receiver: receives_remote_write(input),
         publish: out.publish,
         warnings: out.warnings,
     };
     (plan, admission)
+}
+
+/// Whether a relation asks this Prometheus to receive remote writes (a flag of its own).
+fn receives_remote_write(input: &RelationsInput) -> bool {
+    !relations_of(input, RECEIVE_REMOTE_WRITE).is_empty()
 }
 
 fn relations_of<'a>(input: &'a RelationsInput, endpoint: &str) -> &'a [RelationSnapshot] {
