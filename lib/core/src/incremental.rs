@@ -100,8 +100,12 @@ pub fn patched(
     if outcome.ours != ours(config) && !outcome.ledger.is_patchable() {
         return None;
     }
-    let patch = relations::patch(input, &outcome.ledger, changed, old, &reserved())?;
-    let mut assembled = outcome.assembled;
+    let Outcome {
+        ledger,
+        mut assembled,
+        ..
+    } = outcome;
+    let patch = relations::patch(input, ledger, changed, old, &reserved())?;
     for job in &patch.removed {
         let slot = targets::pool_key(job).and_then(|key| patch.slots.get(&key).copied())?;
         assembled.targets.remove_job(&job.job_name, slot);

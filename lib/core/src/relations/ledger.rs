@@ -129,14 +129,21 @@ impl Entry {
     }
 }
 
-/// Counts `jobs` into `pools`.
-fn count_pools(pools: &mut BTreeMap<u64, PoolUse>, jobs: &[ScrapeConfig]) {
+/// Counts `jobs` into `pools`; false when two different settings share a fingerprint (a
+/// remote charm can choose its settings: such a ledger is never patched).
+fn count_pools(pools: &mut BTreeMap<u64, PoolUse>, jobs: &[ScrapeConfig]) -> bool {
+    let mut distinct = true;
     for key in jobs.iter().filter_map(targets::pool_key) {
-        pools
+        let use_ = pools
             .entry(fnv1a64(key.as_bytes()))
-            .or_insert(PoolUse { key, jobs: 0 })
-            .jobs += 1;
+            .or_insert_with(|| PoolUse {
+                key: key.clone(),
+                jobs: 0,
+            });
+        distinct &= use_.key == key;
+        use_.jobs += 1;
     }
+    distinct
 }
 
 /// What the other endpoints plan: their contribution, and whether a relation asks us to
@@ -184,10 +191,11 @@ pub fn plan_ledgered(
         })
         .collect();
     let mut pools = BTreeMap::new();
+    let mut distinct = true;
     for part in &next.parts {
-        count_pools(&mut pools, &part.result.contribution().scrape_configs);
+        distinct &= count_pools(&mut pools, &part.result.contribution().scrape_configs);
     }
-    count_pools(&mut pools, &others.scrape_configs);
+    distinct &= count_pools(&mut pools, &others.scrape_configs);
     let mut names = HashSet::new();
     let all_names = next
         .parts
@@ -205,7 +213,7 @@ pub fn plan_ledgered(
         budget: input.budget.clone(),
         used: admission.room.as_ref().map(budget::Room::used),
         refused,
-        patchable: !refused && unique && pools.len() <= targets::POOLS,
+        patchable: !refused && unique && distinct && pools.len() <= targets::POOLS,
         entries,
         pools,
         others: others_fingerprint(input, &others),
@@ -224,11 +232,6 @@ impl Ledger {
     /// The budget it admitted the relations under.
     pub fn budget(&self) -> Option<&Budget> {
         self.budget.as_ref()
-    }
-
-    /// How many scrape-target relations it describes.
-    pub fn relations(&self) -> usize {
-        self.entries.len()
     }
 
     /// The plan of the same scrape-target relations under `input`'s identity and budget,
@@ -290,7 +293,7 @@ impl Ledger {
 /// and `changed` as it is now (absent once gone), `old` its part as `ledger` knew it.
 pub fn patch(
     input: &RelationsInput,
-    ledger: &Ledger,
+    ledger: Ledger,
     changed: &RelationId,
     old: Option<&MemoPart>,
     reserved: &[&str],
@@ -398,10 +401,10 @@ pub fn patch(
         pools,
         others_warnings: others.warnings.clone(),
         remote_write_receiver: receives_remote_write(input),
-        ..ledger.clone()
+        ..ledger
     };
-    match &new_entry {
-        Some(entry) => next.entries.insert(changed.id, entry.clone()),
+    match new_entry {
+        Some(entry) => next.entries.insert(changed.id, entry),
         None => next.entries.remove(&changed.id),
     };
     let slots = targets::slots(
