@@ -8,9 +8,11 @@
 //! - [`full`]: every relation planned (parts reused from the memo while their data is the
 //!   same), then assembled;
 //! - [`patched`]: one scrape-target relation changed; its old target groups leave the files
-//!   and its new ones enter, when the ledger says nothing else moves;
-//! - [`reused`]: no relation changed (an option did): the last outcome as it is, when the
-//!   identity the parts depend on and the admission are the same.
+//!   and its new ones enter (and the rule file is merged again if its rules changed), when
+//!   the ledger says nothing else moves;
+//! - [`reused`]: no scrape-target relation changed (an option did, or a relation of another
+//!   endpoint): the last outcome as it is, when the identity the parts depend on, the
+//!   admission and what the other endpoints plan are the same.
 
 use serde::{Deserialize, Serialize};
 
