@@ -22,6 +22,10 @@ use crate::yaml::YamlError;
 /// What Prometheus shows instead of a secret.
 pub const SECRET: &str = "<secret>";
 
+/// The keys of our typed config whose values Prometheus keeps secret (`config.Secret`):
+/// a difference there never shows what we rendered.
+const SECRET_KEYS: [&str; 2] = ["password", "credentials"];
+
 /// Keys whose values are Prometheus durations (compared by length, not by spelling).
 const DURATION_KEYS: [&str; 12] = [
     "scrape_interval",
@@ -134,9 +138,15 @@ fn last_key(path: &[Segment]) -> Option<&str> {
 }
 
 fn differs(path: &[Segment], rendered: String, served: String) -> Result<(), Difference> {
+    // The difference ends up in the unit's status: a secret we render stays unsaid.
+    let secret = last_key(path).is_some_and(|k| SECRET_KEYS.contains(&k));
     Err(Difference {
         path: show_path(path),
-        rendered,
+        rendered: if secret && rendered != "nothing" {
+            SECRET.to_string()
+        } else {
+            rendered
+        },
         served,
     })
 }
@@ -533,6 +543,23 @@ mod tests {
         }
         let d = difference(&rendered, SERVED_SECRETS).unwrap().unwrap();
         assert_eq!(d.path, "scrape_configs[1].basic_auth.username");
+    }
+
+    #[test]
+    fn a_secret_prometheus_does_not_serve_yet_is_not_shown() {
+        let mut rendered = parse(RENDERED_RELATIONS);
+        rendered.scrape_configs[1].basic_auth = Some(crate::prometheus::config::BasicAuth {
+            username: Some("bob".into()),
+            password: Some("s3cr3t-pw".into()),
+            password_file: None,
+        });
+        let served = SERVED_RELATIONS.replacen(
+            "job_name: ",
+            "basic_auth:\n    username: bob\n  job_name: ",
+            2,
+        );
+        let d = difference(&rendered, &served).unwrap().unwrap();
+        assert!(!d.to_string().contains("s3cr3t"), "{d}");
     }
 
     #[test]
