@@ -50,7 +50,6 @@ pub struct Ledger {
     /// Fingerprint of what the other endpoints contributed, and their warnings.
     others: u64,
     others_warnings: Vec<RelationWarning>,
-    remote_write_receiver: bool,
 }
 
 /// One scrape-target relation's part, as the other relations see it.
@@ -218,7 +217,6 @@ pub fn plan_ledgered(
         pools,
         others: others_fingerprint(input, &others),
         others_warnings: others.warnings,
-        remote_write_receiver: plan.remote_write_receiver,
     };
     (plan, next, ledger)
 }
@@ -234,13 +232,12 @@ impl Ledger {
         self.budget.as_ref()
     }
 
-    /// The plan of the same scrape-target relations under `input`'s identity and budget,
-    /// when it is this ledger's (the relations' part of the rendering is then the one kept
-    /// with it): the
-    /// warnings and the receiver flag, nothing to publish (the bags already say it); and
-    /// itself under that budget.
-    /// With `others_changed` (a relation of another endpoint changed), only if they plan as
-    /// they did (a change of the peers, which no plan reads, leaves them so).
+    /// The plan of the same scrape-target relations under `input`'s identity and budget
+    /// (`input` holds every relation of the other endpoints), when it is this ledger's (the
+    /// relations' part of the rendering is then the one kept with it): the warnings and
+    /// the receiver flag, nothing to publish (the bags already say it); and itself under
+    /// that budget. With `others_changed` (a relation of another endpoint changed), only
+    /// if they plan as they did (a change of the peers, which no plan reads, leaves them so).
     pub fn replan(
         self,
         input: &RelationsInput,
@@ -263,7 +260,7 @@ impl Ledger {
             return None;
         }
         let plan = RelationsPlan {
-            remote_write_receiver: self.remote_write_receiver,
+            remote_write_receiver: receives_remote_write(input),
             warnings: self.warnings(self.others_warnings.clone()),
             ..RelationsPlan::default()
         };
@@ -400,7 +397,6 @@ pub fn patch(
         used,
         pools,
         others_warnings: others.warnings.clone(),
-        remote_write_receiver: receives_remote_write(input),
         ..ledger
     };
     match new_entry {
@@ -431,7 +427,7 @@ pub fn patch(
         alertmanagers: others.alertmanagers,
         rule_files: BTreeMap::new(),
         remote_write: others.remote_write,
-        remote_write_receiver: next.remote_write_receiver,
+        remote_write_receiver: receives_remote_write(input),
         publish,
         warnings: next.warnings(others.warnings),
     };
