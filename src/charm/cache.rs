@@ -31,7 +31,7 @@
 
 use std::collections::BTreeMap;
 
-use juju::{RelationData, RelationId};
+use juju::RelationId;
 use serde::{Deserialize, Serialize};
 
 use crate::incremental::Outcome;
@@ -50,44 +50,18 @@ pub const DIR: &str = ".relations-cache";
 /// What the marker says while a hook runs.
 pub const DIRTY: &str = "dirty";
 
-/// One relation as the cache keeps it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Entry {
-    id: RelationId,
-    #[serde(default)]
-    remote_app: Option<String>,
-    #[serde(default)]
-    remote_app_data: RelationData,
-    #[serde(default)]
-    remote_units: BTreeMap<String, RelationData>,
-    #[serde(default)]
-    local_app_data: RelationData,
-    #[serde(default)]
-    local_unit_data: RelationData,
-}
-
-/// The same, borrowed, to write a generation without copying the relations.
-#[derive(Serialize)]
-struct EntryRef<'a> {
-    id: &'a RelationId,
-    remote_app: &'a Option<String>,
-    remote_app_data: &'a RelationData,
-    remote_units: &'a BTreeMap<String, RelationData>,
-    local_app_data: &'a RelationData,
-    local_unit_data: &'a RelationData,
-}
-
 /// One relation's file: its bags, and its part of the plan when it has one.
 #[derive(Deserialize)]
 struct RelationFile {
-    relation: Entry,
+    relation: RelationSnapshot,
     #[serde(default)]
     part: Option<MemoPart>,
 }
 
+/// The same, borrowed, to write it without copying the relation.
 #[derive(Serialize)]
 struct RelationFileRef<'a> {
-    relation: EntryRef<'a>,
+    relation: &'a RelationSnapshot,
     part: Option<&'a MemoPart>,
 }
 
@@ -204,14 +178,7 @@ pub fn encode_relation(
 ) -> Option<(String, String)> {
     let id = snapshot.id.as_ref()?;
     let file = RelationFileRef {
-        relation: EntryRef {
-            id,
-            remote_app: &snapshot.remote_app,
-            remote_app_data: &snapshot.remote_app_data,
-            remote_units: &snapshot.remote_units,
-            local_app_data: &snapshot.local_app_data,
-            local_unit_data: &snapshot.local_unit_data,
-        },
+        relation: snapshot,
         part,
     };
     // Strings, ordered maps of strings and typed plain data always serialize.
@@ -225,16 +192,8 @@ pub fn decode_relation(name: &str, text: &str) -> Option<(RelationSnapshot, Opti
         return None;
     }
     let file: RelationFile = serde_json::from_str(text).ok()?;
-    let entry = file.relation;
-    let snapshot = RelationSnapshot {
-        id: Some(entry.id),
-        remote_app: entry.remote_app,
-        remote_app_data: entry.remote_app_data,
-        remote_units: entry.remote_units,
-        local_app_data: entry.local_app_data,
-        local_unit_data: entry.local_unit_data,
-    };
-    Some((snapshot, file.part))
+    file.relation.id.as_ref()?;
+    Some((file.relation, file.part))
 }
 
 /// The relations' rendering's file: its name and content. A line of JSON, then every
@@ -338,6 +297,7 @@ pub fn commit(state: &BTreeMap<String, String>, token: &Token) -> BTreeMap<Strin
 mod tests {
     use super::*;
     use crate::relations::{Memo, RelationsInput, METRICS_ENDPOINT};
+    use juju::RelationData;
 
     fn snapshot(endpoint: &str, id: u32, units: usize) -> RelationSnapshot {
         RelationSnapshot {

@@ -39,19 +39,25 @@ pub use ledger::{patch, plan_ledgered, Ledger, Patched};
 
 use crate::prometheus::config::{AlertmanagerConfig, RemoteWriteConfig, RuleFile, ScrapeConfig};
 
-/// Everything one relation showed us in this hook.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// Everything one relation showed us in this hook (serializable: the shell keeps it between
+/// hooks).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct RelationSnapshot {
     pub id: Option<RelationId>,
     /// `relation-list --app`; may be unknown on very old agents.
+    #[serde(default)]
     pub remote_app: Option<String>,
     /// The remote application's databag.
+    #[serde(default)]
     pub remote_app_data: RelationData,
     /// Remote unit name → its databag, for the units now in the relation.
+    #[serde(default)]
     pub remote_units: BTreeMap<String, RelationData>,
     /// Our own application's databag (leader only; empty otherwise).
+    #[serde(default)]
     pub local_app_data: RelationData,
-    /// Our own unit's databag.
+    /// Our own unit's databag (read only where we write it).
+    #[serde(default)]
     pub local_unit_data: RelationData,
 }
 
